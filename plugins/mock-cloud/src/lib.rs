@@ -3,8 +3,8 @@
 //! by new ones in every period, so the host's topology sync has something to follow.
 
 use carbonaut_sdk::{
-    Account, Discovery, Hardware, Location, Metadata, Plugin, Project, ProviderError,
-    ResourceInfo, ResourceKind, Settings, setting,
+    Account, Discovery, Hardware, Location, Metadata, Plugin, Project, ProviderError, ResourceInfo,
+    ResourceKind, Settings, setting,
 };
 
 struct MockCloud;
@@ -33,7 +33,11 @@ impl Plugin for MockCloud {
             "A deterministic pretend cloud inventory for demos and tests.",
         )
         .setting("projects", "Projects per account (default 2)", false)
-        .setting("resources_per_project", "Resources per project (default 5)", false)
+        .setting(
+            "resources_per_project",
+            "Resources per project (default 5)",
+            false,
+        )
         .setting(
             "churn_period_secs",
             "Replace a tenth of the resources every this many seconds (default 0: never)",
@@ -42,16 +46,20 @@ impl Plugin for MockCloud {
     }
 }
 
-fn number(settings: &Settings, account: &Account, key: &str, default: u64) -> Result<u64, ProviderError> {
+fn number(
+    settings: &Settings,
+    account: &Account,
+    key: &str,
+    default: u64,
+) -> Result<u64, ProviderError> {
     // Account settings override provider settings, so one provider can serve accounts of
     // different sizes.
     let raw = setting(&account.settings, key).or_else(|| setting(settings, key));
     match raw {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| ProviderError::BadConfig(format!("setting `{key}` must be a whole number, got `{v}`"))),
+        Some(v) => v.trim().parse().map_err(|_| {
+            ProviderError::BadConfig(format!("setting `{key}` must be a whole number, got `{v}`"))
+        }),
     }
 }
 
@@ -76,7 +84,10 @@ impl Discovery for MockCloud {
             .map(|i| Project {
                 id: format!("{}-p{i}", account.name),
                 name: format!("project {i} of {}", account.name),
-                labels: vec![("tier".into(), if i % 2 == 0 { "prod" } else { "dev" }.into())],
+                labels: vec![(
+                    "tier".into(),
+                    if i % 2 == 0 { "prod" } else { "dev" }.into(),
+                )],
             })
             .collect())
     }
@@ -93,7 +104,11 @@ impl Discovery for MockCloud {
         let period = if churn == 0 { 0 } else { unix_secs() / churn };
         Ok((0..per_project)
             .map(|j| {
-                let generation = if churn == 0 { 0 } else { (period + 9 - j % 10) / 10 };
+                let generation = if churn == 0 {
+                    0
+                } else {
+                    (period + 9 - j % 10) / 10
+                };
                 let id = format!("{}-vm{j}-g{generation}", project.id);
                 let (country, region) = REGIONS[(j as usize) % REGIONS.len()];
                 let (vcpus, gib) = SIZES[(j as usize / REGIONS.len()) % SIZES.len()];

@@ -41,7 +41,10 @@ fn now_ms() -> u64 {
 }
 
 impl Environment for MockGrid {
-    fn collect(_settings: Settings, locations: Vec<LocationQuery>) -> Result<Vec<EnergyMix>, ProviderError> {
+    fn collect(
+        _settings: Settings,
+        locations: Vec<LocationQuery>,
+    ) -> Result<Vec<EnergyMix>, ProviderError> {
         let now = now_ms();
         let hour = (now / 3_600_000) % 24;
         // Solar noon lowers the fossil share a little, like a real grid's daily curve.
@@ -65,9 +68,18 @@ impl Environment for MockGrid {
                     carbon_intensity: fossil * FOSSIL_INTENSITY + (1.0 - fossil) * CLEAN_INTENSITY,
                     emission_factor: EmissionFactorType::Lifecycle,
                     shares: vec![
-                        SourceShare { source: EnergySource::Gas, ratio: fossil * 0.6 },
-                        SourceShare { source: EnergySource::Coal, ratio: fossil * 0.4 },
-                        SourceShare { source: clean, ratio: 1.0 - fossil },
+                        SourceShare {
+                            source: EnergySource::Gas,
+                            ratio: fossil * 0.6,
+                        },
+                        SourceShare {
+                            source: EnergySource::Coal,
+                            ratio: fossil * 0.4,
+                        },
+                        SourceShare {
+                            source: clean,
+                            ratio: 1.0 - fossil,
+                        },
                     ],
                     valid_at: now - now % 3_600_000,
                     estimated: true,

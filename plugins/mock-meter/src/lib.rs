@@ -20,15 +20,24 @@ impl Plugin for MockMeter {
             env!("CARGO_PKG_VERSION"),
             "Deterministic energy, power and CPU readings for any resource.",
         )
-        .setting("mode", "`counter` (default), `power` (no energy counter) or `both`", false)
-        .setting("wrap_joules", "Wrap the energy counter at this many joules (default: never)", false)
+        .setting(
+            "mode",
+            "`counter` (default), `power` (no energy counter) or `both`",
+            false,
+        )
+        .setting(
+            "wrap_joules",
+            "Wrap the energy counter at this many joules (default: never)",
+            false,
+        )
     }
 }
 
 /// FNV-1a: a stable hash, so a resource draws the same power in every instance and release.
 fn stable_hash(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn now_ms() -> u64 {
@@ -58,7 +67,9 @@ impl ResourceMetrics for MockMeter {
         let wrap = match setting(&settings, "wrap_joules") {
             None => None,
             Some(v) => Some(v.parse::<f64>().ok().filter(|w| *w > 0.0).ok_or_else(|| {
-                ProviderError::BadConfig(format!("setting `wrap_joules` must be a positive number, got `{v}`"))
+                ProviderError::BadConfig(format!(
+                    "setting `wrap_joules` must be a positive number, got `{v}`"
+                ))
             })?),
         };
         let now = now_ms();

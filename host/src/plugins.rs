@@ -1,0 +1,12 @@
+//! Plugins: reading `.wasm` files, telling what they are before running them, and calling
+//! them through the runtime with every failure wrapped in the plugin's name and version.
+
+mod error;
+mod inspect;
+mod loader;
+mod plugin;
+
+pub use error::{CallError, LoadError};
+pub use inspect::{ComponentShape, SUPPORTED_WIT, WitVersion, inspect_component};
+pub use loader::{LoadedDir, load_bytes, load_dir, load_file};
+pub use plugin::{Plugin, PluginInfo};

@@ -1,0 +1,114 @@
+//! Why a plugin could not be loaded or a call failed. Every message names the file or the
+//! plugin (with its version) and says what to do where there is something to do.
+
+use crate::runtime::bindings::ProviderError;
+
+/// A `.wasm` file the host refuses to load.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read the file: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a WebAssembly file (it does not start with the `\\0asm` magic bytes)")]
+    NotWasm { path: String },
+    #[error(
+        "{path}: a core WebAssembly module, not a component; build it for wasm32-wasip2 \
+         or wrap it with `wasm-tools component new`"
+    )]
+    CoreModule { path: String },
+    #[error("{path}: not a valid WebAssembly component: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error(
+        "{path}: implements no known world: it exports no carbonaut:provider interface \
+         (its exports: {exports})"
+    )]
+    NoKnownWorld { path: String, exports: String },
+    #[error(
+        "{path}: built for WIT carbonaut:provider@{found}, but this host supports \
+         carbonaut:provider@{supported}; rebuild it against a supported version"
+    )]
+    UnsupportedWitVersion {
+        path: String,
+        found: String,
+        supported: String,
+    },
+    #[error("{path}: mixes WIT versions in its exports ({versions}); export a single version")]
+    MixedWitVersions { path: String, versions: String },
+    #[error(
+        "{path}: exports no provider interface (discovery, resource-metrics or environment), \
+         only {exports}"
+    )]
+    NoProviderKind { path: String, exports: String },
+    #[error("{path}: does not export carbonaut:provider/metadata, which every plugin must")]
+    NoMetadata { path: String },
+    #[error(
+        "{path}: cannot be linked: {reason} (only the log import and an empty WASI are granted)"
+    )]
+    Link { path: String, reason: String },
+    #[error("{path}: asking the plugin for its metadata failed: {source}")]
+    Metadata {
+        path: String,
+        source: Box<CallError>,
+    },
+    #[error("{path}: plugin name `{name}` is already used by {other}; plugin names must be unique")]
+    DuplicateName {
+        path: String,
+        name: String,
+        other: String,
+    },
+}
+
+/// A plugin call that did not return a value.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("plugin {plugin} {version}: {operation} returned an error: {}", .error.describe())]
+    Guest {
+        plugin: String,
+        version: String,
+        operation: &'static str,
+        error: ProviderError,
+    },
+    #[error("plugin {plugin} {version}: {operation} exceeded its deadline of {deadline_ms} ms")]
+    Deadline {
+        plugin: String,
+        version: String,
+        operation: &'static str,
+        deadline_ms: u128,
+    },
+    #[error("plugin {plugin} {version}: {operation} trapped: {reason}")]
+    Trap {
+        plugin: String,
+        version: String,
+        operation: &'static str,
+        reason: String,
+    },
+    #[error("plugin {plugin} {version} does not implement the {kind} provider kind")]
+    NotImplemented {
+        plugin: String,
+        version: String,
+        kind: &'static str,
+    },
+}
+
+impl CallError {
+    /// A short, bounded label for metrics: `guest-error`, `deadline`, `trap` or
+    /// `not-implemented`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CallError::Guest { .. } => "guest-error",
+            CallError::Deadline { .. } => "deadline",
+            CallError::Trap { .. } => "trap",
+            CallError::NotImplemented { .. } => "not-implemented",
+        }
+    }
+
+    /// The guest's own error, when it returned one (as opposed to trapping).
+    pub fn provider_error(&self) -> Option<&ProviderError> {
+        match self {
+            CallError::Guest { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

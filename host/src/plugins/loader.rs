@@ -1,0 +1,207 @@
+//! Reads `.wasm` files into [`Plugin`]s: checks the bytes, compiles, inspects the exports,
+//! links, then asks the plugin for its metadata. Each step that fails says which file and why.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+use super::LoadError;
+use super::inspect::{SUPPORTED_WIT, ShapeError, inspect_component};
+use super::plugin::{Exports, Plugin, PluginInfo};
+use crate::runtime::Runtime;
+use crate::runtime::bindings::{ProviderKind, discovery, environment, metadata, resource_metrics};
+
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+/// The version/layer field that follows the magic: 1 for core modules, 0x0d plus layer 1 for
+/// components.
+const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
+
+/// The result of loading a directory: what loaded and what was refused, each with its reason.
+#[derive(Default)]
+pub struct LoadedDir {
+    pub plugins: Vec<Plugin>,
+    pub errors: Vec<LoadError>,
+}
+
+/// Loads every `*.wasm` in `dir`, in file-name order. A bad file does not stop the others.
+pub async fn load_dir(runtime: &Arc<Runtime>, dir: &Path) -> std::io::Result<LoadedDir> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
+        .collect();
+    files.sort();
+    let mut loaded = LoadedDir::default();
+    let mut names: HashMap<String, String> = HashMap::new();
+    for path in files {
+        match load_file(runtime, &path).await {
+            Ok(plugin) => {
+                if let Some(other) = names.get(plugin.name()) {
+                    loaded.errors.push(LoadError::DuplicateName {
+                        path: path.display().to_string(),
+                        name: plugin.name().to_owned(),
+                        other: other.clone(),
+                    });
+                    continue;
+                }
+                names.insert(plugin.name().to_owned(), path.display().to_string());
+                loaded.plugins.push(plugin);
+            }
+            Err(error) => loaded.errors.push(error),
+        }
+    }
+    Ok(loaded)
+}
+
+/// Loads one component file.
+pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<Plugin, LoadError> {
+    let shown = path.display().to_string();
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|source| LoadError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+    load_bytes(runtime, &shown, bytes).await
+}
+
+/// Loads a component from memory; `path` is only for messages and [`PluginInfo::file`].
+pub async fn load_bytes(
+    runtime: &Arc<Runtime>,
+    path: &str,
+    bytes: Vec<u8>,
+) -> Result<Plugin, LoadError> {
+    let path = path.to_owned();
+    if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+        return Err(LoadError::NotWasm { path });
+    }
+    if bytes[4..8] == CORE_MODULE_VERSION {
+        return Err(LoadError::CoreModule { path });
+    }
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let size_bytes = bytes.len() as u64;
+
+    // Compiling is CPU-bound (seconds for a large guest): keep it off the async workers.
+    let engine = runtime.engine().clone();
+    let component = tokio::task::spawn_blocking(move || Component::from_binary(&engine, &bytes))
+        .await
+        .map_err(|e| LoadError::Invalid {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?
+        .map_err(|e| LoadError::Invalid {
+            path: path.clone(),
+            reason: format!("{e:#}"),
+        })?;
+
+    let shape =
+        inspect_component(runtime.engine(), &component).map_err(|e| shape_error(&path, e))?;
+
+    let pre = runtime
+        .linker()
+        .instantiate_pre(&component)
+        .map_err(|e| LoadError::Link {
+            path: path.clone(),
+            reason: format!("{e:#}"),
+        })?;
+    let link = |e: wasmtime::Error| LoadError::Link {
+        path: path.clone(),
+        reason: format!("{e:#}"),
+    };
+    let has = |kind| shape.kinds.contains(&kind);
+    let exports = Exports {
+        metadata: metadata::GuestIndices::new(&pre).map_err(link)?,
+        discovery: has(ProviderKind::Discovery)
+            .then(|| discovery::GuestIndices::new(&pre))
+            .transpose()
+            .map_err(link)?,
+        resource_metrics: has(ProviderKind::ResourceMetrics)
+            .then(|| resource_metrics::GuestIndices::new(&pre))
+            .transpose()
+            .map_err(link)?,
+        environment: has(ProviderKind::Environment)
+            .then(|| environment::GuestIndices::new(&pre))
+            .transpose()
+            .map_err(link)?,
+    };
+
+    let file_name = Path::new(&path)
+        .file_name()
+        .map_or_else(|| path.clone(), |f| f.to_string_lossy().into_owned());
+    let meta = Plugin::fetch_metadata(
+        runtime,
+        &pre,
+        &exports.metadata,
+        &file_name,
+        "(unknown version)",
+    )
+    .await
+    .map_err(|source| LoadError::Metadata {
+        path: path.clone(),
+        source: Box::new(source),
+    })?;
+
+    let mut declared = meta.kinds.clone();
+    declared.sort_by_key(|k| k.as_str());
+    declared.dedup();
+    if declared != shape.kinds {
+        // The exports are what the host can call; the metadata is only a claim.
+        tracing::warn!(
+            plugin = %meta.name,
+            file = %path,
+            declared = ?declared.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            exported = ?shape.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            "the plugin's metadata lists other provider kinds than it exports; using its exports"
+        );
+    }
+    let info = PluginInfo {
+        name: meta.name,
+        version: meta.version,
+        description: meta.description,
+        wit_version: shape.wit_version,
+        kinds: shape.kinds,
+        settings: meta.settings,
+        sha256,
+        file: path,
+        size_bytes,
+    };
+    Ok(Plugin::new(runtime.clone(), pre, exports, info))
+}
+
+fn shape_error(path: &str, error: ShapeError) -> LoadError {
+    let path = path.to_owned();
+    match error {
+        ShapeError::NoKnownWorld { exports } => LoadError::NoKnownWorld {
+            path,
+            exports: list(&exports),
+        },
+        ShapeError::Unsupported { found } => LoadError::UnsupportedWitVersion {
+            path,
+            found,
+            supported: format!(
+                "{}.{}.x (up to {SUPPORTED_WIT})",
+                SUPPORTED_WIT.major, SUPPORTED_WIT.minor
+            ),
+        },
+        ShapeError::Mixed { versions } => LoadError::MixedWitVersions {
+            path,
+            versions: versions.join(", "),
+        },
+        ShapeError::NoProviderKind { exports } => LoadError::NoProviderKind {
+            path,
+            exports: list(&exports),
+        },
+        ShapeError::NoMetadata => LoadError::NoMetadata { path },
+    }
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}

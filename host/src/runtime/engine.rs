@@ -1,0 +1,149 @@
+//! The one wasmtime [`Engine`] of the process, its epoch ticker and the linker.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::error::Context as _;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+use super::bindings::carbonaut::provider::log;
+use super::limits::EPOCH_TICK;
+use super::{HostState, Limits};
+
+/// Where instances get their memory from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AllocationStrategy {
+    /// Pre-reserved slots: instantiation in microseconds. Needs several TiB of virtual address
+    /// space, which `ulimit -v` or a 32-bit host may deny.
+    Pooling,
+    /// mmap per instance: slower to instantiate, works everywhere.
+    OnDemand,
+}
+
+/// Slots in the pool. Each call takes one instance for its duration, so this bounds the calls
+/// in flight across all plugins; 1000 is far above what collection needs (a few per account)
+/// and costs only address space.
+const POOL_INSTANCES: u32 = 1000;
+/// wit-bindgen components hold a handful of core instances each (the module plus shims).
+const POOL_CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+
+/// The engine, the linker and the limits every plugin call runs under.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    limits: Limits,
+    strategy: AllocationStrategy,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Builds the engine with the pooling allocator, falling back to on-demand allocation when
+    /// the address space cannot hold the pool.
+    pub fn new(limits: Limits) -> anyhow::Result<Self> {
+        let (engine, strategy) = match Engine::new(&engine_config(&limits, true)) {
+            Ok(engine) => (engine, AllocationStrategy::Pooling),
+            Err(error) => {
+                tracing::warn!(%error, "the pooling allocator is unavailable; instantiating on demand");
+                let engine = Engine::new(&engine_config(&limits, false))
+                    .context("creating the wasmtime engine")?;
+                (engine, AllocationStrategy::OnDemand)
+            }
+        };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI p2")?;
+        log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .context("linking the log import")?;
+        let ticker = EpochTicker::start(&engine);
+        Ok(Runtime {
+            engine,
+            linker,
+            limits,
+            strategy,
+            _ticker: ticker,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.linker
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn allocation_strategy(&self) -> AllocationStrategy {
+        self.strategy
+    }
+
+    /// A fresh store for one call of `plugin`, with the memory cap and the deadline armed.
+    pub fn new_store(&self, plugin: Arc<str>) -> Store<HostState> {
+        let mut store = Store::new(&self.engine, HostState::new(plugin, &self.limits));
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(self.limits.deadline_ticks());
+        store.epoch_deadline_trap();
+        store
+    }
+}
+
+fn engine_config(limits: &Limits, pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * POOL_CORE_INSTANCES_PER_COMPONENT)
+            .total_memories(POOL_INSTANCES * 2)
+            .total_tables(POOL_INSTANCES * 2)
+            .total_stacks(POOL_INSTANCES)
+            .max_memory_size(limits.memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] so that deadlines fire; stops when dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("carbonaut-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .ok();
+        if thread.is_none() {
+            tracing::error!("could not start the epoch thread: plugin call deadlines are off");
+        }
+        EpochTicker { stop, thread }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
