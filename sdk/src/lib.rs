@@ -110,6 +110,8 @@ pub fn setting<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+// The types are generated, so `derive` is not available to us.
+#[allow(clippy::derivable_impls)]
 impl Default for Location {
     fn default() -> Self {
         Location {
@@ -121,6 +123,7 @@ impl Default for Location {
     }
 }
 
+#[allow(clippy::derivable_impls)]
 impl Default for Hardware {
     fn default() -> Self {
         Hardware {

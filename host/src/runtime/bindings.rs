@@ -11,7 +11,7 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
 });
 
-pub use carbonaut::provider::types::*;
+pub use self::carbonaut::provider::types::*;
 pub use exports::carbonaut::provider::{discovery, environment, metadata, resource_metrics};
 
 impl ProviderError {

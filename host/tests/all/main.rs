@@ -1,0 +1,7 @@
+//! The host's integration tests: one binary, one module per concern. Guest components are
+//! compiled by `build.rs`; their paths arrive as `CARBONAUT_GUEST_*` variables.
+
+mod support;
+
+mod cli_inspect;
+mod plugins_load;

@@ -1,0 +1,356 @@
+//! Loading plugins, calling them through the host, and refusing what is not a plugin.
+
+use std::time::Duration;
+
+use carbonaut::plugins::{CallError, LoadError, load_bytes, load_dir, load_file};
+use carbonaut::runtime::bindings::{Account, Location, LocationQuery, ProviderError, ProviderKind};
+use carbonaut::runtime::{Limits, Runtime};
+
+use crate::support::*;
+
+fn account(name: &str) -> Account {
+    Account {
+        name: name.into(),
+        settings: vec![],
+    }
+}
+
+#[tokio::test]
+async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
+    let runtime = runtime();
+    let loaded = load_dir(&runtime, &plugin_dir())
+        .await
+        .expect("read the plugin folder");
+    assert!(
+        loaded.errors.is_empty(),
+        "unexpected load errors: {:?}",
+        loaded.errors
+    );
+    let mut seen: Vec<(String, Vec<ProviderKind>, Vec<String>)> = loaded
+        .plugins
+        .iter()
+        .map(|p| {
+            let info = p.info();
+            assert_eq!(info.wit_version.to_string(), "0.1.0");
+            assert_eq!(info.version, "0.1.0");
+            assert_eq!(info.sha256.len(), 64);
+            (
+                info.name.clone(),
+                info.kinds.clone(),
+                info.settings.iter().map(|s| s.key.clone()).collect(),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "mock-cloud".into(),
+                vec![ProviderKind::Discovery],
+                vec![
+                    "projects".into(),
+                    "resources_per_project".into(),
+                    "churn_period_secs".into()
+                ]
+            ),
+            ("mock-grid".into(), vec![ProviderKind::Environment], vec![]),
+            (
+                "mock-meter".into(),
+                vec![ProviderKind::ResourceMetrics],
+                vec!["mode".into(), "wrap_joules".into()]
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn mock_plugins_answer_through_the_host() {
+    let runtime = runtime();
+    let cloud = load_file(&runtime, MOCK_CLOUD.as_ref())
+        .await
+        .expect("mock-cloud");
+    let meter = load_file(&runtime, MOCK_METER.as_ref())
+        .await
+        .expect("mock-meter");
+    let grid = load_file(&runtime, MOCK_GRID.as_ref())
+        .await
+        .expect("mock-grid");
+
+    let settings = settings(&[("projects", "3"), ("resources_per_project", "40")]);
+    let acct = account("acme");
+    let projects = cloud
+        .list_projects(&settings, &acct)
+        .await
+        .expect("projects");
+    assert_eq!(projects.len(), 3);
+    assert_eq!(projects[0].id, "acme-p0");
+    let resources = cloud
+        .list_resources(&settings, &acct, &projects[1])
+        .await
+        .expect("resources");
+    assert_eq!(resources.len(), 40);
+    let again = cloud
+        .list_resources(&settings, &acct, &projects[1])
+        .await
+        .expect("resources");
+    assert_eq!(resources, again, "the mock topology is deterministic");
+
+    let samples = meter
+        .collect_samples(&vec![], &acct, &resources)
+        .await
+        .expect("samples");
+    assert_eq!(
+        samples.len(),
+        resources.len(),
+        "one sample per resource in one batch call"
+    );
+    for (s, r) in samples.iter().zip(&resources) {
+        assert_eq!(s.resource_id, r.id);
+        let joules = s.energy_joules.expect("counter mode gives energy");
+        assert!(joules > 1e9, "years of a >10 W draw since 2020: {joules}");
+        assert!(s.power_watts.is_none());
+        let util = s.cpu_utilization_ratio.expect("utilisation");
+        assert!((0.0..=1.0).contains(&util));
+    }
+
+    let queries: Vec<LocationQuery> = ["FR", "IN", "ZZ"]
+        .iter()
+        .map(|c| LocationQuery {
+            id: format!("loc-{c}"),
+            location: Location {
+                country: Some((*c).into()),
+                region: None,
+                zone: None,
+                coordinates: None,
+            },
+            grid_zone: None,
+        })
+        .collect();
+    let mixes = grid
+        .collect_energy_mix(&vec![], &queries)
+        .await
+        .expect("mixes");
+    assert_eq!(mixes.len(), 3);
+    assert_eq!(mixes[0].location_id, "loc-FR");
+    assert!(
+        mixes[0].carbon_intensity < mixes[1].carbon_intensity,
+        "France's grid is cleaner than India's"
+    );
+    for m in &mixes {
+        let total: f64 = m.shares.iter().map(|s| s.ratio).sum();
+        assert!((total - 1.0).abs() < 1e-9, "shares sum to one: {total}");
+    }
+}
+
+#[tokio::test]
+async fn a_guest_error_comes_back_wrapped_with_name_and_version() {
+    let runtime = runtime();
+    let cloud = load_file(&runtime, MOCK_CLOUD.as_ref())
+        .await
+        .expect("mock-cloud");
+    let err = cloud
+        .list_projects(&settings(&[("projects", "many")]), &account("a"))
+        .await
+        .expect_err("a bad setting");
+    assert!(matches!(
+        err.provider_error(),
+        Some(ProviderError::BadConfig(_))
+    ));
+    assert_eq!(
+        err.to_string(),
+        "plugin mock-cloud 0.1.0: discovery.list-projects returned an error: bad configuration: \
+         setting `projects` must be a whole number, got `many`"
+    );
+}
+
+#[tokio::test]
+async fn a_trapping_guest_fails_its_call_and_the_others_keep_answering() {
+    let runtime = runtime();
+    let trapping = load_file(&runtime, TRAPPING.as_ref())
+        .await
+        .expect("trapping loads");
+    let meter = load_file(&runtime, MOCK_METER.as_ref())
+        .await
+        .expect("mock-meter");
+    let cloud = load_file(&runtime, MOCK_CLOUD.as_ref())
+        .await
+        .expect("mock-cloud");
+    let resources = cloud
+        .list_resources(
+            &vec![],
+            &account("a"),
+            &cloud
+                .list_projects(&vec![], &account("a"))
+                .await
+                .expect("projects")[0],
+        )
+        .await
+        .expect("resources");
+
+    for _ in 0..3 {
+        let err = trapping
+            .collect_samples(&vec![], &account("a"), &resources)
+            .await
+            .expect_err("it panics");
+        assert_eq!(err.reason(), "trap");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("plugin trapping 0.0.1: resource-metrics.collect trapped"),
+            "{text}"
+        );
+        // The same runtime and the other plugins are unaffected.
+        let samples = meter
+            .collect_samples(&vec![], &account("a"), &resources)
+            .await
+            .expect("meter still answers");
+        assert_eq!(samples.len(), resources.len());
+    }
+    let err = trapping
+        .list_projects(&vec![], &account("a"))
+        .await
+        .expect_err("guest error");
+    assert!(matches!(
+        err.provider_error(),
+        Some(ProviderError::Unauthorized(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_guest_stuck_in_a_loop_is_stopped_at_its_deadline() {
+    let runtime = std::sync::Arc::new(
+        Runtime::new(Limits {
+            call_deadline: Duration::from_millis(50),
+            ..Limits::default()
+        })
+        .expect("runtime"),
+    );
+    let trapping = load_file(&runtime, TRAPPING.as_ref())
+        .await
+        .expect("trapping loads");
+    let err = trapping
+        .collect_energy_mix(&vec![], &[])
+        .await
+        .expect_err("an endless loop");
+    assert!(
+        matches!(
+            err,
+            CallError::Deadline {
+                deadline_ms: 50,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "plugin trapping 0.0.1: environment.collect exceeded its deadline of 50 ms"
+    );
+    let grid = load_file(&runtime, MOCK_GRID.as_ref())
+        .await
+        .expect("mock-grid");
+    assert!(
+        grid.collect_energy_mix(&vec![], &[])
+            .await
+            .expect("grid answers")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_that_does_not_implement_a_kind_says_so() {
+    let runtime = runtime();
+    let grid = load_file(&runtime, MOCK_GRID.as_ref())
+        .await
+        .expect("mock-grid");
+    let err = grid
+        .list_projects(&vec![], &account("a"))
+        .await
+        .expect_err("not discovery");
+    assert_eq!(
+        err.to_string(),
+        "plugin mock-grid 0.1.0 does not implement the discovery provider kind"
+    );
+}
+
+#[tokio::test]
+async fn random_bytes_are_refused_as_not_webassembly() {
+    let bytes: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let err = load_bytes(&runtime(), "noise.wasm", bytes)
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, LoadError::NotWasm { .. }));
+    assert_eq!(
+        err.to_string(),
+        "noise.wasm: not a WebAssembly file (it does not start with the `\\0asm` magic bytes)"
+    );
+}
+
+#[tokio::test]
+async fn a_core_module_is_refused_with_how_to_make_a_component() {
+    // The smallest valid core module: magic and version 1, no sections.
+    let err = load_bytes(&runtime(), "core.wasm", b"\0asm\x01\0\0\0".to_vec())
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, LoadError::CoreModule { .. }));
+    assert!(
+        err.to_string()
+            .contains("core WebAssembly module, not a component"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_component_is_refused_as_invalid() {
+    let bytes = std::fs::read(MOCK_CLOUD).expect("mock-cloud bytes");
+    let err = load_bytes(&runtime(), "cut.wasm", bytes[..bytes.len() / 2].to_vec())
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, LoadError::Invalid { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("cut.wasm: not a valid WebAssembly component"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_component_of_another_world_is_refused_naming_its_exports() {
+    let err = load_file(&runtime(), OTHER_WORLD.as_ref())
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, LoadError::NoKnownWorld { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("implements no known world"), "{text}");
+    assert!(text.contains("example:other/greeter@1.0.0"), "{text}");
+}
+
+#[tokio::test]
+async fn a_bad_file_in_the_folder_does_not_stop_the_good_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(MOCK_GRID, dir.path().join("grid.wasm")).expect("copy");
+    std::fs::copy(MOCK_GRID, dir.path().join("grid-again.wasm")).expect("copy");
+    std::fs::write(dir.path().join("broken.wasm"), b"not wasm").expect("write");
+    std::fs::write(dir.path().join("notes.txt"), b"ignored").expect("write");
+    let loaded = load_dir(&runtime(), dir.path()).await.expect("read folder");
+    assert_eq!(loaded.plugins.len(), 1);
+    assert_eq!(loaded.errors.len(), 2, "{:?}", loaded.errors);
+    assert!(
+        loaded
+            .errors
+            .iter()
+            .any(|e| matches!(e, LoadError::NotWasm { .. }))
+    );
+    assert!(
+        loaded
+            .errors
+            .iter()
+            .any(|e| matches!(e, LoadError::DuplicateName { .. }))
+    );
+}
