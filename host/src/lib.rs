@@ -4,4 +4,8 @@
 //! Data flows one way: `runtime` (wasmtime) ← `plugins` (load, inspect, call).
 
 pub mod plugins;
+pub mod api;
+pub mod collect;
 pub mod runtime;
+pub mod snapshot;
+pub mod state;

@@ -1,0 +1,9 @@
+//! The HTTP server: `/metrics` for Prometheus, the JSON API, and health probes. Handlers only
+//! read the current snapshot; nothing here calls a plugin.
+
+mod error;
+mod json;
+mod metrics;
+mod router;
+
+pub use router::{AppState, app};

@@ -1,0 +1,192 @@
+//! The JSON API: topology (with filters), one resource, plugins and collection status.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::runtime::bindings::{Hardware, Location, ResourceSample};
+use crate::snapshot::render::kind_label;
+use crate::snapshot::{AccountStatus, LocationStatus, PluginStatus, Snapshot};
+use crate::state::{ProjectNode, ResourceRecord};
+
+#[derive(Debug, Deserialize)]
+pub struct TopologyFilter {
+    account: Option<String>,
+    project: Option<String>,
+    /// `key=value`: only resources carrying that label.
+    label: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct TopologyView {
+    accounts: Vec<AccountView>,
+}
+
+#[derive(Serialize)]
+struct AccountView {
+    name: String,
+    first_seen_ms: u64,
+    last_seen_ms: u64,
+    status: Option<AccountStatus>,
+    projects: Vec<ProjectView>,
+}
+
+#[derive(Serialize)]
+struct ProjectView {
+    id: String,
+    name: String,
+    labels: BTreeMap<String, String>,
+    first_seen_ms: u64,
+    last_seen_ms: u64,
+    resources: Vec<ResourceView>,
+}
+
+#[derive(Serialize)]
+pub struct ResourceView {
+    id: String,
+    provider_id: String,
+    name: String,
+    kind: &'static str,
+    location: Location,
+    /// The grid location its emissions are computed with.
+    grid_location: Option<String>,
+    hardware: Hardware,
+    labels: BTreeMap<String, String>,
+    provider: String,
+    first_seen_ms: u64,
+    last_seen_ms: u64,
+    energy_joules_total: Option<f64>,
+    emissions_grams_total: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct ResourceDetail {
+    account: String,
+    project: String,
+    #[serde(flatten)]
+    resource: ResourceView,
+    last_sample: Option<ResourceSample>,
+    power_watts: Option<f64>,
+    carbon_intensity_grams_per_kilowatt_hour: Option<f64>,
+}
+
+fn resource_view(s: &Snapshot, r: &ResourceRecord) -> ResourceView {
+    let counters = s.counters.get(&r.id);
+    ResourceView {
+        id: r.id.0.clone(),
+        provider_id: r.info.id.clone(),
+        name: r.info.name.clone(),
+        kind: kind_label(r.info.kind),
+        location: r.info.location.clone(),
+        grid_location: s.location_of.get(&r.id).cloned(),
+        hardware: r.info.hardware.clone(),
+        labels: r.info.labels.iter().cloned().collect(),
+        provider: r.provider.clone(),
+        first_seen_ms: r.first_seen_ms,
+        last_seen_ms: r.last_seen_ms,
+        energy_joules_total: counters.map(|c| c.energy_joules_total),
+        emissions_grams_total: counters.map(|c| c.emissions_grams_total),
+    }
+}
+
+pub async fn topology(
+    State(state): State<AppState>,
+    Query(filter): Query<TopologyFilter>,
+) -> Result<Json<TopologyView>, ApiError> {
+    let label = match filter.label.as_deref() {
+        None => None,
+        Some(l) => Some(l.split_once('=').ok_or_else(|| {
+            ApiError::BadRequest(format!("label filter `{l}` must be key=value"))
+        })?),
+    };
+    let s = state.snapshot.get();
+    let accounts = s
+        .topology
+        .accounts
+        .values()
+        .filter(|a| filter.account.as_ref().is_none_or(|f| *f == a.name))
+        .map(|a| AccountView {
+            name: a.name.clone(),
+            first_seen_ms: a.first_seen_ms,
+            last_seen_ms: a.last_seen_ms,
+            status: s.accounts.get(&a.name).cloned(),
+            projects: a
+                .projects
+                .values()
+                .filter(|p| filter.project.as_ref().is_none_or(|f| *f == p.project.id))
+                .map(|p| project_view(&s, p, label))
+                .collect(),
+        })
+        .collect();
+    Ok(Json(TopologyView { accounts }))
+}
+
+fn project_view(s: &Snapshot, p: &ProjectNode, label: Option<(&str, &str)>) -> ProjectView {
+    ProjectView {
+        id: p.project.id.clone(),
+        name: p.project.name.clone(),
+        labels: p.project.labels.iter().cloned().collect(),
+        first_seen_ms: p.first_seen_ms,
+        last_seen_ms: p.last_seen_ms,
+        resources: p
+            .resources
+            .values()
+            .filter(|r| label.is_none_or(|(k, v)| r.info.labels.iter().any(|(rk, rv)| rk == k && rv == v)))
+            .map(|r| resource_view(s, r))
+            .collect(),
+    }
+}
+
+pub async fn resource(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ResourceDetail>, ApiError> {
+    let s = state.snapshot.get();
+    let found = s.topology.resources().find(|(_, _, r)| r.id.0 == id);
+    let Some((a, p, r)) = found else {
+        return Err(ApiError::NotFound(format!("no resource with id `{id}`; GET /api/v1/topology lists them")));
+    };
+    let intensity = s
+        .location_of
+        .get(&r.id)
+        .and_then(|l| s.locations.get(l))
+        .and_then(|l| l.mix.as_ref())
+        .map(|m| m.carbon_intensity);
+    let last_sample = s.samples.get(&r.id).cloned();
+    let power_watts = last_sample.as_ref().and_then(|x| x.power_watts).or_else(|| s.derived_power.get(&r.id).copied());
+    Ok(Json(ResourceDetail {
+        account: a.name.clone(),
+        project: p.project.id.clone(),
+        resource: resource_view(&s, r),
+        last_sample,
+        power_watts,
+        carbon_intensity_grams_per_kilowatt_hour: intensity,
+    }))
+}
+
+pub async fn plugins(State(state): State<AppState>) -> Json<Vec<PluginStatus>> {
+    Json(state.snapshot.get().plugins.clone())
+}
+
+#[derive(Serialize)]
+pub struct StatusView {
+    ready: bool,
+    taken_at_ms: u64,
+    resources: usize,
+    accounts: BTreeMap<String, AccountStatus>,
+    locations: BTreeMap<String, LocationStatus>,
+    environment_error: Option<String>,
+}
+
+pub async fn status(State(state): State<AppState>) -> Json<StatusView> {
+    let s = state.snapshot.get();
+    Json(StatusView {
+        ready: s.ready,
+        taken_at_ms: s.taken_at_ms,
+        resources: s.topology.resource_count(),
+        accounts: s.accounts.clone(),
+        locations: s.locations.clone(),
+        environment_error: s.environment_error.clone(),
+    })
+}

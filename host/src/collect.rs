@@ -1,0 +1,21 @@
+//! Collection: the topology sync, resource samples and the energy mix, each on its interval,
+//! with emissions derived as samples arrive. The collector owns the in-memory mirror, writes
+//! it through to the state store and publishes a [`crate::snapshot::Snapshot`] after each step.
+
+mod collector;
+mod environment;
+mod plan;
+mod samples;
+mod sync;
+mod telemetry;
+
+pub use collector::Collector;
+pub use plan::{AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key};
+pub use telemetry::Telemetry;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

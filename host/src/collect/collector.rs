@@ -1,0 +1,205 @@
+//! The collector: owns the mirror of the state, runs the three steps on their intervals, and
+//! publishes a snapshot after each. One task owns it all, so nothing here takes a lock; the
+//! plugin calls of different accounts run in parallel as spawned tasks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
+
+use super::plan::Plan;
+use super::telemetry::Telemetry;
+use super::{location_key, now_ms};
+use crate::plugins::{CallError, Plugin};
+use crate::runtime::bindings::{EnergyMix, ResourceSample};
+use crate::snapshot::{AccountStatus, LocationStatus, PluginStatus, Snapshot, SnapshotCell, render_metrics};
+use crate::state::{Counters, ResourceId, StateStore, Topology};
+
+pub struct Collector {
+    pub(super) plan: Plan,
+    pub(super) store: Arc<StateStore>,
+    pub(super) telemetry: Arc<Telemetry>,
+    publish: Arc<SnapshotCell>,
+    pub(super) mirror: Mirror,
+    plugins: Vec<Arc<Plugin>>,
+}
+
+/// The in-memory copy of the state plus what is not persisted (last samples, mixes, errors).
+#[derive(Default)]
+pub(super) struct Mirror {
+    pub topology: Arc<Topology>,
+    pub counters: HashMap<ResourceId, Counters>,
+    pub samples: HashMap<ResourceId, ResourceSample>,
+    pub derived_power: HashMap<ResourceId, f64>,
+    pub mixes: BTreeMap<String, EnergyMix>,
+    pub environment_error: Option<String>,
+    pub accounts: BTreeMap<String, AccountStatus>,
+    pub plugin_errors: HashMap<String, Option<String>>,
+    pub synced: bool,
+}
+
+impl Collector {
+    /// Loads the mirror from the store and drops accounts that are no longer configured.
+    pub fn new(
+        plan: Plan,
+        plugins: Vec<Arc<Plugin>>,
+        store: Arc<StateStore>,
+        telemetry: Arc<Telemetry>,
+        publish: Arc<SnapshotCell>,
+    ) -> Result<Self, crate::state::StateError> {
+        let mut topology = store.load_topology()?;
+        let configured: Vec<&str> = plan.accounts.iter().map(|a| a.name.as_str()).collect();
+        let stale: Vec<String> = topology.accounts.keys().filter(|a| !configured.contains(&a.as_str())).cloned().collect();
+        for name in stale {
+            if let Some(node) = topology.accounts.remove(&name) {
+                tracing::info!(account = %name, "removing an account that is no longer configured from the state");
+                store.remove_account(&node)?;
+            }
+        }
+        let mut counters = store.load_counters()?;
+        let live: std::collections::HashSet<&ResourceId> = topology.resources().map(|(_, _, r)| &r.id).collect();
+        counters.retain(|id, _| live.contains(id));
+        let accounts = plan
+            .accounts
+            .iter()
+            .map(|a| {
+                let status = AccountStatus {
+                    discovery_provider: a.discovery.name.clone(),
+                    resource_metrics_provider: a.resource_metrics.name.clone(),
+                    ..AccountStatus::default()
+                };
+                (a.name.clone(), status)
+            })
+            .collect();
+        tracing::info!(
+            accounts = topology.accounts.len(),
+            resources = topology.resource_count(),
+            "state loaded"
+        );
+        let collector = Collector {
+            plan,
+            store,
+            telemetry,
+            publish,
+            mirror: Mirror { topology: Arc::new(topology), counters, accounts, ..Mirror::default() },
+            plugins,
+        };
+        collector.publish();
+        Ok(collector)
+    }
+
+    /// Runs until `shutdown` turns true: a sync, the energy mix and samples first, then each
+    /// on its interval.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut sync = tokio::time::interval(self.plan.topology_sync);
+        let mut samples = tokio::time::interval(self.plan.resource_metrics);
+        let mut environment = tokio::time::interval(self.plan.environment_interval);
+        for timer in [&mut sync, &mut samples, &mut environment] {
+            timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        }
+        // Order the first round: topology, then the mix its locations need, then samples.
+        sync.tick().await;
+        self.sync_topology().await;
+        environment.tick().await;
+        self.collect_environment().await;
+        samples.tick().await;
+        self.collect_samples().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = sync.tick() => self.sync_topology().await,
+                _ = environment.tick() => self.collect_environment().await,
+                _ = samples.tick() => self.collect_samples().await,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        if let Err(error) = self.store.flush() {
+            tracing::error!(%error, "flushing the state on shutdown failed");
+        }
+        tracing::info!("collector stopped");
+    }
+
+    /// Records a plugin call's outcome in the telemetry and the plugin's status.
+    pub(super) fn observe<T>(
+        telemetry: &Telemetry,
+        plugin: &str,
+        operation: &'static str,
+        started: Instant,
+        result: &Result<T, CallError>,
+    ) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) => e.reason(),
+        };
+        telemetry.record_call(plugin, operation, outcome, started.elapsed().as_secs_f64());
+    }
+
+    pub(super) fn note_plugin_result<T>(&mut self, plugin: &str, result: &Result<T, CallError>) {
+        let entry = self.mirror.plugin_errors.entry(plugin.to_owned()).or_default();
+        *entry = result.as_ref().err().map(|e| e.to_string());
+    }
+
+    /// Publishes the mirror as the current snapshot.
+    pub(super) fn publish(&self) {
+        let m = &self.mirror;
+        let zones = self.plan.environment.as_ref().map(|e| e.zones.clone()).unwrap_or_default();
+        let mut location_of = HashMap::new();
+        let mut locations: BTreeMap<String, LocationStatus> = BTreeMap::new();
+        for (_, _, r) in m.topology.resources() {
+            let key = location_key(&r.info.location, &zones);
+            locations
+                .entry(key.clone())
+                .or_insert_with(|| LocationStatus { mix: m.mixes.get(&key).cloned(), resources: 0 })
+                .resources += 1;
+            location_of.insert(r.id.clone(), key);
+        }
+        let plugins = self
+            .plugins
+            .iter()
+            .map(|p| {
+                let last_error = m.plugin_errors.get(p.name()).cloned().flatten();
+                PluginStatus {
+                    info: p.info().clone(),
+                    providers: self.providers_of(p.name()),
+                    up: last_error.is_none(),
+                    last_error,
+                }
+            })
+            .collect();
+        let mut snapshot = Snapshot {
+            taken_at_ms: now_ms(),
+            ready: m.synced,
+            metrics_text: bytes::Bytes::new(),
+            topology: m.topology.clone(),
+            counters: m.counters.clone(),
+            samples: m.samples.clone(),
+            derived_power: m.derived_power.clone(),
+            location_of,
+            locations,
+            environment_error: m.environment_error.clone(),
+            accounts: m.accounts.clone(),
+            plugins,
+        };
+        snapshot.metrics_text = bytes::Bytes::from(render_metrics(&snapshot));
+        self.publish.set(snapshot);
+    }
+
+    fn providers_of(&self, plugin: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .plan
+            .accounts
+            .iter()
+            .flat_map(|a| [&a.discovery, &a.resource_metrics])
+            .chain(self.plan.environment.as_ref().map(|e| &e.provider))
+            .filter(|p| p.plugin.name() == plugin)
+            .map(|p| p.name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}

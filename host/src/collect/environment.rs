@@ -1,0 +1,56 @@
+//! The energy mix: one batch call for all distinct locations of the topology, not one per
+//! resource.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::collector::Collector;
+use super::location_key;
+use crate::runtime::bindings::LocationQuery;
+
+impl Collector {
+    pub async fn collect_environment(&mut self) {
+        let Some(env) = self.plan.environment.clone() else { return };
+        let mut queries: BTreeMap<String, LocationQuery> = BTreeMap::new();
+        for (_, _, r) in self.mirror.topology.resources() {
+            let key = location_key(&r.info.location, &env.zones);
+            queries.entry(key.clone()).or_insert_with(|| {
+                let location = &r.info.location;
+                let mapped = [&location.region, &location.zone, &location.country]
+                    .iter()
+                    .filter_map(|c| c.as_deref())
+                    .find_map(|c| env.zones.get(c))
+                    .cloned();
+                LocationQuery { id: key, location: location.clone(), grid_zone: mapped }
+            });
+        }
+        if queries.is_empty() {
+            return;
+        }
+        let queries: Vec<LocationQuery> = queries.into_values().collect();
+        let plugin = &env.provider.plugin;
+        let started = Instant::now();
+        let result = plugin.collect_energy_mix(&env.provider.settings, &queries).await;
+        Collector::observe(&self.telemetry, plugin.name(), "collect-environment", started, &result);
+        self.note_plugin_result(plugin.name(), &result);
+        match result {
+            Ok(mixes) => {
+                let mut known = 0;
+                for mix in mixes {
+                    if queries.iter().any(|q| q.id == mix.location_id) && mix.carbon_intensity.is_finite() && mix.carbon_intensity >= 0.0 {
+                        self.mirror.mixes.insert(mix.location_id.clone(), mix);
+                        known += 1;
+                    }
+                }
+                tracing::debug!(locations = queries.len(), known, "energy mix collected");
+                self.mirror.environment_error = None;
+            }
+            Err(error) => {
+                tracing::warn!(provider = %env.provider.name, %error, "collecting the energy mix failed; keeping the last known values");
+                self.telemetry.record_failure("*", "environment");
+                self.mirror.environment_error = Some(error.to_string());
+            }
+        }
+        self.publish();
+    }
+}

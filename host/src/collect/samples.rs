@@ -1,0 +1,124 @@
+//! Resource samples: one batch call per chunk of an account's resources, accounts in
+//! parallel; then counters and emissions advance and are stored in one batch.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use tokio::task::JoinSet;
+
+use super::collector::Collector;
+use super::plan::AccountPlan;
+use super::telemetry::Telemetry;
+use super::{location_key, now_ms};
+use crate::plugins::CallError;
+use crate::runtime::bindings::{Account, ResourceInfo, ResourceSample};
+use crate::state::ResourceId;
+
+impl Collector {
+    pub async fn collect_samples(&mut self) {
+        let started = Instant::now();
+        let mut per_account: HashMap<&str, Vec<(ResourceId, ResourceInfo)>> = HashMap::new();
+        for (a, _, r) in self.mirror.topology.resources() {
+            per_account.entry(a.name.as_str()).or_default().push((r.id.clone(), r.info.clone()));
+        }
+        let mut tasks = JoinSet::new();
+        for account in &self.plan.accounts {
+            let resources = per_account.remove(account.name.as_str()).unwrap_or_default();
+            if resources.is_empty() {
+                continue;
+            }
+            let (account, telemetry, batch) = (account.clone(), self.telemetry.clone(), self.plan.batch_size);
+            tasks.spawn(async move {
+                let result = collect_account(&account, resources, batch, &telemetry).await;
+                (account, result)
+            });
+        }
+
+        let zones = self.plan.environment.as_ref().map(|e| e.zones.clone()).unwrap_or_default();
+        let locations: HashMap<ResourceId, String> = self
+            .mirror
+            .topology
+            .resources()
+            .map(|(_, _, r)| (r.id.clone(), location_key(&r.info.location, &zones)))
+            .collect();
+        let mut updated = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((account, result)) = joined else {
+                tracing::error!("a sample collection task panicked");
+                continue;
+            };
+            self.note_plugin_result(account.resource_metrics.plugin.name(), &result);
+            let samples = match result {
+                Ok(samples) => samples,
+                Err(error) => {
+                    tracing::warn!(account = %account.name, provider = %account.resource_metrics.name, %error, "collecting samples failed");
+                    self.telemetry.record_failure(&account.name, "samples");
+                    self.status(&account.name).last_collection_error = Some(error.to_string());
+                    continue;
+                }
+            };
+            for (id, sample) in samples {
+                let intensity = locations
+                    .get(&id)
+                    .and_then(|key| self.mirror.mixes.get(key))
+                    .map(|mix| mix.carbon_intensity);
+                let counters = self.mirror.counters.entry(id.clone()).or_default();
+                let previous_at = counters.last.map(|l| l.read_at_ms);
+                let joules = counters.advance(&sample, intensity);
+                if let Some(previous_at) = previous_at.filter(|p| sample.read_at > *p) {
+                    let seconds = (sample.read_at - previous_at) as f64 / 1000.0;
+                    self.mirror.derived_power.insert(id.clone(), joules / seconds);
+                }
+                self.mirror.samples.insert(id.clone(), sample);
+                updated.push(id);
+            }
+            let status = self.status(&account.name);
+            status.last_collection_ms = Some(now_ms());
+            status.last_collection_error = None;
+        }
+        let counters = &self.mirror.counters;
+        if let Err(error) = self.store.save_counters(updated.iter().filter_map(|id| counters.get(id).map(|c| (id, c)))) {
+            tracing::error!(%error, "storing counters failed; they will be stored with the next collection");
+        }
+        tracing::debug!(resources = updated.len(), elapsed_ms = started.elapsed().as_millis() as u64, "samples collected");
+        self.publish();
+    }
+}
+
+/// Collects one account in batches. Provider resource ids are unique within a project, not
+/// across an account's projects, so a batch never holds the same provider id twice.
+async fn collect_account(
+    account: &AccountPlan,
+    resources: Vec<(ResourceId, ResourceInfo)>,
+    batch_size: usize,
+    telemetry: &Telemetry,
+) -> Result<Vec<(ResourceId, ResourceSample)>, CallError> {
+    let provider = &account.resource_metrics;
+    let wit_account = Account { name: account.name.clone(), settings: account.settings.clone() };
+    let mut out = Vec::with_capacity(resources.len());
+    let mut batch: Vec<ResourceInfo> = Vec::new();
+    let mut ids: HashMap<String, ResourceId> = HashMap::new();
+    let mut resources = resources.into_iter().peekable();
+    while resources.peek().is_some() || !batch.is_empty() {
+        while let Some((id, info)) = resources.peek() {
+            if batch.len() >= batch_size.max(1) || ids.contains_key(&info.id) {
+                break;
+            }
+            ids.insert(info.id.clone(), id.clone());
+            batch.push(info.clone());
+            resources.next();
+        }
+        let started = Instant::now();
+        let result = provider.plugin.collect_samples(&provider.settings, &wit_account, &batch).await;
+        Collector::observe(telemetry, provider.plugin.name(), "collect-samples", started, &result);
+        for sample in result? {
+            // A sample for a resource not asked about is ignored rather than trusted.
+            if let Some(id) = ids.get(&sample.resource_id) {
+                out.push((id.clone(), sample));
+            }
+        }
+        batch.clear();
+        ids.clear();
+    }
+    Ok(out)
+}

@@ -1,0 +1,236 @@
+//! The operator's config file: one TOML file naming the plugin and state folders, the
+//! collection intervals, provider instances (a plugin with its settings), the accounts they
+//! serve and the environment provider. Loading runs in two stages, as in ripgrep: the raw file
+//! (`raw`) is validated into a ready-to-use [`Config`] (`validate`), with every problem
+//! reported at once as `FILE:LINE:COLUMN: what is wrong; what to do`. Plugins are loaded after
+//! the config is read, so checking the config against them is a separate step
+//! ([`Config::check_plugins`]).
+
+mod catalogue;
+mod error;
+mod raw;
+mod secrets;
+mod settings;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::runtime::bindings::ProviderKind;
+
+pub use error::{ConfigError, ConfigErrors, Position};
+pub use settings::Settings;
+
+/// Loopback, so a fresh install serves nothing to the network until the operator says so.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9464));
+
+/// The `source` of the config `carbonaut run` uses when given no file.
+pub const QUICKSTART_SOURCE: &str = "<embedded quickstart>";
+
+const QUICKSTART: &str = include_str!("../../examples/quickstart.toml");
+
+/// A validated config, with paths resolved and secrets read from the environment.
+#[derive(Clone)]
+pub struct Config {
+    /// The file path as given, or [`QUICKSTART_SOURCE`]; error messages start with it.
+    pub source: String,
+    pub listen: SocketAddr,
+    pub plugin_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub intervals: Intervals,
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub accounts: BTreeMap<String, AccountConfig>,
+    pub environment: Option<EnvironmentConfig>,
+    positions: Positions,
+}
+
+/// How often each collection loop runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intervals {
+    pub topology_sync: Duration,
+    pub resource_metrics: Duration,
+    pub environment: Duration,
+}
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Intervals {
+            topology_sync: Duration::from_secs(60),
+            resource_metrics: Duration::from_secs(10),
+            environment: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// A named instance of a plugin (`[providers.NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConfig {
+    /// The plugin's metadata name.
+    pub plugin: String,
+    pub settings: Settings,
+}
+
+/// An account (`[accounts.NAME]`): what discovers its resources and what measures them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountConfig {
+    /// Provider instance names.
+    pub discovery: String,
+    pub resource_metrics: String,
+    pub settings: Settings,
+}
+
+/// Where grid carbon intensity comes from (`[environment]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentConfig {
+    /// A provider instance name.
+    pub provider: String,
+    /// A resource's region (or country) → the grid zone asked for.
+    pub zones: BTreeMap<String, String>,
+}
+
+/// Where the values [`Config::check_plugins`] may complain about were written.
+#[derive(Debug, Clone, Default)]
+struct Positions {
+    provider_plugin: BTreeMap<String, Position>,
+    account_discovery: BTreeMap<String, Position>,
+    account_resource_metrics: BTreeMap<String, Position>,
+    environment_provider: Option<Position>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`; relative paths in it are relative to its folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: source.clone(),
+            source: e,
+        })?;
+        let base_dir = path.parent().unwrap_or(Path::new(""));
+        Config::parse(&text, &source, base_dir, &|name| std::env::var(name).ok())
+    }
+
+    /// Validates `text`. `source` names it in errors, relative paths are resolved against
+    /// `base_dir`, and `${NAME}` references are looked up with `env`.
+    pub fn parse(
+        text: &str,
+        source: &str,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        let raw = raw::parse(text, source)?;
+        validate::build(raw, text, source, base_dir, env)
+    }
+
+    /// `examples/quickstart.toml`, built into the binary with its paths resolved against the
+    /// repository's `examples/` folder, so `carbonaut run` works from any directory.
+    pub fn embedded_quickstart() -> Result<Config, ConfigErrors> {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("examples");
+        Config::parse(QUICKSTART, QUICKSTART_SOURCE, &examples, &|name| {
+            std::env::var(name).ok()
+        })
+    }
+
+    /// Checks that every provider's plugin is loaded and implements the kinds it is used for.
+    /// `catalogue` maps each loaded plugin's name to its kinds.
+    pub fn check_plugins(
+        &self,
+        catalogue: &BTreeMap<String, Vec<ProviderKind>>,
+    ) -> Result<(), ConfigErrors> {
+        catalogue::check(self, catalogue)
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("source", &self.source)
+            .field("listen", &self.listen)
+            .field("plugin_dir", &self.plugin_dir)
+            .field("state_dir", &self.state_dir)
+            .field("intervals", &self.intervals)
+            .field("providers", &self.providers)
+            .field("accounts", &self.accounts)
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quickstart_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.toml")
+    }
+
+    #[test]
+    fn the_quickstart_runs_the_three_mock_plugins() {
+        let config = Config::load(&quickstart_path()).expect("the quickstart is valid");
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        assert_eq!(config.listen, DEFAULT_LISTEN);
+        assert_eq!(config.plugin_dir, examples.join("../target/plugins"));
+        assert_eq!(config.state_dir, examples.join("../target/carbonaut-state"));
+        assert_eq!(
+            config.intervals,
+            Intervals {
+                topology_sync: Duration::from_secs(30),
+                resource_metrics: Duration::from_secs(5),
+                environment: Duration::from_secs(60),
+            }
+        );
+        let plugins: Vec<_> = config.providers.values().map(|p| p.plugin.as_str()).collect();
+        assert_eq!(plugins, ["mock-cloud", "mock-grid", "mock-meter"]);
+        assert_eq!(config.accounts.keys().collect::<Vec<_>>(), ["acme", "globex"]);
+        let acme = &config.accounts["acme"];
+        assert_eq!((acme.discovery.as_str(), acme.resource_metrics.as_str()), ("cloud", "meter"));
+        assert_eq!(
+            acme.settings.to_wit(),
+            [("projects".into(), "3".into()), ("resources_per_project".into(), "10".into())]
+        );
+        let globex = &config.accounts["globex"].settings;
+        assert_eq!((globex.get("projects"), globex.get("resources_per_project")), (Some("2"), Some("5")));
+        let environment = config.environment.as_ref().expect("an environment provider");
+        assert_eq!(environment.provider, "grid");
+        assert_eq!(environment.zones.get("eu-central-1").map(String::as_str), Some("DE"));
+    }
+
+    #[test]
+    fn the_embedded_quickstart_is_the_example_file() {
+        let embedded = Config::embedded_quickstart().expect("the quickstart is valid");
+        let file = Config::load(&quickstart_path()).expect("the quickstart is valid");
+        assert_eq!(embedded.source, QUICKSTART_SOURCE);
+        assert!(embedded.plugin_dir.is_absolute());
+        assert_eq!(embedded.providers, file.providers);
+        assert_eq!(embedded.accounts, file.accounts);
+        assert_eq!(embedded.intervals, file.intervals);
+    }
+
+    #[test]
+    fn the_quickstart_matches_the_mock_plugins() {
+        let config = Config::embedded_quickstart().expect("the quickstart is valid");
+        let catalogue = BTreeMap::from([
+            ("mock-cloud".to_owned(), vec![ProviderKind::Discovery]),
+            ("mock-meter".to_owned(), vec![ProviderKind::ResourceMetrics]),
+            ("mock-grid".to_owned(), vec![ProviderKind::Environment]),
+        ]);
+        config.check_plugins(&catalogue).expect("every plugin is there");
+    }
+
+    #[test]
+    fn an_unreadable_file_is_named() {
+        let errors = Config::load(Path::new("/nonexistent/carbonaut.toml"))
+            .expect_err("there is no such file");
+        assert_eq!(
+            errors.to_string(),
+            "/nonexistent/carbonaut.toml: cannot read the config file: \
+             No such file or directory (os error 2); check the path and its permissions"
+        );
+    }
+}

@@ -1,0 +1,403 @@
+//! The second stage of loading: turns the raw file into a [`Config`], resolving paths and
+//! secrets, and checks what can be checked without plugins (references between providers and
+//! accounts, addresses, intervals), reporting every problem rather than the first.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use humantime_serde::re::humantime;
+use serde_spanned::Spanned;
+
+use super::error::{ConfigErrors, Position, Report, list};
+use super::raw::{RawConfig, RawIntervals, RawSettings};
+use super::secrets::{ExpandError, expand};
+use super::{
+    AccountConfig, Config, DEFAULT_LISTEN, EnvironmentConfig, Intervals, Positions,
+    ProviderConfig, Settings,
+};
+
+struct Checker<'a> {
+    text: &'a str,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    report: Report,
+}
+
+pub(super) fn build(
+    raw: RawConfig,
+    text: &str,
+    source: &str,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let mut c = Checker {
+        text,
+        env,
+        report: Report::new(source),
+    };
+    let mut positions = Positions::default();
+
+    let listen = raw.server.listen.map_or(DEFAULT_LISTEN, |l| c.listen(&l));
+    let intervals = c.intervals(&raw.intervals);
+
+    let mut providers = BTreeMap::new();
+    for (name, p) in raw.providers {
+        let settings = c.settings(&p.settings, &format!("provider `{name}`"));
+        positions
+            .provider_plugin
+            .insert(name.clone(), c.at(p.plugin.span()));
+        let plugin = p.plugin.into_inner();
+        providers.insert(name, ProviderConfig { plugin, settings });
+    }
+
+    let environment = raw.environment.map(|e| {
+        c.reference(&providers, &e.provider, || {
+            "[environment] names provider".to_owned()
+        });
+        positions.environment_provider = Some(c.at(e.provider.span()));
+        EnvironmentConfig {
+            provider: e.provider.into_inner(),
+            zones: e.zones,
+        }
+    });
+
+    if raw.accounts.is_empty() {
+        c.report.push(
+            Position::START,
+            "no accounts are defined",
+            "add an [accounts.NAME] table naming its `discovery` and `resource_metrics` providers",
+        );
+    }
+    let mut accounts = BTreeMap::new();
+    for (name, a) in raw.accounts {
+        c.reference(&providers, &a.discovery, || {
+            format!("account `{name}` names discovery provider")
+        });
+        c.reference(&providers, &a.resource_metrics, || {
+            format!("account `{name}` names resource-metrics provider")
+        });
+        let settings = c.settings(&a.settings, &format!("account `{name}`"));
+        positions
+            .account_discovery
+            .insert(name.clone(), c.at(a.discovery.span()));
+        positions
+            .account_resource_metrics
+            .insert(name.clone(), c.at(a.resource_metrics.span()));
+        let account = AccountConfig {
+            discovery: a.discovery.into_inner(),
+            resource_metrics: a.resource_metrics.into_inner(),
+            settings,
+        };
+        accounts.insert(name, account);
+    }
+
+    let config = Config {
+        source: source.to_owned(),
+        listen,
+        plugin_dir: base_dir.join(raw.paths.plugin_dir),
+        state_dir: base_dir.join(raw.paths.state_dir),
+        intervals,
+        providers,
+        accounts,
+        environment,
+        positions,
+    };
+    c.report.finish(config)
+}
+
+impl Checker<'_> {
+    fn at(&self, span: Range<usize>) -> Position {
+        Position::at(self.text, span.start)
+    }
+
+    fn listen(&mut self, listen: &Spanned<String>) -> SocketAddr {
+        listen.get_ref().parse().unwrap_or_else(|_| {
+            self.report.push(
+                self.at(listen.span()),
+                format!(
+                    "listen address `{}` is not an IP address and port",
+                    listen.get_ref()
+                ),
+                "write it like `127.0.0.1:9464`, or `0.0.0.0:9464` to listen on every interface",
+            );
+            DEFAULT_LISTEN
+        })
+    }
+
+    fn intervals(&mut self, raw: &RawIntervals) -> Intervals {
+        let default = Intervals::default();
+        Intervals {
+            topology_sync: self.interval("topology_sync", &raw.topology_sync, default.topology_sync),
+            resource_metrics: self.interval(
+                "resource_metrics",
+                &raw.resource_metrics,
+                default.resource_metrics,
+            ),
+            environment: self.interval("environment", &raw.environment, default.environment),
+        }
+    }
+
+    fn interval(&mut self, key: &str, raw: &Option<Spanned<String>>, default: Duration) -> Duration {
+        let Some(raw) = raw else { return default };
+        let at = self.at(raw.span());
+        match humantime::parse_duration(raw.get_ref()) {
+            Ok(d) if d.is_zero() => {
+                self.report.push(
+                    at,
+                    format!("interval `{key}` is zero"),
+                    "use a duration greater than zero, like `30s` or `5m`",
+                );
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.report.push(
+                    at,
+                    format!("interval `{key}` is `{}`, not a duration ({e})", raw.get_ref()),
+                    "write a duration like `30s`, `5m` or `1h 30m`",
+                );
+                default
+            }
+        }
+    }
+
+    /// Reports `value` unless it names a defined provider; `what` starts the message.
+    fn reference<T>(
+        &mut self,
+        providers: &BTreeMap<String, T>,
+        value: &Spanned<String>,
+        what: impl FnOnce() -> String,
+    ) {
+        let name = value.get_ref();
+        if providers.contains_key(name) {
+            return;
+        }
+        let fix = if providers.is_empty() {
+            format!("define [providers.{name}] (no providers are defined)")
+        } else {
+            format!(
+                "define [providers.{name}] or use one of: {}",
+                list(providers.keys().map(String::as_str))
+            )
+        };
+        self.report.push(
+            self.at(value.span()),
+            format!("{} `{name}`, which is not defined", what()),
+            fix,
+        );
+    }
+
+    fn settings(&mut self, raw: &RawSettings, owner: &str) -> Settings {
+        let mut settings = Settings::default();
+        for (key, value) in raw {
+            let at = self.at(value.span());
+            let (text, secret) = match value.get_ref() {
+                toml::Value::String(s) => match expand(s, self.env) {
+                    Ok(e) => (e.value, e.secret),
+                    Err(errors) => {
+                        for e in errors {
+                            self.secret_error(&e, value.span(), key, owner);
+                        }
+                        continue;
+                    }
+                },
+                toml::Value::Integer(i) => (i.to_string(), false),
+                toml::Value::Float(f) => (f.to_string(), false),
+                toml::Value::Boolean(b) => (b.to_string(), false),
+                other => {
+                    let kind = match other {
+                        toml::Value::Array(_) => "an array",
+                        toml::Value::Table(_) => "a table",
+                        _ => "a date-time",
+                    };
+                    self.report.push(
+                        at,
+                        format!("setting `{key}` of {owner} is {kind}"),
+                        "give it a string, a number or a boolean",
+                    );
+                    continue;
+                }
+            };
+            settings.insert(key.clone(), text, secret);
+        }
+        settings
+    }
+
+    fn secret_error(&mut self, error: &ExpandError, span: Range<usize>, key: &str, owner: &str) {
+        // Point at the reference itself when it appears verbatim (no escapes) in the value.
+        let offset = self
+            .text
+            .get(span.clone())
+            .and_then(|v| v.find(error.reference()))
+            .map_or(span.start, |i| span.start + i);
+        let at = Position::at(self.text, offset);
+        let (problem, fix) = match error {
+            ExpandError::Missing { name, .. } => (
+                format!(
+                    "environment variable `{name}` is not set (setting `{key}` of {owner})"
+                ),
+                "set it before starting carbonaut, or write the value without `${...}`",
+            ),
+            ExpandError::InvalidName { reference, .. } => (
+                format!("`{reference}` in setting `{key}` of {owner} is not a valid variable name"),
+                "use only letters, digits and `_`, or write `$${` for a literal `${`",
+            ),
+            ExpandError::Unterminated { .. } => (
+                format!("`${{` in setting `{key}` of {owner} has no closing `}}`"),
+                "close it with `}`, or write `$${` for a literal `${`",
+            ),
+        };
+        self.report.push(at, problem, fix);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::super::Config;
+    use super::*;
+
+    const BASE: &str = "[paths]\nplugin_dir = \"plugins\"\nstate_dir = \"/var/lib/carbonaut\"\n\n";
+
+    fn env(name: &str) -> Option<String> {
+        (name == "ACME_TOKEN").then(|| "hunter2".to_owned())
+    }
+
+    fn parse(rest: &str) -> Result<Config, ConfigErrors> {
+        Config::parse(&format!("{BASE}{rest}"), "x.toml", Path::new("/etc/carbonaut"), &env)
+    }
+
+    fn errors(rest: &str) -> String {
+        parse(rest).expect_err("the config is invalid").to_string()
+    }
+
+    const PROVIDERS: &str = "[providers.cloud]\nplugin = \"mock-cloud\"\n\
+        [providers.meter]\nplugin = \"mock-meter\"\n[providers.grid]\nplugin = \"mock-grid\"\n";
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_config_folder() {
+        let config = parse(&format!(
+            "{PROVIDERS}[accounts.a]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n"
+        ))
+        .expect("the config is valid");
+        assert_eq!(config.plugin_dir, PathBuf::from("/etc/carbonaut/plugins"));
+        assert_eq!(config.state_dir, PathBuf::from("/var/lib/carbonaut"));
+        assert_eq!(config.listen, DEFAULT_LISTEN);
+        assert_eq!(config.intervals, Intervals::default());
+        assert_eq!(config.environment, None);
+    }
+
+    #[test]
+    fn undefined_providers_are_all_reported_with_the_names_to_choose_from() {
+        assert_eq!(
+            errors(&format!(
+                "{PROVIDERS}[environment]\nprovider = \"gird\"\n\n\
+                 [accounts.acme]\ndiscovery = \"clod\"\nresource_metrics = \"meter\"\n\
+                 [accounts.b]\ndiscovery = \"cloud\"\nresource_metrics = \"metre\"\n"
+            )),
+            "x.toml:12:12: [environment] names provider `gird`, which is not defined; \
+             define [providers.gird] or use one of: cloud, grid, meter\n\
+             x.toml:15:13: account `acme` names discovery provider `clod`, which is not defined; \
+             define [providers.clod] or use one of: cloud, grid, meter\n\
+             x.toml:19:20: account `b` names resource-metrics provider `metre`, which is not \
+             defined; define [providers.metre] or use one of: cloud, grid, meter"
+        );
+        assert_eq!(
+            errors("[accounts.a]\ndiscovery = \"c\"\nresource_metrics = \"c\"\n"),
+            "x.toml:6:13: account `a` names discovery provider `c`, which is not defined; \
+             define [providers.c] (no providers are defined)\n\
+             x.toml:7:20: account `a` names resource-metrics provider `c`, which is not defined; \
+             define [providers.c] (no providers are defined)"
+        );
+    }
+
+    #[test]
+    fn a_config_without_accounts_is_refused() {
+        assert_eq!(
+            errors(PROVIDERS),
+            "x.toml:1:1: no accounts are defined; add an [accounts.NAME] table naming its \
+             `discovery` and `resource_metrics` providers"
+        );
+    }
+
+    #[test]
+    fn intervals_must_be_positive_durations() {
+        assert_eq!(
+            errors(&format!(
+                "[intervals]\nresource_metrics = \"0s\"\nenvironment = \"5 parsecs\"\n\n{PROVIDERS}\
+                 [accounts.a]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n"
+            )),
+            "x.toml:6:20: interval `resource_metrics` is zero; \
+             use a duration greater than zero, like `30s` or `5m`\n\
+             x.toml:7:15: interval `environment` is `5 parsecs`, not a duration \
+             (unknown time unit \"parsecs\", supported units: ns, us/µs, ms, sec, min, hours, \
+             days, weeks, months, years (and few variations)); \
+             write a duration like `30s`, `5m` or `1h 30m`"
+        );
+    }
+
+    #[test]
+    fn a_bad_listen_address_is_refused() {
+        assert_eq!(
+            errors(&format!(
+                "[server]\nlisten = \"localhost:9464\"\n{PROVIDERS}\
+                 [accounts.a]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n"
+            )),
+            "x.toml:6:10: listen address `localhost:9464` is not an IP address and port; \
+             write it like `127.0.0.1:9464`, or `0.0.0.0:9464` to listen on every interface"
+        );
+    }
+
+    const ACCOUNT: &str = "[accounts.acme]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n";
+
+    #[test]
+    fn secrets_come_from_the_environment_and_are_redacted() {
+        let config = parse(&format!(
+            "{PROVIDERS}{ACCOUNT}settings = {{ token = \"Bearer ${{ACME_TOKEN}}\", projects = 3, \
+             ratio = 0.5, debug = true }}\n"
+        ))
+        .expect("the config is valid");
+        let settings = &config.accounts["acme"].settings;
+        assert_eq!(
+            settings.to_wit(),
+            [
+                ("debug".into(), "true".into()),
+                ("projects".into(), "3".into()),
+                ("ratio".into(), "0.5".into()),
+                ("token".into(), "Bearer hunter2".into()),
+            ]
+        );
+        assert!(settings.is_secret("token"));
+        let debug = format!("{config:?}");
+        assert!(debug.contains(r#""token": ***"#), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+    }
+
+    #[test]
+    fn a_missing_environment_variable_is_named_where_it_is_used() {
+        assert_eq!(
+            errors(&format!(
+                "{PROVIDERS}{ACCOUNT}settings = {{ token = \"${{ACME_TOKN}}\", key = '${{A B}}' }}\n"
+            )),
+            "x.toml:13:20: `${A B}` in setting `key` of account `acme` is not a valid variable \
+             name; use only letters, digits and `_`, or write `$${` for a literal `${`\n\
+             x.toml:13:39: environment variable `ACME_TOKN` is not set (setting `token` of \
+             account `acme`); set it before starting carbonaut, or write the value without `${...}`"
+        );
+    }
+
+    #[test]
+    fn settings_take_only_scalars() {
+        assert_eq!(
+            errors(&format!(
+                "[providers.cloud]\nplugin = \"mock-cloud\"\nsettings = {{ zones = [\"a\"] }}\n\
+                 [providers.meter]\nplugin = \"mock-meter\"\n{ACCOUNT}"
+            )),
+            "x.toml:7:22: setting `zones` of provider `cloud` is an array; \
+             give it a string, a number or a boolean"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! What the server serves: an immutable picture of the latest collection, published by the
+//! collector and read by the API. A scrape or an API call never waits for a plugin; it reads
+//! the snapshot current at that moment.
+
+pub mod exposition;
+pub mod render;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+use crate::plugins::PluginInfo;
+use crate::runtime::bindings::{EnergyMix, ResourceSample};
+use crate::state::{Counters, ResourceId, Topology};
+
+pub use render::render_metrics;
+
+/// How one account's collection went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AccountStatus {
+    pub discovery_provider: String,
+    pub resource_metrics_provider: String,
+    pub last_sync_ms: Option<u64>,
+    pub last_sync_error: Option<String>,
+    pub last_collection_ms: Option<u64>,
+    pub last_collection_error: Option<String>,
+}
+
+/// A loaded plugin and how its calls go.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginStatus {
+    #[serde(flatten)]
+    pub info: PluginInfo,
+    /// Provider instances configured on it.
+    pub providers: Vec<String>,
+    pub up: bool,
+    pub last_error: Option<String>,
+}
+
+/// The latest carbon intensity and mix of a location.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationStatus {
+    pub mix: Option<EnergyMix>,
+    pub resources: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub taken_at_ms: u64,
+    /// True once a topology sync has succeeded in this process.
+    pub ready: bool,
+    /// Resource, location and topology metrics in Prometheus text format, shared by every
+    /// scrape without a copy.
+    pub metrics_text: bytes::Bytes,
+    pub topology: Arc<Topology>,
+    pub counters: HashMap<ResourceId, Counters>,
+    pub samples: HashMap<ResourceId, ResourceSample>,
+    /// Average power over the last interval when the provider gave only an energy counter.
+    pub derived_power: HashMap<ResourceId, f64>,
+    /// Location key (see [`crate::collect::location_key`]) of each resource.
+    pub location_of: HashMap<ResourceId, String>,
+    pub locations: BTreeMap<String, LocationStatus>,
+    pub environment_error: Option<String>,
+    pub accounts: BTreeMap<String, AccountStatus>,
+    pub plugins: Vec<PluginStatus>,
+}
+
+/// Where the collector publishes and the server reads the current snapshot.
+#[derive(Default)]
+pub struct SnapshotCell {
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl SnapshotCell {
+    pub fn get(&self) -> Arc<Snapshot> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
+        match self.current.write() {
+            Ok(mut guard) => *guard = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+    }
+}
