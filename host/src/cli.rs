@@ -1,6 +1,8 @@
 //! Command-line interface: one subcommand per file in `cli/`.
 
+mod check_config;
 mod inspect;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +22,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Collect and serve: sync the topology, read energy and the grid, serve /metrics and the API.
+    Run {
+        /// The config file; without it, the embedded quickstart (mock plugins) runs.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen on this address instead of the config's (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Keep the state in this directory instead of the config's.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Check a config file and the plugins it names, without running anything.
+    CheckConfig { file: PathBuf },
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -41,7 +57,8 @@ impl Cli {
     /// Default log level when RUST_LOG is unset: one-shot commands stay quiet.
     pub fn log_level(&self) -> &'static str {
         match self.command {
-            Command::Plugin(_) => "warn",
+            Command::Run { .. } => "info",
+            Command::CheckConfig { .. } | Command::Plugin(_) => "warn",
         }
     }
 }
@@ -52,11 +69,18 @@ pub fn init_logging(default_level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run {
+            config,
+            listen,
+            state_dir,
+        } => run::run(config.as_deref(), listen, state_dir).await,
+        Command::CheckConfig { file } => check_config::run(&file).await,
         Command::Plugin(PluginCommand::Inspect { file, json }) => inspect::run(&file, json).await,
     }
 }

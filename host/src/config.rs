@@ -25,8 +25,7 @@ pub use error::{ConfigError, ConfigErrors, Position};
 pub use settings::Settings;
 
 /// Loopback, so a fresh install serves nothing to the network until the operator says so.
-pub const DEFAULT_LISTEN: SocketAddr =
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9464));
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9464));
 
 /// The `source` of the config `carbonaut run` uses when given no file.
 pub const QUICKSTART_SOURCE: &str = "<embedded quickstart>";
@@ -185,20 +184,42 @@ mod tests {
                 environment: Duration::from_secs(60),
             }
         );
-        let plugins: Vec<_> = config.providers.values().map(|p| p.plugin.as_str()).collect();
+        let plugins: Vec<_> = config
+            .providers
+            .values()
+            .map(|p| p.plugin.as_str())
+            .collect();
         assert_eq!(plugins, ["mock-cloud", "mock-grid", "mock-meter"]);
-        assert_eq!(config.accounts.keys().collect::<Vec<_>>(), ["acme", "globex"]);
+        assert_eq!(
+            config.accounts.keys().collect::<Vec<_>>(),
+            ["acme", "globex"]
+        );
         let acme = &config.accounts["acme"];
-        assert_eq!((acme.discovery.as_str(), acme.resource_metrics.as_str()), ("cloud", "meter"));
+        assert_eq!(
+            (acme.discovery.as_str(), acme.resource_metrics.as_str()),
+            ("cloud", "meter")
+        );
         assert_eq!(
             acme.settings.to_wit(),
-            [("projects".into(), "3".into()), ("resources_per_project".into(), "10".into())]
+            [
+                ("projects".into(), "3".into()),
+                ("resources_per_project".into(), "10".into())
+            ]
         );
         let globex = &config.accounts["globex"].settings;
-        assert_eq!((globex.get("projects"), globex.get("resources_per_project")), (Some("2"), Some("5")));
-        let environment = config.environment.as_ref().expect("an environment provider");
+        assert_eq!(
+            (globex.get("projects"), globex.get("resources_per_project")),
+            (Some("2"), Some("5"))
+        );
+        let environment = config
+            .environment
+            .as_ref()
+            .expect("an environment provider");
         assert_eq!(environment.provider, "grid");
-        assert_eq!(environment.zones.get("eu-central-1").map(String::as_str), Some("DE"));
+        assert_eq!(
+            environment.zones.get("eu-central-1").map(String::as_str),
+            Some("DE")
+        );
     }
 
     #[test]
@@ -220,7 +241,9 @@ mod tests {
             ("mock-meter".to_owned(), vec![ProviderKind::ResourceMetrics]),
             ("mock-grid".to_owned(), vec![ProviderKind::Environment]),
         ]);
-        config.check_plugins(&catalogue).expect("every plugin is there");
+        config
+            .check_plugins(&catalogue)
+            .expect("every plugin is there");
     }
 
     #[test]

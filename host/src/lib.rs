@@ -1,11 +1,15 @@
 //! Carbonaut: measures the energy and carbon footprint of IT infrastructure through sandboxed
 //! WebAssembly provider plugins.
 //!
-//! Data flows one way: `runtime` (wasmtime) ← `plugins` (load, inspect, call).
+//! Data flows one way: `api` reads the `snapshot` that `collect` publishes; `collect` calls
+//! `plugins` and writes `state`; `plugins` call `runtime`. `config` is read at start-up and
+//! `daemon` wires it all together.
 
-pub mod plugins;
 pub mod api;
 pub mod collect;
+pub mod config;
+pub mod daemon;
+pub mod plugins;
 pub mod runtime;
 pub mod snapshot;
 pub mod state;

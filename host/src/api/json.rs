@@ -135,17 +135,24 @@ fn project_view(s: &Snapshot, p: &ProjectNode, label: Option<(&str, &str)>) -> P
         resources: p
             .resources
             .values()
-            .filter(|r| label.is_none_or(|(k, v)| r.info.labels.iter().any(|(rk, rv)| rk == k && rv == v)))
+            .filter(|r| {
+                label.is_none_or(|(k, v)| r.info.labels.iter().any(|(rk, rv)| rk == k && rv == v))
+            })
             .map(|r| resource_view(s, r))
             .collect(),
     }
 }
 
-pub async fn resource(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ResourceDetail>, ApiError> {
+pub async fn resource(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ResourceDetail>, ApiError> {
     let s = state.snapshot.get();
     let found = s.topology.resources().find(|(_, _, r)| r.id.0 == id);
     let Some((a, p, r)) = found else {
-        return Err(ApiError::NotFound(format!("no resource with id `{id}`; GET /api/v1/topology lists them")));
+        return Err(ApiError::NotFound(format!(
+            "no resource with id `{id}`; GET /api/v1/topology lists them"
+        )));
     };
     let intensity = s
         .location_of
@@ -154,7 +161,10 @@ pub async fn resource(State(state): State<AppState>, Path(id): Path<String>) -> 
         .and_then(|l| l.mix.as_ref())
         .map(|m| m.carbon_intensity);
     let last_sample = s.samples.get(&r.id).cloned();
-    let power_watts = last_sample.as_ref().and_then(|x| x.power_watts).or_else(|| s.derived_power.get(&r.id).copied());
+    let power_watts = last_sample
+        .as_ref()
+        .and_then(|x| x.power_watts)
+        .or_else(|| s.derived_power.get(&r.id).copied());
     Ok(Json(ResourceDetail {
         account: a.name.clone(),
         project: p.project.id.clone(),

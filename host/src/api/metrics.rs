@@ -14,10 +14,15 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut own = Exposition::with_capacity(8 * 1024);
     state.telemetry.render(&mut own);
     // Two chunks, so the multi-megabyte snapshot is served without being copied.
-    let chunks: [Result<Bytes, std::convert::Infallible>; 2] =
-        [Ok(snapshot.metrics_text.clone()), Ok(Bytes::from(own.finish()))];
+    let chunks: [Result<Bytes, std::convert::Infallible>; 2] = [
+        Ok(snapshot.metrics_text.clone()),
+        Ok(Bytes::from(own.finish())),
+    ];
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         Body::from_stream(futures_util::stream::iter(chunks)),
     )
         .into_response()

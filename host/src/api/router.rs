@@ -34,6 +34,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     if state.snapshot.get().ready {
         (StatusCode::OK, "ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: waiting for the first successful topology sync\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: waiting for the first successful topology sync\n",
+        )
     }
 }

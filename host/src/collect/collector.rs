@@ -14,7 +14,9 @@ use super::telemetry::Telemetry;
 use super::{location_key, now_ms};
 use crate::plugins::{CallError, Plugin};
 use crate::runtime::bindings::{EnergyMix, ResourceSample};
-use crate::snapshot::{AccountStatus, LocationStatus, PluginStatus, Snapshot, SnapshotCell, render_metrics};
+use crate::snapshot::{
+    AccountStatus, LocationStatus, PluginStatus, Snapshot, SnapshotCell, render_metrics,
+};
 use crate::state::{Counters, ResourceId, StateStore, Topology};
 
 pub struct Collector {
@@ -51,7 +53,12 @@ impl Collector {
     ) -> Result<Self, crate::state::StateError> {
         let mut topology = store.load_topology()?;
         let configured: Vec<&str> = plan.accounts.iter().map(|a| a.name.as_str()).collect();
-        let stale: Vec<String> = topology.accounts.keys().filter(|a| !configured.contains(&a.as_str())).cloned().collect();
+        let stale: Vec<String> = topology
+            .accounts
+            .keys()
+            .filter(|a| !configured.contains(&a.as_str()))
+            .cloned()
+            .collect();
         for name in stale {
             if let Some(node) = topology.accounts.remove(&name) {
                 tracing::info!(account = %name, "removing an account that is no longer configured from the state");
@@ -59,7 +66,8 @@ impl Collector {
             }
         }
         let mut counters = store.load_counters()?;
-        let live: std::collections::HashSet<&ResourceId> = topology.resources().map(|(_, _, r)| &r.id).collect();
+        let live: std::collections::HashSet<&ResourceId> =
+            topology.resources().map(|(_, _, r)| &r.id).collect();
         counters.retain(|id, _| live.contains(id));
         let accounts = plan
             .accounts
@@ -83,7 +91,12 @@ impl Collector {
             store,
             telemetry,
             publish,
-            mirror: Mirror { topology: Arc::new(topology), counters, accounts, ..Mirror::default() },
+            mirror: Mirror {
+                topology: Arc::new(topology),
+                counters,
+                accounts,
+                ..Mirror::default()
+            },
             plugins,
         };
         collector.publish();
@@ -139,21 +152,33 @@ impl Collector {
     }
 
     pub(super) fn note_plugin_result<T>(&mut self, plugin: &str, result: &Result<T, CallError>) {
-        let entry = self.mirror.plugin_errors.entry(plugin.to_owned()).or_default();
+        let entry = self
+            .mirror
+            .plugin_errors
+            .entry(plugin.to_owned())
+            .or_default();
         *entry = result.as_ref().err().map(|e| e.to_string());
     }
 
     /// Publishes the mirror as the current snapshot.
     pub(super) fn publish(&self) {
         let m = &self.mirror;
-        let zones = self.plan.environment.as_ref().map(|e| e.zones.clone()).unwrap_or_default();
+        let zones = self
+            .plan
+            .environment
+            .as_ref()
+            .map(|e| e.zones.clone())
+            .unwrap_or_default();
         let mut location_of = HashMap::new();
         let mut locations: BTreeMap<String, LocationStatus> = BTreeMap::new();
         for (_, _, r) in m.topology.resources() {
             let key = location_key(&r.info.location, &zones);
             locations
                 .entry(key.clone())
-                .or_insert_with(|| LocationStatus { mix: m.mixes.get(&key).cloned(), resources: 0 })
+                .or_insert_with(|| LocationStatus {
+                    mix: m.mixes.get(&key).cloned(),
+                    resources: 0,
+                })
                 .resources += 1;
             location_of.insert(r.id.clone(), key);
         }

@@ -10,7 +10,9 @@ use crate::runtime::bindings::LocationQuery;
 
 impl Collector {
     pub async fn collect_environment(&mut self) {
-        let Some(env) = self.plan.environment.clone() else { return };
+        let Some(env) = self.plan.environment.clone() else {
+            return;
+        };
         let mut queries: BTreeMap<String, LocationQuery> = BTreeMap::new();
         for (_, _, r) in self.mirror.topology.resources() {
             let key = location_key(&r.info.location, &env.zones);
@@ -21,7 +23,11 @@ impl Collector {
                     .filter_map(|c| c.as_deref())
                     .find_map(|c| env.zones.get(c))
                     .cloned();
-                LocationQuery { id: key, location: location.clone(), grid_zone: mapped }
+                LocationQuery {
+                    id: key,
+                    location: location.clone(),
+                    grid_zone: mapped,
+                }
             });
         }
         if queries.is_empty() {
@@ -30,14 +36,25 @@ impl Collector {
         let queries: Vec<LocationQuery> = queries.into_values().collect();
         let plugin = &env.provider.plugin;
         let started = Instant::now();
-        let result = plugin.collect_energy_mix(&env.provider.settings, &queries).await;
-        Collector::observe(&self.telemetry, plugin.name(), "collect-environment", started, &result);
+        let result = plugin
+            .collect_energy_mix(&env.provider.settings, &queries)
+            .await;
+        Collector::observe(
+            &self.telemetry,
+            plugin.name(),
+            "collect-environment",
+            started,
+            &result,
+        );
         self.note_plugin_result(plugin.name(), &result);
         match result {
             Ok(mixes) => {
                 let mut known = 0;
                 for mix in mixes {
-                    if queries.iter().any(|q| q.id == mix.location_id) && mix.carbon_intensity.is_finite() && mix.carbon_intensity >= 0.0 {
+                    if queries.iter().any(|q| q.id == mix.location_id)
+                        && mix.carbon_intensity.is_finite()
+                        && mix.carbon_intensity >= 0.0
+                    {
                         self.mirror.mixes.insert(mix.location_id.clone(), mix);
                         known += 1;
                     }

@@ -63,15 +63,29 @@ mod tests {
     use super::*;
 
     fn location(country: Option<&str>, region: Option<&str>) -> Location {
-        Location { country: country.map(Into::into), region: region.map(Into::into), zone: None, coordinates: None }
+        Location {
+            country: country.map(Into::into),
+            region: region.map(Into::into),
+            zone: None,
+            coordinates: None,
+        }
     }
 
     #[test]
     fn mapping_wins_then_country_then_region() {
         let zones = BTreeMap::from([("us-east-1".to_owned(), "US-MIDA-PJM".to_owned())]);
-        assert_eq!(location_key(&location(Some("US"), Some("us-east-1")), &zones), "US-MIDA-PJM");
-        assert_eq!(location_key(&location(Some("DE"), Some("eu-central-1")), &zones), "DE");
-        assert_eq!(location_key(&location(None, Some("mars-1")), &zones), "mars-1");
+        assert_eq!(
+            location_key(&location(Some("US"), Some("us-east-1")), &zones),
+            "US-MIDA-PJM"
+        );
+        assert_eq!(
+            location_key(&location(Some("DE"), Some("eu-central-1")), &zones),
+            "DE"
+        );
+        assert_eq!(
+            location_key(&location(None, Some("mars-1")), &zones),
+            "mars-1"
+        );
         assert_eq!(location_key(&location(None, None), &zones), "unknown");
     }
 }

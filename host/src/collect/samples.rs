@@ -19,22 +19,36 @@ impl Collector {
         let started = Instant::now();
         let mut per_account: HashMap<&str, Vec<(ResourceId, ResourceInfo)>> = HashMap::new();
         for (a, _, r) in self.mirror.topology.resources() {
-            per_account.entry(a.name.as_str()).or_default().push((r.id.clone(), r.info.clone()));
+            per_account
+                .entry(a.name.as_str())
+                .or_default()
+                .push((r.id.clone(), r.info.clone()));
         }
         let mut tasks = JoinSet::new();
         for account in &self.plan.accounts {
-            let resources = per_account.remove(account.name.as_str()).unwrap_or_default();
+            let resources = per_account
+                .remove(account.name.as_str())
+                .unwrap_or_default();
             if resources.is_empty() {
                 continue;
             }
-            let (account, telemetry, batch) = (account.clone(), self.telemetry.clone(), self.plan.batch_size);
+            let (account, telemetry, batch) = (
+                account.clone(),
+                self.telemetry.clone(),
+                self.plan.batch_size,
+            );
             tasks.spawn(async move {
                 let result = collect_account(&account, resources, batch, &telemetry).await;
                 (account, result)
             });
         }
 
-        let zones = self.plan.environment.as_ref().map(|e| e.zones.clone()).unwrap_or_default();
+        let zones = self
+            .plan
+            .environment
+            .as_ref()
+            .map(|e| e.zones.clone())
+            .unwrap_or_default();
         let locations: HashMap<ResourceId, String> = self
             .mirror
             .topology
@@ -67,7 +81,9 @@ impl Collector {
                 let joules = counters.advance(&sample, intensity);
                 if let Some(previous_at) = previous_at.filter(|p| sample.read_at > *p) {
                     let seconds = (sample.read_at - previous_at) as f64 / 1000.0;
-                    self.mirror.derived_power.insert(id.clone(), joules / seconds);
+                    self.mirror
+                        .derived_power
+                        .insert(id.clone(), joules / seconds);
                 }
                 self.mirror.samples.insert(id.clone(), sample);
                 updated.push(id);
@@ -77,10 +93,18 @@ impl Collector {
             status.last_collection_error = None;
         }
         let counters = &self.mirror.counters;
-        if let Err(error) = self.store.save_counters(updated.iter().filter_map(|id| counters.get(id).map(|c| (id, c)))) {
+        if let Err(error) = self.store.save_counters(
+            updated
+                .iter()
+                .filter_map(|id| counters.get(id).map(|c| (id, c))),
+        ) {
             tracing::error!(%error, "storing counters failed; they will be stored with the next collection");
         }
-        tracing::debug!(resources = updated.len(), elapsed_ms = started.elapsed().as_millis() as u64, "samples collected");
+        tracing::debug!(
+            resources = updated.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "samples collected"
+        );
         self.publish();
     }
 }
@@ -94,7 +118,10 @@ async fn collect_account(
     telemetry: &Telemetry,
 ) -> Result<Vec<(ResourceId, ResourceSample)>, CallError> {
     let provider = &account.resource_metrics;
-    let wit_account = Account { name: account.name.clone(), settings: account.settings.clone() };
+    let wit_account = Account {
+        name: account.name.clone(),
+        settings: account.settings.clone(),
+    };
     let mut out = Vec::with_capacity(resources.len());
     let mut batch: Vec<ResourceInfo> = Vec::new();
     let mut ids: HashMap<String, ResourceId> = HashMap::new();
@@ -109,8 +136,17 @@ async fn collect_account(
             resources.next();
         }
         let started = Instant::now();
-        let result = provider.plugin.collect_samples(&provider.settings, &wit_account, &batch).await;
-        Collector::observe(telemetry, provider.plugin.name(), "collect-samples", started, &result);
+        let result = provider
+            .plugin
+            .collect_samples(&provider.settings, &wit_account, &batch)
+            .await;
+        Collector::observe(
+            telemetry,
+            provider.plugin.name(),
+            "collect-samples",
+            started,
+            &result,
+        );
         for sample in result? {
             // A sample for a resource not asked about is ignored rather than trusted.
             if let Some(id) = ids.get(&sample.resource_id) {

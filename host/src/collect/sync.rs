@@ -29,7 +29,9 @@ impl Collector {
         let mut synced = 0;
         while let Some(joined) = tasks.join_next().await {
             let Ok((account, result)) = joined else {
-                tracing::error!("a discovery task panicked; its account keeps its previous topology");
+                tracing::error!(
+                    "a discovery task panicked; its account keeps its previous topology"
+                );
                 continue;
             };
             self.note_plugin_result(account.discovery.plugin.name(), &result);
@@ -80,7 +82,11 @@ impl Collector {
         if synced > 0 {
             self.mirror.synced = true;
         }
-        tracing::debug!(accounts = synced, elapsed_ms = started.elapsed().as_millis() as u64, "sync round done");
+        tracing::debug!(
+            accounts = synced,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "sync round done"
+        );
         self.publish();
     }
 
@@ -94,15 +100,34 @@ impl Collector {
 async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discovered, CallError> {
     let provider = &account.discovery;
     let plugin = &provider.plugin;
-    let wit_account = Account { name: account.name.clone(), settings: account.settings.clone() };
+    let wit_account = Account {
+        name: account.name.clone(),
+        settings: account.settings.clone(),
+    };
     let started = Instant::now();
     let projects = plugin.list_projects(&provider.settings, &wit_account).await;
-    Collector::observe(telemetry, plugin.name(), "list-projects", started, &projects);
-    let mut discovered = Discovered { projects: Vec::new() };
+    Collector::observe(
+        telemetry,
+        plugin.name(),
+        "list-projects",
+        started,
+        &projects,
+    );
+    let mut discovered = Discovered {
+        projects: Vec::new(),
+    };
     for project in projects? {
         let started = Instant::now();
-        let resources = plugin.list_resources(&provider.settings, &wit_account, &project).await;
-        Collector::observe(telemetry, plugin.name(), "list-resources", started, &resources);
+        let resources = plugin
+            .list_resources(&provider.settings, &wit_account, &project)
+            .await;
+        Collector::observe(
+            telemetry,
+            plugin.name(),
+            "list-resources",
+            started,
+            &resources,
+        );
         let resources = match resources {
             Ok(list) => Some(list),
             Err(error) => {

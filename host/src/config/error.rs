@@ -101,7 +101,12 @@ impl Report {
         }
     }
 
-    pub(super) fn push(&mut self, at: Position, problem: impl Into<String>, fix: impl Into<String>) {
+    pub(super) fn push(
+        &mut self,
+        at: Position,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         self.errors.push(ConfigError::Invalid {
             file: self.file.clone(),
             at,
@@ -135,7 +140,7 @@ mod tests {
         assert_eq!(Position::at(text, 0), Position { line: 1, column: 1 });
         assert_eq!(Position::at(text, 6), Position { line: 2, column: 1 });
         // `é` is two bytes but one column.
-        assert_eq!(Position::at(text, 9), Position { line: 2, column: 4 });
+        assert_eq!(Position::at(text, 9), Position { line: 2, column: 3 });
         assert_eq!(Position::at(text, 999), Position { line: 3, column: 1 });
     }
 

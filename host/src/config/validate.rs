@@ -15,8 +15,8 @@ use super::error::{ConfigErrors, Position, Report, list};
 use super::raw::{RawConfig, RawIntervals, RawSettings};
 use super::secrets::{ExpandError, expand};
 use super::{
-    AccountConfig, Config, DEFAULT_LISTEN, EnvironmentConfig, Intervals, Positions,
-    ProviderConfig, Settings,
+    AccountConfig, Config, DEFAULT_LISTEN, EnvironmentConfig, Intervals, Positions, ProviderConfig,
+    Settings,
 };
 
 struct Checker<'a> {
@@ -129,7 +129,11 @@ impl Checker<'_> {
     fn intervals(&mut self, raw: &RawIntervals) -> Intervals {
         let default = Intervals::default();
         Intervals {
-            topology_sync: self.interval("topology_sync", &raw.topology_sync, default.topology_sync),
+            topology_sync: self.interval(
+                "topology_sync",
+                &raw.topology_sync,
+                default.topology_sync,
+            ),
             resource_metrics: self.interval(
                 "resource_metrics",
                 &raw.resource_metrics,
@@ -139,7 +143,12 @@ impl Checker<'_> {
         }
     }
 
-    fn interval(&mut self, key: &str, raw: &Option<Spanned<String>>, default: Duration) -> Duration {
+    fn interval(
+        &mut self,
+        key: &str,
+        raw: &Option<Spanned<String>>,
+        default: Duration,
+    ) -> Duration {
         let Some(raw) = raw else { return default };
         let at = self.at(raw.span());
         match humantime::parse_duration(raw.get_ref()) {
@@ -155,7 +164,10 @@ impl Checker<'_> {
             Err(e) => {
                 self.report.push(
                     at,
-                    format!("interval `{key}` is `{}`, not a duration ({e})", raw.get_ref()),
+                    format!(
+                        "interval `{key}` is `{}`, not a duration ({e})",
+                        raw.get_ref()
+                    ),
                     "write a duration like `30s`, `5m` or `1h 30m`",
                 );
                 default
@@ -235,9 +247,7 @@ impl Checker<'_> {
         let at = Position::at(self.text, offset);
         let (problem, fix) = match error {
             ExpandError::Missing { name, .. } => (
-                format!(
-                    "environment variable `{name}` is not set (setting `{key}` of {owner})"
-                ),
+                format!("environment variable `{name}` is not set (setting `{key}` of {owner})"),
                 "set it before starting carbonaut, or write the value without `${...}`",
             ),
             ExpandError::InvalidName { reference, .. } => (
@@ -267,7 +277,12 @@ mod tests {
     }
 
     fn parse(rest: &str) -> Result<Config, ConfigErrors> {
-        Config::parse(&format!("{BASE}{rest}"), "x.toml", Path::new("/etc/carbonaut"), &env)
+        Config::parse(
+            &format!("{BASE}{rest}"),
+            "x.toml",
+            Path::new("/etc/carbonaut"),
+            &env,
+        )
     }
 
     fn errors(rest: &str) -> String {
@@ -382,10 +397,10 @@ mod tests {
             errors(&format!(
                 "{PROVIDERS}{ACCOUNT}settings = {{ token = \"${{ACME_TOKN}}\", key = '${{A B}}' }}\n"
             )),
-            "x.toml:13:20: `${A B}` in setting `key` of account `acme` is not a valid variable \
-             name; use only letters, digits and `_`, or write `$${` for a literal `${`\n\
-             x.toml:13:39: environment variable `ACME_TOKN` is not set (setting `token` of \
-             account `acme`); set it before starting carbonaut, or write the value without `${...}`"
+            "x.toml:14:23: environment variable `ACME_TOKN` is not set (setting `token` of \
+             account `acme`); set it before starting carbonaut, or write the value without `${...}`\n\
+             x.toml:14:45: `${A B}` in setting `key` of account `acme` is not a valid variable \
+             name; use only letters, digits and `_`, or write `$${` for a literal `${`"
         );
     }
 

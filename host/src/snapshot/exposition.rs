@@ -13,7 +13,9 @@ pub struct Exposition {
 
 impl Exposition {
     pub fn with_capacity(bytes: usize) -> Self {
-        Exposition { out: String::with_capacity(bytes) }
+        Exposition {
+            out: String::with_capacity(bytes),
+        }
     }
 
     pub fn family(&mut self, name: &str, kind: &str, help: &str) {

@@ -103,38 +103,63 @@ mod tests {
     }
 
     fn last(energy: Option<f64>, power: Option<f64>, at_ms: u64) -> LastReading {
-        LastReading { energy_joules: energy, power_watts: power, read_at_ms: at_ms }
+        LastReading {
+            energy_joules: energy,
+            power_watts: power,
+            read_at_ms: at_ms,
+        }
     }
 
     #[test]
     fn counter_delta_is_the_difference() {
-        let d = energy_delta_joules(Some(&last(Some(1000.0), None, 0)), &sample(Some(1600.0), None, 10_000));
+        let d = energy_delta_joules(
+            Some(&last(Some(1000.0), None, 0)),
+            &sample(Some(1600.0), None, 10_000),
+        );
         assert_eq!(d, Some(600.0));
     }
 
     #[test]
     fn a_counter_that_went_down_counts_from_its_reset() {
         // 5000 J before, the counter wrapped and now reads 300 J: 300 J since the wrap.
-        let d = energy_delta_joules(Some(&last(Some(5000.0), None, 0)), &sample(Some(300.0), None, 1000));
+        let d = energy_delta_joules(
+            Some(&last(Some(5000.0), None, 0)),
+            &sample(Some(300.0), None, 1000),
+        );
         assert_eq!(d, Some(300.0));
     }
 
     #[test]
     fn power_is_integrated_with_the_trapezoid_rule() {
         // 100 W then 200 W over 30 s: mean 150 W x 30 s = 4500 J.
-        let d = energy_delta_joules(Some(&last(None, Some(100.0), 0)), &sample(None, Some(200.0), 30_000));
+        let d = energy_delta_joules(
+            Some(&last(None, Some(100.0), 0)),
+            &sample(None, Some(200.0), 30_000),
+        );
         assert_eq!(d, Some(4500.0));
         // Only the new power known: 80 W x 2.5 s = 200 J.
-        let d = energy_delta_joules(Some(&last(None, None, 1000)), &sample(None, Some(80.0), 3500));
+        let d = energy_delta_joules(
+            Some(&last(None, None, 1000)),
+            &sample(None, Some(80.0), 3500),
+        );
         assert_eq!(d, Some(200.0));
     }
 
     #[test]
     fn first_stale_and_empty_samples_give_no_delta() {
         assert_eq!(energy_delta_joules(None, &sample(Some(1.0), None, 5)), None);
-        assert_eq!(energy_delta_joules(Some(&last(Some(1.0), None, 5)), &sample(Some(9.0), None, 5)), None);
-        assert_eq!(energy_delta_joules(Some(&last(None, None, 1)), &sample(None, None, 5)), None);
-        assert_eq!(energy_delta_joules(Some(&last(None, Some(f64::NAN), 1)), &sample(None, None, 5)), None);
+        assert_eq!(
+            energy_delta_joules(Some(&last(Some(1.0), None, 5)), &sample(Some(9.0), None, 5)),
+            None
+        );
+        assert_eq!(
+            energy_delta_joules(Some(&last(None, None, 1)), &sample(None, None, 5)),
+            None
+        );
+        assert_eq!(
+            energy_delta_joules(Some(&last(None, Some(f64::NAN), 1)), &sample(None, None, 5)),
+            None
+        );
     }
 
     #[test]
@@ -151,7 +176,10 @@ mod tests {
         assert_eq!(c.emissions_grams_total, 0.0);
         assert_eq!(c.unattributed_joules, 3.6e6);
         c.advance(&sample(Some(7.2e6), None, 2000), Some(100.0));
-        assert!((c.emissions_grams_total - 200.0).abs() < 1e-9, "2 kWh at 100 g/kWh");
+        assert!(
+            (c.emissions_grams_total - 200.0).abs() < 1e-9,
+            "2 kWh at 100 g/kWh"
+        );
         assert_eq!(c.unattributed_joules, 0.0);
         assert_eq!(c.energy_joules_total, 7.2e6);
         // A reset never makes the totals go backwards.

@@ -10,7 +10,9 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::counters::Counters;
-use super::topology::{AccountNode, AccountSync, ProjectNode, ResourceId, ResourceRecord, Topology};
+use super::topology::{
+    AccountNode, AccountSync, ProjectNode, ResourceId, ResourceRecord, Topology,
+};
 
 /// The layout version of the state directory. Bump it when a stored type changes shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -30,7 +32,10 @@ pub enum StateError {
     #[error("state storage failed: {0}")]
     Storage(#[from] sled::Error),
     #[error("state record {key} cannot be read: {source}")]
-    Corrupt { key: String, source: serde_json::Error },
+    Corrupt {
+        key: String,
+        source: serde_json::Error,
+    },
     #[error("state record cannot be written: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -50,7 +55,10 @@ impl StateStore {
             .path(dir)
             .cache_capacity(CACHE_BYTES)
             .open()
-            .map_err(|source| StateError::Open { dir: dir.to_owned(), source })?;
+            .map_err(|source| StateError::Open {
+                dir: dir.to_owned(),
+                source,
+            })?;
         match db.get(SCHEMA_KEY)? {
             None => {
                 db.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())?;
@@ -94,7 +102,10 @@ impl StateStore {
             let record: ResourceRecord = decode(&key, &value)?;
             let parts = split_key(&key);
             if let [account, project, _] = parts.as_slice()
-                && let Some(p) = topology.accounts.get_mut(account).and_then(|a| a.projects.get_mut(project))
+                && let Some(p) = topology
+                    .accounts
+                    .get_mut(account)
+                    .and_then(|a| a.projects.get_mut(project))
             {
                 p.resources.insert(record.info.id.clone(), record);
             }
@@ -115,8 +126,13 @@ impl StateStore {
                 resource_values.push((key(&[account, pid, rid]), serde_json::to_vec(record)?));
             }
         }
-        let result = (&self.accounts, &self.projects, &self.resources, &self.counters).transaction(
-            |(accounts, projects, resources, counters)| {
+        let result = (
+            &self.accounts,
+            &self.projects,
+            &self.resources,
+            &self.counters,
+        )
+            .transaction(|(accounts, projects, resources, counters)| {
                 accounts.insert(account.as_bytes(), account_value.as_slice())?;
                 for pid in &sync.removed_projects {
                     projects.remove(key(&[account, pid]))?;
@@ -132,8 +148,7 @@ impl StateStore {
                     resources.insert(k.as_slice(), v.as_slice())?;
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
-            },
-        );
+            });
         match result {
             Ok(()) => {}
             Err(TransactionError::Storage(e)) => return Err(e.into()),
@@ -168,7 +183,10 @@ impl StateStore {
         for item in self.counters.iter() {
             let (key, value) = item?;
             let counters: Counters = decode(&key, &value)?;
-            out.insert(ResourceId(String::from_utf8_lossy(&key).into_owned()), counters);
+            out.insert(
+                ResourceId(String::from_utf8_lossy(&key).into_owned()),
+                counters,
+            );
         }
         Ok(out)
     }
@@ -204,7 +222,10 @@ fn key(parts: &[&str]) -> Vec<u8> {
 }
 
 fn split_key(key: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(key).split('\0').map(str::to_owned).collect()
+    String::from_utf8_lossy(key)
+        .split('\0')
+        .map(str::to_owned)
+        .collect()
 }
 
 fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StateError> {

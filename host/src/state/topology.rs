@@ -153,7 +153,11 @@ pub fn diff_account(
                     for (rid, record) in &old.resources {
                         if !new_resources.contains_key(rid) {
                             resources.removed += 1;
-                            removed_resources.push((project.id.clone(), rid.clone(), record.id.clone()));
+                            removed_resources.push((
+                                project.id.clone(),
+                                rid.clone(),
+                                record.id.clone(),
+                            ));
                         }
                     }
                 }
@@ -204,7 +208,11 @@ mod tests {
     use crate::runtime::bindings::{Hardware, Location, ResourceKind};
 
     fn project(id: &str) -> Project {
-        Project { id: id.into(), name: id.into(), labels: vec![] }
+        Project {
+            id: id.into(),
+            name: id.into(),
+            labels: vec![],
+        }
     }
 
     fn resource(id: &str) -> ResourceInfo {
@@ -212,8 +220,17 @@ mod tests {
             id: id.into(),
             name: id.into(),
             kind: ResourceKind::Vm,
-            location: Location { country: None, region: None, zone: None, coordinates: None },
-            hardware: Hardware { vcpus: None, memory_bytes: None, cpu_model: None },
+            location: Location {
+                country: None,
+                region: None,
+                zone: None,
+                coordinates: None,
+            },
+            hardware: Hardware {
+                vcpus: None,
+                memory_bytes: None,
+                cpu_model: None,
+            },
             labels: vec![],
         }
     }
@@ -222,22 +239,53 @@ mod tests {
         Discovered {
             projects: items
                 .iter()
-                .map(|(p, rs)| (project(p), rs.map(|rs| rs.iter().map(|r| resource(r)).collect())))
+                .map(|(p, rs)| {
+                    (
+                        project(p),
+                        rs.map(|rs| rs.iter().map(|r| resource(r)).collect()),
+                    )
+                })
                 .collect(),
         }
     }
 
     #[test]
     fn first_sync_adds_everything() {
-        let sync = diff_account("a", "cloud", None, discovered(&[("p1", Some(&["r1", "r2"]))]), 10);
-        assert_eq!(sync.projects, LevelCounts { added: 1, removed: 0, kept: 0 });
-        assert_eq!(sync.resources, LevelCounts { added: 2, removed: 0, kept: 0 });
+        let sync = diff_account(
+            "a",
+            "cloud",
+            None,
+            discovered(&[("p1", Some(&["r1", "r2"]))]),
+            10,
+        );
+        assert_eq!(
+            sync.projects,
+            LevelCounts {
+                added: 1,
+                removed: 0,
+                kept: 0
+            }
+        );
+        assert_eq!(
+            sync.resources,
+            LevelCounts {
+                added: 2,
+                removed: 0,
+                kept: 0
+            }
+        );
         assert_eq!(sync.node.projects["p1"].resources["r1"].first_seen_ms, 10);
     }
 
     #[test]
     fn later_sync_keeps_adds_and_removes() {
-        let first = diff_account("a", "cloud", None, discovered(&[("p1", Some(&["r1", "r2"])), ("p2", Some(&["x"]))]), 10);
+        let first = diff_account(
+            "a",
+            "cloud",
+            None,
+            discovered(&[("p1", Some(&["r1", "r2"])), ("p2", Some(&["x"]))]),
+            10,
+        );
         let second = diff_account(
             "a",
             "cloud",
@@ -245,12 +293,30 @@ mod tests {
             discovered(&[("p1", Some(&["r2", "r3"]))]),
             20,
         );
-        assert_eq!(second.projects, LevelCounts { added: 0, removed: 1, kept: 1 });
-        assert_eq!(second.resources, LevelCounts { added: 1, removed: 2, kept: 1 });
+        assert_eq!(
+            second.projects,
+            LevelCounts {
+                added: 0,
+                removed: 1,
+                kept: 1
+            }
+        );
+        assert_eq!(
+            second.resources,
+            LevelCounts {
+                added: 1,
+                removed: 2,
+                kept: 1
+            }
+        );
         let r2 = &second.node.projects["p1"].resources["r2"];
         assert_eq!((r2.first_seen_ms, r2.last_seen_ms), (10, 20));
         assert_eq!(r2.id, ResourceId::new("a", "p1", "r2"), "ids are stable");
-        let mut removed: Vec<&str> = second.removed_resources.iter().map(|(_, r, _)| r.as_str()).collect();
+        let mut removed: Vec<&str> = second
+            .removed_resources
+            .iter()
+            .map(|(_, r, _)| r.as_str())
+            .collect();
         removed.sort_unstable();
         assert_eq!(removed, vec!["r1", "x"]);
         assert_eq!(second.removed_projects, vec!["p2".to_string()]);
@@ -259,16 +325,38 @@ mod tests {
     #[test]
     fn a_project_that_failed_to_list_keeps_its_resources() {
         let first = diff_account("a", "cloud", None, discovered(&[("p1", Some(&["r1"]))]), 10);
-        let second = diff_account("a", "cloud", Some(&first.node), discovered(&[("p1", None)]), 20);
-        assert_eq!(second.resources, LevelCounts { added: 0, removed: 0, kept: 1 });
+        let second = diff_account(
+            "a",
+            "cloud",
+            Some(&first.node),
+            discovered(&[("p1", None)]),
+            20,
+        );
+        assert_eq!(
+            second.resources,
+            LevelCounts {
+                added: 0,
+                removed: 0,
+                kept: 1
+            }
+        );
         assert!(second.node.projects["p1"].resources.contains_key("r1"));
     }
 
     #[test]
     fn resource_ids_differ_across_accounts_and_projects() {
-        assert_ne!(ResourceId::new("a", "p", "r"), ResourceId::new("b", "p", "r"));
-        assert_ne!(ResourceId::new("a", "p", "r"), ResourceId::new("a", "q", "r"));
-        assert_ne!(ResourceId::new("ab", "", "r"), ResourceId::new("a", "b", "r"));
+        assert_ne!(
+            ResourceId::new("a", "p", "r"),
+            ResourceId::new("b", "p", "r")
+        );
+        assert_ne!(
+            ResourceId::new("a", "p", "r"),
+            ResourceId::new("a", "q", "r")
+        );
+        assert_ne!(
+            ResourceId::new("ab", "", "r"),
+            ResourceId::new("a", "b", "r")
+        );
         assert_eq!(ResourceId::new("a", "p", "r").0.len(), 16);
     }
 }
