@@ -39,9 +39,9 @@ pub(super) fn expand(
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let at = &rest[i..];
-        if at.starts_with("$${") {
+        if let Some(after) = at.strip_prefix("$${") {
             out.push_str("${");
-            rest = &at[3..];
+            rest = after;
         } else if let Some(body) = at.strip_prefix("${") {
             let Some(end) = body.find('}') else {
                 errors.push(ExpandError::Unterminated {

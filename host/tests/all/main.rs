@@ -4,4 +4,6 @@
 mod support;
 
 mod cli_inspect;
+mod e2e_quickstart;
 mod plugins_load;
+mod prometheus_server;

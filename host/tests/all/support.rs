@@ -29,3 +29,137 @@ pub fn settings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
+
+/// A `carbonaut run` process started the way a user starts it, on an ephemeral port.
+pub struct Daemon {
+    child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// Starts `carbonaut run` with `args` (plus `--listen 127.0.0.1:0`) and waits for it to
+    /// say where it listens.
+    pub fn start(args: &[&str]) -> Daemon {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_carbonaut"))
+            .arg("run")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start carbonaut");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send(addr);
+                }
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(addr) => addr.parse().expect("a socket address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "carbonaut did not start listening; its log:\n{}",
+                    log.lock().expect("log").join("\n")
+                );
+            }
+        };
+        Daemon { child, addr, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        reqwest::blocking::get(self.url(path)).expect("HTTP request")
+    }
+
+    /// Polls `path` until `check` accepts its body, for at most `secs` seconds.
+    pub fn wait_for(&self, path: &str, secs: u64, check: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Ok(resp) = reqwest::blocking::get(self.url(path))
+                && let Ok(body) = resp.text()
+                && check(&body)
+            {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} never satisfied the check; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log").join("\n")
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        // Give the log reader a moment to drain.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let log = self.log();
+        assert!(exit.success(), "carbonaut exited with {exit}; log:\n{log}");
+        log
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the first sample of `metric` whose labels contain `labels`, from exposition text.
+pub fn metric_value(text: &str, metric: &str, labels: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains(labels))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Sample lines of one metric family.
+pub fn series<'a>(text: &'a str, metric: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .collect()
+}
+
+/// A command that must exist on this machine (`.ci/run` installs it); a missing one fails the
+/// test with what to install, never skips it.
+pub fn require_tool(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| panic!("`{name}` is not installed: `apt-get install prometheus` provides it (.ci/run does this)"))
+}
