@@ -4,6 +4,7 @@
 mod support;
 
 mod cli_inspect;
+mod collection;
 mod e2e_quickstart;
 mod plugins_load;
 mod prometheus_server;
