@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cli_config;
 mod cli_inspect;
 mod collection;
 mod e2e_quickstart;
