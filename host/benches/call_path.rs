@@ -9,7 +9,8 @@
 //!   `GuestIndices::load` and `call_collect`, the minimum wasmtime itself needs for that call.
 //! - `instantiate/host`: `Runtime::new_store` (memory limiter, deadline) plus
 //!   `instantiate_async` from the pooling allocator, as the host instantiates for every call,
-//!   against `instantiate/bare`: `Store::new` plus `instantiate_async`, no limiter or deadline.
+//!   against `instantiate/bare`: `Store::new`, an epoch deadline (instantiation runs guest
+//!   start functions, which trap at once without one) and `instantiate_async`; no limiter.
 //! - `metadata/host`: `Plugin::metadata` (instantiate plus the smallest call), against
 //!   `metadata/bare`: the same with bare wasmtime; a check of the whole host path around a call
 //!   whose guest work is negligible.
@@ -41,8 +42,8 @@ const MOCK_METER: &str = env!("CARBONAUT_GUEST_MOCK_METER");
 const MOCK_CLOUD: &str = env!("CARBONAUT_GUEST_MOCK_CLOUD");
 /// Resources per `collect` call.
 const BATCHES: [usize; 3] = [1, 100, 1000];
-/// The engine runs with epoch interruption, so a bare store that runs guest code needs a
-/// deadline; this one never fires during a benchmark.
+/// The engine runs with epoch interruption, so a bare store needs a deadline before it runs
+/// any guest code (instantiation included); this one never fires during a benchmark.
 const NO_DEADLINE: u64 = u64::MAX / 2;
 /// Rounds of the summary pass; each round times host and bare back to back.
 const SUMMARY_ROUNDS: usize = 31;
@@ -198,27 +199,14 @@ impl Bare {
         }
     }
 
-    /// A store with no limiter and no deadline.
-    fn store(&self) -> Store<HostState> {
-        Store::new(
+    /// A fresh instance: a plain store (no memory limiter) and the pooled instantiation.
+    /// Instantiating runs guest code (the component's start functions), and the engine has
+    /// epoch interruption on, so even the bare store needs a deadline or it traps at once.
+    async fn instantiate(&self) -> (Store<HostState>, Instance) {
+        let mut store = Store::new(
             &self.engine,
             HostState::new(self.name.clone(), &self.limits),
-        )
-    }
-
-    async fn instantiate(&self) -> (Store<HostState>, Instance) {
-        let mut store = self.store();
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .expect("bare instantiation succeeds");
-        (store, instance)
-    }
-
-    /// A fresh instance whose deadline lets guest code run.
-    async fn instantiate_for_call(&self) -> (Store<HostState>, Instance) {
-        let mut store = self.store();
+        );
         store.set_epoch_deadline(NO_DEADLINE);
         let instance = self
             .pre
@@ -234,7 +222,7 @@ impl Bare {
         account: &Account,
         resources: &[ResourceInfo],
     ) -> Vec<ResourceSample> {
-        let (mut store, instance) = self.instantiate_for_call().await;
+        let (mut store, instance) = self.instantiate().await;
         let guest = self
             .collect
             .load(&mut store, &instance)
@@ -247,7 +235,7 @@ impl Bare {
     }
 
     async fn metadata(&self) -> PluginMetadata {
-        let (mut store, instance) = self.instantiate_for_call().await;
+        let (mut store, instance) = self.instantiate().await;
         let guest = self
             .metadata
             .load(&mut store, &instance)

@@ -8,12 +8,15 @@ mod plan;
 mod samples;
 mod sync;
 mod telemetry;
+mod update;
 
 pub use collector::Collector;
 pub use plan::{AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key};
-pub use telemetry::Telemetry;
+pub use telemetry::{CallCount, Telemetry};
+pub use update::{FollowUp, PlanUpdate};
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -44,7 +44,39 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub accounts: BTreeMap<String, AccountConfig>,
     pub environment: Option<EnvironmentConfig>,
+    pub auth: AuthConfig,
     positions: Positions,
+}
+
+/// Who may use the API (`[auth]`). Tokens are kept as SHA-256 digests, never in clear.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub tokens: Vec<TokenConfig>,
+    /// When true, `/metrics` needs a token too (`read` is enough).
+    pub protect_metrics: bool,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenConfig {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub role: Role,
+}
+
+impl fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a token may do: `read` the GET endpoints, or also change plugins and reload (`admin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Read,
+    Admin,
 }
 
 /// How often each collection loop runs.

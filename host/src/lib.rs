@@ -10,6 +10,7 @@ pub mod collect;
 pub mod config;
 pub mod daemon;
 pub mod plugins;
+pub mod reload;
 pub mod runtime;
 pub mod snapshot;
 pub mod state;

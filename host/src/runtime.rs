@@ -3,10 +3,12 @@
 //! (plugins, collection) goes through [`Runtime`]; nothing here knows about configs or state.
 
 pub mod bindings;
+mod cache;
 mod engine;
 mod limits;
 mod store;
 
+pub use cache::{CacheState, CompileCache};
 pub use engine::{AllocationStrategy, Runtime};
 pub use limits::Limits;
 pub use store::HostState;

@@ -35,6 +35,8 @@ pub struct PluginStatus {
     /// Provider instances configured on it.
     pub providers: Vec<String>,
     pub up: bool,
+    /// Disabled by an operator through the API: listed, not called.
+    pub disabled: bool,
     pub last_error: Option<String>,
 }
 

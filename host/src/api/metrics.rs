@@ -13,6 +13,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot.get();
     let mut own = Exposition::with_capacity(8 * 1024);
     state.telemetry.render(&mut own);
+    if let Some(reload) = &state.reload {
+        reload.history().render(&mut own);
+    }
     // Two chunks, so the multi-megabyte snapshot is served without being copied.
     let chunks: [Result<Bytes, std::convert::Infallible>; 2] = [
         Ok(snapshot.metrics_text.clone()),

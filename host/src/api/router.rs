@@ -1,32 +1,60 @@
 //! Routes and shared state. `app(state)` returns the router, so tests call it with
 //! `oneshot(request)` and no socket.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post, put};
 
-use super::{json, metrics};
+use super::{auth, json, manage, metrics};
 use crate::collect::Telemetry;
+use crate::config::AuthConfig;
+use crate::reload::MAX_UPLOAD_BYTES;
+use crate::reload::ReloadHandle;
 use crate::snapshot::SnapshotCell;
 
 #[derive(Clone)]
 pub struct AppState {
     pub snapshot: Arc<SnapshotCell>,
     pub telemetry: Arc<Telemetry>,
+    /// `None` where the host runs without a reloader (some tests): management answers 503.
+    pub reload: Option<ReloadHandle>,
+    pub auth: Arc<RwLock<AuthConfig>>,
 }
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let open = Router::new()
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_metrics));
+    let read = Router::new()
         .route("/api/v1/topology", get(json::topology))
         .route("/api/v1/resources/{id}", get(json::resource))
         .route("/api/v1/plugins", get(json::plugins))
+        .route("/api/v1/plugins/{name}", get(manage::plugin))
         .route("/api/v1/status", get(json::status))
+        .route("/api/v1/reloads", get(manage::reloads))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_read));
+    let admin = Router::new()
+        .route(
+            "/api/v1/plugins/{name}",
+            put(manage::upload)
+                .delete(manage::delete)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route("/api/v1/plugins/{name}/disable", post(manage::disable))
+        .route("/api/v1/plugins/{name}/enable", post(manage::enable))
+        .route("/api/v1/reload", post(manage::reload))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+    // Bodies other than uploads are small JSON or empty.
+    open.merge(read)
+        .merge(admin)
+        .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
 

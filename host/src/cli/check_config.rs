@@ -12,13 +12,12 @@ pub async fn run(file: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(file)?;
     let runtime = Arc::new(Runtime::new(Limits::default())?);
     let plugins = carbonaut::daemon::load_plugins(&runtime, &config).await?;
-    carbonaut::daemon::plan(&config, &plugins)?;
     println!(
         "{}: ok ({} providers, {} accounts, {} plugins loaded from {})",
         file.display(),
         config.providers.len(),
         config.accounts.len(),
-        plugins.len(),
+        plugins.by_name().len(),
         config.plugin_dir.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -4,23 +4,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use carbonaut::config::Config;
+use carbonaut::reload::ConfigSource;
 
 pub async fn run(
     config: Option<&Path>,
     listen: Option<SocketAddr>,
     state_dir: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let mut config = match config {
-        Some(path) => Config::load(path)?,
-        None => Config::embedded_quickstart()?,
+    let source = ConfigSource {
+        path: config.map(Path::to_path_buf),
+        listen,
+        state_dir,
     };
-    if let Some(listen) = listen {
-        config.listen = listen;
-    }
-    if let Some(dir) = state_dir {
-        config.state_dir = dir;
-    }
-    carbonaut::daemon::run(config).await?;
+    carbonaut::daemon::run(source).await?;
     Ok(ExitCode::SUCCESS)
 }

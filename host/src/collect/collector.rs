@@ -2,15 +2,16 @@
 //! publishes a snapshot after each. One task owns it all, so nothing here takes a lock; the
 //! plugin calls of different accounts run in parallel as spawned tasks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
 use super::plan::Plan;
 use super::telemetry::Telemetry;
+use super::update::PlanUpdate;
 use super::{location_key, now_ms};
 use crate::plugins::{CallError, Plugin};
 use crate::runtime::bindings::{EnergyMix, ResourceSample};
@@ -25,7 +26,8 @@ pub struct Collector {
     pub(super) telemetry: Arc<Telemetry>,
     publish: Arc<SnapshotCell>,
     pub(super) mirror: Mirror,
-    plugins: Vec<Arc<Plugin>>,
+    pub(super) plugins: Vec<Arc<Plugin>>,
+    pub(super) disabled: BTreeSet<String>,
 }
 
 /// The in-memory copy of the state plus what is not persisted (last samples, mixes, errors).
@@ -98,20 +100,27 @@ impl Collector {
                 ..Mirror::default()
             },
             plugins,
+            disabled: BTreeSet::new(),
         };
         collector.publish();
         Ok(collector)
     }
 
+    /// Marks plugins an operator disabled (persisted in the state).
+    pub fn with_disabled(mut self, disabled: BTreeSet<String>) -> Self {
+        self.disabled = disabled;
+        self.publish();
+        self
+    }
+
     /// Runs until `shutdown` turns true: a sync, the energy mix and samples first, then each
     /// on its interval.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let mut sync = tokio::time::interval(self.plan.topology_sync);
-        let mut samples = tokio::time::interval(self.plan.resource_metrics);
-        let mut environment = tokio::time::interval(self.plan.environment_interval);
-        for timer in [&mut sync, &mut samples, &mut environment] {
-            timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        }
+    pub async fn run(
+        mut self,
+        mut updates: mpsc::Receiver<PlanUpdate>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let [mut sync, mut samples, mut environment] = self.timers();
         // Order the first round: topology, then the mix its locations need, then samples.
         sync.tick().await;
         self.sync_topology().await;
@@ -125,6 +134,18 @@ impl Collector {
                 _ = sync.tick() => self.sync_topology().await,
                 _ = environment.tick() => self.collect_environment().await,
                 _ = samples.tick() => self.collect_samples().await,
+                Some(update) = updates.recv() => {
+                    let follow = self.apply_update(update);
+                    if follow.timers_changed {
+                        [sync, samples, environment] = self.timers();
+                    }
+                    if follow.sync {
+                        self.sync_topology().await;
+                    }
+                    if follow.environment || follow.sync {
+                        self.collect_environment().await;
+                    }
+                }
             }
             if *shutdown.borrow() {
                 break;
@@ -134,6 +155,19 @@ impl Collector {
             tracing::error!(%error, "flushing the state on shutdown failed");
         }
         tracing::info!("collector stopped");
+    }
+
+    fn timers(&self) -> [tokio::time::Interval; 3] {
+        [
+            self.plan.topology_sync,
+            self.plan.resource_metrics,
+            self.plan.environment_interval,
+        ]
+        .map(|period| {
+            let mut timer = tokio::time::interval(period);
+            timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            timer
+        })
     }
 
     /// Records a plugin call's outcome in the telemetry and the plugin's status.
@@ -187,10 +221,12 @@ impl Collector {
             .iter()
             .map(|p| {
                 let last_error = m.plugin_errors.get(p.name()).cloned().flatten();
+                let disabled = self.disabled.contains(p.name());
                 PluginStatus {
                     info: p.info().clone(),
                     providers: self.providers_of(p.name()),
-                    up: last_error.is_none(),
+                    up: last_error.is_none() && !disabled,
+                    disabled,
                     last_error,
                 }
             })
@@ -220,7 +256,7 @@ impl Collector {
             .iter()
             .flat_map(|a| [&a.discovery, &a.resource_metrics])
             .chain(self.plan.environment.as_ref().map(|e| &e.provider))
-            .filter(|p| p.plugin.name() == plugin)
+            .filter(|p| p.plugin_name == plugin)
             .map(|p| p.name.clone())
             .collect();
         names.sort();

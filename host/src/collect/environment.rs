@@ -34,19 +34,24 @@ impl Collector {
             return;
         }
         let queries: Vec<LocationQuery> = queries.into_values().collect();
-        let plugin = &env.provider.plugin;
         let started = Instant::now();
-        let result = plugin
-            .collect_energy_mix(&env.provider.settings, &queries)
-            .await;
-        Collector::observe(
-            &self.telemetry,
-            plugin.name(),
-            "collect-environment",
-            started,
-            &result,
-        );
-        self.note_plugin_result(plugin.name(), &result);
+        let result = match env.provider.plugin() {
+            Ok(plugin) => {
+                let result = plugin
+                    .collect_energy_mix(&env.provider.settings, &queries)
+                    .await;
+                Collector::observe(
+                    &self.telemetry,
+                    plugin.name(),
+                    "collect-environment",
+                    started,
+                    &result,
+                );
+                result
+            }
+            Err(down) => Err(down),
+        };
+        self.note_plugin_result(&env.provider.plugin_name, &result);
         match result {
             Ok(mixes) => {
                 let mut known = 0;

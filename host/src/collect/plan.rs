@@ -5,15 +5,39 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::plugins::Plugin;
+use anyhow::Context as _;
+
+use crate::config::Config;
+use crate::plugins::{CallError, Plugin};
 use crate::runtime::bindings::{Location, Settings};
 
-/// A named provider instance: a plugin plus the settings the operator gave it.
+/// A named provider instance: a plugin plus the settings the operator gave it. The plugin is
+/// `None` while its file is missing, refused or disabled: the provider is down, with a reason.
 #[derive(Clone)]
 pub struct ProviderInstance {
     pub name: String,
-    pub plugin: Arc<Plugin>,
+    pub plugin_name: String,
+    pub plugin: Result<Arc<Plugin>, String>,
     pub settings: Settings,
+}
+
+impl ProviderInstance {
+    pub fn plugin(&self) -> Result<&Arc<Plugin>, CallError> {
+        self.plugin
+            .as_ref()
+            .map_err(|reason| CallError::PluginDown {
+                plugin: self.plugin_name.clone(),
+                reason: format!("{reason} (provider `{}`)", self.name),
+            })
+    }
+
+    /// Same plugin build and settings: nothing to rebuild on a reload.
+    pub fn same_as(&self, other: &ProviderInstance) -> bool {
+        let sha = |p: &ProviderInstance| p.plugin.as_ref().ok().map(|p| p.info().sha256.clone());
+        self.plugin_name == other.plugin_name
+            && self.settings == other.settings
+            && sha(self) == sha(other)
+    }
 }
 
 #[derive(Clone)]
@@ -41,6 +65,64 @@ pub struct Plan {
     /// Resources per resource-metrics call: big enough that a 10 000-resource account takes
     /// a handful of calls, small enough that one call's payload stays a few MiB.
     pub batch_size: usize,
+}
+
+/// Resources per resource-metrics call (see [`Plan::batch_size`]).
+const BATCH_SIZE: usize = 1000;
+
+impl Plan {
+    /// Binds providers and accounts of the config to loaded plugins; a provider whose plugin is
+    /// not in `plugins` is planned as down, with the reason.
+    pub fn from_config(
+        config: &Config,
+        plugins: &BTreeMap<String, Arc<Plugin>>,
+    ) -> anyhow::Result<Plan> {
+        let instance = |name: &str| -> anyhow::Result<ProviderInstance> {
+            let provider = config
+                .providers
+                .get(name)
+                .with_context(|| format!("provider `{name}` is not defined"))?;
+            let plugin = plugins.get(&provider.plugin).cloned().ok_or_else(|| {
+                format!(
+                    "plugin `{}` is not loaded: its file is missing, was refused or is disabled",
+                    provider.plugin
+                )
+            });
+            Ok(ProviderInstance {
+                name: name.to_owned(),
+                plugin_name: provider.plugin.clone(),
+                plugin,
+                settings: provider.settings.to_wit(),
+            })
+        };
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|(name, a)| {
+                Ok(AccountPlan {
+                    name: name.clone(),
+                    settings: a.settings.to_wit(),
+                    discovery: instance(&a.discovery)?,
+                    resource_metrics: instance(&a.resource_metrics)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let environment = match &config.environment {
+            None => None,
+            Some(e) => Some(EnvironmentPlan {
+                provider: instance(&e.provider)?,
+                zones: e.zones.clone(),
+            }),
+        };
+        Ok(Plan {
+            accounts,
+            environment,
+            topology_sync: config.intervals.topology_sync,
+            resource_metrics: config.intervals.resource_metrics,
+            environment_interval: config.intervals.environment,
+            batch_size: BATCH_SIZE,
+        })
+    }
 }
 
 /// The grid location a resource is attributed to: the configured zone for its region, zone or

@@ -61,7 +61,7 @@ impl Collector {
                 tracing::error!("a sample collection task panicked");
                 continue;
             };
-            self.note_plugin_result(account.resource_metrics.plugin.name(), &result);
+            self.note_plugin_result(&account.resource_metrics.plugin_name, &result);
             let samples = match result {
                 Ok(samples) => samples,
                 Err(error) => {
@@ -118,6 +118,7 @@ async fn collect_account(
     telemetry: &Telemetry,
 ) -> Result<Vec<(ResourceId, ResourceSample)>, CallError> {
     let provider = &account.resource_metrics;
+    let plugin = provider.plugin()?;
     let wit_account = Account {
         name: account.name.clone(),
         settings: account.settings.clone(),
@@ -136,13 +137,12 @@ async fn collect_account(
             resources.next();
         }
         let started = Instant::now();
-        let result = provider
-            .plugin
+        let result = plugin
             .collect_samples(&provider.settings, &wit_account, &batch)
             .await;
         Collector::observe(
             telemetry,
-            provider.plugin.name(),
+            plugin.name(),
             "collect-samples",
             started,
             &result,

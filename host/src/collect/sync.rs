@@ -34,7 +34,7 @@ impl Collector {
                 );
                 continue;
             };
-            self.note_plugin_result(account.discovery.plugin.name(), &result);
+            self.note_plugin_result(&account.discovery.plugin_name, &result);
             let discovered = match result {
                 Ok(discovered) => discovered,
                 Err(error) => {
@@ -99,7 +99,7 @@ impl Collector {
 /// is reported as unknown (kept as it was), not as empty.
 async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discovered, CallError> {
     let provider = &account.discovery;
-    let plugin = &provider.plugin;
+    let plugin = provider.plugin()?;
     let wit_account = Account {
         name: account.name.clone(),
         settings: account.settings.clone(),

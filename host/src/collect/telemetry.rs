@@ -26,6 +26,14 @@ struct Inner {
     failures: BTreeMap<(String, &'static str), u64>,
 }
 
+/// Calls of one plugin with one operation and outcome, for the API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallCount {
+    pub operation: &'static str,
+    pub outcome: &'static str,
+    pub count: u64,
+}
+
 #[derive(Default)]
 pub struct Telemetry {
     inner: Mutex<Inner>,
@@ -58,6 +66,22 @@ impl Telemetry {
                 h.counts[i] += 1;
             }
         }
+    }
+
+    pub fn calls_of(&self, plugin: &str) -> Vec<CallCount> {
+        let Ok(inner) = self.inner.lock() else {
+            return Vec::new();
+        };
+        inner
+            .calls
+            .iter()
+            .filter(|((p, _, _), _)| p == plugin)
+            .map(|((_, operation, outcome), count)| CallCount {
+                operation,
+                outcome,
+                count: *count,
+            })
+            .collect()
     }
 
     /// Records a failed collection stage (`sync`, `samples`, `environment`) of an account.

@@ -25,6 +25,25 @@ pub(super) struct RawConfig {
     pub environment: Option<RawEnvironment>,
     #[serde(default)]
     pub accounts: BTreeMap<String, RawAccount>,
+    #[serde(default)]
+    pub auth: RawAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    #[serde(default)]
+    pub tokens: Vec<RawToken>,
+    #[serde(default)]
+    pub protect_metrics: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawToken {
+    pub name: String,
+    pub sha256: Spanned<String>,
+    pub role: Spanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -15,8 +15,8 @@ use super::error::{ConfigErrors, Position, Report, list};
 use super::raw::{RawConfig, RawIntervals, RawSettings};
 use super::secrets::{ExpandError, expand};
 use super::{
-    AccountConfig, Config, DEFAULT_LISTEN, EnvironmentConfig, Intervals, Positions, ProviderConfig,
-    Settings,
+    AccountConfig, AuthConfig, Config, DEFAULT_LISTEN, EnvironmentConfig, Intervals, Positions,
+    ProviderConfig, Role, Settings, TokenConfig,
 };
 
 struct Checker<'a> {
@@ -93,7 +93,10 @@ pub(super) fn build(
         accounts.insert(name, account);
     }
 
+    let auth = c.auth(raw.auth);
+
     let config = Config {
+        auth,
         source: source.to_owned(),
         listen,
         plugin_dir: base_dir.join(raw.paths.plugin_dir),
@@ -110,6 +113,44 @@ pub(super) fn build(
 impl Checker<'_> {
     fn at(&self, span: Range<usize>) -> Position {
         Position::at(self.text, span.start)
+    }
+
+    fn auth(&mut self, raw: super::raw::RawAuth) -> AuthConfig {
+        let mut tokens = Vec::new();
+        for t in raw.tokens {
+            let role = match t.role.get_ref().as_str() {
+                "read" => Role::Read,
+                "admin" => Role::Admin,
+                other => {
+                    self.report.push(
+                        self.at(t.role.span()),
+                        format!("token `{}` has role `{other}`", t.name),
+                        "use `read` (GET endpoints) or `admin` (also changes plugins and reloads)",
+                    );
+                    continue;
+                }
+            };
+            let digest = hex::decode(t.sha256.get_ref().trim())
+                .ok()
+                .and_then(|d| <[u8; 32]>::try_from(d).ok());
+            let Some(sha256) = digest else {
+                self.report.push(
+                    self.at(t.sha256.span()),
+                    format!("token `{}`: `sha256` is not 64 hexadecimal digits", t.name),
+                    "store the token's SHA-256, not the token: `carbonaut hash-token` prints it",
+                );
+                continue;
+            };
+            tokens.push(TokenConfig {
+                name: t.name,
+                sha256,
+                role,
+            });
+        }
+        AuthConfig {
+            tokens,
+            protect_metrics: raw.protect_metrics,
+        }
     }
 
     fn listen(&mut self, listen: &Spanned<String>) -> SocketAddr {

@@ -84,6 +84,8 @@ pub enum CallError {
         operation: &'static str,
         reason: String,
     },
+    #[error("plugin {plugin} is down: {reason}")]
+    PluginDown { plugin: String, reason: String },
     #[error("plugin {plugin} {version} does not implement the {kind} provider kind")]
     NotImplemented {
         plugin: String,
@@ -101,6 +103,7 @@ impl CallError {
             CallError::Deadline { .. } => "deadline",
             CallError::Trap { .. } => "trap",
             CallError::NotImplemented { .. } => "not-implemented",
+            CallError::PluginDown { .. } => "plugin-down",
         }
     }
 

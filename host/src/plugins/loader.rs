@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
 
 use super::LoadError;
 use super::inspect::{SUPPORTED_WIT, ShapeError, inspect_component};
@@ -85,8 +84,9 @@ pub async fn load_bytes(
     let size_bytes = bytes.len() as u64;
 
     // Compiling is CPU-bound (seconds for a large guest): keep it off the async workers.
-    let engine = runtime.engine().clone();
-    let component = tokio::task::spawn_blocking(move || Component::from_binary(&engine, &bytes))
+    let compiler = runtime.clone();
+    let key = sha256.clone();
+    let (component, cache) = tokio::task::spawn_blocking(move || compiler.compile(&key, &bytes))
         .await
         .map_err(|e| LoadError::Invalid {
             path: path.clone(),
@@ -167,6 +167,7 @@ pub async fn load_bytes(
         sha256,
         file: path,
         size_bytes,
+        cache,
     };
     Ok(Plugin::new(runtime.clone(), pre, exports, info))
 }

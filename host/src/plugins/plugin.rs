@@ -14,7 +14,7 @@ use crate::runtime::bindings::{
     ResourceInfo, ResourceSample, SettingSpec, Settings, discovery, environment, metadata,
     resource_metrics,
 };
-use crate::runtime::{HostState, Runtime};
+use crate::runtime::{CacheState, HostState, Runtime};
 
 /// What the host knows about a plugin: read from its file, its exports and its metadata.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -30,6 +30,8 @@ pub struct PluginInfo {
     pub sha256: String,
     pub file: String,
     pub size_bytes: u64,
+    /// Whether this load compiled the component or found it precompiled.
+    pub cache: CacheState,
 }
 
 pub struct Plugin {

@@ -10,7 +10,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings::carbonaut::provider::log;
 use super::limits::EPOCH_TICK;
-use super::{HostState, Limits};
+use super::{CacheState, CompileCache, HostState, Limits};
+use wasmtime::component::Component;
 
 /// Where instances get their memory from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -36,6 +37,7 @@ pub struct Runtime {
     linker: Linker<HostState>,
     limits: Limits,
     strategy: AllocationStrategy,
+    cache: Option<CompileCache>,
     _ticker: EpochTicker,
 }
 
@@ -62,6 +64,7 @@ impl Runtime {
             linker,
             limits,
             strategy,
+            cache: None,
             _ticker: ticker,
         })
     }
@@ -76,6 +79,28 @@ impl Runtime {
 
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Caches compiled components in `dir` from now on (see [`CompileCache`]).
+    pub fn enable_cache(&mut self, dir: std::path::PathBuf) -> std::io::Result<()> {
+        self.cache = Some(CompileCache::new(&self.engine, dir)?);
+        Ok(())
+    }
+
+    pub fn cache(&self) -> Option<&CompileCache> {
+        self.cache.as_ref()
+    }
+
+    /// Compiles `wasm`, or loads it precompiled when the cache holds it. CPU-bound: call it
+    /// from a blocking thread.
+    pub fn compile(&self, sha256: &str, wasm: &[u8]) -> wasmtime::Result<(Component, CacheState)> {
+        match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, sha256, wasm),
+            None => Ok((
+                Component::from_binary(&self.engine, wasm)?,
+                CacheState::Uncached,
+            )),
+        }
     }
 
     pub fn allocation_strategy(&self) -> AllocationStrategy {

@@ -46,6 +46,8 @@ pub struct StateStore {
     projects: sled::Tree,
     resources: sled::Tree,
     counters: sled::Tree,
+    /// Plugin name → "disabled", for plugins an operator disabled through the API.
+    plugins: sled::Tree,
 }
 
 impl StateStore {
@@ -77,6 +79,7 @@ impl StateStore {
             projects: db.open_tree("projects")?,
             resources: db.open_tree("resources")?,
             counters: db.open_tree("counters")?,
+            plugins: db.open_tree("plugins")?,
             db,
         })
     }
@@ -201,6 +204,28 @@ impl StateStore {
             batch.insert(id.0.as_bytes(), serde_json::to_vec(counters)?);
         }
         self.counters.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn disabled_plugins(&self) -> Result<std::collections::BTreeSet<String>, StateError> {
+        let mut out = std::collections::BTreeSet::new();
+        for item in self.plugins.iter() {
+            let (key, value) = item?;
+            if value.as_ref() == b"disabled" {
+                out.insert(String::from_utf8_lossy(&key).into_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn set_plugin_disabled(&self, name: &str, disabled: bool) -> Result<(), StateError> {
+        if disabled {
+            self.plugins
+                .insert(name.as_bytes(), b"disabled".as_slice())?;
+        } else {
+            self.plugins.remove(name.as_bytes())?;
+        }
         self.db.flush()?;
         Ok(())
     }

@@ -10,9 +10,9 @@ use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
 use carbonaut::api::{AppState, app};
-use carbonaut::collect::{Collector, Telemetry};
+use carbonaut::collect::{Collector, Plan, Telemetry};
 use carbonaut::config::Config;
-use carbonaut::daemon::{load_plugins, plan};
+use carbonaut::daemon::load_plugins;
 use carbonaut::snapshot::SnapshotCell;
 use carbonaut::state::{StateError, StateStore};
 
@@ -42,13 +42,13 @@ pub async fn harness(config: &str, plugins: &[&str]) -> Harness {
         Config::parse(&text, "test.toml", Path::new("."), &|_| None).expect("valid config");
     let runtime = runtime();
     let loaded = load_plugins(&runtime, &config).await.expect("plugins");
-    let plan = plan(&config, &loaded).expect("plan");
+    let plan = Plan::from_config(&config, &loaded.by_name()).expect("plan");
     let store = Arc::new(StateStore::open(&config.state_dir).expect("state"));
     let telemetry = Arc::new(Telemetry::default());
     let snapshot = Arc::new(SnapshotCell::default());
     let collector = Collector::new(
         plan,
-        loaded.values().cloned().collect(),
+        loaded.plugins().cloned().collect(),
         store,
         telemetry.clone(),
         snapshot.clone(),
@@ -59,6 +59,8 @@ pub async fn harness(config: &str, plugins: &[&str]) -> Harness {
         state: AppState {
             snapshot,
             telemetry,
+            reload: None,
+            auth: Arc::new(std::sync::RwLock::new(config.auth.clone())),
         },
         _dirs: vec![plugin_dir, state_dir],
     }

@@ -1,0 +1,147 @@
+//! The set of plugins loaded from the plugin directory, keyed by file, and how it changes on
+//! a reload: files are compared by sha256, so an unchanged plugin keeps its compiled,
+//! pre-linked component, and a new file that fails to load never replaces the version that
+//! was serving.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::{LoadError, Plugin, load_bytes};
+use crate::runtime::Runtime;
+
+#[derive(Clone, Default)]
+pub struct PluginSet {
+    by_file: BTreeMap<PathBuf, Arc<Plugin>>,
+}
+
+/// What a reload of the directory changed.
+#[derive(Default)]
+pub struct SetChange {
+    pub added: Vec<String>,
+    /// `name old-version -> new-version`.
+    pub replaced: Vec<String>,
+    pub removed: Vec<String>,
+    /// Files that failed to load; where a good version was serving, it still is.
+    pub refused: Vec<LoadError>,
+}
+
+impl SetChange {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.replaced.is_empty() && self.removed.is_empty()
+    }
+}
+
+impl PluginSet {
+    pub fn plugins(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.by_file.values()
+    }
+
+    pub fn by_name(&self) -> BTreeMap<String, Arc<Plugin>> {
+        self.by_file
+            .values()
+            .map(|p| (p.name().to_owned(), p.clone()))
+            .collect()
+    }
+
+    pub fn file_of(&self, name: &str) -> Option<&Path> {
+        self.by_file
+            .iter()
+            .find(|(_, p)| p.name() == name)
+            .map(|(f, _)| f.as_path())
+    }
+
+    /// Reads `dir` again and returns the new set with what changed; `self` is untouched, so a
+    /// caller can still throw the result away.
+    pub async fn reload(
+        &self,
+        runtime: &Arc<Runtime>,
+        dir: &Path,
+    ) -> std::io::Result<(PluginSet, SetChange)> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| is_plugin_file(p))
+            .collect();
+        files.sort();
+        let mut next = PluginSet::default();
+        let mut change = SetChange::default();
+        for file in files {
+            let old = self.by_file.get(&file);
+            let shown = file.display().to_string();
+            let bytes = match tokio::fs::read(&file).await {
+                Ok(bytes) => bytes,
+                Err(source) => {
+                    change.refused.push(LoadError::Read {
+                        path: shown,
+                        source,
+                    });
+                    if let Some(old) = old {
+                        next.by_file.insert(file, old.clone());
+                    }
+                    continue;
+                }
+            };
+            if let Some(old) = old
+                && old.info().sha256 == hex::encode(Sha256::digest(&bytes))
+            {
+                next.by_file.insert(file, old.clone());
+                continue;
+            }
+            match load_bytes(runtime, &shown, bytes).await {
+                Ok(plugin) => {
+                    if let Some(other) = next.file_of(plugin.name()) {
+                        change.refused.push(LoadError::DuplicateName {
+                            path: shown,
+                            name: plugin.name().to_owned(),
+                            other: other.display().to_string(),
+                        });
+                        if let Some(old) = old {
+                            next.by_file.insert(file, old.clone());
+                        }
+                        continue;
+                    }
+                    match old {
+                        Some(old) => change.replaced.push(format!(
+                            "{} {} -> {}",
+                            plugin.name(),
+                            old.info().version,
+                            plugin.info().version
+                        )),
+                        None => change.added.push(format!(
+                            "{} {}",
+                            plugin.name(),
+                            plugin.info().version
+                        )),
+                    }
+                    next.by_file.insert(file, Arc::new(plugin));
+                }
+                Err(error) => {
+                    change.refused.push(error);
+                    if let Some(old) = old {
+                        next.by_file.insert(file, old.clone());
+                    }
+                }
+            }
+        }
+        for (file, old) in &self.by_file {
+            if !next.by_file.contains_key(file) {
+                change
+                    .removed
+                    .push(format!("{} {}", old.name(), old.info().version));
+            }
+        }
+        Ok((next, change))
+    }
+}
+
+/// A `.wasm` file that is not a hidden temporary (uploads and copies write `.NAME.tmp` first).
+pub fn is_plugin_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "wasm")
+        && path.is_file()
+        && !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}

@@ -1,0 +1,12 @@
+//! Hot reload: the plugin directory and the config file are watched, and a change (or
+//! SIGHUP, or the API) triggers a reload. A reload is a diff: plugins by sha256, providers and
+//! accounts by their settings; everything new is compiled, inspected and checked before the
+//! collector gets the new plan, so a bad version never replaces a good one.
+
+mod history;
+mod reloader;
+mod watcher;
+
+pub use history::{History, Outcome, ReloadRecord};
+pub use reloader::{ConfigSource, MAX_UPLOAD_BYTES, ManageError, ReloadHandle, Reloader};
+pub use watcher::watch;

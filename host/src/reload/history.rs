@@ -1,0 +1,84 @@
+//! The record of reloads: each with its time, trigger, outcome and what it touched; counted
+//! by outcome for `/metrics` and listed by the API.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::snapshot::exposition::Exposition;
+
+/// Enough to see a morning's edits; older records only survive in the log and the counters.
+const KEPT: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Applied,
+    RolledBack,
+    NothingToDo,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::RolledBack => "rolled-back",
+            Outcome::NothingToDo => "nothing-to-do",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadRecord {
+    pub at_ms: u64,
+    /// What asked for it: `watch`, `sighup`, `api`, `upload`, `delete`, `enable`, `disable`.
+    pub trigger: &'static str,
+    pub outcome: Outcome,
+    /// Why it was rolled back, or what was refused while the rest applied.
+    pub reason: Option<String>,
+    /// What changed, one item a line: `plugin added: mock-grid 0.1.0`.
+    pub items: Vec<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Default)]
+pub struct History {
+    inner: Mutex<(VecDeque<ReloadRecord>, BTreeMap<Outcome, u64>)>,
+}
+
+impl History {
+    pub fn push(&self, record: ReloadRecord) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        *inner.1.entry(record.outcome).or_default() += 1;
+        inner.0.push_front(record);
+        inner.0.truncate(KEPT);
+    }
+
+    /// Newest first.
+    pub fn records(&self) -> Vec<ReloadRecord> {
+        self.inner
+            .lock()
+            .map(|i| i.0.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn render(&self, out: &mut Exposition) {
+        let Ok(inner) = self.inner.lock() else { return };
+        out.family(
+            "carbonaut_reloads_total",
+            "counter",
+            "Reloads by outcome (applied, rolled-back, nothing-to-do).",
+        );
+        for outcome in [Outcome::Applied, Outcome::RolledBack, Outcome::NothingToDo] {
+            let n = inner.1.get(&outcome).copied().unwrap_or(0);
+            out.sample(
+                "carbonaut_reloads_total",
+                &[("outcome", outcome.as_str())],
+                n as f64,
+            );
+        }
+    }
+}

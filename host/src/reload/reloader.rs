@@ -1,0 +1,523 @@
+//! The reloader: one task that owns the last good config and plugin set, and serializes every
+//! change to them (reloads, uploads, deletions, enabling and disabling), so two changes never
+//! race. It hands the collector a new plan only when everything in it loaded and checked.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::history::{History, Outcome, ReloadRecord};
+use crate::collect::{Plan, PlanUpdate};
+use crate::config::{AuthConfig, Config};
+use crate::plugins::{Plugin, PluginSet, SetChange, load_bytes};
+use crate::runtime::Runtime;
+use crate::runtime::bindings::ProviderKind;
+use crate::state::StateStore;
+
+/// Largest plugin an upload may carry: a componentize-py guest is ~18 MB.
+pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
+
+/// Where the config comes from, and the command-line overrides to apply on every reload.
+#[derive(Clone)]
+pub struct ConfigSource {
+    /// `None` for the embedded quickstart, which cannot change.
+    pub path: Option<PathBuf>,
+    pub listen: Option<std::net::SocketAddr>,
+    pub state_dir: Option<PathBuf>,
+}
+
+impl ConfigSource {
+    /// Reads and validates the config, with the overrides applied.
+    pub fn load(&self) -> Result<(Config, Option<String>), String> {
+        let mut config = match &self.path {
+            None => Config::embedded_quickstart().map_err(|e| e.to_string())?,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: cannot read the config: {e}", path.display()))?;
+                let base = path.parent().unwrap_or(Path::new(""));
+                let config = Config::parse(&text, &path.display().to_string(), base, &|name| {
+                    std::env::var(name).ok()
+                })
+                .map_err(|e| e.to_string())?;
+                return Ok((self.apply(config), Some(text)));
+            }
+        };
+        config = self.apply(config);
+        Ok((config, None))
+    }
+
+    fn apply(&self, mut config: Config) -> Config {
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.state_dir {
+            config.state_dir = dir.clone();
+        }
+        config
+    }
+}
+
+/// Why a management request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+enum Command {
+    Reload {
+        trigger: &'static str,
+        reply: Option<oneshot::Sender<ReloadRecord>>,
+    },
+    Upload {
+        name: String,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<ReloadRecord, ManageError>>,
+    },
+    Delete {
+        name: String,
+        reply: oneshot::Sender<Result<ReloadRecord, ManageError>>,
+    },
+    SetDisabled {
+        name: String,
+        disabled: bool,
+        reply: oneshot::Sender<Result<ReloadRecord, ManageError>>,
+    },
+}
+
+/// A cloneable way to ask the reloader for something, and to read the reload history.
+#[derive(Clone)]
+pub struct ReloadHandle {
+    tx: mpsc::Sender<Command>,
+    history: Arc<History>,
+}
+
+impl ReloadHandle {
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    pub async fn reload(&self, trigger: &'static str) -> Result<ReloadRecord, ManageError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Reload {
+            trigger,
+            reply: Some(reply),
+        })
+        .await?;
+        rx.await.map_err(|_| stopped())
+    }
+
+    /// Asks for a reload without waiting for it (from the file watcher's thread).
+    pub fn request_blocking(&self, trigger: &'static str) {
+        let _ = self.tx.blocking_send(Command::Reload {
+            trigger,
+            reply: None,
+        });
+    }
+
+    pub async fn upload(&self, name: String, bytes: Vec<u8>) -> Result<ReloadRecord, ManageError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Upload { name, bytes, reply }).await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    pub async fn delete(&self, name: String) -> Result<ReloadRecord, ManageError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Delete { name, reply }).await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    pub async fn set_disabled(
+        &self,
+        name: String,
+        disabled: bool,
+    ) -> Result<ReloadRecord, ManageError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::SetDisabled {
+            name,
+            disabled,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn send(&self, command: Command) -> Result<(), ManageError> {
+        self.tx.send(command).await.map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> ManageError {
+    ManageError::Failed("the reloader has stopped (the host is shutting down)".into())
+}
+
+pub struct Reloader {
+    runtime: Arc<Runtime>,
+    source: ConfigSource,
+    config: Config,
+    config_text: Option<String>,
+    plugins: PluginSet,
+    store: Arc<StateStore>,
+    updates: mpsc::Sender<PlanUpdate>,
+    history: Arc<History>,
+    rx: mpsc::Receiver<Command>,
+    /// Read by the API on every request; replaced when a reload changes `[auth]`.
+    auth: Arc<RwLock<AuthConfig>>,
+}
+
+impl Reloader {
+    /// The reloader for an already loaded config and plugin set, its handle, and the channel
+    /// the collector receives new plans on.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        source: ConfigSource,
+        config: Config,
+        config_text: Option<String>,
+        plugins: PluginSet,
+        store: Arc<StateStore>,
+        auth: Arc<RwLock<AuthConfig>>,
+    ) -> (Reloader, ReloadHandle, mpsc::Receiver<PlanUpdate>) {
+        let (tx, rx) = mpsc::channel(16);
+        let (updates, plans) = mpsc::channel(4);
+        let history = Arc::new(History::default());
+        let handle = ReloadHandle {
+            tx,
+            history: history.clone(),
+        };
+        let reloader = Reloader {
+            runtime,
+            source,
+            config,
+            config_text,
+            plugins,
+            store,
+            updates,
+            history,
+            rx,
+            auth,
+        };
+        (reloader, handle, plans)
+    }
+
+    /// The plugins that may be used: loaded and not disabled.
+    pub fn usable_plugins(
+        plugins: &PluginSet,
+        disabled: &BTreeSet<String>,
+    ) -> BTreeMap<String, Arc<Plugin>> {
+        let mut by_name = plugins.by_name();
+        by_name.retain(|name, _| !disabled.contains(name));
+        by_name
+    }
+
+    pub async fn run(mut self) {
+        while let Some(command) = self.rx.recv().await {
+            match command {
+                Command::Reload { trigger, reply } => {
+                    let record = self.reload(trigger, Vec::new()).await;
+                    if let Some(reply) = reply {
+                        let _ = reply.send(record);
+                    }
+                }
+                Command::Upload { name, bytes, reply } => {
+                    let _ = reply.send(self.upload(&name, bytes).await);
+                }
+                Command::Delete { name, reply } => {
+                    let _ = reply.send(self.delete(&name).await);
+                }
+                Command::SetDisabled {
+                    name,
+                    disabled,
+                    reply,
+                } => {
+                    let _ = reply.send(self.set_disabled(&name, disabled).await);
+                }
+            }
+        }
+    }
+
+    async fn reload(&mut self, trigger: &'static str, mut items: Vec<String>) -> ReloadRecord {
+        let started = Instant::now();
+        let finish = |outcome, reason: Option<String>, items: Vec<String>| ReloadRecord {
+            at_ms: crate::collect::now_ms(),
+            trigger,
+            outcome,
+            reason,
+            items,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        let record = match self.try_reload(&mut items).await {
+            Ok(Some(refused)) => finish(Outcome::Applied, refused, items),
+            Ok(None) => finish(Outcome::NothingToDo, None, items),
+            Err(reason) => finish(Outcome::RolledBack, Some(reason), items),
+        };
+        match record.outcome {
+            Outcome::Applied => {
+                tracing::info!(trigger, items = ?record.items, refused = ?record.reason, "reload applied")
+            }
+            Outcome::RolledBack => tracing::warn!(
+                trigger,
+                reason = record.reason.as_deref().unwrap_or(""),
+                "reload rolled back; the last good version keeps serving"
+            ),
+            Outcome::NothingToDo => tracing::debug!(trigger, "reload: nothing to do"),
+        }
+        self.history.push(record.clone());
+        record
+    }
+
+    /// Ok(Some(refused)) when something was applied (with what was refused alongside, if
+    /// anything), Ok(None) when nothing changed, Err(reason) when nothing was applied because
+    /// of an error.
+    async fn try_reload(
+        &mut self,
+        items: &mut Vec<String>,
+    ) -> Result<Option<Option<String>>, String> {
+        let (config, text) = self.source.load()?;
+        let config_changed = text != self.config_text;
+        let (plugins, change) = self
+            .plugins
+            .reload(&self.runtime, &config.plugin_dir)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot read the plugin directory {}: {e}",
+                    config.plugin_dir.display()
+                )
+            })?;
+        let refused: Vec<String> = change.refused.iter().map(ToString::to_string).collect();
+        let refused = (!refused.is_empty()).then(|| refused.join("; "));
+        if config_changed {
+            let catalogue: BTreeMap<String, Vec<ProviderKind>> = plugins
+                .by_name()
+                .into_iter()
+                .map(|(n, p)| (n, p.info().kinds.clone()))
+                .collect();
+            config
+                .check_plugins(&catalogue)
+                .map_err(|e| e.to_string())?;
+            if config.listen != self.config.listen || config.state_dir != self.config.state_dir {
+                items.push("listen and state_dir changes take effect at the next restart".into());
+            }
+            describe_config_change(&self.config, &config, items);
+        }
+        describe_plugin_change(&change, items);
+        if items.is_empty() {
+            return match refused {
+                Some(reason) => Err(reason),
+                None => Ok(None),
+            };
+        }
+        let disabled = self.store.disabled_plugins().map_err(|e| e.to_string())?;
+        let usable = Self::usable_plugins(&plugins, &disabled);
+        let plan = Plan::from_config(&config, &usable).map_err(|e| format!("{e:#}"))?;
+        for provider in plan
+            .accounts
+            .iter()
+            .flat_map(|a| [&a.discovery, &a.resource_metrics])
+            .chain(plan.environment.as_ref().map(|e| &e.provider))
+        {
+            if let Err(reason) = &provider.plugin {
+                let item = format!("provider {} down: {reason}", provider.name);
+                if !items.contains(&item) {
+                    items.push(item);
+                }
+            }
+        }
+        let update = PlanUpdate {
+            plan,
+            plugins: plugins.plugins().cloned().collect(),
+            disabled,
+        };
+        self.updates
+            .send(update)
+            .await
+            .map_err(|_| "the collector has stopped".to_owned())?;
+        if let Some(cache) = self.runtime.cache() {
+            let keep: HashSet<String> =
+                plugins.plugins().map(|p| p.info().sha256.clone()).collect();
+            cache.prune(&keep);
+        }
+        if let Ok(mut auth) = self.auth.write() {
+            *auth = config.auth.clone();
+        }
+        self.config = config;
+        self.config_text = text;
+        self.plugins = plugins;
+        Ok(Some(refused))
+    }
+
+    async fn upload(&mut self, name: &str, bytes: Vec<u8>) -> Result<ReloadRecord, ManageError> {
+        validate_name(name)?;
+        if bytes.len() > MAX_UPLOAD_BYTES {
+            return Err(ManageError::Invalid(format!(
+                "the upload is {} bytes; the limit is {MAX_UPLOAD_BYTES}",
+                bytes.len()
+            )));
+        }
+        // Validated exactly as a dropped file is loaded; the compiled result lands in the
+        // cache, so the reload below does not compile it again.
+        let plugin = load_bytes(
+            &self.runtime,
+            &format!("{name}.wasm (upload)"),
+            bytes.clone(),
+        )
+        .await
+        .map_err(|e| ManageError::Invalid(e.to_string()))?;
+        if plugin.name() != name {
+            return Err(ManageError::Invalid(format!(
+                "the component's metadata names it `{}`; upload it as /api/v1/plugins/{}",
+                plugin.name(),
+                plugin.name()
+            )));
+        }
+        let dest = self
+            .plugins
+            .file_of(name)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.config.plugin_dir.join(format!("{name}.wasm")));
+        let tmp = self.config.plugin_dir.join(format!(".{name}.wasm.tmp"));
+        std::fs::write(&tmp, &bytes)
+            .and_then(|()| std::fs::rename(&tmp, &dest))
+            .map_err(|e| ManageError::Failed(format!("cannot write {}: {e}", dest.display())))?;
+        Ok(self.reload("upload", Vec::new()).await)
+    }
+
+    async fn delete(&mut self, name: &str) -> Result<ReloadRecord, ManageError> {
+        let file = self
+            .plugins
+            .file_of(name)
+            .map(Path::to_path_buf)
+            .ok_or_else(|| not_loaded(name))?;
+        std::fs::remove_file(&file)
+            .map_err(|e| ManageError::Failed(format!("cannot remove {}: {e}", file.display())))?;
+        Ok(self.reload("delete", Vec::new()).await)
+    }
+
+    async fn set_disabled(
+        &mut self,
+        name: &str,
+        disabled: bool,
+    ) -> Result<ReloadRecord, ManageError> {
+        if self.plugins.file_of(name).is_none() {
+            return Err(not_loaded(name));
+        }
+        let already = self
+            .store
+            .disabled_plugins()
+            .map_err(|e| ManageError::Failed(e.to_string()))?
+            .contains(name);
+        self.store
+            .set_plugin_disabled(name, disabled)
+            .map_err(|e| ManageError::Failed(e.to_string()))?;
+        let (trigger, items) = match (disabled, already) {
+            (true, false) => ("disable", vec![format!("plugin disabled: {name}")]),
+            (false, true) => ("enable", vec![format!("plugin enabled: {name}")]),
+            (true, true) => ("disable", Vec::new()),
+            (false, false) => ("enable", Vec::new()),
+        };
+        Ok(self.reload(trigger, items).await)
+    }
+}
+
+fn not_loaded(name: &str) -> ManageError {
+    ManageError::NotFound(format!(
+        "no plugin named `{name}` is loaded; GET /api/v1/plugins lists them"
+    ))
+}
+
+/// Plugin names become file names: lowercase letters, digits, `-` and `_` only.
+fn validate_name(name: &str) -> Result<(), ManageError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !name.starts_with(['-', '_']);
+    if ok {
+        Ok(())
+    } else {
+        Err(ManageError::Invalid(format!(
+            "`{name}` is not a valid plugin name: use 1 to 64 lowercase letters, digits, `-` or `_`"
+        )))
+    }
+}
+
+fn describe_plugin_change(change: &SetChange, items: &mut Vec<String>) {
+    items.extend(change.added.iter().map(|p| format!("plugin added: {p}")));
+    items.extend(
+        change
+            .replaced
+            .iter()
+            .map(|p| format!("plugin replaced: {p}")),
+    );
+    items.extend(
+        change
+            .removed
+            .iter()
+            .map(|p| format!("plugin removed: {p}")),
+    );
+}
+
+fn describe_config_change(old: &Config, new: &Config, items: &mut Vec<String>) {
+    diff_maps("provider", &old.providers, &new.providers, items);
+    diff_maps("account", &old.accounts, &new.accounts, items);
+    if old.environment != new.environment {
+        items.push("environment changed".into());
+    }
+    if old.intervals != new.intervals {
+        items.push("intervals changed".into());
+    }
+    if old.auth != new.auth {
+        items.push("auth changed".into());
+    }
+}
+
+fn diff_maps<T: PartialEq>(
+    what: &str,
+    old: &BTreeMap<String, T>,
+    new: &BTreeMap<String, T>,
+    items: &mut Vec<String>,
+) {
+    for (name, value) in new {
+        match old.get(name) {
+            None => items.push(format!("{what} added: {name}")),
+            Some(previous) if previous != value => items.push(format!("{what} changed: {name}")),
+            Some(_) => {}
+        }
+    }
+    for name in old.keys().filter(|n| !new.contains_key(*n)) {
+        items.push(format!("{what} removed: {name}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_names_cannot_escape_the_directory() {
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "a\\b",
+            "..",
+            "UPPER",
+            "-x",
+            "x.wasm",
+            &"a".repeat(65),
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["mock-cloud", "a", "grid_2"] {
+            assert!(validate_name(good).is_ok(), "{good:?} refused");
+        }
+    }
+}

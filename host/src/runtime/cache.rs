@@ -1,0 +1,143 @@
+//! The precompiled-component cache: compiled artifacts on disk under the state directory,
+//! keyed by the plugin's sha256 and the engine's compatibility hash, loaded by mmap.
+//!
+//! Deserializing runs native code that wasmtime trusts blindly, so the host only loads files
+//! it wrote itself, and checks each against the sha256 it recorded beside it when writing: a
+//! truncated or altered entry is removed and recompiled, never loaded.
+
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Where a component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheState {
+    /// Loaded precompiled from the cache.
+    Hit,
+    /// Compiled now and written to the cache.
+    Compiled,
+    /// The cache entry was corrupt or unreadable; compiled again and replaced.
+    Recompiled,
+    /// Compiled now; no cache is configured.
+    Uncached,
+}
+
+pub struct CompileCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+impl CompileCache {
+    pub fn new(engine: &Engine, dir: PathBuf) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(CompileCache {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn entry(&self, sha256: &str) -> (PathBuf, PathBuf) {
+        let stem = format!("{sha256}-{}", self.engine_key);
+        (
+            self.dir.join(format!("{stem}.cwasm")),
+            self.dir.join(format!("{stem}.sha256")),
+        )
+    }
+
+    /// The component for `wasm` (whose sha256 is `sha256`), from the cache when a valid entry
+    /// exists, else compiled and stored.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        wasm: &[u8],
+    ) -> wasmtime::Result<(Component, CacheState)> {
+        let (artifact, checksum) = self.entry(sha256);
+        let mut state = CacheState::Compiled;
+        if artifact.exists() {
+            match self.load_verified(engine, &artifact, &checksum) {
+                Ok(component) => return Ok((component, CacheState::Hit)),
+                Err(reason) => {
+                    tracing::warn!(entry = %artifact.display(), %reason, "discarding a cache entry; recompiling");
+                    let _ = std::fs::remove_file(&artifact);
+                    let _ = std::fs::remove_file(&checksum);
+                    state = CacheState::Recompiled;
+                }
+            }
+        }
+        let component = Component::from_binary(engine, wasm)?;
+        if let Err(error) = self.store(&component, &artifact, &checksum) {
+            tracing::warn!(entry = %artifact.display(), %error, "could not write the cache entry; the next start compiles again");
+        }
+        Ok((component, state))
+    }
+
+    fn load_verified(
+        &self,
+        engine: &Engine,
+        artifact: &Path,
+        checksum: &Path,
+    ) -> Result<Component, String> {
+        let expected =
+            std::fs::read_to_string(checksum).map_err(|e| format!("no checksum: {e}"))?;
+        let bytes = std::fs::read(artifact).map_err(|e| format!("unreadable: {e}"))?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != expected.trim() {
+            return Err("its checksum does not match (truncated or altered)".into());
+        }
+        drop(bytes);
+        // SAFETY: the file was written by `store` below from `Component::serialize` in this
+        // directory, which the host owns, and its content matches the checksum recorded then.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize_file(engine, artifact) };
+        component.map_err(|e| format!("wasmtime refused it: {e:#}"))
+    }
+
+    fn store(
+        &self,
+        component: &Component,
+        artifact: &Path,
+        checksum: &Path,
+    ) -> std::io::Result<()> {
+        let bytes = component
+            .serialize()
+            .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+        let tmp = artifact.with_extension("cwasm.tmp");
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, artifact)?;
+        // The checksum goes last: an entry without one (a crash in between) is not trusted.
+        let tmp = checksum.with_extension("sha256.tmp");
+        std::fs::write(&tmp, hex::encode(Sha256::digest(&bytes)))?;
+        std::fs::rename(&tmp, checksum)
+    }
+
+    /// Removes entries of other engines and of plugins not in `keep` (sha256s).
+    pub fn prune(&self, keep: &HashSet<String>) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stem = name.split('.').next().unwrap_or_default();
+            let keep_it = stem
+                .rsplit_once('-')
+                .is_some_and(|(sha, engine)| engine == self.engine_key && keep.contains(sha));
+            if !keep_it && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
