@@ -36,6 +36,8 @@ enum Command {
     },
     /// Check a config file and the plugins it names, without running anything.
     CheckConfig { file: PathBuf },
+    /// Read an API token on standard input and print the SHA-256 to put in [[auth.tokens]].
+    HashToken,
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -58,7 +60,7 @@ impl Cli {
     pub fn log_level(&self) -> &'static str {
         match self.command {
             Command::Run { .. } => "info",
-            Command::CheckConfig { .. } | Command::Plugin(_) => "warn",
+            Command::CheckConfig { .. } | Command::HashToken | Command::Plugin(_) => "warn",
         }
     }
 }
@@ -81,6 +83,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             state_dir,
         } => run::run(config.as_deref(), listen, state_dir).await,
         Command::CheckConfig { file } => check_config::run(&file).await,
+        Command::HashToken => {
+            let mut token = String::new();
+            std::io::stdin().read_line(&mut token)?;
+            let token = token.trim_end_matches(['\n', '\r']);
+            anyhow::ensure!(
+                !token.is_empty(),
+                "no token on standard input: `echo -n TOKEN | carbonaut hash-token`"
+            );
+            println!(
+                "{}",
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()))
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin(PluginCommand::Inspect { file, json }) => inspect::run(&file, json).await,
     }
 }

@@ -9,3 +9,4 @@ mod collection;
 mod e2e_quickstart;
 mod plugins_load;
 mod prometheus_server;
+mod reload;
