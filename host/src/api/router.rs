@@ -8,7 +8,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
+use tower_http::limit::RequestBodyLimitLayer;
 
 use super::{auth, json, manage, metrics};
 use crate::collect::Telemetry;
@@ -41,22 +42,27 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/reloads", get(manage::reloads))
         .route_layer(from_fn_with_state(state.clone(), auth::require_read));
     let admin = Router::new()
-        .route(
-            "/api/v1/plugins/{name}",
-            put(manage::upload)
-                .delete(manage::delete)
-                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
-        )
+        .route("/api/v1/plugins/{name}", delete(manage::delete))
         .route("/api/v1/plugins/{name}/disable", post(manage::disable))
         .route("/api/v1/plugins/{name}/enable", post(manage::enable))
         .route("/api/v1/reload", post(manage::reload))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
-    // Bodies other than uploads are small JSON or empty.
-    open.merge(read)
+    // Only uploads carry a large body; everything else is refused past a few KiB (413),
+    // whether or not the handler reads it.
+    let small = open
+        .merge(read)
         .merge(admin)
-        .layer(DefaultBodyLimit::max(64 * 1024))
-        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(SMALL_BODY_BYTES));
+    let upload = Router::new()
+        .route("/api/v1/plugins/{name}", put(manage::upload))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(MAX_UPLOAD_BYTES));
+    small.merge(upload).with_state(state)
 }
+
+/// Request bodies of everything but uploads.
+const SMALL_BODY_BYTES: usize = 16 * 1024;
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     if state.snapshot.get().ready {

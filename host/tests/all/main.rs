@@ -7,6 +7,7 @@ mod cli_config;
 mod cli_inspect;
 mod collection;
 mod e2e_quickstart;
+mod manage_api;
 mod plugins_load;
 mod prometheus_server;
 mod reload;

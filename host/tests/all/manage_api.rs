@@ -1,0 +1,287 @@
+//! The plugin management API against the real binary: the auth matrix, uploads (good, badly
+//! named, mislabelled, oversized), enable/disable persisted across a restart, and the cache.
+
+use reqwest::Method;
+use reqwest::blocking::Client;
+
+use crate::reload::{ADMIN_TOKEN, ONE_ACCOUNT, READ_TOKEN, Site};
+use crate::support::*;
+
+const MOCK_GRID_NEXT: &str = env!("CARBONAUT_GUEST_MOCK_GRID_NEXT");
+
+fn call(
+    daemon: &Daemon,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String) {
+    let mut request = Client::new().request(method, daemon.url(path)).body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().unwrap_or_default())
+}
+
+#[test]
+fn auth_matrix_uploads_and_persistent_disable() {
+    let site = Site::new(ONE_ACCOUNT);
+    let daemon = site.start();
+    daemon.wait_for("/readyz", 60, |b| b.starts_with("ready"));
+
+    let mutating = [
+        (Method::PUT, "/api/v1/plugins/mock-grid"),
+        (Method::DELETE, "/api/v1/plugins/nope"),
+        (Method::POST, "/api/v1/plugins/nope/disable"),
+        (Method::POST, "/api/v1/plugins/nope/enable"),
+        (Method::POST, "/api/v1/reload"),
+    ];
+    for (method, path) in &mutating {
+        assert_eq!(
+            call(&daemon, method.clone(), path, None, vec![]).0,
+            401,
+            "{method} {path} without a token"
+        );
+        assert_eq!(
+            call(&daemon, method.clone(), path, Some("wrong"), vec![]).0,
+            401,
+            "{method} {path} with a bad token"
+        );
+        let (status, body) = call(&daemon, method.clone(), path, Some(READ_TOKEN), vec![]);
+        assert_eq!(status, 403, "{method} {path} with the read token: {body}");
+        let (status, body) = call(&daemon, method.clone(), path, Some(ADMIN_TOKEN), vec![]);
+        assert!(
+            ![401, 403].contains(&status),
+            "{method} {path} with the admin token: {status} {body}"
+        );
+    }
+    for path in [
+        "/api/v1/topology",
+        "/api/v1/plugins",
+        "/api/v1/plugins/mock-cloud",
+        "/api/v1/reloads",
+        "/api/v1/status",
+    ] {
+        assert_eq!(
+            call(&daemon, Method::GET, path, None, vec![]).0,
+            401,
+            "GET {path} without a token"
+        );
+        assert_eq!(
+            call(&daemon, Method::GET, path, Some(READ_TOKEN), vec![]).0,
+            200,
+            "GET {path} with read"
+        );
+        assert_eq!(
+            call(&daemon, Method::GET, path, Some(ADMIN_TOKEN), vec![]).0,
+            200,
+            "GET {path} with admin"
+        );
+    }
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        assert_eq!(
+            call(&daemon, Method::GET, path, None, vec![]).0,
+            200,
+            "{path} stays open"
+        );
+    }
+
+    // Uploads: names that could escape the folder, a mislabelled component, an oversized body.
+    let grid_next = std::fs::read(MOCK_GRID_NEXT).expect("guest");
+    for bad in ["..%2Fescape", "UPPER", "a.b"] {
+        let (status, body) = call(
+            &daemon,
+            Method::PUT,
+            &format!("/api/v1/plugins/{bad}"),
+            Some(ADMIN_TOKEN),
+            grid_next.clone(),
+        );
+        assert_eq!(status, 422, "{bad}: {body}");
+        assert!(body.contains("is not a valid plugin name"), "{body}");
+    }
+    let (status, body) = call(
+        &daemon,
+        Method::PUT,
+        "/api/v1/plugins/other-name",
+        Some(ADMIN_TOKEN),
+        grid_next.clone(),
+    );
+    assert_eq!(status, 422);
+    assert!(
+        body.contains("the component's metadata names it `mock-grid`"),
+        "{body}"
+    );
+    let (status, body) = call(
+        &daemon,
+        Method::PUT,
+        "/api/v1/plugins/junk",
+        Some(ADMIN_TOKEN),
+        b"not wasm at all".to_vec(),
+    );
+    assert_eq!(status, 422);
+    assert!(body.contains("not a WebAssembly file"), "{body}");
+    let (status, _) = call(
+        &daemon,
+        Method::PUT,
+        "/api/v1/plugins/huge",
+        Some(ADMIN_TOKEN),
+        vec![0u8; (64 << 20) + 1],
+    );
+    assert_eq!(status, 413, "an upload over 64 MiB");
+    let (status, _) = call(
+        &daemon,
+        Method::POST,
+        "/api/v1/reload",
+        Some(ADMIN_TOKEN),
+        vec![0u8; 100 * 1024],
+    );
+    assert_eq!(status, 413, "a large body on a small endpoint");
+
+    let (status, body) = call(
+        &daemon,
+        Method::PUT,
+        "/api/v1/plugins/mock-grid",
+        Some(ADMIN_TOKEN),
+        grid_next,
+    );
+    assert_eq!(status, 200, "{body}");
+    let record: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(record["outcome"], "applied");
+    assert_eq!(
+        record["items"][0],
+        "plugin replaced: mock-grid 0.1.0 -> 0.2.0"
+    );
+    let detail: serde_json::Value = serde_json::from_str(
+        &call(
+            &daemon,
+            Method::GET,
+            "/api/v1/plugins/mock-grid",
+            Some(READ_TOKEN),
+            vec![],
+        )
+        .1,
+    )
+    .expect("JSON");
+    assert_eq!(detail["version"], "0.2.0");
+    assert_eq!(detail["providers"], serde_json::json!(["grid"]));
+    assert_eq!(
+        detail["cache"], "hit",
+        "the upload's validation compiled it into the cache"
+    );
+
+    // Disable, restart: still disabled, and its provider is down; enable brings it back.
+    let (status, body) = call(
+        &daemon,
+        Method::POST,
+        "/api/v1/plugins/mock-meter/disable",
+        Some(ADMIN_TOKEN),
+        vec![],
+    );
+    assert_eq!(status, 200, "{body}");
+    daemon.stop();
+    let daemon = site.start();
+    let plugins: serde_json::Value = serde_json::from_str(
+        &call(
+            &daemon,
+            Method::GET,
+            "/api/v1/plugins",
+            Some(READ_TOKEN),
+            vec![],
+        )
+        .1,
+    )
+    .expect("JSON");
+    let meter = plugins
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|p| p["name"] == "mock-meter")
+        .expect("listed")
+        .clone();
+    assert_eq!(meter["disabled"], true);
+    assert_eq!(meter["up"], false);
+    assert_eq!(
+        meter["cache"], "hit",
+        "a restart loads precompiled components"
+    );
+    let (status, _) = call(
+        &daemon,
+        Method::POST,
+        "/api/v1/plugins/mock-meter/enable",
+        Some(ADMIN_TOKEN),
+        vec![],
+    );
+    assert_eq!(status, 200);
+    let (status, body) = call(
+        &daemon,
+        Method::DELETE,
+        "/api/v1/plugins/mock-grid",
+        Some(ADMIN_TOKEN),
+        vec![],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(!site.plugins().join("mock-grid.wasm").exists());
+    daemon.stop();
+}
+
+#[test]
+fn without_an_admin_token_changes_are_refused_with_how_to_configure_one() {
+    let site = Site::new(ONE_ACCOUNT);
+    let text = std::fs::read_to_string(site.config()).expect("read");
+    let without_admin = text.replace("role = \"admin\"", "role = \"read\"");
+    std::fs::write(site.config(), without_admin).expect("write");
+    let daemon = site.start();
+    let (status, body) = call(
+        &daemon,
+        Method::POST,
+        "/api/v1/reload",
+        Some(ADMIN_TOKEN),
+        vec![],
+    );
+    assert_eq!(status, 401);
+    assert!(body.contains("no admin token is configured"), "{body}");
+    assert!(body.contains("carbonaut hash-token"), "{body}");
+    daemon.stop();
+}
+
+#[test]
+fn a_corrupt_cache_entry_is_recompiled_not_trusted() {
+    let site = Site::new(ONE_ACCOUNT);
+    let daemon = site.start();
+    daemon.wait_for("/readyz", 60, |b| b.starts_with("ready"));
+    daemon.stop();
+    let cache = site.dir.path().join("state/cache");
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .expect("cache dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .count(),
+        3
+    );
+    for artifact in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+    {
+        let mut bytes = std::fs::read(artifact).expect("read");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(artifact, bytes).expect("corrupt");
+    }
+    let daemon = site.start();
+    let log = daemon.log();
+    assert_eq!(
+        log.matches("discarding a cache entry; recompiling").count(),
+        3,
+        "{log}"
+    );
+    assert_eq!(log.matches("cache=Recompiled").count(), 3, "{log}");
+    daemon.wait_for("/readyz", 60, |b| b.starts_with("ready"));
+    daemon.stop();
+}
