@@ -12,13 +12,20 @@
 //!    route's. The collector is idle meanwhile: this compares serving paths, not load.
 //! 3. The `carbonaut` binary run on a config of the same topology (samples every 2 s): once
 //!    `/metrics` has emissions for all 10 000 resources and a few collections have run, VmRSS
-//!    and VmHWM from /proc. Goal: under 64 MiB resident.
+//!    and VmHWM from /proc. Goal: under 64 MiB resident. It runs twice: as is, and with
+//!    `MALLOC_ARENA_MAX=1` (one glibc malloc arena instead of one per thread).
+//! 4. Where that memory goes: the heap the same collector keeps in process, counted by a
+//!    global allocator that wraps the system one (counting is off during 1 and 2): live bytes
+//!    after each set-up stage and after collections, the transient peak of one collection, and
+//!    the size of the topology, of one snapshot's maps and of the rendered text.
 //!
 //! Run with `cargo bench -p carbonaut --bench collection` (which builds the binary too); the
 //! figures and the machine are in BENCHMARKS.md.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -68,11 +75,15 @@ const DAEMON_CYCLES: u64 = 5;
 const EMISSIONS: &str = "carbonaut_resource_emissions_grams_total{";
 const METER_CALLS: &str = "carbonaut_plugin_calls_total{plugin=\"mock-meter\",operation=\"collect-samples\",outcome=\"ok\"}";
 
+/// Collections before the steady-state heap is read.
+const HEAP_COLLECTIONS: usize = 10;
+
 const GOAL_COLLECTION: Duration = Duration::from_millis(200);
 const GOAL_P99_RATIO: f64 = 1.5;
 const GOAL_RSS_KIB: u64 = 64 * 1024;
 
 fn main() {
+    println!("load average (1, 5, 15 min) at the start: {}", loadavg());
     let tokio = tokio::runtime::Runtime::new().expect("a multi-thread tokio runtime");
     let (collection, steps, scrapes) = tokio.block_on(async {
         let mut fixture = Fixture::new().await;
@@ -82,8 +93,12 @@ fn main() {
         (collection, steps, scrapes)
     });
     drop(tokio);
-    let memory = measure_daemon_memory();
-    report(&collection, &steps, &scrapes, &memory);
+    let memory = [
+        measure_daemon_memory(&[]),
+        measure_daemon_memory(&[("MALLOC_ARENA_MAX", "1")]),
+    ];
+    let heap = measure_heap();
+    report(&collection, &steps, &scrapes, &memory, &heap);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -97,6 +112,8 @@ struct Fixture {
     /// A second plan of the same config, for calling the plugins outside the collector.
     plan: Plan,
     sync: Duration,
+    /// Live heap bytes after each set-up stage (meaningful while counting, see [`heap`]).
+    stages: Vec<(&'static str, isize)>,
     _dirs: [tempfile::TempDir; 2],
 }
 
@@ -111,7 +128,9 @@ impl Fixture {
         let plugins = load_plugins(&runtime, &config)
             .await
             .expect("the mock plugins load");
+        let mut stages = vec![("wasmtime runtime, 3 plugins loaded", heap::live())];
         let store = Arc::new(StateStore::open(&config.state_dir).expect("the state opens"));
+        stages.push(("state store (sled) opened", heap::live()));
         let telemetry = Arc::new(Telemetry::default());
         let snapshot = Arc::new(SnapshotCell::default());
         let mut collector = Collector::new(
@@ -125,7 +144,9 @@ impl Fixture {
         let started = Instant::now();
         collector.sync_topology().await;
         let sync = started.elapsed();
+        stages.push(("topology synced", heap::live()));
         collector.collect_environment().await;
+        stages.push(("energy mix collected", heap::live()));
         let resources = snapshot.get().topology.resource_count();
         assert_eq!(resources, RESOURCES, "the sync found every resource");
         Fixture {
@@ -137,6 +158,7 @@ impl Fixture {
             store,
             plan: plan(&config, &plugins).expect("a plan"),
             sync,
+            stages,
             _dirs: [plugin_dir, state_dir],
         }
     }
@@ -471,14 +493,19 @@ async fn load(client: &reqwest::Client, url: &str, time: Duration) -> Vec<Durati
 // 3. Memory of the real binary
 
 struct Memory {
+    /// Extra environment of the process, for the report.
+    env: String,
     /// From start to a `/metrics` with emissions for every resource.
     first_full: Duration,
     /// VmRSS (KiB) after each of the collections that followed.
     rss_kib: Vec<u64>,
+    /// VmHWM, RssAnon and RssFile (KiB) at the end.
     hwm_kib: u64,
+    anon_kib: u64,
+    file_kib: u64,
 }
 
-fn measure_daemon_memory() -> Memory {
+fn measure_daemon_memory(env: &[(&str, &str)]) -> Memory {
     let binary = PathBuf::from(CARBONAUT);
     assert!(
         binary.is_file(),
@@ -492,7 +519,7 @@ fn measure_daemon_memory() -> Memory {
     std::fs::write(&config, config_text(plugins.path(), state.path())).expect("write the config");
 
     let started = Instant::now();
-    let daemon = Daemon::start(&binary, &config);
+    let daemon = Daemon::start(&binary, &config, env);
     let text = daemon.wait_for(Duration::from_secs(180), |text| {
         count_lines(text, EMISSIONS) == RESOURCES
     });
@@ -506,13 +533,16 @@ fn measure_daemon_memory() -> Memory {
         cycles = meter_calls(&text) / ACCOUNTS as u64;
         rss_kib.push(daemon.status_kib("VmRSS:"));
     }
-    let hwm_kib = daemon.status_kib("VmHWM:");
-    drop(daemon);
-    Memory {
+    let memory = Memory {
+        env: env.iter().map(|(k, v)| format!("{k}={v} ")).collect(),
         first_full,
         rss_kib,
-        hwm_kib,
-    }
+        hwm_kib: daemon.status_kib("VmHWM:"),
+        anon_kib: daemon.status_kib("RssAnon:"),
+        file_kib: daemon.status_kib("RssFile:"),
+    };
+    drop(daemon);
+    memory
 }
 
 /// Completed resource-metrics calls, from the self-metrics.
@@ -531,7 +561,7 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(binary: &Path, config: &Path) -> Daemon {
+    fn start(binary: &Path, config: &Path, env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead as _;
         let mut child = std::process::Command::new(binary)
             .arg("run")
@@ -539,6 +569,7 @@ impl Daemon {
             .arg(config)
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -617,9 +648,161 @@ impl Drop for Daemon {
 }
 
 // ---------------------------------------------------------------------------------------
+// 4. The heap in process
+
+#[global_allocator]
+static ALLOCATOR: heap::Counting = heap::Counting;
+
+/// Live heap bytes, counted while `start` has been called: the system allocator plus two
+/// relaxed atomic operations per allocation.
+mod heap {
+    use super::*;
+
+    static COUNTING: AtomicBool = AtomicBool::new(false);
+    static LIVE: AtomicIsize = AtomicIsize::new(0);
+    static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+    pub struct Counting;
+
+    fn grow(bytes: usize) {
+        if COUNTING.load(Ordering::Relaxed) {
+            let live = LIVE.fetch_add(bytes as isize, Ordering::Relaxed) + bytes as isize;
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+    }
+
+    fn shrink(bytes: usize) {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(bytes as isize, Ordering::Relaxed);
+        }
+    }
+
+    // GlobalAlloc is an unsafe trait; every method only forwards to `System`.
+    #[allow(unsafe_code)]
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+            let ptr = unsafe { System.alloc(layout) };
+            if !ptr.is_null() {
+                grow(layout.size());
+            }
+            ptr
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: as above.
+            let ptr = unsafe { System.alloc_zeroed(layout) };
+            if !ptr.is_null() {
+                grow(layout.size());
+            }
+            ptr
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: as above.
+            unsafe { System.dealloc(ptr, layout) };
+            shrink(layout.size());
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // SAFETY: as above.
+            let new = unsafe { System.realloc(ptr, layout, new_size) };
+            if !new.is_null() {
+                shrink(layout.size());
+                grow(new_size);
+            }
+            new
+        }
+    }
+
+    /// Starts counting from zero. Memory allocated before is not counted, so call it before
+    /// building what is to be measured.
+    pub fn start() {
+        LIVE.store(0, Ordering::Relaxed);
+        PEAK.store(0, Ordering::Relaxed);
+        COUNTING.store(true, Ordering::Relaxed);
+    }
+
+    pub fn stop() {
+        COUNTING.store(false, Ordering::Relaxed);
+    }
+
+    pub fn live() -> isize {
+        LIVE.load(Ordering::Relaxed)
+    }
+
+    /// Sets the peak to the current live bytes and returns them.
+    pub fn reset_peak() -> isize {
+        let live = live();
+        PEAK.store(live, Ordering::Relaxed);
+        live
+    }
+
+    pub fn peak() -> isize {
+        PEAK.load(Ordering::Relaxed)
+    }
+
+    /// The live bytes `make`'s value holds (measured while it is alive, then dropped).
+    pub fn size_of<T>(make: impl FnOnce() -> T) -> isize {
+        let before = live();
+        let value = make();
+        let size = live() - before;
+        drop(value);
+        size
+    }
+}
+
+struct Heap {
+    /// Live bytes after each stage, from a fresh runtime and collector.
+    stages: Vec<(&'static str, isize)>,
+    /// Peak minus live bytes during one collection: what it allocates and frees again.
+    collection_transient: isize,
+    /// What one copy of each part holds.
+    topology: isize,
+    snapshot_maps: isize,
+    metrics_text: isize,
+}
+
+fn measure_heap() -> Heap {
+    heap::start();
+    let tokio = tokio::runtime::Runtime::new().expect("a multi-thread tokio runtime");
+    let result = tokio.block_on(async {
+        let mut fixture = Fixture::new().await;
+        let mut stages = fixture.stages.clone();
+        fixture.collector.collect_samples().await;
+        stages.push(("first collection", heap::live()));
+        for _ in 1..HEAP_COLLECTIONS {
+            fixture.collector.collect_samples().await;
+        }
+        stages.push(("after 10 collections", heap::live()));
+        let before = heap::reset_peak();
+        fixture.collector.collect_samples().await;
+        let collection_transient = heap::peak() - before;
+
+        let snapshot = fixture.state.snapshot.get();
+        Heap {
+            stages,
+            collection_transient,
+            topology: heap::size_of(|| (*snapshot.topology).clone()),
+            snapshot_maps: heap::size_of(|| (*snapshot).clone()),
+            metrics_text: heap::size_of(|| render_metrics(&snapshot)),
+        }
+    });
+    drop(tokio);
+    heap::stop();
+    result
+}
+
+// ---------------------------------------------------------------------------------------
 // Report
 
-fn report(collection: &Collection, steps: &Steps, scrapes: &Scrapes, memory: &Memory) {
+fn report(
+    collection: &Collection,
+    steps: &Steps,
+    scrapes: &Scrapes,
+    memory: &[Memory],
+    heap: &Heap,
+) {
     let runs = &collection.runs;
     let collection_median = median(runs.clone());
     println!("\n=== Collection and serving at {RESOURCES} resources ({ACCOUNTS} accounts) ===");
@@ -684,23 +867,48 @@ fn report(collection: &Collection, steps: &Steps, scrapes: &Scrapes, memory: &Me
     );
 
     println!("\n3. Memory of `carbonaut run` (samples every 2 s)");
+    for m in memory {
+        let rss: Vec<String> = m.rss_kib.iter().map(|k| mib(*k)).collect();
+        let last = m.rss_kib.last().copied().unwrap_or_default();
+        println!("   {}carbonaut run:", m.env);
+        println!(
+            "     first /metrics with {RESOURCES} emissions series after {:.1} s",
+            m.first_full.as_secs_f64()
+        );
+        println!(
+            "     VmRSS after each of the next {DAEMON_CYCLES} collections: {}",
+            rss.join(", ")
+        );
+        println!(
+            "     VmRSS {} (RssAnon {}, RssFile {})  VmHWM {}",
+            mib(last),
+            mib(m.anon_kib),
+            mib(m.file_kib),
+            mib(m.hwm_kib)
+        );
+        println!(
+            "     goal < {}: VmRSS {}, VmHWM {}",
+            mib(GOAL_RSS_KIB),
+            verdict(last < GOAL_RSS_KIB),
+            verdict(m.hwm_kib < GOAL_RSS_KIB)
+        );
+    }
+
+    println!("\n4. Live heap of the same collector in process (counting allocator)");
+    for (stage, bytes) in &heap.stages {
+        println!("   {stage:<36} {}", mib_bytes(*bytes));
+    }
     println!(
-        "   first /metrics with {RESOURCES} emissions series after {:.1} s",
-        memory.first_full.as_secs_f64()
+        "   one collection allocates and frees   {} on top",
+        mib_bytes(heap.collection_transient)
     );
-    let rss: Vec<String> = memory.rss_kib.iter().map(|k| mib(*k)).collect();
     println!(
-        "   VmRSS after each of the next {DAEMON_CYCLES} collections: {}",
-        rss.join(", ")
+        "   one copy of: topology {}, snapshot maps {}, rendered text {}",
+        mib_bytes(heap.topology),
+        mib_bytes(heap.snapshot_maps),
+        mib_bytes(heap.metrics_text),
     );
-    let last = memory.rss_kib.last().copied().unwrap_or_default();
-    println!("   VmRSS {}  VmHWM {}", mib(last), mib(memory.hwm_kib));
-    println!(
-        "   goal < {}: VmRSS {}, VmHWM {}",
-        mib(GOAL_RSS_KIB),
-        verdict(last < GOAL_RSS_KIB),
-        verdict(memory.hwm_kib < GOAL_RSS_KIB)
-    );
+    println!("\nload average (1, 5, 15 min) at the end: {}", loadavg());
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -713,6 +921,17 @@ fn ms(d: Duration) -> String {
 
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn mib_bytes(bytes: isize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// The first three fields of /proc/loadavg: other work on the machine skews every figure.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 // ---------------------------------------------------------------------------------------

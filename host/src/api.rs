@@ -6,6 +6,8 @@ mod error;
 mod json;
 mod manage;
 mod metrics;
+mod openapi;
 mod router;
 
+pub use openapi::ApiDoc;
 pub use router::{AppState, app};

@@ -17,7 +17,7 @@ use crate::state::{Counters, ResourceId, Topology};
 pub use render::render_metrics;
 
 /// How one account's collection went.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct AccountStatus {
     pub discovery_provider: String,
     pub resource_metrics_provider: String,
@@ -28,7 +28,7 @@ pub struct AccountStatus {
 }
 
 /// A loaded plugin and how its calls go.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PluginStatus {
     #[serde(flatten)]
     pub info: PluginInfo,
@@ -41,8 +41,10 @@ pub struct PluginStatus {
 }
 
 /// The latest carbon intensity and mix of a location.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LocationStatus {
+    /// The latest energy mix: carbon intensity (gCO2eq/kWh), shares by source, validity time.
+    #[schema(value_type = Option<Object>)]
     pub mix: Option<EnergyMix>,
     pub resources: usize,
 }

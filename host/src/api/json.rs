@@ -13,20 +13,23 @@ use crate::snapshot::render::kind_label;
 use crate::snapshot::{AccountStatus, LocationStatus, PluginStatus, Snapshot};
 use crate::state::{ProjectNode, ResourceRecord};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TopologyFilter {
+    /// Only this account.
     account: Option<String>,
+    /// Only this project (its id).
     project: Option<String>,
     /// `key=value`: only resources carrying that label.
     label: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TopologyView {
     accounts: Vec<AccountView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AccountView {
     name: String,
     first_seen_ms: u64,
@@ -35,7 +38,7 @@ struct AccountView {
     projects: Vec<ProjectView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ProjectView {
     id: String,
     name: String,
@@ -45,15 +48,20 @@ struct ProjectView {
     resources: Vec<ResourceView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ResourceView {
     id: String,
     provider_id: String,
     name: String,
+    #[schema(value_type = String, example = "vm")]
     kind: &'static str,
+    /// Country, region, zone and coordinates.
+    #[schema(value_type = Object)]
     location: Location,
     /// The grid location its emissions are computed with.
     grid_location: Option<String>,
+    /// vCPUs, memory bytes, CPU model.
+    #[schema(value_type = Object)]
     hardware: Hardware,
     labels: BTreeMap<String, String>,
     provider: String,
@@ -63,12 +71,14 @@ pub struct ResourceView {
     emissions_grams_total: Option<f64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ResourceDetail {
     account: String,
     project: String,
     #[serde(flatten)]
     resource: ResourceView,
+    /// Energy counter (J), power (W), CPU frequency (Hz) and utilisation, read-at time.
+    #[schema(value_type = Option<Object>)]
     last_sample: Option<ResourceSample>,
     power_watts: Option<f64>,
     carbon_intensity_grams_per_kilowatt_hour: Option<f64>,
@@ -93,6 +103,10 @@ fn resource_view(s: &Snapshot, r: &ResourceRecord) -> ResourceView {
     }
 }
 
+/// Accounts, their projects and resources, with per-account collection status.
+#[utoipa::path(get, path = "/api/v1/topology", params(TopologyFilter), security(("bearer" = [])),
+    responses((status = 200, body = TopologyView), (status = 400, description = "A malformed label filter"),
+        (status = 401, description = "No or unknown bearer token (when tokens are configured)")))]
 pub async fn topology(
     State(state): State<AppState>,
     Query(filter): Query<TopologyFilter>,
@@ -143,6 +157,10 @@ fn project_view(s: &Snapshot, p: &ProjectNode, label: Option<(&str, &str)>) -> P
     }
 }
 
+/// One resource: static data, last sample, energy and emissions.
+#[utoipa::path(get, path = "/api/v1/resources/{id}", params(("id" = String, Path, description = "The resource id from the topology")),
+    security(("bearer" = [])),
+    responses((status = 200, body = ResourceDetail), (status = 404, description = "No such resource"), (status = 401)))]
 pub async fn resource(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -175,11 +193,14 @@ pub async fn resource(
     }))
 }
 
+/// Every loaded plugin: metadata, sha256, kinds, WIT version, providers, status.
+#[utoipa::path(get, path = "/api/v1/plugins", security(("bearer" = [])),
+    responses((status = 200, body = Vec<PluginStatus>), (status = 401)))]
 pub async fn plugins(State(state): State<AppState>) -> Json<Vec<PluginStatus>> {
     Json(state.snapshot.get().plugins.clone())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct StatusView {
     ready: bool,
     taken_at_ms: u64,
@@ -189,6 +210,9 @@ pub struct StatusView {
     environment_error: Option<String>,
 }
 
+/// Readiness, per-account last sync and collection with their errors, locations.
+#[utoipa::path(get, path = "/api/v1/status", security(("bearer" = [])),
+    responses((status = 200, body = StatusView), (status = 401)))]
 pub async fn status(State(state): State<AppState>) -> Json<StatusView> {
     let s = state.snapshot.get();
     Json(StatusView {

@@ -14,13 +14,16 @@ use crate::collect::CallCount;
 use crate::reload::{ManageError, ReloadHandle, ReloadRecord};
 use crate::snapshot::PluginStatus;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PluginDetail {
     #[serde(flatten)]
     status: PluginStatus,
     calls: Vec<CallCount>,
 }
 
+/// One plugin with its call counts by operation and outcome.
+#[utoipa::path(get, path = "/api/v1/plugins/{name}", params(("name" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = PluginDetail), (status = 404), (status = 401)))]
 pub async fn plugin(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -58,6 +61,11 @@ fn answer(result: Result<ReloadRecord, ManageError>) -> Response {
     }
 }
 
+/// Upload a `.wasm`: validated like a dropped file, written atomically, then reloaded.
+#[utoipa::path(put, path = "/api/v1/plugins/{name}", params(("name" = String, Path, description = "The plugin's metadata name")),
+    request_body(content = Vec<u8>, content_type = "application/wasm"), security(("bearer" = [])),
+    responses((status = 200, body = ReloadRecord), (status = 422, description = "Not a valid plugin, or a bad name"),
+        (status = 413, description = "Over 64 MiB"), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
 pub async fn upload(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -69,6 +77,9 @@ pub async fn upload(
     }
 }
 
+/// Remove a plugin's file; providers using it go down.
+#[utoipa::path(delete, path = "/api/v1/plugins/{name}", params(("name" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ReloadRecord), (status = 404), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
 pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match handle(&state) {
         Ok(h) => answer(h.delete(name).await),
@@ -76,6 +87,9 @@ pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> 
     }
 }
 
+/// Disable a plugin (persisted across restarts); providers using it go down.
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/disable", params(("name" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ReloadRecord), (status = 404), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
 pub async fn disable(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match handle(&state) {
         Ok(h) => answer(h.set_disabled(name, true).await),
@@ -83,6 +97,9 @@ pub async fn disable(State(state): State<AppState>, Path(name): Path<String>) ->
     }
 }
 
+/// Enable a disabled plugin.
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/enable", params(("name" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ReloadRecord), (status = 404), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
 pub async fn enable(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match handle(&state) {
         Ok(h) => answer(h.set_disabled(name, false).await),
@@ -90,6 +107,9 @@ pub async fn enable(State(state): State<AppState>, Path(name): Path<String>) -> 
     }
 }
 
+/// Reload the config and the plugin directory now (as SIGHUP does).
+#[utoipa::path(post, path = "/api/v1/reload", security(("bearer" = [])),
+    responses((status = 200, body = ReloadRecord), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
 pub async fn reload(State(state): State<AppState>) -> Response {
     match handle(&state) {
         Ok(h) => answer(h.reload("api").await),
@@ -97,6 +117,9 @@ pub async fn reload(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The latest reloads, newest first, with outcome, reason and what they touched.
+#[utoipa::path(get, path = "/api/v1/reloads", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ReloadRecord>), (status = 401)))]
 pub async fn reloads(State(state): State<AppState>) -> Result<Json<Vec<ReloadRecord>>, ApiError> {
     Ok(Json(handle(&state)?.history().records()))
 }

@@ -9,6 +9,8 @@ use bytes::Bytes;
 use super::AppState;
 use crate::snapshot::exposition::Exposition;
 
+/// Prometheus text format: the latest collection plus live self-metrics.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot.get();
     let mut own = Exposition::with_capacity(8 * 1024);

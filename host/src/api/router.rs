@@ -11,7 +11,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 
-use super::{auth, json, manage, metrics};
+use super::{auth, json, manage, metrics, openapi};
 use crate::collect::Telemetry;
 use crate::config::AuthConfig;
 use crate::reload::MAX_UPLOAD_BYTES;
@@ -30,7 +30,7 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     let open = Router::new()
         .route("/metrics", get(metrics::metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route_layer(from_fn_with_state(state.clone(), auth::require_metrics));
     let read = Router::new()
@@ -40,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/plugins/{name}", get(manage::plugin))
         .route("/api/v1/status", get(json::status))
         .route("/api/v1/reloads", get(manage::reloads))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route_layer(from_fn_with_state(state.clone(), auth::require_read));
     let admin = Router::new()
         .route("/api/v1/plugins/{name}", delete(manage::delete))
@@ -64,7 +65,15 @@ pub fn app(state: AppState) -> Router {
 /// Request bodies of everything but uploads.
 const SMALL_BODY_BYTES: usize = 16 * 1024;
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+/// Liveness: answers while the process serves.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: 200 after the first successful topology sync, 503 before.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, body = String), (status = 503, body = String)))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     if state.snapshot.get().ready {
         (StatusCode::OK, "ready\n")
     } else {

@@ -27,9 +27,11 @@ struct Inner {
 }
 
 /// Calls of one plugin with one operation and outcome, for the API.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CallCount {
+    #[schema(value_type = String)]
     pub operation: &'static str,
+    #[schema(value_type = String)]
     pub outcome: &'static str,
     pub count: u64,
 }

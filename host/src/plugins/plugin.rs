@@ -17,15 +17,19 @@ use crate::runtime::bindings::{
 use crate::runtime::{CacheState, HostState, Runtime};
 
 /// What the host knows about a plugin: read from its file, its exports and its metadata.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct PluginInfo {
     pub name: String,
     pub version: String,
     pub description: String,
+    #[schema(value_type = String, example = "0.1.0")]
     pub wit_version: WitVersion,
     /// From the component's exports (the metadata's own list is checked against it).
     #[serde(serialize_with = "crate::runtime::bindings::serialize_kinds")]
+    #[schema(value_type = Vec<String>, example = json!(["discovery"]))]
     pub kinds: Vec<ProviderKind>,
+    /// The settings the plugin accepts: key, description, required, secret.
+    #[schema(value_type = Vec<Object>)]
     pub settings: Vec<SettingSpec>,
     pub sha256: String,
     pub file: String,

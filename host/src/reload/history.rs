@@ -11,7 +11,7 @@ use crate::snapshot::exposition::Exposition;
 /// Enough to see a morning's edits; older records only survive in the log and the counters.
 const KEPT: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Applied,
@@ -29,10 +29,11 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReloadRecord {
     pub at_ms: u64,
     /// What asked for it: `watch`, `sighup`, `api`, `upload`, `delete`, `enable`, `disable`.
+    #[schema(value_type = String)]
     pub trigger: &'static str,
     pub outcome: Outcome,
     /// Why it was rolled back, or what was refused while the rest applied.

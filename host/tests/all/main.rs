@@ -8,6 +8,7 @@ mod cli_inspect;
 mod collection;
 mod e2e_quickstart;
 mod manage_api;
+mod openapi;
 mod plugins_load;
 mod prometheus_server;
 mod reload;
