@@ -45,7 +45,15 @@ pub struct Config {
     pub accounts: BTreeMap<String, AccountConfig>,
     pub environment: Option<EnvironmentConfig>,
     pub auth: AuthConfig,
+    /// Serve HTTPS with this certificate chain and key (PEM), when set.
+    pub tls: Option<TlsConfig>,
     positions: Positions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Who may use the API (`[auth]`). Tokens are kept as SHA-256 digests, never in clear.

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::api::{AppState, app};
 use crate::collect::{Collector, Plan, Telemetry};
-use crate::config::Config;
+use crate::config::{Config, TlsConfig};
 use crate::plugins::PluginSet;
 use crate::reload::{ConfigSource, ReloadHandle, Reloader};
 use crate::runtime::bindings::ProviderKind;
@@ -105,36 +105,81 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
     };
     let hup = tokio::spawn(reload_on_sighup(handle.clone()));
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    listener.set_nonblocking(true)?;
     let addr: SocketAddr = listener.local_addr()?;
-    tracing::info!(%addr, "listening on http://{addr} (/metrics, /api/v1/topology)");
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%addr, "listening on {scheme}://{addr} (/metrics, /api/v1/topology)");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let collector_task = tokio::spawn(collector.run(plans, stop_rx.clone()));
-    let mut server_stop = stop_rx;
     let state = AppState {
         snapshot,
         telemetry,
         reload: Some(handle),
         auth,
     };
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
-        let _ = server_stop.wait_for(|stop| *stop).await;
-    });
     let signals = tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    server.await.context("the HTTP server failed")?;
+    serve(listener, app(state), config.tls.as_ref(), stop_rx).await?;
     signals.abort();
     hup.abort();
     collector_task.await.context("the collector task failed")?;
     store.flush()?;
     tracing::info!("stopped; state flushed");
     Ok(())
+}
+
+/// Serves plain HTTP, or HTTPS with rustls when `tls` is set, until `stop` turns true.
+async fn serve(
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    tls: Option<&TlsConfig>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    match tls {
+        None => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .context("the HTTP server failed")
+        }
+        Some(tls) => {
+            // ring keeps the build free of cmake and of aws-lc's C sources.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot load the TLS certificate {} and key {}",
+                        tls.cert.display(),
+                        tls.key.display()
+                    )
+                })?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                let _ = stop.wait_for(|s| *s).await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(listener, rustls)
+                .handle(handle)
+                .serve(router.into_make_service())
+                .await
+                .context("the HTTPS server failed")
+        }
+    }
 }
 
 async fn reload_on_sighup(handle: ReloadHandle) {

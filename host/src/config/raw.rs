@@ -50,6 +50,14 @@ pub(super) struct RawToken {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawServer {
     pub listen: Option<Spanned<String>>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub cert: String,
+    pub key: String,
 }
 
 #[derive(Debug, Deserialize)]

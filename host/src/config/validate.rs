@@ -16,7 +16,7 @@ use super::raw::{RawConfig, RawIntervals, RawSettings};
 use super::secrets::{ExpandError, expand};
 use super::{
     AccountConfig, AuthConfig, Config, DEFAULT_LISTEN, EnvironmentConfig, Intervals, Positions,
-    ProviderConfig, Role, Settings, TokenConfig,
+    ProviderConfig, Role, Settings, TlsConfig, TokenConfig,
 };
 
 struct Checker<'a> {
@@ -40,6 +40,10 @@ pub(super) fn build(
     let mut positions = Positions::default();
 
     let listen = raw.server.listen.map_or(DEFAULT_LISTEN, |l| c.listen(&l));
+    let tls = raw.server.tls.map(|t| TlsConfig {
+        cert: base_dir.join(t.cert),
+        key: base_dir.join(t.key),
+    });
     let intervals = c.intervals(&raw.intervals);
 
     let mut providers = BTreeMap::new();
@@ -96,6 +100,7 @@ pub(super) fn build(
     let auth = c.auth(raw.auth);
 
     let config = Config {
+        tls,
         auth,
         source: source.to_owned(),
         listen,

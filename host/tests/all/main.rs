@@ -12,3 +12,4 @@ mod openapi;
 mod plugins_load;
 mod prometheus_server;
 mod reload;
+mod tls;

@@ -60,7 +60,11 @@ impl Daemon {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                let rest = line
+                    .split("listening on http://")
+                    .nth(1)
+                    .or_else(|| line.split("listening on https://").nth(1));
+                if let Some(rest) = rest {
                     let addr = rest
                         .split_whitespace()
                         .next()
