@@ -38,6 +38,8 @@ pub struct PluginStatus {
     /// Disabled by an operator through the API: listed, not called.
     pub disabled: bool,
     pub last_error: Option<String>,
+    /// The largest linear memory a call of it grew to, in bytes.
+    pub peak_memory_bytes: u64,
 }
 
 /// The latest carbon intensity and mix of a location.

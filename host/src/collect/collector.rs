@@ -228,6 +228,7 @@ impl Collector {
                     up: last_error.is_none() && !disabled,
                     disabled,
                     last_error,
+                    peak_memory_bytes: p.peak_memory_bytes(),
                 }
             })
             .collect();

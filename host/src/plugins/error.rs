@@ -77,6 +77,17 @@ pub enum CallError {
         operation: &'static str,
         deadline_ms: u128,
     },
+    #[error(
+        "plugin {plugin} {version}: {operation} ran out of memory: it asked for {asked_bytes} bytes, \
+         the limit is {limit_bytes}"
+    )]
+    OutOfMemory {
+        plugin: String,
+        version: String,
+        operation: &'static str,
+        asked_bytes: usize,
+        limit_bytes: usize,
+    },
     #[error("plugin {plugin} {version}: {operation} trapped: {reason}")]
     Trap {
         plugin: String,
@@ -95,13 +106,14 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// A short, bounded label for metrics: `guest-error`, `deadline`, `trap` or
-    /// `not-implemented`.
+    /// A short, bounded label for metrics: `guest-error`, `deadline`, `memory`, `trap`,
+    /// `not-implemented` or `plugin-down`.
     pub fn reason(&self) -> &'static str {
         match self {
             CallError::Guest { .. } => "guest-error",
             CallError::Deadline { .. } => "deadline",
             CallError::Trap { .. } => "trap",
+            CallError::OutOfMemory { .. } => "memory",
             CallError::NotImplemented { .. } => "not-implemented",
             CallError::PluginDown { .. } => "plugin-down",
         }

@@ -3,6 +3,7 @@
 //! leak in one call cannot affect the next and concurrent calls need no lock.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{Store, Trap};
@@ -14,7 +15,7 @@ use crate::runtime::bindings::{
     ResourceInfo, ResourceSample, SettingSpec, Settings, discovery, environment, metadata,
     resource_metrics,
 };
-use crate::runtime::{CacheState, HostState, Runtime};
+use crate::runtime::{CacheState, EPOCH_TICK, HostState, MAX_LOG_LINES_PER_CALL, Runtime};
 
 /// What the host knows about a plugin: read from its file, its exports and its metadata.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -48,6 +49,8 @@ pub struct Plugin {
     discovery: Option<discovery::GuestIndices>,
     resource_metrics: Option<resource_metrics::GuestIndices>,
     environment: Option<environment::GuestIndices>,
+    /// The largest linear memory any call of this plugin grew to, in bytes.
+    peak_memory: AtomicU64,
 }
 
 /// The export indices of one component, resolved once at load time.
@@ -74,6 +77,7 @@ impl Plugin {
             discovery: exports.discovery,
             resource_metrics: exports.resource_metrics,
             environment: exports.environment,
+            peak_memory: AtomicU64::new(0),
         }
     }
 
@@ -83,6 +87,11 @@ impl Plugin {
 
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// The largest linear memory any call of this plugin grew to, in bytes.
+    pub fn peak_memory_bytes(&self) -> u64 {
+        self.peak_memory.load(Ordering::Relaxed)
     }
 
     pub fn implements(&self, kind: ProviderKind) -> bool {
@@ -109,21 +118,19 @@ impl Plugin {
         name: &str,
         version: &str,
     ) -> Result<PluginMetadata, CallError> {
-        const OP: &str = "metadata";
         let context = Context {
             runtime,
             plugin: name,
             version,
-            operation: OP,
+            operation: "metadata",
+            peak: None,
         };
-        let (mut store, instance) = context.instantiate(pre, Arc::from(name)).await?;
-        let guest = indices
-            .load(&mut store, &instance)
-            .map_err(|e| context.failure(e))?;
-        guest
-            .call_metadata(&mut store)
+        context
+            .call(pre, Arc::from(name), async |store, instance| {
+                let guest = indices.load(&mut *store, instance)?;
+                Ok(Ok(guest.call_metadata(store).await?))
+            })
             .await
-            .map_err(|e| context.failure(e))
     }
 
     pub async fn list_projects(
@@ -131,22 +138,18 @@ impl Plugin {
         settings: &Settings,
         account: &Account,
     ) -> Result<Vec<Project>, CallError> {
-        let context = self.context("discovery.list-projects");
         let indices = self
             .discovery
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
-        let (mut store, instance) = context
-            .instantiate(&self.pre, self.log_name.clone())
-            .await?;
-        let guest = indices
-            .load(&mut store, &instance)
-            .map_err(|e| context.failure(e))?;
-        context.finish(
-            guest
-                .call_list_projects(&mut store, settings, account)
-                .await,
-        )
+        self.context("discovery.list-projects")
+            .call(&self.pre, self.log_name.clone(), async |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_list_projects(store, settings, account)
+                    .await
+            })
+            .await
     }
 
     pub async fn list_resources(
@@ -155,22 +158,18 @@ impl Plugin {
         account: &Account,
         project: &Project,
     ) -> Result<Vec<ResourceInfo>, CallError> {
-        let context = self.context("discovery.list-resources");
         let indices = self
             .discovery
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
-        let (mut store, instance) = context
-            .instantiate(&self.pre, self.log_name.clone())
-            .await?;
-        let guest = indices
-            .load(&mut store, &instance)
-            .map_err(|e| context.failure(e))?;
-        context.finish(
-            guest
-                .call_list_resources(&mut store, settings, account, project)
-                .await,
-        )
+        self.context("discovery.list-resources")
+            .call(&self.pre, self.log_name.clone(), async |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_list_resources(store, settings, account, project)
+                    .await
+            })
+            .await
     }
 
     /// One call for the whole batch of `resources`.
@@ -180,22 +179,18 @@ impl Plugin {
         account: &Account,
         resources: &[ResourceInfo],
     ) -> Result<Vec<ResourceSample>, CallError> {
-        let context = self.context("resource-metrics.collect");
         let indices = self
             .resource_metrics
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::ResourceMetrics))?;
-        let (mut store, instance) = context
-            .instantiate(&self.pre, self.log_name.clone())
-            .await?;
-        let guest = indices
-            .load(&mut store, &instance)
-            .map_err(|e| context.failure(e))?;
-        context.finish(
-            guest
-                .call_collect(&mut store, settings, account, resources)
-                .await,
-        )
+        self.context("resource-metrics.collect")
+            .call(&self.pre, self.log_name.clone(), async |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_collect(store, settings, account, resources)
+                    .await
+            })
+            .await
     }
 
     /// One call for the whole batch of `locations`.
@@ -204,18 +199,18 @@ impl Plugin {
         settings: &Settings,
         locations: &[LocationQuery],
     ) -> Result<Vec<EnergyMix>, CallError> {
-        let context = self.context("environment.collect");
         let indices = self
             .environment
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Environment))?;
-        let (mut store, instance) = context
-            .instantiate(&self.pre, self.log_name.clone())
-            .await?;
-        let guest = indices
-            .load(&mut store, &instance)
-            .map_err(|e| context.failure(e))?;
-        context.finish(guest.call_collect(&mut store, settings, locations).await)
+        self.context("environment.collect")
+            .call(&self.pre, self.log_name.clone(), async |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_collect(store, settings, locations)
+                    .await
+            })
+            .await
     }
 
     fn context(&self, operation: &'static str) -> Context<'_> {
@@ -224,6 +219,7 @@ impl Plugin {
             plugin: &self.info.name,
             version: &self.info.version,
             operation,
+            peak: Some(&self.peak_memory),
         }
     }
 
@@ -236,59 +232,103 @@ impl Plugin {
     }
 }
 
-/// One call's identity, for instantiation and for wrapping its failures.
+/// One call's identity, for running it and for wrapping its failures.
 struct Context<'a> {
     runtime: &'a Runtime,
     plugin: &'a str,
     version: &'a str,
     operation: &'static str,
+    peak: Option<&'a AtomicU64>,
 }
 
 impl Context<'_> {
-    async fn instantiate(
+    /// Runs `body` against a fresh instance, under the memory cap and the deadline, and turns
+    /// every way it can fail into a [`CallError`] naming the plugin.
+    async fn call<T>(
         &self,
         pre: &InstancePre<HostState>,
         log_name: Arc<str>,
-    ) -> Result<(Store<HostState>, Instance), CallError> {
-        let mut store = self.runtime.new_store(log_name);
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| self.failure(e))?;
-        Ok((store, instance))
-    }
-
-    fn finish<T>(
-        &self,
-        result: wasmtime::Result<Result<T, ProviderError>>,
+        body: impl AsyncFnOnce(
+            &mut Store<HostState>,
+            &Instance,
+        ) -> wasmtime::Result<Result<T, ProviderError>>,
     ) -> Result<T, CallError> {
-        match result {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(CallError::Guest {
+        let mut store = self.runtime.new_store(log_name);
+        let deadline = self.runtime.limits().call_deadline;
+        // Epoch interruption stops guest code at the deadline, but not a guest waiting in a
+        // host call (a sleep, a poll): this timeout covers those, a little later.
+        let run = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            body(&mut store, &instance).await
+        };
+        let outcome = tokio::time::timeout(deadline + 2 * EPOCH_TICK, run).await;
+        if let Some(peak) = self.peak {
+            peak.fetch_max(
+                store.data().limiter().peak_bytes() as u64,
+                Ordering::Relaxed,
+            );
+        }
+        let dropped = store.data().log_dropped();
+        if dropped > 0 {
+            tracing::warn!(
+                plugin = self.plugin,
+                operation = self.operation,
+                dropped,
+                "the plugin logged more than {MAX_LOG_LINES_PER_CALL} lines in one call; the rest were dropped"
+            );
+        }
+        match outcome {
+            Err(_elapsed) => Err(self.deadline()),
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(error))) => Err(CallError::Guest {
                 plugin: self.plugin.to_owned(),
                 version: self.version.to_owned(),
                 operation: self.operation,
                 error,
             }),
-            Err(error) => Err(self.failure(error)),
+            Ok(Err(error)) => Err(self.failure(&store, error)),
         }
     }
 
-    /// A wasmtime error (trap, deadline, instantiation failure) as a [`CallError`].
-    fn failure(&self, error: wasmtime::Error) -> CallError {
-        if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-            return CallError::Deadline {
+    fn deadline(&self) -> CallError {
+        CallError::Deadline {
+            plugin: self.plugin.to_owned(),
+            version: self.version.to_owned(),
+            operation: self.operation,
+            deadline_ms: self.runtime.limits().call_deadline.as_millis(),
+        }
+    }
+
+    /// A wasmtime error (trap, deadline, memory, instantiation failure) as a [`CallError`].
+    fn failure(&self, store: &Store<HostState>, error: wasmtime::Error) -> CallError {
+        let limiter = store.data().limiter();
+        if let Some(asked) = limiter.denied_bytes() {
+            return CallError::OutOfMemory {
                 plugin: self.plugin.to_owned(),
                 version: self.version.to_owned(),
                 operation: self.operation,
-                deadline_ms: self.runtime.limits().call_deadline.as_millis(),
+                asked_bytes: asked,
+                limit_bytes: limiter.memory_limit(),
             };
         }
+        if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+            return self.deadline();
+        }
+        // The trap code is the reason; the wasm backtrace is for a debug log, not a message.
+        tracing::debug!(plugin = self.plugin, operation = self.operation, error = ?error, "plugin call failed");
+        let reason = match error.downcast_ref::<Trap>() {
+            Some(trap) => trap.to_string(),
+            None => format!("{error:#}")
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        };
         CallError::Trap {
             plugin: self.plugin.to_owned(),
             version: self.version.to_owned(),
             operation: self.operation,
-            reason: format!("{error:#}"),
+            reason,
         }
     }
 }

@@ -110,7 +110,7 @@ impl Runtime {
     /// A fresh store for one call of `plugin`, with the memory cap and the deadline armed.
     pub fn new_store(&self, plugin: Arc<str>) -> Store<HostState> {
         let mut store = Store::new(&self.engine, HostState::new(plugin, &self.limits));
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(self.limits.deadline_ticks());
         store.epoch_deadline_trap();
         store

@@ -5,18 +5,25 @@
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::Limits;
 use super::bindings::carbonaut::provider::log;
+use super::{CallLimiter, Limits};
 
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limiter: CallLimiter,
     plugin: Arc<str>,
+    log_lines: u32,
+    log_dropped: u32,
 }
+
+/// Log lines one call may write; past that they are counted and dropped, so a guest that logs
+/// in a loop costs the host a counter, not its log.
+pub const MAX_LOG_LINES_PER_CALL: u32 = 1000;
+/// Longer messages are cut: a log line is not a data channel.
+pub const MAX_LOG_MESSAGE_BYTES: usize = 4096;
 
 impl HostState {
     pub fn new(plugin: Arc<str>, limits: &Limits) -> Self {
@@ -24,12 +31,20 @@ impl HostState {
             // Clocks and random are all a default WasiCtx grants; no preopens, env or sockets.
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
+            limiter: CallLimiter::new(limits.memory_bytes),
             plugin,
+            log_lines: 0,
+            log_dropped: 0,
         }
+    }
+
+    pub fn limiter(&self) -> &CallLimiter {
+        &self.limiter
+    }
+
+    /// Log lines dropped in this call for being over [`MAX_LOG_LINES_PER_CALL`].
+    pub fn log_dropped(&self) -> u32 {
+        self.log_dropped
     }
 }
 
@@ -43,7 +58,18 @@ impl WasiView for HostState {
 }
 
 impl log::Host for HostState {
-    fn log(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) {
+    fn log(&mut self, level: log::Level, mut message: String, mut fields: Vec<(String, String)>) {
+        if self.log_lines >= MAX_LOG_LINES_PER_CALL {
+            self.log_dropped = self.log_dropped.saturating_add(1);
+            return;
+        }
+        self.log_lines += 1;
+        truncate(&mut message, MAX_LOG_MESSAGE_BYTES);
+        fields.truncate(32);
+        for (k, v) in &mut fields {
+            truncate(k, 128);
+            truncate(v, 1024);
+        }
         let plugin = &*self.plugin;
         let fields = FieldList(&fields);
         match level {
@@ -53,6 +79,17 @@ impl log::Host for HostState {
             log::Level::Warn => tracing::warn!(plugin, %fields, "{message}"),
             log::Level::Error => tracing::error!(plugin, %fields, "{message}"),
         }
+    }
+}
+
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
     }
 }
 

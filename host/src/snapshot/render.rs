@@ -223,6 +223,18 @@ pub fn render_metrics(s: &Snapshot) -> String {
             if p.up { 1.0 } else { 0.0 },
         );
     }
+    e.family(
+        "carbonaut_plugin_memory_peak_bytes",
+        "gauge",
+        "Largest linear memory a call of the plugin grew to.",
+    );
+    for p in &s.plugins {
+        e.sample(
+            "carbonaut_plugin_memory_peak_bytes",
+            &[("plugin", &p.info.name), ("version", &p.info.version)],
+            p.peak_memory_bytes as f64,
+        );
+    }
     e.finish()
 }
 

@@ -7,6 +7,7 @@ mod cli_config;
 mod cli_inspect;
 mod collection;
 mod e2e_quickstart;
+mod hostile;
 mod manage_api;
 mod openapi;
 mod plugins_load;

@@ -1,0 +1,103 @@
+//! A plugin that attacks its host, one way per `mode` setting, for the hostile-plugin suite:
+//! loop, memory-bomb, stack-overflow, panic, huge-result, sleep, read-passwd, read-env,
+//! log-flood. With mode `ok` it behaves.
+
+use carbonaut_sdk::{
+    Account, Metadata, Plugin, ProviderError, ResourceInfo, ResourceMetrics, ResourceSample,
+    Settings, setting,
+};
+
+struct Hostile;
+
+impl Plugin for Hostile {
+    fn metadata() -> Metadata {
+        Metadata::new("hostile", "0.0.1", "Attacks its host on purpose.").setting(
+            "mode",
+            "The attack",
+            true,
+        )
+    }
+}
+
+fn recurse(depth: u64) -> u64 {
+    let buffer = std::hint::black_box([depth; 64]);
+    recurse(depth + 1) + buffer[0]
+}
+
+impl ResourceMetrics for Hostile {
+    fn collect(
+        settings: Settings,
+        _: Account,
+        _: Vec<ResourceInfo>,
+    ) -> Result<Vec<ResourceSample>, ProviderError> {
+        match setting(&settings, "mode").unwrap_or("ok") {
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "memory-bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![7u8; 8 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "stack-overflow" => Ok(vec![sample(&recurse(0).to_string())]),
+            "panic" => panic!("hostile guest: deliberate panic"),
+            "huge-result" => {
+                // 300 samples with 1 MB ids: a 300 MB answer.
+                let id = "x".repeat(1 << 20);
+                Ok((0..300).map(|_| sample(&id)).collect())
+            }
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(Vec::new())
+            }
+            "read-passwd" => {
+                let attempts = ["/etc/passwd", "../etc/passwd", "/proc/self/environ", "."];
+                let found: Vec<String> = attempts
+                    .iter()
+                    .map(|p| match std::fs::read(p) {
+                        Ok(bytes) => format!("{p}: READ {} bytes", bytes.len()),
+                        Err(e) => format!("{p}: {e}"),
+                    })
+                    .collect();
+                Err(ProviderError::Other(found.join("; ")))
+            }
+            "read-env" => {
+                let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                Err(ProviderError::Other(format!(
+                    "{} environment variables: {}",
+                    vars.len(),
+                    vars.join(",")
+                )))
+            }
+            "log-flood" => {
+                for i in 0..1_000_000u32 {
+                    carbonaut_sdk::log::info(
+                        &format!("flood {i} {}", "y".repeat(10_000)),
+                        &[("i", "x")],
+                    );
+                }
+                Ok(Vec::new())
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+fn sample(id: &str) -> ResourceSample {
+    ResourceSample {
+        resource_id: id.to_owned(),
+        energy_joules: Some(1.0),
+        power_watts: None,
+        cpu_frequency_hertz: None,
+        cpu_utilization_ratio: None,
+        read_at: 0,
+        estimated: false,
+    }
+}
+
+carbonaut_sdk::export!(Hostile: resource_metrics);
