@@ -47,6 +47,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Serve HTTPS with this certificate chain and key (PEM), when set.
     pub tls: Option<TlsConfig>,
+    /// What one plugin call may use (`[limits]`); see [`Limits`] for the defaults and why.
+    pub limits: crate::runtime::Limits,
     positions: Positions,
 }
 

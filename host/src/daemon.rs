@@ -12,8 +12,8 @@ use crate::collect::{Collector, Plan, Telemetry};
 use crate::config::{Config, TlsConfig};
 use crate::plugins::PluginSet;
 use crate::reload::{ConfigSource, ReloadHandle, Reloader};
+use crate::runtime::Runtime;
 use crate::runtime::bindings::ProviderKind;
-use crate::runtime::{Limits, Runtime};
 use crate::snapshot::SnapshotCell;
 use crate::state::StateStore;
 
@@ -57,7 +57,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         )
     })?;
     let store = Arc::new(StateStore::open(&config.state_dir)?);
-    let mut runtime = Runtime::new(Limits::default())?;
+    let mut runtime = Runtime::new(config.limits)?;
     runtime
         .enable_cache(config.state_dir.join("cache"))
         .with_context(|| {

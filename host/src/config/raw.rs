@@ -27,6 +27,15 @@ pub(super) struct RawConfig {
     pub accounts: BTreeMap<String, RawAccount>,
     #[serde(default)]
     pub auth: RawAuth,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub memory_mib: Option<Spanned<u64>>,
+    pub call_deadline: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -18,6 +18,7 @@ use super::{
     AccountConfig, AuthConfig, Config, DEFAULT_LISTEN, EnvironmentConfig, Intervals, Positions,
     ProviderConfig, Role, Settings, TlsConfig, TokenConfig,
 };
+use crate::runtime::Limits;
 
 struct Checker<'a> {
     text: &'a str,
@@ -98,8 +99,10 @@ pub(super) fn build(
     }
 
     let auth = c.auth(raw.auth);
+    let limits = c.limits(&raw.limits);
 
     let config = Config {
+        limits,
         tls,
         auth,
         source: source.to_owned(),
@@ -170,6 +173,28 @@ impl Checker<'_> {
             );
             DEFAULT_LISTEN
         })
+    }
+
+    fn limits(&mut self, raw: &super::raw::RawLimits) -> Limits {
+        let default = Limits::default();
+        let memory_bytes = match &raw.memory_mib {
+            None => default.memory_bytes,
+            Some(mib) if (1..=4096).contains(mib.get_ref()) => (*mib.get_ref() as usize) << 20,
+            Some(mib) => {
+                self.report.push(
+                    self.at(mib.span()),
+                    format!("limits.memory_mib is {}", mib.get_ref()),
+                    "use a number of MiB from 1 to 4096 (default 128)",
+                );
+                default.memory_bytes
+            }
+        };
+        let call_deadline =
+            self.interval("call_deadline", &raw.call_deadline, default.call_deadline);
+        Limits {
+            memory_bytes,
+            call_deadline,
+        }
     }
 
     fn intervals(&mut self, raw: &RawIntervals) -> Intervals {

@@ -302,8 +302,15 @@ impl Reloader {
             config
                 .check_plugins(&catalogue)
                 .map_err(|e| e.to_string())?;
-            if config.listen != self.config.listen || config.state_dir != self.config.state_dir {
-                items.push("listen and state_dir changes take effect at the next restart".into());
+            if config.listen != self.config.listen
+                || config.state_dir != self.config.state_dir
+                || config.limits != self.config.limits
+                || config.tls != self.config.tls
+            {
+                items.push(
+                    "listen, state_dir, tls and limits changes take effect at the next restart"
+                        .into(),
+                );
             }
             describe_config_change(&self.config, &config, items);
         }

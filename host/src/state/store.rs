@@ -259,3 +259,34 @@ fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StateError
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_survive_a_round_trip_bit_for_bit() {
+        // Regression: without serde_json's float_roundtrip, 37.236000061035156 came back one
+        // ulp lower, so a counter went backwards across a restart.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = StateStore::open(dir.path()).expect("open");
+        let id = ResourceId("r".into());
+        let mut counters = Counters::default();
+        for value in [
+            37.236000061035156,
+            0.1 + 0.2,
+            4.0e10 / 3.0,
+            f64::MIN_POSITIVE,
+        ] {
+            counters.energy_joules_total = value;
+            counters.emissions_grams_total = value * 7.0;
+            store.save_counters([(&id, &counters)]).expect("save");
+            let loaded = store.load_counters().expect("load");
+            assert_eq!(loaded[&id].energy_joules_total.to_bits(), value.to_bits());
+            assert_eq!(
+                loaded[&id].emissions_grams_total.to_bits(),
+                (value * 7.0).to_bits()
+            );
+        }
+    }
+}

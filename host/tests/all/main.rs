@@ -6,6 +6,7 @@ mod support;
 mod cli_config;
 mod cli_inspect;
 mod collection;
+mod crash;
 mod e2e_quickstart;
 mod hostile;
 mod manage_api;
