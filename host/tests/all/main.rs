@@ -8,6 +8,7 @@ mod cli_inspect;
 mod collection;
 mod crash;
 mod e2e_quickstart;
+mod fuzz;
 mod hostile;
 mod manage_api;
 mod openapi;
