@@ -31,7 +31,7 @@ use carbonaut::runtime::bindings::{
     Account, PluginMetadata, Project, ResourceInfo, ResourceSample, Settings, metadata,
     resource_metrics,
 };
-use carbonaut::runtime::{HostState, Runtime};
+use carbonaut::runtime::{Grants, HostState, Runtime};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use wasmtime::Store;
 use wasmtime::component::{Component, Instance, InstancePre};
@@ -99,7 +99,7 @@ impl Fixture {
     fn host_collect(&self, n: usize) -> Vec<ResourceSample> {
         self.tokio.block_on(async {
             self.plugin
-                .collect_samples(&self.settings, &self.account, self.batch(n))
+                .collect_samples(&Grants::NONE, &self.settings, &self.account, self.batch(n))
                 .await
                 .expect("host collect succeeds")
         })
@@ -115,7 +115,10 @@ impl Fixture {
     /// The host's instantiate step: `Runtime::new_store` then the pooled `instantiate_async`.
     fn host_instantiate(&self) -> (Store<HostState>, Instance) {
         self.tokio.block_on(async {
-            let mut store = self.runtime.new_store(self.bare.name.clone());
+            let mut store = self
+                .runtime
+                .new_store(self.bare.name.clone(), &Grants::NONE)
+                .expect("store");
             let instance = self
                 .bare
                 .pre
@@ -158,12 +161,12 @@ async fn inventory(runtime: &Arc<Runtime>, n: usize) -> Vec<ResourceInfo> {
         settings: Vec::new(),
     };
     let projects: Vec<Project> = cloud
-        .list_projects(&settings, &account)
+        .list_projects(&Grants::NONE, &settings, &account)
         .await
         .expect("mock-cloud lists its projects");
     let project = projects.first().expect("mock-cloud returns one project");
     let resources = cloud
-        .list_resources(&settings, &account, project)
+        .list_resources(&Grants::NONE, &settings, &account, project)
         .await
         .expect("mock-cloud lists its resources");
     assert_eq!(resources.len(), n, "mock-cloud returns the requested count");
@@ -205,7 +208,7 @@ impl Bare {
     async fn instantiate(&self) -> (Store<HostState>, Instance) {
         let mut store = Store::new(
             &self.engine,
-            HostState::new(self.name.clone(), &self.limits),
+            HostState::new(self.name.clone(), &self.limits, &Grants::NONE).expect("state"),
         );
         store.set_epoch_deadline(NO_DEADLINE);
         let instance = self

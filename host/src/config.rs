@@ -113,6 +113,8 @@ pub struct ProviderConfig {
     /// The plugin's metadata name.
     pub plugin: String,
     pub settings: Settings,
+    /// Host directory → guest path, opened read-only for each call (`read_only_dirs`).
+    pub read_only_dirs: Vec<(PathBuf, String)>,
 }
 
 /// An account (`[accounts.NAME]`): what discovers its resources and what measures them.

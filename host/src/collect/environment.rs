@@ -38,7 +38,7 @@ impl Collector {
         let result = match env.provider.plugin() {
             Ok(plugin) => {
                 let result = plugin
-                    .collect_energy_mix(&env.provider.settings, &queries)
+                    .collect_energy_mix(&env.provider.grants, &env.provider.settings, &queries)
                     .await;
                 Collector::observe(
                     &self.telemetry,

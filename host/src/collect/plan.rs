@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::plugins::{CallError, Plugin};
+use crate::runtime::Grants;
 use crate::runtime::bindings::{Location, Settings};
 
 /// A named provider instance: a plugin plus the settings the operator gave it. The plugin is
@@ -19,6 +20,8 @@ pub struct ProviderInstance {
     pub plugin_name: String,
     pub plugin: Result<Arc<Plugin>, String>,
     pub settings: Settings,
+    /// What the operator granted this instance (read-only directories).
+    pub grants: Grants,
 }
 
 impl ProviderInstance {
@@ -36,6 +39,7 @@ impl ProviderInstance {
         let sha = |p: &ProviderInstance| p.plugin.as_ref().ok().map(|p| p.info().sha256.clone());
         self.plugin_name == other.plugin_name
             && self.settings == other.settings
+            && self.grants == other.grants
             && sha(self) == sha(other)
     }
 }
@@ -93,6 +97,9 @@ impl Plan {
                 plugin_name: provider.plugin.clone(),
                 plugin,
                 settings: provider.settings.to_wit(),
+                grants: Grants {
+                    read_only_dirs: provider.read_only_dirs.clone(),
+                },
             })
         };
         let accounts = config

@@ -138,7 +138,7 @@ async fn collect_account(
         }
         let started = Instant::now();
         let result = plugin
-            .collect_samples(&provider.settings, &wit_account, &batch)
+            .collect_samples(&provider.grants, &provider.settings, &wit_account, &batch)
             .await;
         Collector::observe(
             telemetry,

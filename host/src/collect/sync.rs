@@ -105,7 +105,9 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
         settings: account.settings.clone(),
     };
     let started = Instant::now();
-    let projects = plugin.list_projects(&provider.settings, &wit_account).await;
+    let projects = plugin
+        .list_projects(&provider.grants, &provider.settings, &wit_account)
+        .await;
     Collector::observe(
         telemetry,
         plugin.name(),
@@ -119,7 +121,7 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
     for project in projects? {
         let started = Instant::now();
         let resources = plugin
-            .list_resources(&provider.settings, &wit_account, &project)
+            .list_resources(&provider.grants, &provider.settings, &wit_account, &project)
             .await;
         Collector::observe(
             telemetry,

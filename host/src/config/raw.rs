@@ -90,6 +90,9 @@ pub(super) struct RawProvider {
     pub plugin: Spanned<String>,
     #[serde(default)]
     pub settings: RawSettings,
+    /// Guest path → host directory, granted read-only.
+    #[serde(default)]
+    pub read_only_dirs: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

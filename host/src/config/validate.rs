@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use humantime_serde::re::humantime;
@@ -53,8 +53,16 @@ pub(super) fn build(
         positions
             .provider_plugin
             .insert(name.clone(), c.at(p.plugin.span()));
+        let read_only_dirs = c.read_only_dirs(&name, &p.read_only_dirs, base_dir);
         let plugin = p.plugin.into_inner();
-        providers.insert(name, ProviderConfig { plugin, settings });
+        providers.insert(
+            name,
+            ProviderConfig {
+                plugin,
+                settings,
+                read_only_dirs,
+            },
+        );
     }
 
     let environment = raw.environment.map(|e| {
@@ -121,6 +129,40 @@ pub(super) fn build(
 impl Checker<'_> {
     fn at(&self, span: Range<usize>) -> Position {
         Position::at(self.text, span.start)
+    }
+
+    fn read_only_dirs(
+        &mut self,
+        provider: &str,
+        raw: &BTreeMap<String, Spanned<String>>,
+        base_dir: &Path,
+    ) -> Vec<(PathBuf, String)> {
+        let mut dirs = Vec::new();
+        for (guest, host) in raw {
+            let path = base_dir.join(host.get_ref());
+            if !guest.starts_with('/') || guest.split('/').any(|part| part == "..") {
+                self.report.push(
+                    self.at(host.span()),
+                    format!(
+                        "provider `{provider}` grants `{}` at guest path `{guest}`",
+                        host.get_ref()
+                    ),
+                    "guest paths are absolute and without `..`, like \"/sys/class/powercap\"",
+                );
+            } else if !path.is_dir() {
+                self.report.push(
+                    self.at(host.span()),
+                    format!(
+                        "provider `{provider}` grants `{}`, which is not a directory here",
+                        path.display()
+                    ),
+                    "grant an existing directory, or remove the entry",
+                );
+            } else {
+                dirs.push((path, guest.clone()));
+            }
+        }
+        dirs
     }
 
     fn auth(&mut self, raw: super::raw::RawAuth) -> AuthConfig {

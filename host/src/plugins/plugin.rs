@@ -15,7 +15,7 @@ use crate::runtime::bindings::{
     ResourceInfo, ResourceSample, SettingSpec, Settings, discovery, environment, metadata,
     resource_metrics,
 };
-use crate::runtime::{CacheState, EPOCH_TICK, HostState, MAX_LOG_LINES_PER_CALL, Runtime};
+use crate::runtime::{CacheState, EPOCH_TICK, Grants, HostState, MAX_LOG_LINES_PER_CALL, Runtime};
 
 /// What the host knows about a plugin: read from its file, its exports and its metadata.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -124,6 +124,7 @@ impl Plugin {
             version,
             operation: "metadata",
             peak: None,
+            grants: &Grants::NONE,
         };
         context
             .call(pre, Arc::from(name), async |store, instance| {
@@ -135,6 +136,7 @@ impl Plugin {
 
     pub async fn list_projects(
         &self,
+        grants: &Grants,
         settings: &Settings,
         account: &Account,
     ) -> Result<Vec<Project>, CallError> {
@@ -142,7 +144,7 @@ impl Plugin {
             .discovery
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
-        self.context("discovery.list-projects")
+        self.context("discovery.list-projects", grants)
             .call(&self.pre, self.log_name.clone(), async |store, instance| {
                 indices
                     .load(&mut *store, instance)?
@@ -154,6 +156,7 @@ impl Plugin {
 
     pub async fn list_resources(
         &self,
+        grants: &Grants,
         settings: &Settings,
         account: &Account,
         project: &Project,
@@ -162,7 +165,7 @@ impl Plugin {
             .discovery
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
-        self.context("discovery.list-resources")
+        self.context("discovery.list-resources", grants)
             .call(&self.pre, self.log_name.clone(), async |store, instance| {
                 indices
                     .load(&mut *store, instance)?
@@ -175,6 +178,7 @@ impl Plugin {
     /// One call for the whole batch of `resources`.
     pub async fn collect_samples(
         &self,
+        grants: &Grants,
         settings: &Settings,
         account: &Account,
         resources: &[ResourceInfo],
@@ -183,7 +187,7 @@ impl Plugin {
             .resource_metrics
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::ResourceMetrics))?;
-        self.context("resource-metrics.collect")
+        self.context("resource-metrics.collect", grants)
             .call(&self.pre, self.log_name.clone(), async |store, instance| {
                 indices
                     .load(&mut *store, instance)?
@@ -196,6 +200,7 @@ impl Plugin {
     /// One call for the whole batch of `locations`.
     pub async fn collect_energy_mix(
         &self,
+        grants: &Grants,
         settings: &Settings,
         locations: &[LocationQuery],
     ) -> Result<Vec<EnergyMix>, CallError> {
@@ -203,7 +208,7 @@ impl Plugin {
             .environment
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Environment))?;
-        self.context("environment.collect")
+        self.context("environment.collect", grants)
             .call(&self.pre, self.log_name.clone(), async |store, instance| {
                 indices
                     .load(&mut *store, instance)?
@@ -213,8 +218,9 @@ impl Plugin {
             .await
     }
 
-    fn context(&self, operation: &'static str) -> Context<'_> {
+    fn context<'a>(&'a self, operation: &'static str, grants: &'a Grants) -> Context<'a> {
         Context {
+            grants,
             runtime: &self.runtime,
             plugin: &self.info.name,
             version: &self.info.version,
@@ -239,6 +245,7 @@ struct Context<'a> {
     version: &'a str,
     operation: &'static str,
     peak: Option<&'a AtomicU64>,
+    grants: &'a Grants,
 }
 
 impl Context<'_> {
@@ -253,7 +260,15 @@ impl Context<'_> {
             &Instance,
         ) -> wasmtime::Result<Result<T, ProviderError>>,
     ) -> Result<T, CallError> {
-        let mut store = self.runtime.new_store(log_name);
+        let mut store = self
+            .runtime
+            .new_store(log_name, self.grants)
+            .map_err(|reason| CallError::Trap {
+                plugin: self.plugin.to_owned(),
+                version: self.version.to_owned(),
+                operation: self.operation,
+                reason,
+            })?;
         let deadline = self.runtime.limits().call_deadline;
         // Epoch interruption stops guest code at the deadline, but not a guest waiting in a
         // host call (a sleep, a poll): this timeout covers those, a little later.

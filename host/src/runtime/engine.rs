@@ -10,7 +10,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings::carbonaut::provider::log;
 use super::limits::EPOCH_TICK;
-use super::{CacheState, CompileCache, HostState, Limits};
+use super::{CacheState, CompileCache, Grants, HostState, Limits};
 use wasmtime::component::Component;
 
 /// Where instances get their memory from.
@@ -107,13 +107,14 @@ impl Runtime {
         self.strategy
     }
 
-    /// A fresh store for one call of `plugin`, with the memory cap and the deadline armed.
-    pub fn new_store(&self, plugin: Arc<str>) -> Store<HostState> {
-        let mut store = Store::new(&self.engine, HostState::new(plugin, &self.limits));
+    /// A fresh store for one call of `plugin`, with the memory cap and the deadline armed and
+    /// `grants` opened.
+    pub fn new_store(&self, plugin: Arc<str>, grants: &Grants) -> Result<Store<HostState>, String> {
+        let mut store = Store::new(&self.engine, HostState::new(plugin, &self.limits, grants)?);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(self.limits.deadline_ticks());
         store.epoch_deadline_trap();
-        store
+        Ok(store)
     }
 }
 

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::carbonaut::provider::log;
-use super::{CallLimiter, Limits};
+use super::{CallLimiter, Grants, Limits};
 
 pub struct HostState {
     wasi: WasiCtx,
@@ -26,16 +26,28 @@ pub const MAX_LOG_LINES_PER_CALL: u32 = 1000;
 pub const MAX_LOG_MESSAGE_BYTES: usize = 4096;
 
 impl HostState {
-    pub fn new(plugin: Arc<str>, limits: &Limits) -> Self {
-        HostState {
-            // Clocks and random are all a default WasiCtx grants; no preopens, env or sockets.
-            wasi: WasiCtx::builder().build(),
+    /// The state of one call; fails when a granted directory cannot be opened.
+    pub fn new(plugin: Arc<str>, limits: &Limits, grants: &Grants) -> Result<Self, String> {
+        // Clocks and random are all a default WasiCtx grants: no env, no sockets, no stdio,
+        // and no files but the directories the operator granted, read-only.
+        let mut wasi = WasiCtx::builder();
+        for (host, guest) in &grants.read_only_dirs {
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|e| {
+                    format!(
+                        "cannot open the granted directory {} (as {guest}): {e:#}",
+                        host.display()
+                    )
+                })?;
+        }
+        Ok(HostState {
+            wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: CallLimiter::new(limits.memory_bytes),
             plugin,
             log_lines: 0,
             log_dropped: 0,
-        }
+        })
     }
 
     pub fn limiter(&self) -> &CallLimiter {

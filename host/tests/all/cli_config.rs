@@ -76,3 +76,22 @@ fn check_config_accepts_the_quickstart() {
             .contains(": ok (3 providers, 2 accounts, 3 plugins loaded")
     );
 }
+
+#[test]
+fn check_config_refuses_bad_directory_grants() {
+    let (code, _, stderr) = check(
+        "[paths]\nplugin_dir = \"PLUGINS\"\nstate_dir = \"s\"\n\n\
+         [providers.meter]\nplugin = \"mock-meter\"\nread_only_dirs = { \"relative\" = \"/tmp\", \"/gone\" = \"/no/such/dir\" }\n\n\
+         [providers.cloud]\nplugin = \"mock-cloud\"\n\n\
+         [accounts.a]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("provider `meter` grants `/tmp` at guest path `relative`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("provider `meter` grants `/no/such/dir`, which is not a directory here"),
+        "{stderr}"
+    );
+}

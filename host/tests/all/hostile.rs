@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use carbonaut::plugins::{CallError, Plugin, load_file};
 use carbonaut::runtime::bindings::{Account, ProviderError};
-use carbonaut::runtime::{Limits, Runtime};
+use carbonaut::runtime::{Grants, Limits, Runtime};
 
 use crate::support::*;
 
@@ -44,12 +44,12 @@ impl Arena {
         };
         let result = self
             .hostile
-            .collect_samples(&settings(&[("mode", mode)]), &account, &[])
+            .collect_samples(&Grants::NONE, &settings(&[("mode", mode)]), &account, &[])
             .await
             .map(|_| ());
         // The neighbour on the same engine still answers.
         self.meter
-            .collect_samples(&vec![], &account, &[])
+            .collect_samples(&Grants::NONE, &vec![], &account, &[])
             .await
             .expect("the other plugin keeps answering");
         result
@@ -154,6 +154,49 @@ async fn files_outside_the_sandbox_cannot_be_read() {
         report.contains("/etc/passwd:") && report.contains("../etc/passwd:"),
         "{report}"
     );
+}
+
+#[tokio::test]
+async fn a_granted_directory_is_readable_and_nothing_else() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("granted")).expect("mkdir");
+    std::fs::write(dir.path().join("granted/reading.txt"), "42 joules\n").expect("write");
+    std::fs::write(dir.path().join("outside.txt"), "secret").expect("write");
+    let arena = arena().await;
+    let grants = Grants {
+        read_only_dirs: vec![(dir.path().join("granted"), "/data".to_owned())],
+    };
+    let account = Account {
+        name: "a".into(),
+        settings: vec![],
+    };
+    let err = arena
+        .hostile
+        .collect_samples(
+            &grants,
+            &settings(&[("mode", "read-granted")]),
+            &account,
+            &[],
+        )
+        .await
+        .expect_err("the guest reports what it could do");
+    let Some(ProviderError::Other(report)) = err.provider_error() else {
+        panic!("{err}")
+    };
+    assert!(
+        report.starts_with("read: 42 joules; write refused:"),
+        "{report}"
+    );
+    assert!(
+        report.contains("escape refused:")
+            && !report.contains("ESCAPED")
+            && !report.contains("WROTE"),
+        "{report}"
+    );
+    assert!(!dir.path().join("granted/new.txt").exists());
+    // Without the grant the same call cannot even read.
+    let err = arena.attack("read-granted").await.expect_err("no grant");
+    assert!(err.to_string().contains("read: "), "{err}");
 }
 
 #[tokio::test]

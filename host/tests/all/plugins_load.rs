@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use carbonaut::plugins::{CallError, LoadError, load_bytes, load_dir, load_file};
 use carbonaut::runtime::bindings::{Account, Location, LocationQuery, ProviderError, ProviderKind};
-use carbonaut::runtime::{Limits, Runtime};
+use carbonaut::runtime::{Grants, Limits, Runtime};
 
 use crate::support::*;
 
@@ -80,24 +80,24 @@ async fn mock_plugins_answer_through_the_host() {
     let settings = settings(&[("projects", "3"), ("resources_per_project", "40")]);
     let acct = account("acme");
     let projects = cloud
-        .list_projects(&settings, &acct)
+        .list_projects(&Grants::NONE, &settings, &acct)
         .await
         .expect("projects");
     assert_eq!(projects.len(), 3);
     assert_eq!(projects[0].id, "acme-p0");
     let resources = cloud
-        .list_resources(&settings, &acct, &projects[1])
+        .list_resources(&Grants::NONE, &settings, &acct, &projects[1])
         .await
         .expect("resources");
     assert_eq!(resources.len(), 40);
     let again = cloud
-        .list_resources(&settings, &acct, &projects[1])
+        .list_resources(&Grants::NONE, &settings, &acct, &projects[1])
         .await
         .expect("resources");
     assert_eq!(resources, again, "the mock topology is deterministic");
 
     let samples = meter
-        .collect_samples(&vec![], &acct, &resources)
+        .collect_samples(&Grants::NONE, &vec![], &acct, &resources)
         .await
         .expect("samples");
     assert_eq!(
@@ -128,7 +128,7 @@ async fn mock_plugins_answer_through_the_host() {
         })
         .collect();
     let mixes = grid
-        .collect_energy_mix(&vec![], &queries)
+        .collect_energy_mix(&Grants::NONE, &vec![], &queries)
         .await
         .expect("mixes");
     assert_eq!(mixes.len(), 3);
@@ -150,7 +150,11 @@ async fn a_guest_error_comes_back_wrapped_with_name_and_version() {
         .await
         .expect("mock-cloud");
     let err = cloud
-        .list_projects(&settings(&[("projects", "many")]), &account("a"))
+        .list_projects(
+            &Grants::NONE,
+            &settings(&[("projects", "many")]),
+            &account("a"),
+        )
         .await
         .expect_err("a bad setting");
     assert!(matches!(
@@ -178,10 +182,11 @@ async fn a_trapping_guest_fails_its_call_and_the_others_keep_answering() {
         .expect("mock-cloud");
     let resources = cloud
         .list_resources(
+            &Grants::NONE,
             &vec![],
             &account("a"),
             &cloud
-                .list_projects(&vec![], &account("a"))
+                .list_projects(&Grants::NONE, &vec![], &account("a"))
                 .await
                 .expect("projects")[0],
         )
@@ -190,7 +195,7 @@ async fn a_trapping_guest_fails_its_call_and_the_others_keep_answering() {
 
     for _ in 0..3 {
         let err = trapping
-            .collect_samples(&vec![], &account("a"), &resources)
+            .collect_samples(&Grants::NONE, &vec![], &account("a"), &resources)
             .await
             .expect_err("it panics");
         assert_eq!(err.reason(), "trap");
@@ -201,13 +206,13 @@ async fn a_trapping_guest_fails_its_call_and_the_others_keep_answering() {
         );
         // The same runtime and the other plugins are unaffected.
         let samples = meter
-            .collect_samples(&vec![], &account("a"), &resources)
+            .collect_samples(&Grants::NONE, &vec![], &account("a"), &resources)
             .await
             .expect("meter still answers");
         assert_eq!(samples.len(), resources.len());
     }
     let err = trapping
-        .list_projects(&vec![], &account("a"))
+        .list_projects(&Grants::NONE, &vec![], &account("a"))
         .await
         .expect_err("guest error");
     assert!(matches!(
@@ -229,7 +234,7 @@ async fn a_guest_stuck_in_a_loop_is_stopped_at_its_deadline() {
         .await
         .expect("trapping loads");
     let err = trapping
-        .collect_energy_mix(&vec![], &[])
+        .collect_energy_mix(&Grants::NONE, &vec![], &[])
         .await
         .expect_err("an endless loop");
     assert!(
@@ -250,7 +255,7 @@ async fn a_guest_stuck_in_a_loop_is_stopped_at_its_deadline() {
         .await
         .expect("mock-grid");
     assert!(
-        grid.collect_energy_mix(&vec![], &[])
+        grid.collect_energy_mix(&Grants::NONE, &vec![], &[])
             .await
             .expect("grid answers")
             .is_empty()
@@ -264,7 +269,7 @@ async fn a_plugin_that_does_not_implement_a_kind_says_so() {
         .await
         .expect("mock-grid");
     let err = grid
-        .list_projects(&vec![], &account("a"))
+        .list_projects(&Grants::NONE, &vec![], &account("a"))
         .await
         .expect_err("not discovery");
     assert_eq!(

@@ -66,6 +66,19 @@ impl ResourceMetrics for Hostile {
                     .collect();
                 Err(ProviderError::Other(found.join("; ")))
             }
+            "read-granted" => {
+                // The operator granted a folder at /data, read-only.
+                let inside = std::fs::read_to_string("/data/reading.txt")
+                    .map_err(|e| ProviderError::Other(format!("read: {e}")))?;
+                let write = std::fs::write("/data/new.txt", "x")
+                    .map_or_else(|e| format!("write refused: {e}"), |_| "WROTE".into());
+                let escape = std::fs::read("/data/../outside.txt")
+                    .map_or_else(|e| format!("escape refused: {e}"), |_| "ESCAPED".into());
+                Err(ProviderError::Other(format!(
+                    "read: {}; {write}; {escape}",
+                    inside.trim()
+                )))
+            }
             "read-env" => {
                 let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
                 Err(ProviderError::Other(format!(
