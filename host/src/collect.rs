@@ -4,6 +4,7 @@
 
 mod collector;
 mod environment;
+mod health;
 mod plan;
 mod samples;
 mod sync;
@@ -11,6 +12,7 @@ mod telemetry;
 mod update;
 
 pub use collector::Collector;
+pub use health::{Health, ProviderHealth};
 pub use plan::{AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key};
 pub use telemetry::{CallCount, Telemetry};
 pub use update::{FollowUp, PlanUpdate};

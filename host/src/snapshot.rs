@@ -70,6 +70,15 @@ pub struct Snapshot {
     pub environment_error: Option<String>,
     pub accounts: BTreeMap<String, AccountStatus>,
     pub plugins: Vec<PluginStatus>,
+    /// Provider instances with their health (degraded while backing off after failures).
+    pub providers: BTreeMap<String, ProviderStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProviderStatus {
+    pub plugin: String,
+    #[serde(flatten)]
+    pub health: crate::collect::ProviderHealth,
 }
 
 /// Where the collector publishes and the server reads the current snapshot.

@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::runtime::bindings::{Hardware, Location, ResourceSample};
 use crate::snapshot::render::kind_label;
-use crate::snapshot::{AccountStatus, LocationStatus, PluginStatus, Snapshot};
+use crate::snapshot::{AccountStatus, LocationStatus, PluginStatus, ProviderStatus, Snapshot};
 use crate::state::{ProjectNode, ResourceRecord};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -208,6 +208,7 @@ pub struct StatusView {
     accounts: BTreeMap<String, AccountStatus>,
     locations: BTreeMap<String, LocationStatus>,
     environment_error: Option<String>,
+    providers: BTreeMap<String, ProviderStatus>,
 }
 
 /// Readiness, per-account last sync and collection with their errors, locations.
@@ -222,5 +223,6 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusView> {
         accounts: s.accounts.clone(),
         locations: s.locations.clone(),
         environment_error: s.environment_error.clone(),
+        providers: s.providers.clone(),
     })
 }

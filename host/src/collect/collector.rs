@@ -16,7 +16,8 @@ use super::{location_key, now_ms};
 use crate::plugins::{CallError, Plugin};
 use crate::runtime::bindings::{EnergyMix, ResourceSample};
 use crate::snapshot::{
-    AccountStatus, LocationStatus, PluginStatus, Snapshot, SnapshotCell, render_metrics,
+    AccountStatus, LocationStatus, PluginStatus, ProviderStatus, Snapshot, SnapshotCell,
+    render_metrics,
 };
 use crate::state::{Counters, ResourceId, StateStore, Topology};
 
@@ -245,9 +246,28 @@ impl Collector {
             environment_error: m.environment_error.clone(),
             accounts: m.accounts.clone(),
             plugins,
+            providers: self.provider_statuses(),
         };
         snapshot.metrics_text = bytes::Bytes::from(render_metrics(&snapshot));
         self.publish.set(snapshot);
+    }
+
+    fn provider_statuses(&self) -> BTreeMap<String, ProviderStatus> {
+        self.plan
+            .accounts
+            .iter()
+            .flat_map(|a| [&a.discovery, &a.resource_metrics])
+            .chain(self.plan.environment.as_ref().map(|e| &e.provider))
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    ProviderStatus {
+                        plugin: p.plugin_name.clone(),
+                        health: p.health.status(),
+                    },
+                )
+            })
+            .collect()
     }
 
     fn providers_of(&self, plugin: &str) -> Vec<String> {

@@ -37,8 +37,12 @@ impl Collector {
         let started = Instant::now();
         let result = match env.provider.plugin() {
             Ok(plugin) => {
-                let result = plugin
-                    .collect_energy_mix(&env.provider.grants, &env.provider.settings, &queries)
+                let result = env
+                    .provider
+                    .guarded(async |p| {
+                        p.collect_energy_mix(&env.provider.grants, &env.provider.settings, &queries)
+                            .await
+                    })
                     .await;
                 Collector::observe(
                     &self.telemetry,

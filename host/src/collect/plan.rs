@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::health::Health;
 use crate::config::Config;
 use crate::plugins::{CallError, Plugin};
 use crate::runtime::Grants;
@@ -22,9 +23,25 @@ pub struct ProviderInstance {
     pub settings: Settings,
     /// What the operator granted this instance (read-only directories).
     pub grants: Grants,
+    /// Shared by every account that uses this instance.
+    pub health: Arc<Health>,
 }
 
 impl ProviderInstance {
+    /// Runs `call` on the plugin unless the provider is down or backing off, within its
+    /// concurrency cap, and counts the outcome in its health.
+    pub async fn guarded<T>(
+        &self,
+        call: impl AsyncFnOnce(&Arc<Plugin>) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
+        let plugin = self.plugin()?;
+        self.health.check(&self.name, &self.plugin_name)?;
+        let _permit = self.health.permit().await;
+        let result = call(plugin).await;
+        self.health.record(&result);
+        result
+    }
+
     pub fn plugin(&self) -> Result<&Arc<Plugin>, CallError> {
         self.plugin
             .as_ref()
@@ -81,18 +98,15 @@ impl Plan {
         config: &Config,
         plugins: &BTreeMap<String, Arc<Plugin>>,
     ) -> anyhow::Result<Plan> {
-        let instance = |name: &str| -> anyhow::Result<ProviderInstance> {
-            let provider = config
-                .providers
-                .get(name)
-                .with_context(|| format!("provider `{name}` is not defined"))?;
+        let mut instances = BTreeMap::new();
+        for (name, provider) in &config.providers {
             let plugin = plugins.get(&provider.plugin).cloned().ok_or_else(|| {
                 format!(
                     "plugin `{}` is not loaded: its file is missing, was refused or is disabled",
                     provider.plugin
                 )
             });
-            Ok(ProviderInstance {
+            let instance = ProviderInstance {
                 name: name.to_owned(),
                 plugin_name: provider.plugin.clone(),
                 plugin,
@@ -100,7 +114,15 @@ impl Plan {
                 grants: Grants {
                     read_only_dirs: provider.read_only_dirs.clone(),
                 },
-            })
+                health: Arc::new(Health::default()),
+            };
+            instances.insert(name.clone(), instance);
+        }
+        let instance = |name: &str| -> anyhow::Result<ProviderInstance> {
+            instances
+                .get(name)
+                .cloned()
+                .with_context(|| format!("provider `{name}` is not defined"))
         };
         let accounts = config
             .accounts

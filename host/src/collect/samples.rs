@@ -137,8 +137,11 @@ async fn collect_account(
             resources.next();
         }
         let started = Instant::now();
-        let result = plugin
-            .collect_samples(&provider.grants, &provider.settings, &wit_account, &batch)
+        let result = provider
+            .guarded(async |p| {
+                p.collect_samples(&provider.grants, &provider.settings, &wit_account, &batch)
+                    .await
+            })
             .await;
         Collector::observe(
             telemetry,

@@ -105,8 +105,11 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
         settings: account.settings.clone(),
     };
     let started = Instant::now();
-    let projects = plugin
-        .list_projects(&provider.grants, &provider.settings, &wit_account)
+    let projects = provider
+        .guarded(async |p| {
+            p.list_projects(&provider.grants, &provider.settings, &wit_account)
+                .await
+        })
         .await;
     Collector::observe(
         telemetry,
@@ -120,8 +123,11 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
     };
     for project in projects? {
         let started = Instant::now();
-        let resources = plugin
-            .list_resources(&provider.grants, &provider.settings, &wit_account, &project)
+        let resources = provider
+            .guarded(async |p| {
+                p.list_resources(&provider.grants, &provider.settings, &wit_account, &project)
+                    .await
+            })
             .await;
         Collector::observe(
             telemetry,

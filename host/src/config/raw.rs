@@ -191,14 +191,14 @@ mod tests {
     fn unknown_keys_are_refused_with_their_position() {
         assert_eq!(
             error(&format!("{PATHS}[server]\n  lisen = \"127.0.0.1:1\"\n")),
-            "x.toml:5:3: unknown field `lisen`, expected `listen`; remove it or correct its spelling"
+            "x.toml:5:3: unknown field `lisen`, expected `listen` or `tls`; remove it or correct its spelling"
         );
         assert_eq!(
             error(&format!(
                 "{PATHS}[providers.cloud]\nplugin = \"x\"\nsetings = {{}}\n"
             )),
-            "x.toml:6:1: unknown field `setings`, expected `plugin` or `settings`; \
-             remove it or correct its spelling"
+            "x.toml:6:1: unknown field `setings`, expected one of `plugin`, `settings`, \
+             `read_only_dirs`; remove it or correct its spelling"
         );
     }
 

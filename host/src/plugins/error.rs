@@ -95,6 +95,15 @@ pub enum CallError {
         operation: &'static str,
         reason: String,
     },
+    #[error(
+        "provider `{provider}` (plugin {plugin}) is degraded after {failures} failed calls; next try in {retry_in_ms} ms"
+    )]
+    Backoff {
+        provider: String,
+        plugin: String,
+        failures: u32,
+        retry_in_ms: u64,
+    },
     #[error("plugin {plugin} is down: {reason}")]
     PluginDown { plugin: String, reason: String },
     #[error("plugin {plugin} {version} does not implement the {kind} provider kind")]
@@ -116,6 +125,7 @@ impl CallError {
             CallError::OutOfMemory { .. } => "memory",
             CallError::NotImplemented { .. } => "not-implemented",
             CallError::PluginDown { .. } => "plugin-down",
+            CallError::Backoff { .. } => "backoff",
         }
     }
 

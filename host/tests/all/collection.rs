@@ -239,7 +239,9 @@ async fn a_failing_account_is_isolated_counted_and_visible() {
         ),
         "{text}"
     );
-    assert!(text.contains("carbonaut_plugin_calls_total{plugin=\"trapping\",operation=\"collect-samples\",outcome=\"trap\"} 2\n"));
+    // The first call traps; the second finds the provider backing off and is not made.
+    assert!(text.contains("carbonaut_plugin_calls_total{plugin=\"trapping\",operation=\"collect-samples\",outcome=\"trap\"} 1\n"), "{text}");
+    assert!(text.contains("carbonaut_plugin_calls_total{plugin=\"trapping\",operation=\"collect-samples\",outcome=\"backoff\"} 1\n"), "{text}");
     assert!(text.contains("carbonaut_plugin_up{plugin=\"trapping\",version=\"0.0.1\"} 0\n"));
     assert!(text.contains("carbonaut_plugin_up{plugin=\"mock-meter\",version=\"0.1.0\"} 1\n"));
 
@@ -248,9 +250,12 @@ async fn a_failing_account_is_isolated_counted_and_visible() {
         .as_str()
         .expect("error shown");
     assert!(
-        error.starts_with("plugin trapping 0.0.1: resource-metrics.collect trapped"),
+        error.starts_with("provider `broken` (plugin trapping) is degraded after 1 failed calls"),
         "{error}"
     );
+    assert_eq!(status["providers"]["broken"]["degraded"], true);
+    assert_eq!(status["providers"]["broken"]["consecutive_failures"], 1);
+    assert_eq!(status["providers"]["meter"]["degraded"], false);
     assert!(status["accounts"]["acme"]["last_collection_error"].is_null());
     let plugins = get_json(&h.state, "/api/v1/plugins").await;
     let trapping = plugins
