@@ -297,3 +297,51 @@ fn a_corrupt_cache_entry_is_recompiled_not_trusted() {
     daemon.wait_for("/readyz", 60, |b| b.starts_with("ready"));
     daemon.stop();
 }
+
+#[test]
+fn protected_metrics_need_a_token_and_stale_cache_entries_are_pruned() {
+    let site = Site::new(ONE_ACCOUNT);
+    let text = std::fs::read_to_string(site.config()).expect("read");
+    std::fs::write(
+        site.config(),
+        format!("[auth]\nprotect_metrics = true\n\n{text}"),
+    )
+    .expect("write");
+    let daemon = site.start();
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        assert_eq!(
+            call(&daemon, Method::GET, path, None, vec![]).0,
+            401,
+            "{path} without a token"
+        );
+        assert_ne!(
+            call(&daemon, Method::GET, path, Some(READ_TOKEN), vec![]).0,
+            401,
+            "{path} with read"
+        );
+    }
+    // Replacing a plugin leaves its old build's cache entry stale: the reload removes it.
+    let cache = site.dir.path().join("state/cache");
+    let artifacts = || {
+        std::fs::read_dir(&cache)
+            .expect("cache")
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+            .count()
+    };
+    assert_eq!(artifacts(), 3);
+    let (status, body) = call(
+        &daemon,
+        Method::PUT,
+        "/api/v1/plugins/mock-grid",
+        Some(ADMIN_TOKEN),
+        std::fs::read(MOCK_GRID_NEXT).expect("guest"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        artifacts(),
+        3,
+        "the new build replaced the old one in the cache"
+    );
+    daemon.stop();
+}

@@ -356,6 +356,22 @@ fn config_edits_apply_or_roll_back() {
     );
 
     // SIGHUP and POST /api/v1/reload trigger the same reload.
+    let pid = daemon.pid().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    wait_until("a reload by SIGHUP", &daemon, || {
+        last_reload(&daemon)["trigger"] == "sighup"
+    });
+    assert_eq!(
+        last_reload(&daemon)["outcome"],
+        "rolled-back",
+        "the file is still broken"
+    );
     let client = reqwest::blocking::Client::new();
     let resp = client
         .post(daemon.url("/api/v1/reload"))
