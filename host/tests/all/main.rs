@@ -15,4 +15,5 @@ mod openapi;
 mod plugins_load;
 mod prometheus_server;
 mod reload;
+mod static_grid;
 mod tls;

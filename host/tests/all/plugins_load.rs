@@ -60,6 +60,11 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                 vec![ProviderKind::ResourceMetrics],
                 vec!["mode".into(), "wrap_joules".into()]
             ),
+            (
+                "static-grid".into(),
+                vec![ProviderKind::Environment],
+                vec![]
+            ),
         ]
     );
 }

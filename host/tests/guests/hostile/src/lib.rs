@@ -19,6 +19,8 @@ impl Plugin for Hostile {
     }
 }
 
+// Endless on purpose: the stack overflow is the attack.
+#[allow(unconditional_recursion)]
 fn recurse(depth: u64) -> u64 {
     let buffer = std::hint::black_box([depth; 64]);
     recurse(depth + 1) + buffer[0]
