@@ -198,16 +198,11 @@ impl Collector {
     /// Publishes the mirror as the current snapshot.
     pub(super) fn publish(&self) {
         let m = &self.mirror;
-        let zones = self
-            .plan
-            .environment
-            .as_ref()
-            .map(|e| e.zones.clone())
-            .unwrap_or_default();
+        let zones = self.plan.zones();
         let mut location_of = HashMap::new();
         let mut locations: BTreeMap<String, LocationStatus> = BTreeMap::new();
         for (_, _, r) in m.topology.resources() {
-            let key = location_key(&r.info.location, &zones);
+            let key = location_key(&r.info.location, zones);
             locations
                 .entry(key.clone())
                 .or_insert_with(|| LocationStatus {

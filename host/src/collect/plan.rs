@@ -91,7 +91,15 @@ pub struct Plan {
 /// Resources per resource-metrics call (see [`Plan::batch_size`]).
 const BATCH_SIZE: usize = 1000;
 
+/// The zone mapping of a plan without an environment provider.
+static NO_ZONES: BTreeMap<String, String> = BTreeMap::new();
+
 impl Plan {
+    /// The operator's location → grid zone mapping (empty without an environment provider).
+    pub fn zones(&self) -> &BTreeMap<String, String> {
+        self.environment.as_ref().map_or(&NO_ZONES, |e| &e.zones)
+    }
+
     /// Binds providers and accounts of the config to loaded plugins; a provider whose plugin is
     /// not in `plugins` is planned as down, with the reason.
     pub fn from_config(

@@ -43,17 +43,12 @@ impl Collector {
             });
         }
 
-        let zones = self
-            .plan
-            .environment
-            .as_ref()
-            .map(|e| e.zones.clone())
-            .unwrap_or_default();
+        let zones = self.plan.zones();
         let locations: HashMap<ResourceId, String> = self
             .mirror
             .topology
             .resources()
-            .map(|(_, _, r)| (r.id.clone(), location_key(&r.info.location, &zones)))
+            .map(|(_, _, r)| (r.id.clone(), location_key(&r.info.location, zones)))
             .collect();
         let mut updated = Vec::new();
         while let Some(joined) = tasks.join_next().await {
