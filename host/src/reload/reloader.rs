@@ -3,13 +3,15 @@
 //! race. It hands the collector a new plan only when everything in it loaded and checked.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use super::handle::{Command, ManageError, ReloadHandle};
 use super::history::{History, Outcome, ReloadRecord};
+use super::source::ConfigSource;
 use crate::collect::{Plan, PlanUpdate};
 use crate::config::{AuthConfig, Config};
 use crate::plugins::{Plugin, PluginSet, SetChange, load_bytes};
@@ -19,144 +21,6 @@ use crate::state::StateStore;
 
 /// Largest plugin an upload may carry: a componentize-py guest is ~18 MB.
 pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
-
-/// Where the config comes from, and the command-line overrides to apply on every reload.
-#[derive(Clone)]
-pub struct ConfigSource {
-    /// `None` for the embedded quickstart, which cannot change.
-    pub path: Option<PathBuf>,
-    pub listen: Option<std::net::SocketAddr>,
-    pub state_dir: Option<PathBuf>,
-}
-
-impl ConfigSource {
-    /// Reads and validates the config, with the overrides applied.
-    pub fn load(&self) -> Result<(Config, Option<String>), String> {
-        let mut config = match &self.path {
-            None => Config::embedded_quickstart().map_err(|e| e.to_string())?,
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("{}: cannot read the config: {e}", path.display()))?;
-                let base = path.parent().unwrap_or(Path::new(""));
-                let config = Config::parse(&text, &path.display().to_string(), base, &|name| {
-                    std::env::var(name).ok()
-                })
-                .map_err(|e| e.to_string())?;
-                return Ok((self.apply(config), Some(text)));
-            }
-        };
-        config = self.apply(config);
-        Ok((config, None))
-    }
-
-    fn apply(&self, mut config: Config) -> Config {
-        if let Some(listen) = self.listen {
-            config.listen = listen;
-        }
-        if let Some(dir) = &self.state_dir {
-            config.state_dir = dir.clone();
-        }
-        config
-    }
-}
-
-/// Why a management request was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ManageError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Failed(String),
-}
-
-enum Command {
-    Reload {
-        trigger: &'static str,
-        reply: Option<oneshot::Sender<ReloadRecord>>,
-    },
-    Upload {
-        name: String,
-        bytes: Vec<u8>,
-        reply: oneshot::Sender<Result<ReloadRecord, ManageError>>,
-    },
-    Delete {
-        name: String,
-        reply: oneshot::Sender<Result<ReloadRecord, ManageError>>,
-    },
-    SetDisabled {
-        name: String,
-        disabled: bool,
-        reply: oneshot::Sender<Result<ReloadRecord, ManageError>>,
-    },
-}
-
-/// A cloneable way to ask the reloader for something, and to read the reload history.
-#[derive(Clone)]
-pub struct ReloadHandle {
-    tx: mpsc::Sender<Command>,
-    history: Arc<History>,
-}
-
-impl ReloadHandle {
-    pub fn history(&self) -> &History {
-        &self.history
-    }
-
-    pub async fn reload(&self, trigger: &'static str) -> Result<ReloadRecord, ManageError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Reload {
-            trigger,
-            reply: Some(reply),
-        })
-        .await?;
-        rx.await.map_err(|_| stopped())
-    }
-
-    /// Asks for a reload without waiting for it (from the file watcher's thread).
-    pub fn request_blocking(&self, trigger: &'static str) {
-        let _ = self.tx.blocking_send(Command::Reload {
-            trigger,
-            reply: None,
-        });
-    }
-
-    pub async fn upload(&self, name: String, bytes: Vec<u8>) -> Result<ReloadRecord, ManageError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Upload { name, bytes, reply }).await?;
-        rx.await.map_err(|_| stopped())?
-    }
-
-    pub async fn delete(&self, name: String) -> Result<ReloadRecord, ManageError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Delete { name, reply }).await?;
-        rx.await.map_err(|_| stopped())?
-    }
-
-    pub async fn set_disabled(
-        &self,
-        name: String,
-        disabled: bool,
-    ) -> Result<ReloadRecord, ManageError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::SetDisabled {
-            name,
-            disabled,
-            reply,
-        })
-        .await?;
-        rx.await.map_err(|_| stopped())?
-    }
-
-    async fn send(&self, command: Command) -> Result<(), ManageError> {
-        self.tx.send(command).await.map_err(|_| stopped())
-    }
-}
-
-fn stopped() -> ManageError {
-    ManageError::Failed("the reloader has stopped (the host is shutting down)".into())
-}
 
 pub struct Reloader {
     runtime: Arc<Runtime>,

@@ -1,0 +1,46 @@
+//! Where the config comes from (a file or the embedded quickstart), with the command-line
+//! overrides re-applied on every reload.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+
+/// Where the config comes from, and the command-line overrides to apply on every reload.
+#[derive(Clone)]
+pub struct ConfigSource {
+    /// `None` for the embedded quickstart, which cannot change.
+    pub path: Option<PathBuf>,
+    pub listen: Option<std::net::SocketAddr>,
+    pub state_dir: Option<PathBuf>,
+}
+
+impl ConfigSource {
+    /// Reads and validates the config, with the overrides applied.
+    pub fn load(&self) -> Result<(Config, Option<String>), String> {
+        let mut config = match &self.path {
+            None => Config::embedded_quickstart().map_err(|e| e.to_string())?,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: cannot read the config: {e}", path.display()))?;
+                let base = path.parent().unwrap_or(Path::new(""));
+                let config = Config::parse(&text, &path.display().to_string(), base, &|name| {
+                    std::env::var(name).ok()
+                })
+                .map_err(|e| e.to_string())?;
+                return Ok((self.apply(config), Some(text)));
+            }
+        };
+        config = self.apply(config);
+        Ok((config, None))
+    }
+
+    fn apply(&self, mut config: Config) -> Config {
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.state_dir {
+            config.state_dir = dir.clone();
+        }
+        config
+    }
+}
