@@ -14,10 +14,12 @@
 //!    `/metrics` has emissions for all 10 000 resources and a few collections have run, VmRSS
 //!    and VmHWM from /proc. Goal: under 64 MiB resident. It runs twice: as is, and with
 //!    `MALLOC_ARENA_MAX=1` (one glibc malloc arena instead of one per thread).
-//! 4. Where that memory goes: the heap the same collector keeps in process, counted by a
-//!    global allocator that wraps the system one (counting is off during 1 and 2): live bytes
-//!    after each set-up stage and after collections, the transient peak of one collection, and
-//!    the size of the topology, of one snapshot's maps and of the rendered text.
+//! 4. Where that memory goes: live heap bytes, counted by a global allocator that wraps the
+//!    system one, in child processes of this benchmark (so that nothing allocated before is
+//!    freed during a count; counting is off in the main process). For the collector of 1:
+//!    after each set-up stage and after 1 to 40 collections, the peak of one collection, the
+//!    size of the topology, of one snapshot's maps and of the rendered text. For a lone sled
+//!    state store: after opening it and after saving 10 000 counters 1 to 40 times.
 //!
 //! Run with `cargo bench -p carbonaut --bench collection` (which builds the binary too); the
 //! figures and the machine are in BENCHMARKS.md.
@@ -26,7 +28,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -36,11 +38,11 @@ use bytes::Bytes;
 use carbonaut::api::{AppState, app};
 use carbonaut::collect::{AccountPlan, Collector, Plan, Telemetry};
 use carbonaut::config::Config;
-use carbonaut::daemon::{load_plugins, plan};
+use carbonaut::daemon::load_plugins;
+use carbonaut::runtime::Runtime;
 use carbonaut::runtime::bindings::{Account, ResourceInfo, ResourceSample};
-use carbonaut::runtime::{Limits, Runtime};
 use carbonaut::snapshot::{Snapshot, SnapshotCell, render_metrics};
-use carbonaut::state::{Counters, ResourceId, StateStore};
+use carbonaut::state::{Counters, LastReading, ResourceId, StateStore};
 use tokio::task::JoinSet;
 
 const MOCK_CLOUD: &str = env!("CARBONAUT_GUEST_MOCK_CLOUD");
@@ -71,19 +73,26 @@ const SCRAPE_ROUND_TIME: Duration = Duration::from_secs(2);
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Collections the daemon runs, after its first full `/metrics`, before memory is read.
-const DAEMON_CYCLES: u64 = 5;
+const DAEMON_CYCLES: u64 = 10;
 const EMISSIONS: &str = "carbonaut_resource_emissions_grams_total{";
 const METER_CALLS: &str = "carbonaut_plugin_calls_total{plugin=\"mock-meter\",operation=\"collect-samples\",outcome=\"ok\"}";
 
-/// Collections before the steady-state heap is read.
-const HEAP_COLLECTIONS: usize = 10;
+/// After how many collections the live heap is read.
+const HEAP_COLLECTIONS: [usize; 4] = [1, 10, 20, 40];
+/// After how many `save_counters` of every counter a lone store's heap is read.
+const HEAP_SAVES: [usize; 6] = [1, 10, 20, 40, 80, 160];
 
 const GOAL_COLLECTION: Duration = Duration::from_millis(200);
 const GOAL_P99_RATIO: f64 = 1.5;
 const GOAL_RSS_KIB: u64 = 64 * 1024;
 
 fn main() {
+    if let Ok(mode) = std::env::var(HEAP_MODE) {
+        run_heap_child(&mode);
+        return;
+    }
     println!("load average (1, 5, 15 min) at the start: {}", loadavg());
+    let heap = measure_heap();
     let tokio = tokio::runtime::Runtime::new().expect("a multi-thread tokio runtime");
     let (collection, steps, scrapes) = tokio.block_on(async {
         let mut fixture = Fixture::new().await;
@@ -97,7 +106,6 @@ fn main() {
         measure_daemon_memory(&[]),
         measure_daemon_memory(&[("MALLOC_ARENA_MAX", "1")]),
     ];
-    let heap = measure_heap();
     report(&collection, &steps, &scrapes, &memory, &heap);
 }
 
@@ -124,17 +132,18 @@ impl Fixture {
         let text = config_text(plugin_dir.path(), state_dir.path());
         let config = Config::parse(&text, "collection.toml", Path::new("."), &|_| None)
             .expect("the benchmark config is valid");
-        let runtime = Arc::new(Runtime::new(Limits::default()).expect("the wasmtime runtime"));
+        let runtime = Arc::new(Runtime::new(config.limits).expect("the wasmtime runtime"));
         let plugins = load_plugins(&runtime, &config)
             .await
-            .expect("the mock plugins load");
+            .expect("the mock plugins load")
+            .by_name();
         let mut stages = vec![("wasmtime runtime, 3 plugins loaded", heap::live())];
         let store = Arc::new(StateStore::open(&config.state_dir).expect("the state opens"));
         stages.push(("state store (sled) opened", heap::live()));
         let telemetry = Arc::new(Telemetry::default());
         let snapshot = Arc::new(SnapshotCell::default());
         let mut collector = Collector::new(
-            plan(&config, &plugins).expect("a plan"),
+            Plan::from_config(&config, &plugins).expect("a plan"),
             plugins.values().cloned().collect(),
             store.clone(),
             telemetry.clone(),
@@ -154,9 +163,11 @@ impl Fixture {
             state: AppState {
                 snapshot,
                 telemetry,
+                reload: None,
+                auth: Arc::new(RwLock::new(config.auth.clone())),
             },
             store,
-            plan: plan(&config, &plugins).expect("a plan"),
+            plan: Plan::from_config(&config, &plugins).expect("a plan"),
             sync,
             stages,
             _dirs: [plugin_dir, state_dir],
@@ -351,9 +362,13 @@ async fn call_account(
             .iter()
             .map(|(id, info)| (info.id.as_str(), id))
             .collect();
+        // Through the provider's health check and concurrency cap, as the collector calls.
         let samples = provider
-            .plugin
-            .collect_samples(&provider.settings, &wit_account, &batch)
+            .guarded(async |plugin| {
+                plugin
+                    .collect_samples(&provider.grants, &provider.settings, &wit_account, &batch)
+                    .await
+            })
             .await
             .expect("mock-meter answers");
         for sample in samples {
@@ -752,45 +767,176 @@ mod heap {
     }
 }
 
+/// Set in the environment of the child processes that count the heap: `collector` or `sled`.
+const HEAP_MODE: &str = "CARBONAUT_BENCH_HEAP";
+/// How a child reports one figure: `heap: BYTES LABEL`.
+const HEAP_LINE: &str = "heap: ";
+
+/// Live heap bytes, each labelled, as a child process counted them.
 struct Heap {
-    /// Live bytes after each stage, from a fresh runtime and collector.
-    stages: Vec<(&'static str, isize)>,
-    /// Peak minus live bytes during one collection: what it allocates and frees again.
-    collection_transient: isize,
-    /// What one copy of each part holds.
-    topology: isize,
-    snapshot_maps: isize,
-    metrics_text: isize,
+    collector: Vec<(String, isize)>,
+    plugins: Vec<(String, isize)>,
+    sled: Vec<(String, isize)>,
 }
 
+/// Each count runs in a fresh process that counts from its start, so nothing allocated
+/// earlier (sled frees its garbage late, from any thread) is freed during the count.
 fn measure_heap() -> Heap {
+    Heap {
+        collector: heap_child("collector"),
+        plugins: heap_child("plugins"),
+        sled: heap_child("sled"),
+    }
+}
+
+fn heap_child(mode: &str) -> Vec<(String, isize)> {
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    let output = std::process::Command::new(exe)
+        .env(HEAP_MODE, mode)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("the heap count runs");
+    assert!(output.status.success(), "the {mode} heap count failed");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix(HEAP_LINE)?.split_once(' '))
+        .map(|(bytes, label)| (label.to_owned(), bytes.parse().expect("a byte count")))
+        .collect()
+}
+
+/// The child's side: counts, then prints each figure on a `HEAP_LINE`.
+fn run_heap_child(mode: &str) {
     heap::start();
-    let tokio = tokio::runtime::Runtime::new().expect("a multi-thread tokio runtime");
-    let result = tokio.block_on(async {
-        let mut fixture = Fixture::new().await;
-        let mut stages = fixture.stages.clone();
-        fixture.collector.collect_samples().await;
-        stages.push(("first collection", heap::live()));
-        for _ in 1..HEAP_COLLECTIONS {
+    let figures = match mode {
+        "collector" => {
+            let tokio = tokio::runtime::Runtime::new().expect("a multi-thread tokio runtime");
+            tokio.block_on(collector_heap())
+        }
+        "sled" => sled_heap(),
+        "plugins" => {
+            let tokio = tokio::runtime::Runtime::new().expect("a multi-thread tokio runtime");
+            tokio.block_on(plugins_heap())
+        }
+        other => panic!("{HEAP_MODE}={other}: expected collector, plugins or sled"),
+    };
+    heap::stop();
+    for (label, bytes) in figures {
+        println!("{HEAP_LINE}{bytes} {label}");
+    }
+}
+
+/// Live bytes after each set-up stage and after collections, what one collection allocates
+/// and frees again, and what one copy of each part of a snapshot holds.
+async fn collector_heap() -> Vec<(String, isize)> {
+    let mut fixture = Fixture::new().await;
+    let mut out: Vec<(String, isize)> = fixture
+        .stages
+        .iter()
+        .map(|(stage, bytes)| ((*stage).to_owned(), *bytes))
+        .collect();
+    let mut done = 0;
+    for n in HEAP_COLLECTIONS {
+        for _ in done..n {
             fixture.collector.collect_samples().await;
         }
-        stages.push(("after 10 collections", heap::live()));
-        let before = heap::reset_peak();
-        fixture.collector.collect_samples().await;
-        let collection_transient = heap::peak() - before;
+        done = n;
+        out.push((format!("after {n} collections"), heap::live()));
+    }
+    let before = heap::reset_peak();
+    fixture.collector.collect_samples().await;
+    out.push((
+        "peak during one more collection, above live".to_owned(),
+        heap::peak() - before,
+    ));
+    let snapshot = fixture.state.snapshot.get();
+    let sizes = [
+        (
+            "one copy of the topology",
+            heap::size_of(|| (*snapshot.topology).clone()),
+        ),
+        (
+            "one copy of a snapshot's maps",
+            heap::size_of(|| (*snapshot).clone()),
+        ),
+        (
+            "one rendered /metrics text",
+            heap::size_of(|| render_metrics(&snapshot)),
+        ),
+    ];
+    out.extend(sizes.map(|(label, bytes)| (label.to_owned(), bytes)));
+    out
+}
 
-        let snapshot = fixture.state.snapshot.get();
-        Heap {
-            stages,
-            collection_transient,
-            topology: heap::size_of(|| (*snapshot.topology).clone()),
-            snapshot_maps: heap::size_of(|| (*snapshot).clone()),
-            metrics_text: heap::size_of(|| render_metrics(&snapshot)),
+/// The plugin calls of a collection alone (no counters, no sled, no snapshot), repeated.
+async fn plugins_heap() -> Vec<(String, isize)> {
+    let fixture = Fixture::new().await;
+    let snapshot = fixture.state.snapshot.get();
+    let base = heap::live();
+    let mut out = Vec::new();
+    let mut done = 0;
+    for n in HEAP_COLLECTIONS {
+        for _ in done..n {
+            let samples = call_plugins(&fixture.plan, resources_per_account(&snapshot)).await;
+            assert_eq!(samples.len(), RESOURCES);
         }
-    });
-    drop(tokio);
-    heap::stop();
-    result
+        done = n;
+        out.push((
+            format!("after {n} rounds of plugin calls"),
+            heap::live() - base,
+        ));
+    }
+    out
+}
+
+/// A state store alone: opened empty, then `save_counters` of 10 000 counters (shaped as the
+/// collector's: ids from `ResourceId::new`, every field set) again and again, as collections
+/// do.
+fn sled_heap() -> Vec<(String, isize)> {
+    let dir = tempfile::tempdir().expect("a state folder");
+    let mut counters = synthetic_counters();
+    let base = heap::live();
+    let store = StateStore::open(dir.path()).expect("the state opens");
+    let mut out = vec![("sled store opened".to_owned(), heap::live() - base)];
+    let mut done = 0;
+    for n in HEAP_SAVES {
+        for _ in done..n {
+            // New values every time, as every collection advances every counter.
+            for (_, c) in &mut counters {
+                c.energy_joules_total += 1.5;
+            }
+            store
+                .save_counters(counters.iter().map(|(id, c)| (id, c)))
+                .expect("the counters are stored");
+        }
+        done = n;
+        out.push((format!("after {n} saves"), heap::live() - base));
+    }
+    out
+}
+
+fn synthetic_counters() -> Vec<(ResourceId, Counters)> {
+    let mut out = Vec::with_capacity(RESOURCES);
+    for a in 0..ACCOUNTS {
+        for p in 0..PROJECTS {
+            for r in 0..RESOURCES_PER_PROJECT {
+                let account = format!("account{a:02}");
+                let project = format!("{account}-p{p}");
+                let resource = format!("{project}-vm{r}");
+                let counters = Counters {
+                    energy_joules_total: 123_456.789_012 + r as f64,
+                    emissions_grams_total: 12.345_678_901 + p as f64,
+                    unattributed_joules: 0.0,
+                    last: Some(LastReading {
+                        energy_joules: Some(98_765_432.101_234),
+                        power_watts: Some(42.424_242),
+                        read_at_ms: 1_790_000_000_000,
+                    }),
+                };
+                out.push((ResourceId::new(&account, &project, &resource), counters));
+            }
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -894,20 +1040,19 @@ fn report(
         );
     }
 
-    println!("\n4. Live heap of the same collector in process (counting allocator)");
-    for (stage, bytes) in &heap.stages {
-        println!("   {stage:<36} {}", mib_bytes(*bytes));
+    println!("\n4. Live heap, counted in fresh processes (counting allocator)");
+    println!("   the collector of 1:");
+    for (label, bytes) in &heap.collector {
+        println!("     {label:<44} {}", mib_bytes(*bytes));
     }
-    println!(
-        "   one collection allocates and frees   {} on top",
-        mib_bytes(heap.collection_transient)
-    );
-    println!(
-        "   one copy of: topology {}, snapshot maps {}, rendered text {}",
-        mib_bytes(heap.topology),
-        mib_bytes(heap.snapshot_maps),
-        mib_bytes(heap.metrics_text),
-    );
+    println!("   the plugin calls of a collection alone, above the set-up:");
+    for (label, bytes) in &heap.plugins {
+        println!("     {label:<44} {}", mib_bytes(*bytes));
+    }
+    println!("   a lone sled state store, saving {RESOURCES} counters each time:");
+    for (label, bytes) in &heap.sled {
+        println!("     {label:<44} {}", mib_bytes(*bytes));
+    }
     println!("\nload average (1, 5, 15 min) at the end: {}", loadavg());
 }
 
