@@ -15,12 +15,18 @@
 //!    `carbonaut run` does before it listens. Then the real binary on that folder: from
 //!    spawning the process to its "listening on" log line and to `/readyz` answering `ready`,
 //!    with a fresh state directory (cold) and with the one the previous run left (warm).
+//!    Also for the 4 mocks alone, and (in process) for the 4 mocks plus one Python guest.
 //! 3. **Reload latency.** The real binary with the three mocks (one account, `environment =
 //!    "1s"`); mock-grid 0.2.0 and 0.1.0 are dropped in turn over `plugins/mock-grid.wasm` (write
 //!    to a hidden temp name, then rename) and `GET /api/v1/plugins` is polled every 5 ms until
 //!    the new version is listed. The reload records' `duration_ms` (`GET /api/v1/reloads`) say
-//!    how long the reload itself took. Then the Python guest is dropped in as a new plugin and
-//!    removed again, a few times: the same latency with an 18 MB compile in it.
+//!    how long the reload itself took, and `at_ms` (its end) splits the wait into rename ->
+//!    reload start, the reload, and reload end -> listed. For comparison, in process:
+//!    `PluginSet::reload` after the same swap. Then the Python guest is dropped in as a new
+//!    plugin and removed again, a few times: the same latency with an 18 MB compile in it.
+//!
+//! `CARBONAUT_BENCH_GUEST=path/to/plugin.wasm` adds any other component to the per-guest
+//! table.
 //!
 //! Run with
 //! `CARGO_TARGET_DIR=target/bench-build nice -n 19 cargo bench -p carbonaut --bench cache`;
@@ -486,7 +492,7 @@ fn print_guest_table(rows: &[GuestRow]) {
     for r in rows {
         let (cold, warm) = (median(&r.cold), median(&r.warm));
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.0}x |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             r.label,
             mb(r.wasm_bytes),
             mb(r.cwasm_bytes),
@@ -494,7 +500,7 @@ fn print_guest_table(rows: &[GuestRow]) {
             ms(median(&r.cold_cpu)),
             ms(median(&r.compile)),
             ms(warm),
-            cold.as_secs_f64() / warm.as_secs_f64(),
+            ratio(cold, warm),
         );
     }
     println!("\n== where a warm load goes (medians, each piece timed on its own) ==");
@@ -585,7 +591,7 @@ fn plugin_set(
 
 fn print_set(label: &str, t: &SetTimes) {
     println!(
-        "{label} ({} plugins): cold {} (runs: {}); warm median {} (min {}, max {}, {} runs); cold/warm {:.0}x",
+        "{label} ({} plugins): cold {} (runs: {}); warm median {} (min {}, max {}, {} runs); cold/warm {}",
         t.plugins,
         ms(median(&t.cold)),
         list(&t.cold),
@@ -593,7 +599,7 @@ fn print_set(label: &str, t: &SetTimes) {
         ms(min(&t.warm)),
         ms(max(&t.warm)),
         t.warm.len(),
-        median(&t.cold).as_secs_f64() / median(&t.warm).as_secs_f64(),
+        ratio(median(&t.cold), median(&t.warm)),
     );
 }
 
@@ -791,14 +797,14 @@ fn restart_daemon(work: &Path, label: &str, files: &[PathBuf]) {
     ] {
         let (c, w) = (pick(&cold, i), pick(&warm, i));
         println!(
-            "{what}: cold {} (runs: {}); warm median {} (min {}, max {}, {} runs); cold/warm {:.0}x",
+            "{what}: cold {} (runs: {}); warm median {} (min {}, max {}, {} runs); cold/warm {}",
             ms(median(&c)),
             list(&c),
             ms(median(&w)),
             ms(min(&w)),
             ms(max(&w)),
             w.len(),
-            median(&c).as_secs_f64() / median(&w).as_secs_f64().max(1e-9),
+            ratio(median(&c), median(&w)),
         );
     }
 }
@@ -1055,6 +1061,15 @@ fn ms(d: Duration) -> String {
         format!("{ms:.0} ms")
     } else {
         format!("{ms:.2} ms")
+    }
+}
+
+/// `cold/warm` as `80x`, or `n/a` when the warm figure is below the clock's resolution.
+fn ratio(cold: Duration, warm: Duration) -> String {
+    if warm.is_zero() {
+        "n/a".into()
+    } else {
+        format!("{:.0}x", cold.as_secs_f64() / warm.as_secs_f64())
     }
 }
 
