@@ -39,7 +39,7 @@ fn check_config_names_file_line_column_and_the_fix() {
         stderr,
         format!(
             "error: FILE:6:10: provider `cloud` uses plugin `mock-clod`, which is not loaded; use one of: \
-             mock-cloud, mock-grid, mock-meter, or add a plugin named `mock-clod` to {dir}\n\
+             mock-cloud, mock-grid, mock-meter, static-grid, or add a plugin named `mock-clod` to {dir}\n\
              FILE:12:13: account `acme` uses provider `grid` for discovery, but its plugin `mock-grid` does \
              not implement discovery (it implements environment); define a provider with a plugin that \
              implements discovery: mock-cloud\n"
@@ -73,7 +73,7 @@ fn check_config_accepts_the_quickstart() {
     );
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains(": ok (3 providers, 2 accounts, 3 plugins loaded")
+            .contains(": ok (3 providers, 2 accounts, 4 plugins loaded")
     );
 }
 
