@@ -9,12 +9,13 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
+use super::mixes::MixHistory;
 use super::plan::Plan;
 use super::telemetry::Telemetry;
 use super::update::PlanUpdate;
 use super::{location_key, now_ms};
 use crate::plugins::{CallError, Plugin};
-use crate::runtime::bindings::{EnergyMix, ResourceSample};
+use crate::runtime::bindings::ResourceSample;
 use crate::snapshot::{
     AccountStatus, LocationStatus, PluginStatus, ProviderStatus, Snapshot, SnapshotCell,
     render_metrics,
@@ -38,7 +39,7 @@ pub(super) struct Mirror {
     pub counters: HashMap<ResourceId, Counters>,
     pub samples: HashMap<ResourceId, ResourceSample>,
     pub derived_power: HashMap<ResourceId, f64>,
-    pub mixes: BTreeMap<String, EnergyMix>,
+    pub mixes: MixHistory,
     pub environment_error: Option<String>,
     pub accounts: BTreeMap<String, AccountStatus>,
     pub plugin_errors: HashMap<String, Option<String>>,
@@ -206,7 +207,7 @@ impl Collector {
             locations
                 .entry(key.clone())
                 .or_insert_with(|| LocationStatus {
-                    mix: m.mixes.get(&key).cloned(),
+                    mix: m.mixes.latest(&key).cloned(),
                     resources: 0,
                 })
                 .resources += 1;

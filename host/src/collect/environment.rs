@@ -64,7 +64,7 @@ impl Collector {
                         && mix.carbon_intensity.is_finite()
                         && mix.carbon_intensity >= 0.0
                     {
-                        self.mirror.mixes.insert(mix.location_id.clone(), mix);
+                        self.mirror.mixes.insert(mix);
                         known += 1;
                     }
                 }

@@ -69,8 +69,7 @@ impl Collector {
             for (id, sample) in samples {
                 let intensity = locations
                     .get(&id)
-                    .and_then(|key| self.mirror.mixes.get(key))
-                    .map(|mix| mix.carbon_intensity);
+                    .and_then(|key| self.mirror.mixes.intensity_at(key, sample.read_at));
                 let counters = self.mirror.counters.entry(id.clone()).or_default();
                 let previous_at = counters.last.map(|l| l.read_at_ms);
                 let joules = counters.advance(&sample, intensity);
