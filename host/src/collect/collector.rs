@@ -135,7 +135,11 @@ impl Collector {
                 _ = shutdown.changed() => break,
                 _ = sync.tick() => self.sync_topology().await,
                 _ = environment.tick() => self.collect_environment().await,
-                _ = samples.tick() => self.collect_samples().await,
+                _ = samples.tick() => {
+                    let started = Instant::now();
+                    self.collect_samples().await;
+                    self.warn_if_overrun("resource_metrics", started, self.plan.resource_metrics);
+                }
                 Some(update) = updates.recv() => {
                     let follow = self.apply_update(update);
                     if follow.timers_changed {
@@ -157,6 +161,20 @@ impl Collector {
             tracing::error!(%error, "flushing the state on shutdown failed");
         }
         tracing::info!("collector stopped");
+    }
+
+    /// Back-to-back collections keep the store writing without pause (sled's memory grows
+    /// under that, see BENCHMARKS.md): say so, so the operator lengthens the interval.
+    fn warn_if_overrun(&self, interval: &str, started: Instant, period: std::time::Duration) {
+        let took = started.elapsed();
+        if took > period {
+            tracing::warn!(
+                interval,
+                took_ms = took.as_millis() as u64,
+                period_ms = period.as_millis() as u64,
+                "a collection took longer than its interval, so collections run back to back; lengthen the interval"
+            );
+        }
     }
 
     fn timers(&self) -> [tokio::time::Interval; 3] {
