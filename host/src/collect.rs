@@ -14,7 +14,7 @@ mod update;
 
 pub use collector::Collector;
 pub use health::{Health, ProviderHealth};
-pub use plan::{AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key};
+pub use plan::{AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone};
 pub use telemetry::{CallCount, Telemetry};
 pub use update::{FollowUp, PlanUpdate};
 

@@ -268,10 +268,7 @@ impl Collector {
 
     fn provider_statuses(&self) -> BTreeMap<String, ProviderStatus> {
         self.plan
-            .accounts
-            .iter()
-            .flat_map(|a| [&a.discovery, &a.resource_metrics])
-            .chain(self.plan.environment.as_ref().map(|e| &e.provider))
+            .providers()
             .map(|p| {
                 (
                     p.name.clone(),
@@ -287,10 +284,7 @@ impl Collector {
     fn providers_of(&self, plugin: &str) -> Vec<String> {
         let mut names: Vec<String> = self
             .plan
-            .accounts
-            .iter()
-            .flat_map(|a| [&a.discovery, &a.resource_metrics])
-            .chain(self.plan.environment.as_ref().map(|e| &e.provider))
+            .providers()
             .filter(|p| p.plugin_name == plugin)
             .map(|p| p.name.clone())
             .collect();

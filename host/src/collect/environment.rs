@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::collector::Collector;
-use super::location_key;
+use super::{location_key, mapped_zone};
 use crate::runtime::bindings::LocationQuery;
 
 impl Collector {
@@ -18,11 +18,7 @@ impl Collector {
             let key = location_key(&r.info.location, &env.zones);
             queries.entry(key.clone()).or_insert_with(|| {
                 let location = &r.info.location;
-                let mapped = [&location.region, &location.zone, &location.country]
-                    .iter()
-                    .filter_map(|c| c.as_deref())
-                    .find_map(|c| env.zones.get(c))
-                    .cloned();
+                let mapped = mapped_zone(location, &env.zones).cloned();
                 LocationQuery {
                     id: key,
                     location: location.clone(),

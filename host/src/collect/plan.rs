@@ -95,6 +95,14 @@ const BATCH_SIZE: usize = 1000;
 static NO_ZONES: BTreeMap<String, String> = BTreeMap::new();
 
 impl Plan {
+    /// Every provider instance the plan uses, once per use (accounts first, then environment).
+    pub fn providers(&self) -> impl Iterator<Item = &ProviderInstance> {
+        self.accounts
+            .iter()
+            .flat_map(|a| [&a.discovery, &a.resource_metrics])
+            .chain(self.environment.as_ref().map(|e| &e.provider))
+    }
+
     /// The operator's location → grid zone mapping (empty without an environment provider).
     pub fn zones(&self) -> &BTreeMap<String, String> {
         self.environment.as_ref().map_or(&NO_ZONES, |e| &e.zones)
@@ -162,15 +170,22 @@ impl Plan {
     }
 }
 
+/// The grid zone the operator's mapping gives for a location's region, zone or country.
+pub fn mapped_zone<'a>(
+    location: &Location,
+    zones: &'a BTreeMap<String, String>,
+) -> Option<&'a String> {
+    [&location.region, &location.zone, &location.country]
+        .iter()
+        .filter_map(|c| c.as_deref())
+        .find_map(|c| zones.get(c))
+}
+
 /// The grid location a resource is attributed to: the configured zone for its region, zone or
 /// country, else its country, else its region. Bounded by the number of grids, so it is safe
 /// as a metric label.
 pub fn location_key(location: &Location, zones: &BTreeMap<String, String>) -> String {
-    let candidates = [&location.region, &location.zone, &location.country];
-    candidates
-        .iter()
-        .filter_map(|c| c.as_deref())
-        .find_map(|c| zones.get(c))
+    mapped_zone(location, zones)
         .cloned()
         .or_else(|| location.country.clone())
         .or_else(|| location.region.clone())

@@ -1,15 +1,14 @@
 //! Reads `.wasm` files into [`Plugin`]s: checks the bytes, compiles, inspects the exports,
 //! links, then asks the plugin for its metadata. Each step that fails says which file and why.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::LoadError;
 use super::inspect::{SUPPORTED_WIT, ShapeError, inspect_component};
 use super::plugin::{Exports, Plugin, PluginInfo};
+use super::{LoadError, PluginSet};
 use crate::runtime::Runtime;
 use crate::runtime::bindings::{ProviderKind, discovery, environment, metadata, resource_metrics};
 
@@ -21,38 +20,18 @@ const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 /// The result of loading a directory: what loaded and what was refused, each with its reason.
 #[derive(Default)]
 pub struct LoadedDir {
-    pub plugins: Vec<Plugin>,
+    pub plugins: Vec<Arc<Plugin>>,
     pub errors: Vec<LoadError>,
 }
 
-/// Loads every `*.wasm` in `dir`, in file-name order. A bad file does not stop the others.
+/// Loads every `*.wasm` in `dir`, in file-name order, exactly as a reload would from nothing.
+/// A bad file does not stop the others.
 pub async fn load_dir(runtime: &Arc<Runtime>, dir: &Path) -> std::io::Result<LoadedDir> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
-        .collect();
-    files.sort();
-    let mut loaded = LoadedDir::default();
-    let mut names: HashMap<String, String> = HashMap::new();
-    for path in files {
-        match load_file(runtime, &path).await {
-            Ok(plugin) => {
-                if let Some(other) = names.get(plugin.name()) {
-                    loaded.errors.push(LoadError::DuplicateName {
-                        path: path.display().to_string(),
-                        name: plugin.name().to_owned(),
-                        other: other.clone(),
-                    });
-                    continue;
-                }
-                names.insert(plugin.name().to_owned(), path.display().to_string());
-                loaded.plugins.push(plugin);
-            }
-            Err(error) => loaded.errors.push(error),
-        }
-    }
-    Ok(loaded)
+    let (set, change) = PluginSet::default().reload(runtime, dir).await?;
+    Ok(LoadedDir {
+        plugins: set.plugins().cloned().collect(),
+        errors: change.refused,
+    })
 }
 
 /// Loads one component file.

@@ -188,12 +188,7 @@ impl Reloader {
         let disabled = self.store.disabled_plugins().map_err(|e| e.to_string())?;
         let usable = Self::usable_plugins(&plugins, &disabled);
         let plan = Plan::from_config(&config, &usable).map_err(|e| format!("{e:#}"))?;
-        for provider in plan
-            .accounts
-            .iter()
-            .flat_map(|a| [&a.discovery, &a.resource_metrics])
-            .chain(plan.environment.as_ref().map(|e| &e.provider))
-        {
+        for provider in plan.providers() {
             if let Err(reason) = &provider.plugin {
                 let item = format!("provider {} down: {reason}", provider.name);
                 if !items.contains(&item) {

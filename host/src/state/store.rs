@@ -150,12 +150,12 @@ impl StateStore {
                 for (k, v) in &resource_values {
                     resources.insert(k.as_slice(), v.as_slice())?;
                 }
-                Ok::<(), ConflictableTransactionError<()>>(())
+                Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
             });
         match result {
             Ok(()) => {}
             Err(TransactionError::Storage(e)) => return Err(e.into()),
-            Err(TransactionError::Abort(())) => unreachable_abort(),
+            Err(TransactionError::Abort(never)) => match never {},
         }
         self.db.flush()?;
         Ok(())
@@ -234,11 +234,6 @@ impl StateStore {
         self.db.flush()?;
         Ok(())
     }
-}
-
-/// The closure above never aborts; this keeps that visible without an `unwrap`.
-fn unreachable_abort() {
-    tracing::error!("a state transaction aborted without a reason");
 }
 
 fn key(parts: &[&str]) -> Vec<u8> {
