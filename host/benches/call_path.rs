@@ -208,7 +208,7 @@ impl Bare {
     async fn instantiate(&self) -> (Store<HostState>, Instance) {
         let mut store = Store::new(
             &self.engine,
-            HostState::new(self.name.clone(), &self.limits, &Grants::NONE).expect("state"),
+            HostState::new(self.name.clone(), &self.limits, &Grants::NONE, None).expect("state"),
         );
         store.set_epoch_deadline(NO_DEADLINE);
         let instance = self

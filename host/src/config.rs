@@ -115,6 +115,12 @@ pub struct ProviderConfig {
     pub settings: Settings,
     /// Host directory → guest path, opened read-only for each call (`read_only_dirs`).
     pub read_only_dirs: Vec<(PathBuf, String)>,
+    /// Origins the plugin may call over HTTP (`allow_http`).
+    pub allow_http: Vec<crate::runtime::http::HttpOrigin>,
+    /// Whether the plugin gets its key-value namespace (`key_value`).
+    pub key_value: bool,
+    /// `[providers.NAME.limits]` merged over `[limits]`, when the provider has that table.
+    pub limits: Option<crate::runtime::Limits>,
 }
 
 /// An account (`[accounts.NAME]`): what discovers its resources and what measures them.

@@ -4,11 +4,13 @@
 mod error;
 mod inspect;
 mod loader;
+mod needs;
 mod plugin;
 mod registry;
 
 pub use error::{CallError, LoadError};
 pub use inspect::{ComponentShape, SUPPORTED_WIT, WitVersion, inspect_component};
 pub use loader::{LoadedDir, load_bytes, load_dir, load_file};
+pub use needs::{Needs, Offered};
 pub use plugin::{Plugin, PluginInfo};
 pub use registry::{PluginSet, SetChange, is_plugin_file};

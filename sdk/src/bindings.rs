@@ -13,6 +13,7 @@ pub mod base {
             world metadata-exports {
                 import carbonaut:provider/log@0.1.0;
                 import carbonaut:provider/types@0.1.0;
+                import carbonaut:provider/key-value@0.1.0;
                 export carbonaut:provider/metadata@0.1.0;
             }
         ",
@@ -74,5 +75,21 @@ pub mod environment {
         pub_export_macro: true,
         export_macro_name: "export_environment",
         default_bindings_module: "carbonaut_sdk::bindings::environment",
+    });
+}
+
+/// `wasi:http` for the [`crate::http`] client, apart from the provider types (which derive
+/// `PartialEq`, which the WASI resources cannot).
+pub mod wasi_http {
+    wit_bindgen::generate!({
+        inline: "
+            package carbonaut:sdk;
+            world http-imports {
+                import wasi:http/outgoing-handler@0.2.12;
+            }
+        ",
+        path: "../wit",
+        world: "http-imports",
+        generate_all,
     });
 }

@@ -51,13 +51,15 @@
 
 #[doc(hidden)]
 pub mod bindings;
+pub mod http;
+pub mod kv;
 pub mod log;
 mod metadata;
 
 pub use bindings::base::carbonaut::provider::types::{
-    Account, Coordinates, EmissionFactorType, EnergyMix, EnergySource, Hardware, Labels, Location,
-    LocationQuery, PluginMetadata, Project, ProviderError, ProviderKind, ResourceInfo,
-    ResourceKind, ResourceSample, SettingSpec, Settings, SourceShare, TimestampMs,
+    Account, CapabilityNeeds, Coordinates, EmissionFactorType, EnergyMix, EnergySource, Hardware,
+    Labels, Location, LocationQuery, PluginMetadata, Project, ProviderError, ProviderKind,
+    ResourceInfo, ResourceKind, ResourceSample, SettingSpec, Settings, SourceShare, TimestampMs,
     UnavailableError,
 };
 pub use metadata::Metadata;

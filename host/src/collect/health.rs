@@ -16,9 +16,6 @@ use crate::runtime::bindings::ProviderError;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait: a provider that recovers is back within five minutes.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// Calls of one provider in flight at once. Collection makes one call per account at a time,
-/// so this only bites when many accounts share a provider.
-pub const MAX_CONCURRENT_CALLS: usize = 4;
 
 #[derive(Debug, Default)]
 struct State {
@@ -41,11 +38,12 @@ pub struct ProviderHealth {
     pub retry_in_ms: Option<u64>,
 }
 
-impl Default for Health {
-    fn default() -> Self {
+impl Health {
+    /// A healthy provider that runs at most `max_concurrent_calls` calls at once.
+    pub fn new(max_concurrent_calls: usize) -> Self {
         Health {
             state: Mutex::default(),
-            permits: Semaphore::new(MAX_CONCURRENT_CALLS),
+            permits: Semaphore::new(max_concurrent_calls),
         }
     }
 }
@@ -125,7 +123,7 @@ mod tests {
 
     #[test]
     fn failures_back_off_exponentially_and_success_resets() {
-        let health = Health::default();
+        let health = Health::new(4);
         assert!(health.check("prov", "p").is_ok());
         health.record(&failure());
         let first = health.status();

@@ -9,9 +9,9 @@ use anyhow::Context as _;
 
 use super::health::Health;
 use crate::config::Config;
-use crate::plugins::{CallError, Plugin};
-use crate::runtime::Grants;
+use crate::plugins::{CallError, Offered, Plugin};
 use crate::runtime::bindings::{Location, Settings};
+use crate::runtime::{Grants, Limits};
 
 /// A named provider instance: a plugin plus the settings the operator gave it. The plugin is
 /// `None` while its file is missing, refused or disabled: the provider is down, with a reason.
@@ -21,7 +21,7 @@ pub struct ProviderInstance {
     pub plugin_name: String,
     pub plugin: Result<Arc<Plugin>, String>,
     pub settings: Settings,
-    /// What the operator granted this instance (read-only directories).
+    /// What this instance may use: the operator's offer narrowed to the plugin's needs.
     pub grants: Grants,
     /// Shared by every account that uses this instance.
     pub health: Arc<Health>,
@@ -122,15 +122,20 @@ impl Plan {
                     provider.plugin
                 )
             });
+            let offered = Offered {
+                read_only_dirs: provider.read_only_dirs.clone(),
+                http: provider.allow_http.clone(),
+                key_value: provider.key_value,
+            };
+            let grants = grants_for(name, &provider.plugin, &plugin, &offered, provider.limits);
+            let limits = provider.limits.unwrap_or(config.limits);
             let instance = ProviderInstance {
                 name: name.to_owned(),
                 plugin_name: provider.plugin.clone(),
                 plugin,
                 settings: provider.settings.to_wit(),
-                grants: Grants {
-                    read_only_dirs: provider.read_only_dirs.clone(),
-                },
-                health: Arc::new(Health::default()),
+                grants,
+                health: Arc::new(Health::new(limits.max_concurrent_calls)),
             };
             instances.insert(name.clone(), instance);
         }
@@ -168,6 +173,32 @@ impl Plan {
             batch_size: BATCH_SIZE,
         })
     }
+}
+
+/// What a provider instance gets: the operator's offer narrowed to the plugin's needs, and its
+/// own limits. Offers the plugin did not ask for are logged, since they are silently unused.
+fn grants_for(
+    provider: &str,
+    plugin_name: &str,
+    plugin: &Result<Arc<Plugin>, String>,
+    offered: &Offered,
+    limits: Option<Limits>,
+) -> Grants {
+    let Ok(plugin) = plugin else {
+        return Grants {
+            limits,
+            ..Grants::NONE
+        };
+    };
+    let (grants, unused) = plugin.info().needs.grant(offered, provider);
+    for offer in unused {
+        tracing::warn!(
+            provider,
+            plugin = plugin_name,
+            "{offer} is configured, but the plugin does not ask for it in its metadata; not granted"
+        );
+    }
+    Grants { limits, ..grants }
 }
 
 /// The grid zone the operator's mapping gives for a location's region, zone or country.

@@ -36,6 +36,8 @@ pub(super) struct RawConfig {
 pub(super) struct RawLimits {
     pub memory_mib: Option<Spanned<u64>>,
     pub call_deadline: Option<Spanned<String>>,
+    pub max_concurrent_calls: Option<Spanned<u64>>,
+    pub max_result_items: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,6 +95,13 @@ pub(super) struct RawProvider {
     /// Guest path → host directory, granted read-only.
     #[serde(default)]
     pub read_only_dirs: BTreeMap<String, Spanned<String>>,
+    /// Origins the plugin may reach over HTTP.
+    #[serde(default)]
+    pub allow_http: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub key_value: bool,
+    /// Overrides of the global `[limits]` for this provider.
+    pub limits: Option<RawLimits>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,7 +207,8 @@ mod tests {
                 "{PATHS}[providers.cloud]\nplugin = \"x\"\nsetings = {{}}\n"
             )),
             "x.toml:6:1: unknown field `setings`, expected one of `plugin`, `settings`, \
-             `read_only_dirs`; remove it or correct its spelling"
+             `read_only_dirs`, `allow_http`, `key_value`, `limits`; remove it or correct its \
+             spelling"
         );
     }
 

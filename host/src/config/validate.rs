@@ -46,6 +46,7 @@ pub(super) fn build(
         key: base_dir.join(t.key),
     });
     let intervals = c.intervals(&raw.intervals);
+    let limits = c.limits(&raw.limits, Limits::default(), "limits");
 
     let mut providers = BTreeMap::new();
     for (name, p) in raw.providers {
@@ -54,6 +55,11 @@ pub(super) fn build(
             .provider_plugin
             .insert(name.clone(), c.at(p.plugin.span()));
         let read_only_dirs = c.read_only_dirs(&name, &p.read_only_dirs, base_dir);
+        let allow_http = c.allow_http(&name, &p.allow_http);
+        let provider_limits = p
+            .limits
+            .as_ref()
+            .map(|raw| c.limits(raw, limits, &format!("providers.{name}.limits")));
         let plugin = p.plugin.into_inner();
         providers.insert(
             name,
@@ -61,6 +67,9 @@ pub(super) fn build(
                 plugin,
                 settings,
                 read_only_dirs,
+                allow_http,
+                key_value: p.key_value,
+                limits: provider_limits,
             },
         );
     }
@@ -107,7 +116,6 @@ pub(super) fn build(
     }
 
     let auth = c.auth(raw.auth);
-    let limits = c.limits(&raw.limits);
 
     let config = Config {
         limits,
@@ -217,25 +225,80 @@ impl Checker<'_> {
         })
     }
 
-    fn limits(&mut self, raw: &super::raw::RawLimits) -> Limits {
+    fn allow_http(
+        &mut self,
+        provider: &str,
+        raw: &[Spanned<String>],
+    ) -> Vec<crate::runtime::http::HttpOrigin> {
+        let mut origins = Vec::new();
+        for entry in raw {
+            match entry.get_ref().parse() {
+                Ok(origin) => origins.push(origin),
+                Err(error) => self.report.push(
+                    self.at(entry.span()),
+                    format!("provider `{provider}` allow_http: {error}"),
+                    "list origins only: scheme, host and optional port; the plugin adds paths",
+                ),
+            }
+        }
+        origins
+    }
+
+    /// `raw` over `base`; `table` names the TOML table in messages.
+    fn limits(&mut self, raw: &super::raw::RawLimits, base: Limits, table: &str) -> Limits {
         let default = Limits::default();
-        let memory_bytes = match &raw.memory_mib {
-            None => default.memory_bytes,
-            Some(mib) if (1..=4096).contains(mib.get_ref()) => (*mib.get_ref() as usize) << 20,
-            Some(mib) => {
-                self.report.push(
-                    self.at(mib.span()),
-                    format!("limits.memory_mib is {}", mib.get_ref()),
-                    "use a number of MiB from 1 to 4096 (default 128)",
-                );
-                default.memory_bytes
+        let mut number = |value: &Option<Spanned<u64>>,
+                          key: &str,
+                          range: std::ops::RangeInclusive<u64>,
+                          base: u64,
+                          default: u64| {
+            match value {
+                None => base,
+                Some(v) if range.contains(v.get_ref()) => *v.get_ref(),
+                Some(v) => {
+                    self.report.push(
+                        self.at(v.span()),
+                        format!("{table}.{key} is {}", v.get_ref()),
+                        format!(
+                            "use a number from {} to {} (default {default})",
+                            range.start(),
+                            range.end()
+                        ),
+                    );
+                    base
+                }
             }
         };
-        let call_deadline =
-            self.interval("call_deadline", &raw.call_deadline, default.call_deadline);
+        let as_u64 = |n: usize| n as u64;
+        let memory_mib = number(
+            &raw.memory_mib,
+            "memory_mib",
+            1..=4096,
+            as_u64(base.memory_bytes >> 20),
+            as_u64(default.memory_bytes >> 20),
+        );
+        let max_concurrent_calls = number(
+            &raw.max_concurrent_calls,
+            "max_concurrent_calls",
+            1..=256,
+            as_u64(base.max_concurrent_calls),
+            as_u64(default.max_concurrent_calls),
+        );
+        let max_result_items = number(
+            &raw.max_result_items,
+            "max_result_items",
+            1..=10_000_000,
+            as_u64(base.max_result_items),
+            as_u64(default.max_result_items),
+        );
+        let call_deadline = self.interval("call_deadline", &raw.call_deadline, base.call_deadline);
+        // The ranges above keep these far inside usize on every target we build for.
+        let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         Limits {
-            memory_bytes,
+            memory_bytes: to_usize(memory_mib) << 20,
             call_deadline,
+            max_concurrent_calls: to_usize(max_concurrent_calls),
+            max_result_items: to_usize(max_result_items),
         }
     }
 

@@ -52,6 +52,8 @@ pub enum LoadError {
         path: String,
         source: Box<CallError>,
     },
+    #[error("{path}: {reason}")]
+    BadNeeds { path: String, reason: String },
     #[error("{path}: plugin name `{name}` is already used by {other}; plugin names must be unique")]
     DuplicateName {
         path: String,
@@ -104,6 +106,28 @@ pub enum CallError {
         failures: u32,
         retry_in_ms: u64,
     },
+    #[error(
+        "plugin {plugin} {version}: {operation} was refused {refused} (not allowed for this \
+         provider) and returned: {}", .error.describe()
+    )]
+    Denied {
+        plugin: String,
+        version: String,
+        operation: &'static str,
+        refused: String,
+        error: ProviderError,
+    },
+    #[error(
+        "plugin {plugin} {version}: {operation} returned {items} items; the limit is {limit} \
+         (raise `max_result_items` in the provider's limits if this is legitimate)"
+    )]
+    ResultTooLarge {
+        plugin: String,
+        version: String,
+        operation: &'static str,
+        items: usize,
+        limit: usize,
+    },
     #[error("plugin {plugin} is down: {reason}")]
     PluginDown { plugin: String, reason: String },
     #[error("plugin {plugin} {version} does not implement the {kind} provider kind")]
@@ -115,11 +139,13 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// A short, bounded label for metrics: `guest-error`, `deadline`, `memory`, `trap`,
-    /// `not-implemented` or `plugin-down`.
+    /// A short, bounded label for metrics: `guest-error`, `denied`, `deadline`, `memory`,
+    /// `trap`, `result-size`, `not-implemented`, `plugin-down` or `backoff`.
     pub fn reason(&self) -> &'static str {
         match self {
             CallError::Guest { .. } => "guest-error",
+            CallError::Denied { .. } => "denied",
+            CallError::ResultTooLarge { .. } => "result-size",
             CallError::Deadline { .. } => "deadline",
             CallError::Trap { .. } => "trap",
             CallError::OutOfMemory { .. } => "memory",
@@ -132,7 +158,7 @@ impl CallError {
     /// The guest's own error, when it returned one (as opposed to trapping).
     pub fn provider_error(&self) -> Option<&ProviderError> {
         match self {
-            CallError::Guest { error, .. } => Some(error),
+            CallError::Guest { error, .. } | CallError::Denied { error, .. } => Some(error),
             _ => None,
         }
     }

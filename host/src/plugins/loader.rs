@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use super::Needs;
 use super::inspect::{SUPPORTED_WIT, ShapeError, inspect_component};
 use super::plugin::{Exports, Plugin, PluginInfo};
 use super::{LoadError, PluginSet};
@@ -136,7 +137,12 @@ pub async fn load_bytes(
             "the plugin's metadata lists other provider kinds than it exports; using its exports"
         );
     }
+    let needs = Needs::parse(&meta.needs).map_err(|reason| LoadError::BadNeeds {
+        path: path.clone(),
+        reason,
+    })?;
     let info = PluginInfo {
+        needs,
         name: meta.name,
         version: meta.version,
         description: meta.description,

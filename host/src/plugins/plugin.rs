@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{Store, Trap};
 
-use super::CallError;
 use super::inspect::WitVersion;
+use super::{CallError, Needs};
 use crate::runtime::bindings::{
     Account, EnergyMix, LocationQuery, PluginMetadata, Project, ProviderError, ProviderKind,
     ResourceInfo, ResourceSample, SettingSpec, Settings, discovery, environment, metadata,
@@ -32,6 +32,9 @@ pub struct PluginInfo {
     /// The settings the plugin accepts: key, description, required, secret.
     #[schema(value_type = Vec<Object>)]
     pub settings: Vec<SettingSpec>,
+    /// The capabilities it asks for; a provider instance gets these intersected with what
+    /// the operator configured.
+    pub needs: Needs,
     pub sha256: String,
     pub file: String,
     pub size_bytes: u64,
@@ -144,14 +147,15 @@ impl Plugin {
             .discovery
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
-        self.context("discovery.list-projects", grants)
-            .call(&self.pre, self.log_name.clone(), async |store, instance| {
-                indices
-                    .load(&mut *store, instance)?
-                    .call_list_projects(store, settings, account)
-                    .await
-            })
-            .await
+        let cx = self.context("discovery.list-projects", grants);
+        cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
+            indices
+                .load(&mut *store, instance)?
+                .call_list_projects(store, settings, account)
+                .await
+        })
+        .await
+        .and_then(|items| cx.bounded(items))
     }
 
     pub async fn list_resources(
@@ -165,14 +169,15 @@ impl Plugin {
             .discovery
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
-        self.context("discovery.list-resources", grants)
-            .call(&self.pre, self.log_name.clone(), async |store, instance| {
-                indices
-                    .load(&mut *store, instance)?
-                    .call_list_resources(store, settings, account, project)
-                    .await
-            })
-            .await
+        let cx = self.context("discovery.list-resources", grants);
+        cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
+            indices
+                .load(&mut *store, instance)?
+                .call_list_resources(store, settings, account, project)
+                .await
+        })
+        .await
+        .and_then(|items| cx.bounded(items))
     }
 
     /// One call for the whole batch of `resources`.
@@ -187,14 +192,15 @@ impl Plugin {
             .resource_metrics
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::ResourceMetrics))?;
-        self.context("resource-metrics.collect", grants)
-            .call(&self.pre, self.log_name.clone(), async |store, instance| {
-                indices
-                    .load(&mut *store, instance)?
-                    .call_collect(store, settings, account, resources)
-                    .await
-            })
-            .await
+        let cx = self.context("resource-metrics.collect", grants);
+        cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
+            indices
+                .load(&mut *store, instance)?
+                .call_collect(store, settings, account, resources)
+                .await
+        })
+        .await
+        .and_then(|items| cx.bounded(items))
     }
 
     /// One call for the whole batch of `locations`.
@@ -208,14 +214,15 @@ impl Plugin {
             .environment
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Environment))?;
-        self.context("environment.collect", grants)
-            .call(&self.pre, self.log_name.clone(), async |store, instance| {
-                indices
-                    .load(&mut *store, instance)?
-                    .call_collect(store, settings, locations)
-                    .await
-            })
-            .await
+        let cx = self.context("environment.collect", grants);
+        cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
+            indices
+                .load(&mut *store, instance)?
+                .call_collect(store, settings, locations)
+                .await
+        })
+        .await
+        .and_then(|items| cx.bounded(items))
     }
 
     fn context<'a>(&'a self, operation: &'static str, grants: &'a Grants) -> Context<'a> {
@@ -269,7 +276,7 @@ impl Context<'_> {
                 operation: self.operation,
                 reason,
             })?;
-        let deadline = self.runtime.limits().call_deadline;
+        let deadline = self.runtime.limits_for(self.grants).call_deadline;
         // Epoch interruption stops guest code at the deadline, but not a guest waiting in a
         // host call (a sleep, a poll): this timeout covers those, a little later.
         let run = async {
@@ -295,6 +302,17 @@ impl Context<'_> {
         match outcome {
             Err(_elapsed) => Err(self.deadline()),
             Ok(Ok(Ok(value))) => Ok(value),
+            // A guest that was refused a capability usually reports it as its own error;
+            // the refusal is the reason worth counting.
+            Ok(Ok(Err(error))) if !store.data().refused_origins().is_empty() => {
+                Err(CallError::Denied {
+                    plugin: self.plugin.to_owned(),
+                    version: self.version.to_owned(),
+                    operation: self.operation,
+                    refused: format!("HTTP to {}", store.data().refused_origins().join(", ")),
+                    error,
+                })
+            }
             Ok(Ok(Err(error))) => Err(CallError::Guest {
                 plugin: self.plugin.to_owned(),
                 version: self.version.to_owned(),
@@ -310,8 +328,27 @@ impl Context<'_> {
             plugin: self.plugin.to_owned(),
             version: self.version.to_owned(),
             operation: self.operation,
-            deadline_ms: self.runtime.limits().call_deadline.as_millis(),
+            deadline_ms: self
+                .runtime
+                .limits_for(self.grants)
+                .call_deadline
+                .as_millis(),
         }
+    }
+
+    /// Refuses a result with more items than the instance's `max_result_items`.
+    fn bounded<T>(&self, items: Vec<T>) -> Result<Vec<T>, CallError> {
+        let limit = self.runtime.limits_for(self.grants).max_result_items;
+        if items.len() > limit {
+            return Err(CallError::ResultTooLarge {
+                plugin: self.plugin.to_owned(),
+                version: self.version.to_owned(),
+                operation: self.operation,
+                items: items.len(),
+                limit,
+            });
+        }
+        Ok(items)
     }
 
     /// A wasmtime error (trap, deadline, memory, instantiation failure) as a [`CallError`].

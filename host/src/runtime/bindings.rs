@@ -9,6 +9,12 @@ wasmtime::component::bindgen!({
     world: "provider",
     exports: { default: async },
     additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+    // wasi:http is implemented by wasmtime-wasi-http; only our own interfaces are generated.
+    with: {
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+    },
 });
 
 pub use self::carbonaut::provider::types::*;

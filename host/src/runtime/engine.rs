@@ -8,7 +8,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-use super::bindings::carbonaut::provider::log;
+use super::bindings::carbonaut::provider::{key_value, log};
 use super::limits::EPOCH_TICK;
 use super::{CacheState, CompileCache, Grants, HostState, Limits};
 use wasmtime::component::Component;
@@ -38,6 +38,7 @@ pub struct Runtime {
     limits: Limits,
     strategy: AllocationStrategy,
     cache: Option<CompileCache>,
+    key_value: Option<sled::Tree>,
     _ticker: EpochTicker,
 }
 
@@ -45,19 +46,23 @@ impl Runtime {
     /// Builds the engine with the pooling allocator, falling back to on-demand allocation when
     /// the address space cannot hold the pool.
     pub fn new(limits: Limits) -> anyhow::Result<Self> {
-        let (engine, strategy) = match Engine::new(&engine_config(&limits, true)) {
+        let (engine, strategy) = match Engine::new(&engine_config(true)) {
             Ok(engine) => (engine, AllocationStrategy::Pooling),
             Err(error) => {
                 tracing::warn!(%error, "the pooling allocator is unavailable; instantiating on demand");
-                let engine = Engine::new(&engine_config(&limits, false))
-                    .context("creating the wasmtime engine")?;
+                let engine =
+                    Engine::new(&engine_config(false)).context("creating the wasmtime engine")?;
                 (engine, AllocationStrategy::OnDemand)
             }
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI p2")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .context("linking wasi:http")?;
         log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .context("linking the log import")?;
+        key_value::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .context("linking the key-value import")?;
         let ticker = EpochTicker::start(&engine);
         Ok(Runtime {
             engine,
@@ -65,6 +70,7 @@ impl Runtime {
             limits,
             strategy,
             cache: None,
+            key_value: None,
             _ticker: ticker,
         })
     }
@@ -87,6 +93,12 @@ impl Runtime {
         Ok(())
     }
 
+    /// Backs the `key-value` import with `tree` (namespaced per provider instance); without
+    /// it, the store is denied to every plugin.
+    pub fn enable_key_value(&mut self, tree: sled::Tree) {
+        self.key_value = Some(tree);
+    }
+
     pub fn cache(&self) -> Option<&CompileCache> {
         self.cache.as_ref()
     }
@@ -107,18 +119,30 @@ impl Runtime {
         self.strategy
     }
 
+    /// The limits a call under `grants` runs with: the instance's own, else the runtime's.
+    pub fn limits_for(&self, grants: &Grants) -> Limits {
+        grants.limits.unwrap_or(self.limits)
+    }
+
     /// A fresh store for one call of `plugin`, with the memory cap and the deadline armed and
     /// `grants` opened.
     pub fn new_store(&self, plugin: Arc<str>, grants: &Grants) -> Result<Store<HostState>, String> {
-        let mut store = Store::new(&self.engine, HostState::new(plugin, &self.limits, grants)?);
+        let limits = self.limits_for(grants);
+        let state = HostState::new(plugin, &limits, grants, self.key_value.as_ref())?;
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(self.limits.deadline_ticks());
+        store.set_epoch_deadline(limits.deadline_ticks());
         store.epoch_deadline_trap();
         Ok(store)
     }
 }
 
-fn engine_config(limits: &Limits, pooling: bool) -> Config {
+/// The pool's memory slots fit the largest limit a provider may be given (`memory_mib` up to
+/// 4096): on 64-bit hosts wasmtime reserves 4 GiB of address space per slot anyway, and the
+/// per-call limiter enforces each instance's own limit.
+const POOL_MAX_MEMORY_BYTES: usize = 4 << 30;
+
+fn engine_config(pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -129,7 +153,7 @@ fn engine_config(limits: &Limits, pooling: bool) -> Config {
             .total_memories(POOL_INSTANCES * 2)
             .total_tables(POOL_INSTANCES * 2)
             .total_stacks(POOL_INSTANCES)
-            .max_memory_size(limits.memory_bytes);
+            .max_memory_size(POOL_MAX_MEMORY_BYTES);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config

@@ -1,17 +1,30 @@
-//! Capabilities an operator grants one provider instance, beyond the empty sandbox.
+//! Capabilities and limits an operator grants one provider instance, beyond the empty sandbox.
+//! What a plugin asks for in its metadata narrows these further (see `plugins::needs`).
 
 use std::path::PathBuf;
+
+use super::Limits;
+use super::http::HttpOrigin;
 
 /// Nothing by default. Granted per provider in the config, never by the plugin itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
     /// Host directory → the path the guest sees it at; read-only, files and directories.
     pub read_only_dirs: Vec<(PathBuf, String)>,
+    /// Origins outgoing `wasi:http` requests may reach.
+    pub http: Vec<HttpOrigin>,
+    /// The key-value namespace (the provider instance's name), when the store is granted.
+    pub key_value: Option<String>,
+    /// This instance's limits, when the operator overrode the global ones.
+    pub limits: Option<Limits>,
 }
 
 impl Grants {
-    /// The empty sandbox.
+    /// The empty sandbox under the runtime's limits.
     pub const NONE: Grants = Grants {
         read_only_dirs: Vec::new(),
+        http: Vec::new(),
+        key_value: None,
+        limits: None,
     };
 }

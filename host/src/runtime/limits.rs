@@ -13,14 +13,27 @@ pub struct Limits {
     /// Wall time a single call may run guest code. Ten seconds covers a slow upstream API
     /// page; a guest stuck in a loop is stopped at that point.
     pub call_deadline: Duration,
+    /// Calls of one provider instance in flight at once. Four lets a few accounts collect in
+    /// parallel while a slow upstream cannot take every worker.
+    pub max_concurrent_calls: usize,
+    /// Items (projects, resources, samples, mixes) one call may return. Bytes are already
+    /// bounded by the memory limit (a result is built in guest memory first); this bounds what
+    /// a result costs the host downstream. 100 000 is ten times the largest inventory we test.
+    pub max_result_items: usize,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        memory_bytes: 128 << 20,
+        call_deadline: Duration::from_secs(10),
+        max_concurrent_calls: 4,
+        max_result_items: 100_000,
+    };
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            memory_bytes: 128 << 20,
-            call_deadline: Duration::from_secs(10),
-        }
+        Limits::DEFAULT
     }
 }
 

@@ -1,17 +1,25 @@
-//! The data each store carries: an empty WASI context (no files, no network, no environment
-//! variables, no inherited stdio), the memory limiter, and the plugin's name for its logs.
-//! Also the host side of the `log` import.
+//! The data each store carries: a WASI context with only the granted read-only directories
+//! (no sockets, no environment variables, no inherited stdio), the HTTP policy, the key-value
+//! namespace when granted, the memory limiter, and the plugin's name for its logs. Also the
+//! host side of the `log` import.
 
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::bindings::carbonaut::provider::key_value::StoreError;
 use super::bindings::carbonaut::provider::log;
+use super::http::HttpPolicy;
+use super::key_value::Namespace;
 use super::{CallLimiter, Grants, Limits};
 
 pub struct HostState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    http_policy: HttpPolicy,
+    key_value: Option<Namespace>,
     table: ResourceTable,
     pub(crate) limiter: CallLimiter,
     plugin: Arc<str>,
@@ -27,7 +35,12 @@ pub const MAX_LOG_MESSAGE_BYTES: usize = 4096;
 
 impl HostState {
     /// The state of one call; fails when a granted directory cannot be opened.
-    pub fn new(plugin: Arc<str>, limits: &Limits, grants: &Grants) -> Result<Self, String> {
+    pub fn new(
+        plugin: Arc<str>,
+        limits: &Limits,
+        grants: &Grants,
+        key_value: Option<&sled::Tree>,
+    ) -> Result<Self, String> {
         // Clocks and random are all a default WasiCtx grants: no env, no sockets, no stdio,
         // and no files but the directories the operator granted, read-only.
         let mut wasi = WasiCtx::builder();
@@ -40,8 +53,15 @@ impl HostState {
                     )
                 })?;
         }
+        let key_value = match (&grants.key_value, key_value) {
+            (Some(namespace), Some(tree)) => Some(Namespace::new(tree.clone(), namespace)),
+            _ => None,
+        };
         Ok(HostState {
             wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            http_policy: HttpPolicy::new(plugin.clone(), Arc::from(grants.http.as_slice())),
+            key_value,
             table: ResourceTable::new(),
             limiter: CallLimiter::new(limits.memory_bytes),
             plugin,
@@ -57,6 +77,31 @@ impl HostState {
     /// Log lines dropped in this call for being over [`MAX_LOG_LINES_PER_CALL`].
     pub fn log_dropped(&self) -> u32 {
         self.log_dropped
+    }
+
+    /// Origins this call tried to reach and was refused.
+    pub fn refused_origins(&self) -> &[String] {
+        self.http_policy.refused()
+    }
+
+    pub(super) fn key_value(&self) -> Result<&Namespace, StoreError> {
+        self.key_value.as_ref().ok_or_else(|| {
+            StoreError::Denied(format!(
+                "plugin {}: the key-value store is not granted to this provider; the operator \
+                 enables it with `key_value = true` in the provider's config",
+                self.plugin
+            ))
+        })
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_policy,
+        }
     }
 }
 

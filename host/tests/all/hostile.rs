@@ -23,6 +23,7 @@ async fn arena() -> Arena {
     let limits = Limits {
         memory_bytes: 64 << 20,
         call_deadline: Duration::from_millis(300),
+        ..Limits::default()
     };
     let runtime = Arc::new(Runtime::new(limits).expect("runtime"));
     Arena {
@@ -165,6 +166,7 @@ async fn a_granted_directory_is_readable_and_nothing_else() {
     let arena = arena().await;
     let grants = Grants {
         read_only_dirs: vec![(dir.path().join("granted"), "/data".to_owned())],
+        ..Grants::NONE
     };
     let account = Account {
         name: "a".into(),

@@ -1,6 +1,6 @@
 //! A plugin that attacks its host, one way per `mode` setting, for the hostile-plugin suite:
 //! loop, memory-bomb, stack-overflow, panic, huge-result, sleep, read-passwd, read-env,
-//! log-flood. With mode `ok` it behaves.
+//! log-flood, http-get (to the `url` setting), kv-count, kv-fill. With mode `ok` it behaves.
 
 use carbonaut_sdk::{
     Account, Metadata, Plugin, ProviderError, ResourceInfo, ResourceMetrics, ResourceSample,
@@ -11,11 +11,13 @@ struct Hostile;
 
 impl Plugin for Hostile {
     fn metadata() -> Metadata {
-        Metadata::new("hostile", "0.0.1", "Attacks its host on purpose.").setting(
-            "mode",
-            "The attack",
-            true,
-        )
+        Metadata::new("hostile", "0.0.1", "Attacks its host on purpose.")
+            .setting("mode", "The attack", true)
+            .setting("url", "What http-get fetches", false)
+            // It asks for everything; the operator's config decides what it gets.
+            .needs_http("*")
+            .needs_read_only_dir("/data")
+            .needs_key_value()
     }
 }
 
@@ -88,6 +90,35 @@ impl ResourceMetrics for Hostile {
                     vars.len(),
                     vars.join(",")
                 )))
+            }
+            "http-get" => {
+                let url = setting(&settings, "url").unwrap_or("http://127.0.0.1:9/");
+                let response = carbonaut_sdk::http::Request::get(url)
+                    .header("x-plugin", "hostile")
+                    .send()?;
+                Err(ProviderError::Other(format!(
+                    "status {}: {}",
+                    response.status,
+                    response.text()?
+                )))
+            }
+            "kv-count" => {
+                let count = carbonaut_sdk::kv::get("count")?
+                    .and_then(|v| String::from_utf8(v).ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    + 1;
+                carbonaut_sdk::kv::set("count", count.to_string().as_bytes())?;
+                Err(ProviderError::Other(format!("count {count}")))
+            }
+            "kv-fill" => {
+                let value = vec![b'x'; 60_000];
+                for i in 0..1000 {
+                    if let Err(e) = carbonaut_sdk::kv::set(&format!("fill-{i}"), &value) {
+                        return Err(ProviderError::Other(format!("stopped after {i}: {e:?}")));
+                    }
+                }
+                Err(ProviderError::Other("FILLED 60 MB".into()))
             }
             "log-flood" => {
                 for i in 0..1_000_000u32 {
