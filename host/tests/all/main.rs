@@ -11,6 +11,7 @@ mod crash;
 mod e2e_quickstart;
 mod fuzz;
 mod hostile;
+mod kubernetes;
 mod manage_api;
 mod openapi;
 mod plugins_load;

@@ -46,6 +46,16 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
         seen,
         vec![
             (
+                "kubernetes".into(),
+                vec![ProviderKind::Discovery],
+                vec![
+                    "api_server".into(),
+                    "token".into(),
+                    "pool_label".into(),
+                    "page_size".into()
+                ]
+            ),
+            (
                 "mock-cloud".into(),
                 vec![ProviderKind::Discovery],
                 vec![
