@@ -10,6 +10,7 @@ mod crash;
 mod e2e_quickstart;
 mod fuzz;
 mod hostile;
+mod linux_host;
 mod manage_api;
 mod openapi;
 mod plugins_load;
