@@ -39,10 +39,10 @@ fn check_config_names_file_line_column_and_the_fix() {
         stderr,
         format!(
             "error: FILE:6:10: provider `cloud` uses plugin `mock-clod`, which is not loaded; use one of: \
-             mock-cloud, mock-grid, mock-meter, static-grid, or add a plugin named `mock-clod` to {dir}\n\
+             linux-host, mock-cloud, mock-grid, mock-meter, static-grid, or add a plugin named `mock-clod` to {dir}\n\
              FILE:12:13: account `acme` uses provider `grid` for discovery, but its plugin `mock-grid` does \
              not implement discovery (it implements environment); define a provider with a plugin that \
-             implements discovery: mock-cloud\n"
+             implements discovery: linux-host, mock-cloud\n"
         )
     );
 }
@@ -73,7 +73,7 @@ fn check_config_accepts_the_quickstart() {
     );
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains(": ok (3 providers, 2 accounts, 4 plugins loaded")
+            .contains(": ok (3 providers, 2 accounts, 5 plugins loaded")
     );
 }
 
@@ -93,5 +93,25 @@ fn check_config_refuses_bad_directory_grants() {
     assert!(
         stderr.contains("provider `meter` grants `/no/such/dir`, which is not a directory here"),
         "{stderr}"
+    );
+}
+
+/// The example runs on any Linux machine: it offers `/sys`, of which the plugin gets only the
+/// powercap and cpu directories that exist here, so a machine without RAPL passes too.
+#[test]
+fn check_config_accepts_the_linux_host_example() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/linux-host.toml"
+    ))
+    .expect("the example");
+    // The plugins are built into this run's target directory, wherever it is.
+    let line = "plugin_dir = \"../target/plugins\"";
+    assert!(example.contains(line));
+    let (code, stdout, stderr) = check(&example.replace(line, "plugin_dir = \"PLUGINS\""));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(": ok (2 providers, 1 accounts, "),
+        "{stdout}"
     );
 }
