@@ -3,6 +3,7 @@
 
 mod support;
 
+mod accuracy;
 mod cli_config;
 mod cli_inspect;
 mod collection;
