@@ -548,3 +548,65 @@ async fn only_this_machine_is_measured_and_bad_settings_are_refused() {
         assert!(message.contains(expected), "{message}");
     }
 }
+
+/// The machine running the tests, through the same grants as `examples/linux-host.toml`
+/// (offered `/proc` and `/sys`, narrowed to what the plugin asks for): real procfs files report
+/// a size of 0 and must still be read whole. Whether RAPL is readable here depends on the
+/// machine, so either answer is accepted, but it must be a complete one.
+#[tokio::test]
+async fn the_real_machine_gives_a_measured_or_an_estimated_sample() {
+    let m = Machine::new(true).await;
+    let offered = carbonaut::plugins::Offered {
+        read_only_dirs: vec![
+            (PathBuf::from("/proc"), "/proc".to_owned()),
+            (PathBuf::from("/sys"), "/sys".to_owned()),
+        ],
+        http: vec![],
+        key_value: true,
+    };
+    let needs =
+        carbonaut::plugins::Needs::parse(&m.plugin.metadata().await.expect("metadata").needs)
+            .expect("needs");
+    let (grants, _) = needs.grant(&offered, "host");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let projects = m
+        .plugin
+        .list_projects(&grants, &vec![], &account())
+        .await
+        .expect("projects");
+    let resources = m
+        .plugin
+        .list_resources(&grants, &vec![], &account(), &projects[0])
+        .await
+        .expect("resources");
+    assert_eq!(resources[0].id, hostname.trim());
+    assert!(resources[0].hardware.vcpus.is_some_and(|n| n > 0));
+    assert!(resources[0].hardware.memory_bytes.is_some_and(|b| b > 0));
+
+    let (no_settings, lab) = (vec![], account());
+    let call = || {
+        m.plugin
+            .collect_samples(&grants, &no_settings, &lab, &resources)
+    };
+    let first = call().await.expect("a sample");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let second = call().await.expect("a sample");
+    let (first, second) = (&first[0], &second[0]);
+    // What this machine shows, for `--nocapture`.
+    eprintln!("this machine: {second:?}");
+    assert_eq!(first.estimated, second.estimated);
+    if second.estimated {
+        assert!(second.power_watts.is_some_and(|w| w > 0.0), "{second:?}");
+    } else {
+        let (a, b) = (first.energy_joules, second.energy_joules);
+        assert!(
+            a.zip(b).is_some_and(|(a, b)| b >= a),
+            "{first:?} {second:?}"
+        );
+    }
+    // 50 ms is 5 ticks of USER_HZ = 100: enough for /proc/stat to move on most kernels, but a
+    // utilisation is only asserted when there is one.
+    if let Some(u) = second.cpu_utilization_ratio {
+        assert!((0.0..=1.0).contains(&u), "{u}");
+    }
+}
