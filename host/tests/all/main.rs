@@ -4,6 +4,7 @@
 mod support;
 
 mod accuracy;
+mod capabilities;
 mod cli_config;
 mod cli_inspect;
 mod collection;

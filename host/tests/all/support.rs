@@ -62,6 +62,9 @@ impl Daemon {
                 .lines()
                 .map_while(Result::ok)
             {
+                // Logged before the address is announced, so a caller that checks the log
+                // right after `start` sees the line it waited for.
+                sink.lock().expect("log lock").push(line.clone());
                 let rest = line
                     .split("listening on http://")
                     .nth(1)
@@ -74,7 +77,6 @@ impl Daemon {
                         .to_owned();
                     let _ = tx.send(addr);
                 }
-                sink.lock().expect("log lock").push(line);
             }
         });
         let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
