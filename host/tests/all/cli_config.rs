@@ -4,13 +4,13 @@ use std::process::Command;
 
 use crate::support::*;
 
-/// Runs check-config on `text`, where `PLUGINS` is a folder holding the four plugins the
-/// quickstart uses (not every shipped plugin, so the messages that list them stay put).
+/// Runs check-config on `text`, where `PLUGINS` is a folder holding the quickstart's plugins
+/// and linux-host (not every shipped plugin, so the messages that list them stay put).
 fn check(text: &str) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).expect("mkdir");
-    for p in [MOCK_CLOUD, MOCK_GRID, MOCK_METER, STATIC_GRID] {
+    for p in [LINUX_HOST, MOCK_CLOUD, MOCK_GRID, MOCK_METER, STATIC_GRID] {
         let name = std::path::Path::new(p).file_name().expect("name");
         std::fs::copy(p, plugins.join(name)).expect("copy");
     }
@@ -48,10 +48,10 @@ fn check_config_names_file_line_column_and_the_fix() {
         stderr,
         format!(
             "error: FILE:6:10: provider `cloud` uses plugin `mock-clod`, which is not loaded; use one of: \
-             mock-cloud, mock-grid, mock-meter, static-grid, or add a plugin named `mock-clod` to PLUGINS\n\
+             linux-host, mock-cloud, mock-grid, mock-meter, static-grid, or add a plugin named `mock-clod` to PLUGINS\n\
              FILE:12:13: account `acme` uses provider `grid` for discovery, but its plugin `mock-grid` does \
              not implement discovery (it implements environment); define a provider with a plugin that \
-             implements discovery: mock-cloud\n"
+             implements discovery: linux-host, mock-cloud\n"
         )
     );
 }
@@ -135,5 +135,25 @@ fn check_config_accepts_the_kubernetes_example() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The example runs on any Linux machine: it offers `/sys`, of which the plugin gets only the
+/// powercap and cpu directories that exist here, so a machine without RAPL passes too.
+#[test]
+fn check_config_accepts_the_linux_host_example() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/linux-host.toml"
+    ))
+    .expect("the example");
+    // The plugins are built into this run's target directory, wherever it is.
+    let line = "plugin_dir = \"../target/plugins\"";
+    assert!(example.contains(line));
+    let (code, stdout, stderr) = check(&example.replace(line, "plugin_dir = \"PLUGINS\""));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(": ok (2 providers, 1 accounts, "),
+        "{stdout}"
     );
 }

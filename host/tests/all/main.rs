@@ -3,6 +3,7 @@
 
 mod support;
 
+mod accuracy;
 mod capabilities;
 mod cli_config;
 mod cli_inspect;
@@ -12,6 +13,7 @@ mod e2e_quickstart;
 mod fuzz;
 mod hostile;
 mod kubernetes;
+mod linux_host;
 mod manage_api;
 mod openapi;
 mod plugins_load;

@@ -56,6 +56,19 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                 ]
             ),
             (
+                "linux-host".into(),
+                vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics],
+                vec![
+                    "min_watts_per_vcpu".into(),
+                    "max_watts_per_vcpu".into(),
+                    "pue".into(),
+                    "force_estimate".into(),
+                    "resource_id".into(),
+                    "country".into(),
+                    "zone".into()
+                ]
+            ),
+            (
                 "mock-cloud".into(),
                 vec![ProviderKind::Discovery],
                 vec![

@@ -9,6 +9,7 @@ pub const MOCK_CLOUD: &str = env!("CARBONAUT_GUEST_MOCK_CLOUD");
 pub const MOCK_METER: &str = env!("CARBONAUT_GUEST_MOCK_METER");
 pub const MOCK_GRID: &str = env!("CARBONAUT_GUEST_MOCK_GRID");
 pub const STATIC_GRID: &str = env!("CARBONAUT_GUEST_STATIC_GRID");
+pub const LINUX_HOST: &str = env!("CARBONAUT_GUEST_LINUX_HOST");
 pub const TRAPPING: &str = env!("CARBONAUT_GUEST_TRAPPING");
 pub const OTHER_WORLD: &str = env!("CARBONAUT_GUEST_OTHER_WORLD");
 
@@ -61,6 +62,9 @@ impl Daemon {
                 .lines()
                 .map_while(Result::ok)
             {
+                // Logged before the address is announced, so a caller that checks the log
+                // right after `start` sees the line it waited for.
+                sink.lock().expect("log lock").push(line.clone());
                 let rest = line
                     .split("listening on http://")
                     .nth(1)
@@ -73,7 +77,6 @@ impl Daemon {
                         .to_owned();
                     let _ = tx.send(addr);
                 }
-                sink.lock().expect("log lock").push(line);
             }
         });
         let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
