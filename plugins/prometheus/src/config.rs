@@ -56,6 +56,8 @@ pub struct Config {
     /// Discovery: only targets of these jobs (all when empty).
     pub jobs: Vec<String>,
     pub bearer_token: Option<String>,
+    /// Discovery: the country of the machines found, so their energy can be priced.
+    pub country: Option<String>,
 }
 
 pub const DEFAULT_LOOKBACK: &str = "2m";
@@ -168,6 +170,13 @@ impl Config {
                 ));
             }
         };
+        if let Some(country) = get("country")
+            && !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_alphabetic()))
+        {
+            return Err(bad(format!(
+                "setting `country` must be an ISO 3166-1 alpha-2 code like `DE`, got `{country}`"
+            )));
+        }
         let jobs = get("jobs")
             .map(|j| {
                 j.split(',')
@@ -190,6 +199,7 @@ impl Config {
             estimate,
             jobs,
             bearer_token: get("bearer_token").map(str::to_owned),
+            country: get("country").map(str::to_ascii_uppercase),
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use carbonaut_sdk::{ProviderError, Project, ResourceInfo, ResourceKind};
+use carbonaut_sdk::{Location, ProviderError, Project, ResourceInfo, ResourceKind};
 
 use crate::api::Client;
 use crate::config::{Config, Mode};
@@ -51,7 +51,10 @@ pub fn resources(config: &Config, project: &Project) -> Result<Vec<ResourceInfo>
             id: key.clone(),
             name: key,
             kind: ResourceKind::Host,
-            location: Default::default(),
+            location: Location {
+                country: config.country.clone(),
+                ..Default::default()
+            },
             hardware: Default::default(),
             // Labels starting with `__` are Prometheus's internals, never on a series.
             labels: target

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use carbonaut_sdk::http::{Request, Response};
+use carbonaut_sdk::http::{HttpError, Request, Response};
 use carbonaut_sdk::{ProviderError, UnavailableError};
 
 /// Below the host's default 10 s call deadline, so a slow server fails as Unavailable with
@@ -24,14 +24,17 @@ pub fn get(
     if let Some(token) = bearer_token {
         request = request.header("authorization", &format!("Bearer {token}"));
     }
-    let response = request.send()?;
+    // The query string is percent-encoded PromQL: `what` says it readably instead.
+    let path = url.split('?').next().unwrap_or(url);
+    let response = request.send().map_err(|e| HttpError {
+        message: format!("{what}: {}", e.message.replace(url, path)),
+        kind: e.kind,
+    })?;
     let status = response.status;
     if (200..300).contains(&status) {
         return Ok(response);
     }
     let detail = describe(&response.body).unwrap_or_else(|| snippet(&response.body));
-    // The query string is percent-encoded PromQL: `what` says it readably instead.
-    let path = url.split('?').next().unwrap_or(url);
     let message = format!("{what}: {path} answered {status}: {detail}");
     Err(match status {
         400 | 422 => ProviderError::BadConfig(message),

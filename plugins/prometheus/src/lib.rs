@@ -82,6 +82,12 @@ impl Plugin for Prometheus {
             "Discovery: only targets of these jobs, comma-separated (default all)",
             false,
         )
+        .setting(
+            "country",
+            "Discovery: the ISO 3166-1 alpha-2 country of the machines found, so their energy \
+             can be priced (default none)",
+            false,
+        )
         .secret_setting(
             "bearer_token",
             "Sent as `Authorization: Bearer` when the server needs it",
