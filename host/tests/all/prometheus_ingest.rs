@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use carbonaut::plugins::{CallError, Plugin, load_file};
 use carbonaut::runtime::Grants;
 use carbonaut::runtime::bindings::{
-    Account, Hardware, Location, Project, ProviderError, ResourceInfo, ResourceKind,
-    ResourceSample,
+    Account, Hardware, Location, Project, ProviderError, ResourceInfo, ResourceKind, ResourceSample,
 };
 
 use crate::support::*;
@@ -37,9 +36,8 @@ const KEPLER_LEGACY_JOULES: f64 = 1520.25 + 3110.5 + 120.125 + 410.0;
 const MIN_W: f64 = 0.74;
 const MAX_W: f64 = 3.5;
 
-type Answer = dyn Fn(&str, &[(String, String)]) -> (u16, Vec<(&'static str, String)>, Vec<u8>)
-    + Send
-    + Sync;
+type Answer =
+    dyn Fn(&str, &[(String, String)]) -> (u16, Vec<(&'static str, String)>, Vec<u8>) + Send + Sync;
 
 /// A small HTTP/1.1 server on loopback: `answer(path, headers)` gives status, headers, body.
 fn serve(answer: Arc<Answer>) -> SocketAddr {
@@ -211,12 +209,10 @@ impl Harness {
         project: &Project,
     ) -> Vec<ResourceInfo> {
         self.rt
-            .block_on(self.plugin.list_resources(
-                grants,
-                &settings(pairs),
-                &account(),
-                project,
-            ))
+            .block_on(
+                self.plugin
+                    .list_resources(grants, &settings(pairs), &account(), project),
+            )
             .expect("resources")
     }
 }
@@ -283,9 +279,8 @@ fn start_stack() -> Stack {
         .expect("start node_exporter");
     let node_process = Reaped(node_process);
 
-    let mut config = String::from(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n",
-    );
+    let mut config =
+        String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
     for (job, path) in [
         ("scaphandre", "/scaphandre.prom"),
         ("kepler", "/kepler.prom"),
@@ -378,7 +373,11 @@ fn query_mode_reads_scaphandre_kepler_and_node_exporter_through_a_real_prometheu
         resource("nobody", "nothing scrapes this", None),
     ];
     let samples = h.collect(&grants, &base, &resources).expect("collect");
-    assert_eq!(samples.len(), 4, "the unknown resource is left out: {samples:#?}");
+    assert_eq!(
+        samples.len(),
+        4,
+        "the unknown resource is left out: {samples:#?}"
+    );
 
     let scaph = by_id(&samples, &format!("scaphandre/{files}"));
     assert!(close(scaph.energy_joules, SCAPH_JOULES), "{scaph:?}");
@@ -397,7 +396,10 @@ fn query_mode_reads_scaphandre_kepler_and_node_exporter_through_a_real_prometheu
     assert_eq!(kepler.cpu_utilization_ratio, Some(0.375));
 
     let legacy = by_id(&samples, "i-0abc");
-    assert!(close(legacy.energy_joules, KEPLER_LEGACY_JOULES), "{legacy:?}");
+    assert!(
+        close(legacy.energy_joules, KEPLER_LEGACY_JOULES),
+        "{legacy:?}"
+    );
     assert_eq!(legacy.power_watts, None);
 
     // node_exporter alone: utilisation measured live, power estimated from it.
@@ -416,7 +418,10 @@ fn query_mode_reads_scaphandre_kepler_and_node_exporter_through_a_real_prometheu
         .collect(&grants, &base, &[resource(&node, "box-d", Some(2))])
         .expect("collect");
     let u2 = two[0].cpu_utilization_ratio.expect("utilisation");
-    assert!(close(two[0].power_watts, 2.0 * (MIN_W + u2 * (MAX_W - MIN_W))));
+    assert!(close(
+        two[0].power_watts,
+        2.0 * (MIN_W + u2 * (MAX_W - MIN_W))
+    ));
 
     // `{instance:host}`: every exporter on 127.0.0.1 is one machine. Energy comes from the
     // first source that has it, utilisation from node_exporter, nothing is estimated.
@@ -432,10 +437,17 @@ fn query_mode_reads_scaphandre_kepler_and_node_exporter_through_a_real_prometheu
     assert!(close(merged[0].energy_joules, SCAPH_JOULES), "{merged:?}");
     assert!(!merged[0].estimated);
     let u = merged[0].cpu_utilization_ratio.expect("utilisation");
-    assert!((0.0..=1.0).contains(&u) && u != 0.375, "node_exporter's, not Kepler's: {u}");
+    assert!(
+        (0.0..=1.0).contains(&u) && u != 0.375,
+        "node_exporter's, not Kepler's: {u}"
+    );
     let kepler_first = with(&host, "sources", "kepler,node_exporter");
     let merged = h
-        .collect(&grants, &kepler_first, &[resource("127.0.0.1", "lab", None)])
+        .collect(
+            &grants,
+            &kepler_first,
+            &[resource("127.0.0.1", "lab", None)],
+        )
         .expect("collect");
     assert!(close(merged[0].energy_joules, KEPLER_JOULES), "{merged:?}");
 
@@ -450,7 +462,11 @@ fn query_mode_reads_scaphandre_kepler_and_node_exporter_through_a_real_prometheu
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, node);
     assert_eq!(found[0].location.country.as_deref(), Some("DE"));
-    assert!(found[0].labels.contains(&("job".to_owned(), "node".to_owned())));
+    assert!(
+        found[0]
+            .labels
+            .contains(&("job".to_owned(), "node".to_owned()))
+    );
     assert!(
         found[0]
             .labels
@@ -533,7 +549,9 @@ fn scrape_mode_reads_exporters_without_a_prometheus() {
     let both = Grants {
         http: vec![
             format!("http://{files}").parse().expect("origin"),
-            format!("http://127.0.0.1:{closed}").parse().expect("origin"),
+            format!("http://127.0.0.1:{closed}")
+                .parse()
+                .expect("origin"),
         ],
         ..Grants::NONE
     };
@@ -543,11 +561,7 @@ fn scrape_mode_reads_exporters_without_a_prometheus() {
         .expect("the reachable endpoint");
     assert!(close(s[0].energy_joules, KEPLER_JOULES));
     let down = format!("http://127.0.0.1:{closed}/metrics");
-    let err = provider_error(h.collect(
-        &both,
-        &[("mode", "scrape"), ("url", down.as_str())],
-        &me,
-    ));
+    let err = provider_error(h.collect(&both, &[("mode", "scrape"), ("url", down.as_str())], &me));
     assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
 
     let err = provider_error(scrape("/missing.prom", &[]));
@@ -595,11 +609,7 @@ fn query_error(
     let url = format!("http://{addr}");
     let mut pairs = vec![("url", url.as_str())];
     pairs.extend_from_slice(extra);
-    provider_error(h.collect(
-        &origin(addr),
-        &pairs,
-        &[resource("a", "a", None)],
-    ))
+    provider_error(h.collect(&origin(addr), &pairs, &[resource("a", "a", None)]))
 }
 
 fn json(status: u16, body: &str) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
@@ -753,11 +763,7 @@ fn settings_are_checked_before_any_request() {
             "is above",
         ),
     ] {
-        let err = provider_error(h.collect(
-            &Grants::NONE,
-            &pairs,
-            &[resource("a", "a", None)],
-        ));
+        let err = provider_error(h.collect(&Grants::NONE, &pairs, &[resource("a", "a", None)]));
         assert!(
             matches!(&err, ProviderError::BadConfig(m) if m.contains(expected)),
             "{pairs:?}: {err:?}"

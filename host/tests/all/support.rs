@@ -195,5 +195,9 @@ pub fn require_tool_from(name: &str, package: &str) -> PathBuf {
             .map(|p| p.join(name))
             .find(|p| p.is_file())
     });
-    found.unwrap_or_else(|| panic!("`{name}` is not installed: `apt-get install {package}` provides it (.ci/run does this)"))
+    found.unwrap_or_else(|| {
+        panic!(
+            "`{name}` is not installed: `apt-get install {package}` provides it (.ci/run does this)"
+        )
+    })
 }

@@ -162,7 +162,9 @@ fn series(labels: Labels, (at, value): &Point) -> Result<Series, String> {
         .parse::<f64>()
         .map_err(|_| format!("the value `{value}` of series {labels:?} is not a number"))?;
     if !at.is_finite() || *at < 0.0 {
-        return Err(format!("the timestamp {at} of series {labels:?} is not a time"));
+        return Err(format!(
+            "the timestamp {at} of series {labels:?} is not a time"
+        ));
     }
     Ok(Series {
         labels,

@@ -109,13 +109,12 @@ fn scrape_one(
     let text = std::str::from_utf8(&response.body).map_err(|e| {
         ProviderError::Other(format!("the metrics of {url} are not UTF-8 text: {e}"))
     })?;
-    let mut series = exposition::parse(text, families, now_ms()).map_err(|e| {
-        ProviderError::Other(format!("the metrics of {url} are malformed: {e}"))
-    })?;
+    let mut series = exposition::parse(text, families, now_ms())
+        .map_err(|e| ProviderError::Other(format!("the metrics of {url} are malformed: {e}")))?;
     // What Prometheus would add when scraping: the target's `host:port` as `instance`.
-    let authority = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest.split(['/', '?']).next().unwrap_or(rest));
+    let authority = url.split_once("://").map_or(url, |(_, rest)| {
+        rest.split(['/', '?']).next().unwrap_or(rest)
+    });
     for s in &mut series {
         s.labels
             .entry("instance".to_owned())

@@ -148,10 +148,7 @@ impl Config {
                 })
                 .transpose()
         };
-        let estimate = match (
-            number("min_watts_per_vcpu")?,
-            number("max_watts_per_vcpu")?,
-        ) {
+        let estimate = match (number("min_watts_per_vcpu")?, number("max_watts_per_vcpu")?) {
             (None, None) => None,
             (Some(min), Some(max)) if min <= max => Some(Estimate {
                 min_watts_per_vcpu: min,
@@ -193,9 +190,7 @@ impl Config {
             sources,
             selector: get("selector").map(str::to_owned),
             lookback: get("lookback").unwrap_or(DEFAULT_LOOKBACK).to_owned(),
-            rate_window: get("rate_window")
-                .unwrap_or(DEFAULT_RATE_WINDOW)
-                .to_owned(),
+            rate_window: get("rate_window").unwrap_or(DEFAULT_RATE_WINDOW).to_owned(),
             estimate,
             jobs,
             bearer_token: get("bearer_token").map(str::to_owned),

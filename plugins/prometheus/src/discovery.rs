@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use carbonaut_sdk::{Location, ProviderError, Project, ResourceInfo, ResourceKind};
+use carbonaut_sdk::{Location, Project, ProviderError, ResourceInfo, ResourceKind};
 
 use crate::api::Client;
 use crate::config::{Config, Mode};

@@ -111,7 +111,7 @@ mod tests {
                     a_total{zone=\"package\",path=\"/x\\\"y\"} 12.5\n\
                     a_total{zone=\"dram\",} 1e3 1700000000000\n\
                     other{broken 1\nb 7\n";
-        let got = parse(text, &["a_total", "b"], 5).unwrap();
+        let got = parse(text, &["a_total", "b"], 5).expect("ok");
         assert_eq!(got.len(), 3);
         assert_eq!(got[0].label("path"), Some("/x\"y"));
         assert_eq!((got[0].value, got[0].at_ms), (12.5, 5));
@@ -121,9 +121,9 @@ mod tests {
 
     #[test]
     fn names_the_malformed_line() {
-        let err = parse("ok 1\nb{x=\"1\" 2\n", &["b"], 0).unwrap_err();
+        let err = parse("ok 1\nb{x=\"1\" 2\n", &["b"], 0).expect_err("an error");
         assert!(err.starts_with("line 2:"), "{err}");
-        let err = parse("b twelve\n", &["b"], 0).unwrap_err();
+        let err = parse("b twelve\n", &["b"], 0).expect_err("an error");
         assert!(err.contains("not a number"), "{err}");
     }
 }

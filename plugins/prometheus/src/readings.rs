@@ -163,17 +163,17 @@ impl Readings {
                 .find(Meter::has_reading),
             Source::NodeExporter => None,
         });
-        let (utilisation, util_at_ms) =
-            if config.uses(Source::NodeExporter) && !group.idle.is_empty() {
-                let idle = group.idle.iter().sum::<f64>() / group.idle.len() as f64;
-                (Some(1.0 - idle), group.idle_at_ms)
-            } else if config.uses(Source::Kepler) && !group.kepler_usage.is_empty() {
-                let usage =
-                    group.kepler_usage.iter().sum::<f64>() / group.kepler_usage.len() as f64;
-                (Some(usage), group.kepler_usage_at_ms)
-            } else {
-                (None, 0)
-            };
+        let (utilisation, util_at_ms) = if config.uses(Source::NodeExporter)
+            && !group.idle.is_empty()
+        {
+            let idle = group.idle.iter().sum::<f64>() / group.idle.len() as f64;
+            (Some(1.0 - idle), group.idle_at_ms)
+        } else if config.uses(Source::Kepler) && !group.kepler_usage.is_empty() {
+            let usage = group.kepler_usage.iter().sum::<f64>() / group.kepler_usage.len() as f64;
+            (Some(usage), group.kepler_usage_at_ms)
+        } else {
+            (None, 0)
+        };
         // Rates jitter around the scrape times: an idle CPU can show 1.002 idle seconds a second.
         let utilisation = utilisation.map(|u| u.clamp(0.0, 1.0));
         let mut sample = ResourceSample {
@@ -206,5 +206,123 @@ impl Readings {
             return None;
         }
         (sample.read_at > 0).then_some(sample)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Estimate;
+    use carbonaut_sdk::{Account, Hardware, Location, ResourceKind};
+
+    fn series(name: &str, labels: &[(&str, &str)], value: f64) -> Series {
+        let mut l: crate::template::Labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        l.insert("__name__".to_owned(), name.to_owned());
+        l.insert("instance".to_owned(), "m".to_owned());
+        Series {
+            labels: l,
+            value,
+            at_ms: 1000,
+        }
+    }
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let mut settings = vec![("url".to_owned(), "http://p:9090".to_owned())];
+        settings.extend(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let account = Account {
+            name: "a".into(),
+            settings: vec![],
+        };
+        Config::from_settings(&settings, &account).expect("ok")
+    }
+
+    fn machine(vcpus: Option<u32>) -> ResourceInfo {
+        ResourceInfo {
+            id: "m".into(),
+            name: "m".into(),
+            kind: ResourceKind::Host,
+            location: Location::default(),
+            hardware: Hardware {
+                vcpus,
+                ..Hardware::default()
+            },
+            labels: vec![],
+        }
+    }
+
+    #[test]
+    fn numbered_package_zones_count_and_overlapping_zones_do_not() {
+        assert!(counted_zone("package") && counted_zone("package-1") && counted_zone("dram"));
+        assert!(!counted_zone("core") && !counted_zone("uncore") && !counted_zone("psys"));
+        let c = config(&[]);
+        let mut r = Readings::default();
+        r.add_raw(
+            &c.template,
+            &[
+                series(KEPLER_JOULES, &[("zone", "package-0")], 10.0),
+                series(KEPLER_JOULES, &[("zone", "package-1")], 20.0),
+                series(KEPLER_JOULES, &[("zone", "core")], 5.0),
+                series(KEPLER_JOULES, &[], 7.0),
+            ],
+        );
+        let s = r.sample(&c, &machine(None)).expect("ok");
+        assert_eq!(s.energy_joules, Some(30.0));
+    }
+
+    #[test]
+    fn the_first_source_with_a_reading_wins() {
+        let mut r = Readings::default();
+        let c = config(&[]);
+        r.add_raw(
+            &c.template,
+            &[
+                series(SCAPH_ENERGY, &[], 5e6),
+                series(KEPLER_LEGACY_PACKAGE, &[("mode", "idle")], 9.0),
+            ],
+        );
+        assert_eq!(
+            r.sample(&c, &machine(None)).expect("ok").energy_joules,
+            Some(5.0)
+        );
+        let c = config(&[("sources", "kepler,scaphandre")]);
+        assert_eq!(
+            r.sample(&c, &machine(None)).expect("ok").energy_joules,
+            Some(9.0)
+        );
+    }
+
+    #[test]
+    fn estimates_only_without_a_meter() {
+        let c = config(&[("min_watts_per_vcpu", "1"), ("max_watts_per_vcpu", "3")]);
+        assert_eq!(
+            c.estimate,
+            Some(Estimate {
+                min_watts_per_vcpu: 1.0,
+                max_watts_per_vcpu: 3.0
+            })
+        );
+        let mut r = Readings::default();
+        // Four CPUs, idle 0.75 of the time on average: utilisation 0.25.
+        let idle: Vec<Series> = [0.5, 1.0, 0.75, 0.75]
+            .iter()
+            .map(|v| series(NODE_CPU_SECONDS, &[], *v))
+            .collect();
+        r.add_idle_rates(&c.template, &idle);
+        let s = r.sample(&c, &machine(None)).expect("ok");
+        // 4 vCPUs × (1 W + 0.25 × (3 W − 1 W)) = 6 W.
+        assert_eq!((s.power_watts, s.estimated), (Some(6.0), true));
+        assert_eq!(s.cpu_utilization_ratio, Some(0.25));
+        let s = r.sample(&c, &machine(Some(2))).expect("ok");
+        assert_eq!(s.power_watts, Some(3.0));
+        r.add_raw(&c.template, &[series(SCAPH_POWER, &[], 4e6)]);
+        let s = r.sample(&c, &machine(None)).expect("ok");
+        assert_eq!((s.power_watts, s.estimated), (Some(4.0), false));
     }
 }

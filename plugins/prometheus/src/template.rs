@@ -83,11 +83,7 @@ impl Template {
                 Part::Text(text) => out.push_str(text),
                 Part::Label { name, host_only } => {
                     let value = labels.get(name)?;
-                    out.push_str(if *host_only {
-                        strip_port(value)
-                    } else {
-                        value
-                    });
+                    out.push_str(if *host_only { strip_port(value) } else { value });
                 }
             }
         }
@@ -114,7 +110,9 @@ fn strip_port(value: &str) -> &str {
     match value.rsplit_once(':') {
         // More than one colon and no brackets: a bare IPv6 address, which has no port.
         Some((host, port))
-            if !host.contains(':') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
+            if !host.contains(':')
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit()) =>
         {
             host
         }
@@ -135,10 +133,10 @@ mod tests {
 
     #[test]
     fn renders_labels_and_text() {
-        let t = Template::parse("{job}/{instance}").unwrap();
+        let t = Template::parse("{job}/{instance}").expect("ok");
         let l = labels(&[("job", "node"), ("instance", "10.0.0.5:9100")]);
         assert_eq!(t.render(&l).as_deref(), Some("node/10.0.0.5:9100"));
-        let t = Template::parse("{instance:host}").unwrap();
+        let t = Template::parse("{instance:host}").expect("ok");
         assert_eq!(t.render(&l).as_deref(), Some("10.0.0.5"));
         assert_eq!(t.render(&labels(&[("job", "x")])), None);
     }
@@ -153,7 +151,14 @@ mod tests {
 
     #[test]
     fn refuses_bad_templates() {
-        for bad in ["{instance", "instance}", "{1x}", "{instance:port}", "plain", "{}"] {
+        for bad in [
+            "{instance",
+            "instance}",
+            "{1x}",
+            "{instance:port}",
+            "plain",
+            "{}",
+        ] {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }
     }
