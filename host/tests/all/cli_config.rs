@@ -39,10 +39,10 @@ fn check_config_names_file_line_column_and_the_fix() {
         stderr,
         format!(
             "error: FILE:6:10: provider `cloud` uses plugin `mock-clod`, which is not loaded; use one of: \
-             mock-cloud, mock-grid, mock-meter, static-grid, or add a plugin named `mock-clod` to {dir}\n\
+             mock-cloud, mock-grid, mock-meter, prometheus, static-grid, or add a plugin named `mock-clod` to {dir}\n\
              FILE:12:13: account `acme` uses provider `grid` for discovery, but its plugin `mock-grid` does \
              not implement discovery (it implements environment); define a provider with a plugin that \
-             implements discovery: mock-cloud\n"
+             implements discovery: mock-cloud, prometheus\n"
         )
     );
 }
@@ -73,7 +73,7 @@ fn check_config_accepts_the_quickstart() {
     );
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains(": ok (3 providers, 2 accounts, 4 plugins loaded")
+            .contains(": ok (3 providers, 2 accounts, 5 plugins loaded")
     );
 }
 
@@ -94,4 +94,24 @@ fn check_config_refuses_bad_directory_grants() {
         stderr.contains("provider `meter` grants `/no/such/dir`, which is not a directory here"),
         "{stderr}"
     );
+}
+
+#[test]
+fn check_config_accepts_the_prometheus_example() {
+    // The example as shipped, pointed at the plugins this build made (its relative
+    // `plugin_dir` assumes the default target directory).
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/prometheus.toml"
+    ))
+    .expect("read the example");
+    assert!(example.contains("plugin_dir = \"../target/plugins\""));
+    let (code, stdout, stderr) = check(&example.replace("../target/plugins", "PLUGINS"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(": ok (2 providers, 1 accounts, "),
+        "{stdout}"
+    );
+    // The operator's allowlist is used, not reported as unused.
+    assert!(!stderr.contains("allow_http"), "{stderr}");
 }
