@@ -3,9 +3,10 @@
 //!
 //! Kepler's RAPL zones overlap: `package` contains `core` and `uncore`, and `psys` (platform)
 //! contains everything. Only `package` and `dram` are disjoint, so a node's energy is the sum
-//! of its package zones (one per socket) and its dram zones, never core, uncore or psys. Kepler
-//! up to 0.7 has one family per zone (`kepler_node_package_joules_total`, ...) split by `mode`
-//! into dynamic and idle energy, which together are the zone's total: both are summed.
+//! of its package zones (one per socket) and its dram zones, never core, uncore or psys.
+//! Kepler before its 0.10 rewrite (0.7) has one family per zone
+//! (`kepler_node_package_joules_total`, ...) split by `mode` into dynamic and idle energy,
+//! which together are the zone's total: both are summed.
 
 use std::collections::HashMap;
 
