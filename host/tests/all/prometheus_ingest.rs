@@ -499,6 +499,53 @@ fn query_mode_reads_scaphandre_kepler_and_node_exporter_through_a_real_prometheu
         matches!(&err, ProviderError::BadConfig(m) if m.contains("allow_http")),
         "{err:?}"
     );
+
+    daemon_serves_what_prometheus_has(&stack);
+}
+
+/// `carbonaut run` with the plugin for discovery and metrics, granted the server by its
+/// config's `allow_http`, serves the fixtures' numbers on /metrics.
+fn daemon_serves_what_prometheus_has(stack: &Stack) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("carbonaut.toml");
+    let server = format!("http://127.0.0.1:{}", stack.prometheus);
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nplugin_dir = \"{}\"\nstate_dir = \"state\"\n\n\
+             [intervals]\ntopology_sync = \"1s\"\nresource_metrics = \"1s\"\n\n\
+             [providers.prom]\nplugin = \"prometheus\"\nallow_http = [\"{server}\"]\n\
+             settings = {{ url = \"{server}\", resource_template = \"{{job}}/{{instance}}\", \
+             rate_window = \"5s\", min_watts_per_vcpu = 0.74, max_watts_per_vcpu = 3.5 }}\n\n\
+             [accounts.lab]\ndiscovery = \"prom\"\nresource_metrics = \"prom\"\n",
+            plugin_dir().display()
+        ),
+    )
+    .expect("write the config");
+    let daemon = Daemon::start(&["--config", config.to_str().expect("utf-8")]);
+    let files = stack.files;
+    let scaph = format!("resource=\"scaphandre/{files}\"");
+    let kepler = format!("resource=\"kepler/{files}\"");
+    let node = format!("resource=\"node/127.0.0.1:{}\"", stack.node);
+    let text = daemon.wait_for("/metrics", 30, |text| {
+        [&scaph, &kepler, &node]
+            .iter()
+            .all(|r| metric_value(text, "carbonaut_resource_power_watts", r).is_some())
+    });
+    let power = |r: &str| metric_value(&text, "carbonaut_resource_power_watts", r);
+    assert!(close(power(&scaph), SCAPH_WATTS), "{text}");
+    assert!(close(power(&kepler), KEPLER_WATTS), "{text}");
+    let cpus = cpu_count();
+    let estimated = power(&node).expect("estimated power");
+    assert!(
+        (cpus * MIN_W..=cpus * MAX_W).contains(&estimated),
+        "{estimated} W for {cpus} CPUs"
+    );
+    assert!(close(
+        metric_value(&text, "carbonaut_resource_cpu_frequency_hertz", &scaph),
+        SCAPH_HERTZ
+    ));
+    daemon.stop();
 }
 
 #[test]
