@@ -5,12 +5,19 @@ use std::process::Command;
 use crate::support::*;
 
 /// Runs check-config on `text`, where `PLUGINS` is a folder holding the quickstart's plugins
-/// and linux-host (not every shipped plugin, so the messages that list them stay put).
+/// linux-host and prometheus (not every shipped plugin, so the messages that list them stay put).
 fn check(text: &str) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).expect("mkdir");
-    for p in [LINUX_HOST, MOCK_CLOUD, MOCK_GRID, MOCK_METER, STATIC_GRID] {
+    for p in [
+        LINUX_HOST,
+        MOCK_CLOUD,
+        MOCK_GRID,
+        MOCK_METER,
+        PROMETHEUS,
+        STATIC_GRID,
+    ] {
         let name = std::path::Path::new(p).file_name().expect("name");
         std::fs::copy(p, plugins.join(name)).expect("copy");
     }
@@ -48,10 +55,10 @@ fn check_config_names_file_line_column_and_the_fix() {
         stderr,
         format!(
             "error: FILE:6:10: provider `cloud` uses plugin `mock-clod`, which is not loaded; use one of: \
-             linux-host, mock-cloud, mock-grid, mock-meter, static-grid, or add a plugin named `mock-clod` to PLUGINS\n\
+             linux-host, mock-cloud, mock-grid, mock-meter, prometheus, static-grid, or add a plugin named `mock-clod` to PLUGINS\n\
              FILE:12:13: account `acme` uses provider `grid` for discovery, but its plugin `mock-grid` does \
              not implement discovery (it implements environment); define a provider with a plugin that \
-             implements discovery: linux-host, mock-cloud\n"
+             implements discovery: linux-host, mock-cloud, prometheus\n"
         )
     );
 }
@@ -156,4 +163,24 @@ fn check_config_accepts_the_linux_host_example() {
         stdout.contains(": ok (2 providers, 1 accounts, "),
         "{stdout}"
     );
+}
+
+#[test]
+fn check_config_accepts_the_prometheus_example() {
+    // The example as shipped, pointed at the plugins this build made (its relative
+    // `plugin_dir` assumes the default target directory).
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/prometheus.toml"
+    ))
+    .expect("read the example");
+    assert!(example.contains("plugin_dir = \"../target/plugins\""));
+    let (code, stdout, stderr) = check(&example.replace("../target/plugins", "PLUGINS"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(": ok (2 providers, 1 accounts, "),
+        "{stdout}"
+    );
+    // The operator's allowlist is used, not reported as unused.
+    assert!(!stderr.contains("allow_http"), "{stderr}");
 }

@@ -17,6 +17,7 @@ mod linux_host;
 mod manage_api;
 mod openapi;
 mod plugins_load;
+mod prometheus_ingest;
 mod prometheus_server;
 mod reload;
 mod static_grid;

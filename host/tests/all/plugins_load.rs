@@ -84,6 +84,27 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                 vec!["mode".into(), "wrap_joules".into()]
             ),
             (
+                "prometheus".into(),
+                vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics],
+                [
+                    "url",
+                    "mode",
+                    "instance_label",
+                    "resource_template",
+                    "sources",
+                    "selector",
+                    "lookback",
+                    "rate_window",
+                    "min_watts_per_vcpu",
+                    "max_watts_per_vcpu",
+                    "jobs",
+                    "country",
+                    "bearer_token"
+                ]
+                .map(String::from)
+                .to_vec()
+            ),
+            (
                 "static-grid".into(),
                 vec![ProviderKind::Environment],
                 vec![]
