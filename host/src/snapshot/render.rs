@@ -104,7 +104,11 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "carbonaut_resource_estimated",
         "1 when the last sample came from a model (no meter readable), 0 when measured.",
         "gauge",
-        &|id| s.samples.get(id).map(|x| if x.estimated { 1.0 } else { 0.0 }),
+        &|id| {
+            s.samples
+                .get(id)
+                .map(|x| if x.estimated { 1.0 } else { 0.0 })
+        },
     );
 
     // Sums per project and per account.

@@ -217,6 +217,19 @@ async fn the_host_environment_is_invisible() {
 }
 
 #[tokio::test]
+async fn a_request_to_a_host_off_the_allowlist_is_refused() {
+    // The guest's default target is 127.0.0.1:9; with nothing granted it never gets a socket.
+    let err = arena().await.attack("http-get").await.expect_err("refused");
+    assert_eq!(err.reason(), "denied", "{err}");
+    assert!(
+        err.to_string().starts_with(
+            "plugin hostile 0.0.1: resource-metrics.collect was refused HTTP to http://127.0.0.1:9"
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_log_flood_is_capped_and_the_call_still_finishes() {
     let arena = arena().await;
     // A million 10 kB lines: the first 1000 are logged (cut to 4 KiB), the rest dropped, and
