@@ -1,0 +1,226 @@
+//! Talking to the Hetzner Cloud API: the bearer token, pagination with
+//! `meta.pagination.next_page`, and turning its status codes and `{"error": {...}}` bodies into
+//! provider errors.
+
+use carbonaut_sdk::http::{Request, Response};
+use carbonaut_sdk::{Account, ProviderError, Settings, UnavailableError, setting};
+use serde::Deserialize;
+
+use crate::server::Server;
+
+pub const DEFAULT_BASE_URL: &str = "https://api.hetzner.cloud";
+/// The most the API returns in one page.
+const PER_PAGE: u32 = 50;
+/// A project holds at most a few thousand servers (the default limit is far lower), so 200
+/// pages of 50 is plenty; a listing that keeps going is a server bug, not a big project.
+const MAX_PAGES: u32 = 200;
+
+pub struct HetznerCloud {
+    base_url: String,
+    token: String,
+    project_name: String,
+}
+
+/// One page of `GET /v1/servers`.
+#[derive(Deserialize)]
+struct ServerPage {
+    servers: Vec<Server>,
+    meta: Meta,
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    pagination: Pagination,
+}
+
+#[derive(Deserialize)]
+struct Pagination {
+    next_page: Option<u32>,
+}
+
+/// The API's error body: `{"error": {"code": "unauthorized", "message": "..."}}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ApiError,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    code: String,
+    message: String,
+}
+
+impl HetznerCloud {
+    /// Settings come from the provider, overridden by the account's (one account per Hetzner
+    /// project, each with its own token).
+    pub fn new(settings: &Settings, account: &Account) -> Result<HetznerCloud, ProviderError> {
+        let get = |key: &str| {
+            setting(&account.settings, key)
+                .or_else(|| setting(settings, key))
+                .filter(|v| !v.trim().is_empty())
+        };
+        let token = get("token").ok_or_else(|| {
+            ProviderError::BadConfig(
+                "setting `token` is required: an API token of the Hetzner Cloud project".into(),
+            )
+        })?;
+        Ok(HetznerCloud {
+            base_url: get("base_url")
+                .unwrap_or(DEFAULT_BASE_URL)
+                .trim_end_matches('/')
+                .to_owned(),
+            token: token.trim().to_owned(),
+            project_name: get("project_name").unwrap_or(&account.name).to_owned(),
+        })
+    }
+
+    pub fn project_name(&self) -> &str {
+        &self.project_name
+    }
+
+    /// Every server of the project, page by page until `next_page` is null.
+    pub fn servers(&self) -> Result<Vec<Server>, ProviderError> {
+        let mut servers = Vec::new();
+        let mut page = 1;
+        while page <= MAX_PAGES {
+            let url = format!(
+                "{}/v1/servers?page={page}&per_page={PER_PAGE}",
+                self.base_url
+            );
+            let answer: ServerPage = self.get(&url)?;
+            servers.extend(answer.servers);
+            match answer.meta.pagination.next_page {
+                None => return Ok(servers),
+                // Pages only go forward; anything else would loop.
+                Some(next) if next > page => page = next,
+                Some(next) => {
+                    return Err(ProviderError::Other(format!(
+                        "{url}: meta.pagination.next_page is {next}, not after page {page}"
+                    )));
+                }
+            }
+        }
+        Err(ProviderError::Other(format!(
+            "{}: the server listing did not end after {MAX_PAGES} pages",
+            self.base_url
+        )))
+    }
+
+    fn get(&self, url: &str) -> Result<ServerPage, ProviderError> {
+        let response = Request::get(url)
+            .header("accept", "application/json")
+            .header("authorization", &format!("Bearer {}", self.token))
+            .send()?;
+        check(&response, &self.base_url)?;
+        serde_json::from_slice(&response.body).map_err(|e| {
+            ProviderError::Other(format!("{url}: the answer is not a server list: {e}"))
+        })
+    }
+}
+
+/// Maps a non-2xx answer to the error a host acts on: 401 and 403 need another token, 429
+/// and 5xx pass, the rest is reported with the API's own code and message.
+fn check(response: &Response, base_url: &str) -> Result<(), ProviderError> {
+    if (200..300).contains(&response.status) {
+        return Ok(());
+    }
+    let body: Option<ErrorBody> = serde_json::from_slice(&response.body).ok();
+    let message = body.map_or_else(
+        || format!("{base_url} answered {}", response.status),
+        |b| {
+            format!(
+                "{base_url} answered {} {}: {}",
+                response.status, b.error.code, b.error.message
+            )
+        },
+    );
+    Err(match response.status {
+        401 | 403 => ProviderError::Unauthorized(message),
+        429 | 500..=599 => ProviderError::Unavailable(UnavailableError {
+            message,
+            retry_after_ms: retry_after_ms(response),
+        }),
+        _ => ProviderError::Other(message),
+    })
+}
+
+/// How long to wait: `Retry-After` when the server sends it, else until `RateLimit-Reset` (a
+/// Unix time in seconds), measured against the response's own `Date` so that the clocks of
+/// this machine and the API's never mix.
+///
+/// Why wait for the reset and not for one request's worth: the budget refills gradually (one
+/// request per second at the default 3600 an hour), but a listing takes one request per page,
+/// and the reset is when the whole budget is back.
+fn retry_after_ms(response: &Response) -> Option<u64> {
+    if let Some(ms) = response.retry_after_ms() {
+        return Some(ms);
+    }
+    let reset: u64 = response.header("ratelimit-reset")?.trim().parse().ok()?;
+    let now = match response.header("date").and_then(http_date) {
+        Some(now) => now,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs(),
+    };
+    // A reset already past still means "not now": ask again in a second.
+    Some(reset.saturating_sub(now).max(1) * 1000)
+}
+
+/// Seconds since the Unix epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only
+/// date format an HTTP/1.1 server may send.
+fn http_date(text: &str) -> Option<u64> {
+    let mut parts = text.split_whitespace();
+    let _weekday = parts.next()?;
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: u64 = parts.next()?.parse().ok()?;
+    let mut clock = parts.next()?.split(':').map(|n| n.parse::<u64>().ok());
+    let (h, m, s) = (clock.next()??, clock.next()??, clock.next()??);
+    if parts.next()? != "GMT" || year < 1970 || !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(days_since_epoch(year, month, day) * 86_400 + h * 3600 + m * 60 + s)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
+/// `days_from_civil`, for years from 1970).
+fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_become_unix_seconds() {
+        // `date -u -d 'Sun, 06 Nov 1994 08:49:37 GMT' +%s`
+        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        // Leap day: `date -u -d '2024-02-29 12:00:00' +%s`
+        assert_eq!(http_date("Thu, 29 Feb 2024 12:00:00 GMT"), Some(1_709_208_000));
+        assert_eq!(http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 CET"), None);
+    }
+}
