@@ -184,3 +184,60 @@ fn check_config_accepts_the_prometheus_example() {
     // The operator's allowlist is used, not reported as unused.
     assert!(!stderr.contains("allow_http"), "{stderr}");
 }
+
+/// The example as shipped, pointed at a folder of the plugins it uses, with the token it reads
+/// from the environment set (and then unset, which check-config must name).
+#[test]
+fn check_config_accepts_the_hetzner_cloud_example() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/hetzner-cloud.toml"
+    ))
+    .expect("read the example");
+    let line = "plugin_dir = \"../target/plugins\"";
+    assert!(example.contains(line));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    for p in [HETZNER_CLOUD, MOCK_METER, STATIC_GRID] {
+        let name = std::path::Path::new(p).file_name().expect("name");
+        std::fs::copy(p, plugins.join(name)).expect("copy");
+    }
+    let file = dir.path().join("carbonaut.toml");
+    let text = example.replace(
+        line,
+        &format!("plugin_dir = {:?}", plugins.display().to_string()),
+    );
+    std::fs::write(&file, text).expect("write");
+    let run = |token: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_carbonaut"));
+        command.args(["check-config", file.to_str().expect("utf-8")]);
+        match token {
+            Some(t) => command.env("HCLOUD_TOKEN", t),
+            None => command.env_remove("HCLOUD_TOKEN"),
+        };
+        command.output().expect("run")
+    };
+
+    let out = run(Some("example-token"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(": ok (3 providers, 1 accounts, "),
+        "{stdout}"
+    );
+    // The plugin asks for the origin the example allows: nothing is reported unused.
+    assert!(!stderr.contains("allow_http"), "{stderr}");
+
+    let out = run(None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("environment variable `HCLOUD_TOKEN` is not set (setting `token`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -11,6 +11,7 @@ mod collection;
 mod crash;
 mod e2e_quickstart;
 mod fuzz;
+mod hetzner_cloud;
 mod hostile;
 mod kubernetes;
 mod linux_host;

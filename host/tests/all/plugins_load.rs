@@ -46,6 +46,16 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
         seen,
         vec![
             (
+                "hetzner-cloud".into(),
+                vec![ProviderKind::Discovery],
+                vec![
+                    "token".into(),
+                    "project_name".into(),
+                    "page_size".into(),
+                    "base_url".into()
+                ]
+            ),
+            (
                 "kubernetes".into(),
                 vec![ProviderKind::Discovery],
                 vec![

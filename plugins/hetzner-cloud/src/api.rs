@@ -9,16 +9,18 @@ use serde::Deserialize;
 use crate::server::Server;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.hetzner.cloud";
-/// The most the API returns in one page.
-const PER_PAGE: u32 = 50;
-/// A project holds at most a few thousand servers (the default limit is far lower), so 200
-/// pages of 50 is plenty; a listing that keeps going is a server bug, not a big project.
-const MAX_PAGES: u32 = 200;
+/// The most the API returns in one page, and the default page size.
+const MAX_PAGE_SIZE: u32 = 50;
+/// A listing that keeps going is a server bug, not a big project: a project holds a few
+/// thousand servers at most (the default limit is far lower), and the hourly request budget
+/// (3600 by default) runs out before this many pages anyway.
+const MAX_PAGES: u32 = 10_000;
 
 pub struct HetznerCloud {
     base_url: String,
     token: String,
     project_name: String,
+    page_size: u32,
 }
 
 /// One page of `GET /v1/servers`.
@@ -64,6 +66,19 @@ impl HetznerCloud {
                 "setting `token` is required: an API token of the Hetzner Cloud project".into(),
             )
         })?;
+        let page_size = match get("page_size") {
+            None => MAX_PAGE_SIZE,
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                .ok_or_else(|| {
+                    ProviderError::BadConfig(format!(
+                        "setting `page_size` is `{v}`, not 1 to {MAX_PAGE_SIZE}"
+                    ))
+                })?,
+        };
         Ok(HetznerCloud {
             base_url: get("base_url")
                 .unwrap_or(DEFAULT_BASE_URL)
@@ -71,6 +86,7 @@ impl HetznerCloud {
                 .to_owned(),
             token: token.trim().to_owned(),
             project_name: get("project_name").unwrap_or(&account.name).to_owned(),
+            page_size,
         })
     }
 
@@ -84,8 +100,8 @@ impl HetznerCloud {
         let mut page = 1;
         while page <= MAX_PAGES {
             let url = format!(
-                "{}/v1/servers?page={page}&per_page={PER_PAGE}",
-                self.base_url
+                "{}/v1/servers?page={page}&per_page={}",
+                self.base_url, self.page_size
             );
             let answer: ServerPage = self.get(&url)?;
             servers.extend(answer.servers);
@@ -216,10 +232,16 @@ mod tests {
     #[test]
     fn http_dates_become_unix_seconds() {
         // `date -u -d 'Sun, 06 Nov 1994 08:49:37 GMT' +%s`
-        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
         assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         // Leap day: `date -u -d '2024-02-29 12:00:00' +%s`
-        assert_eq!(http_date("Thu, 29 Feb 2024 12:00:00 GMT"), Some(1_709_208_000));
+        assert_eq!(
+            http_date("Thu, 29 Feb 2024 12:00:00 GMT"),
+            Some(1_709_208_000)
+        );
         assert_eq!(http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
         assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 CET"), None);
     }

@@ -36,6 +36,7 @@ impl Plugin for Hetzner {
             "Name of the project's servers in Carbonaut (default: the account's name)",
             false,
         )
+        .setting("page_size", "Servers per page, 1 to 50 (default 50)", false)
         .setting(
             "base_url",
             "API base URL (default https://api.hetzner.cloud; another one is only reachable \

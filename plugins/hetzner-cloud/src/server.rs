@@ -70,12 +70,13 @@ pub fn resource(server: &Server) -> ResourceInfo {
             country: l.country.clone().filter(|c| !c.is_empty()),
             region: Some(l.name.clone()),
             zone: server.datacenter.as_ref().map(|d| d.name.clone()),
-            coordinates: l.latitude.zip(l.longitude).map(|(latitude, longitude)| {
-                Coordinates {
+            coordinates: l
+                .latitude
+                .zip(l.longitude)
+                .map(|(latitude, longitude)| Coordinates {
                     latitude,
                     longitude,
-                }
-            }),
+                }),
         },
         None => Location::default(),
     };
