@@ -18,7 +18,7 @@ pub struct Server {
     id: u64,
     name: String,
     #[serde(default)]
-    status: String,
+    status: Option<String>,
     server_type: ServerType,
     /// Where the server runs. Before July 2026 the API sent it inside `datacenter` too.
     location: Option<HLocation>,
@@ -81,11 +81,9 @@ pub fn resource(server: &Server) -> ResourceInfo {
         None => Location::default(),
     };
     let kind = &server.server_type;
-    let mut labels = vec![
-        ("server_type".to_owned(), kind.name.clone()),
-        ("status".to_owned(), server.status.clone()),
-    ];
+    let mut labels = vec![("server_type".to_owned(), kind.name.clone())];
     for (key, value) in [
+        ("status", &server.status),
         ("cpu_type", &kind.cpu_type),
         ("architecture", &kind.architecture),
         ("network_zone", &place.and_then(|l| l.network_zone.clone())),
