@@ -13,6 +13,7 @@ mod hostile;
 mod manage_api;
 mod openapi;
 mod plugins_load;
+mod polyglot;
 mod prometheus_server;
 mod reload;
 mod static_grid;
