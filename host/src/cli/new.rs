@@ -13,6 +13,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use carbonaut::runtime::bindings::ProviderKind;
 
+/// Where a Rust skeleton gets carbonaut-sdk without `--sdk-path`: the workspace's
+/// `repository` (host/Cargo.toml does not inherit it, so it is restated here).
+const SDK_REPOSITORY: &str = "https://github.com/carbonaut/carbonaut";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     Rust,
@@ -165,7 +169,7 @@ pub fn run(
                 .with_context(|| format!("resolving {}", path.display()))?;
             format!("{{ path = {:?} }}", path.display().to_string())
         }
-        None => format!("{{ git = \"{}\" }}", env!("CARGO_PKG_REPOSITORY")),
+        None => format!("{{ git = \"{SDK_REPOSITORY}\" }}"),
     };
     let skeleton = Skeleton {
         name: name.to_owned(),

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cli_author;
 mod cli_config;
 mod cli_inspect;
 mod collection;

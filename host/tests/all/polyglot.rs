@@ -37,7 +37,9 @@ pub fn built(name: &str) -> PathBuf {
          JavaScript examples; .ci/run does it before `cargo test`), or point \
          CARBONAUT_POLYGLOT_DIR at its output",
         path.display(),
-        polyglot_dir().parent().map_or_else(String::new, |p| p.display().to_string()),
+        polyglot_dir()
+            .parent()
+            .map_or_else(String::new, |p| p.display().to_string()),
     );
     path
 }
@@ -86,7 +88,13 @@ fn grid_row(code: &str) -> (f64, i32) {
 
 fn start_of_year_ms(year: i32) -> u64 {
     let days: i64 = (1970..year)
-        .map(|y| if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 { 366 } else { 365 })
+        .map(|y| {
+            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
+                366
+            } else {
+                365
+            }
+        })
         .sum();
     days as u64 * 86_400_000
 }
@@ -135,7 +143,11 @@ async fn python_grid_answers_from_its_table() {
         .await
         .expect("mixes");
     let ids: Vec<&str> = mixes.iter().map(|m| m.location_id.as_str()).collect();
-    assert_eq!(ids, ["by-country", "by-zone", "lower-case"], "unknown places are left out");
+    assert_eq!(
+        ids,
+        ["by-country", "by-zone", "lower-case"],
+        "unknown places are left out"
+    );
     for (mix, code) in mixes.iter().zip(["DE", "FR", "SE"]) {
         let (grams, year) = grid_row(code);
         assert_eq!(mix.carbon_intensity, grams, "{code}");
@@ -167,12 +179,20 @@ async fn python_grid_answers_from_its_table() {
     // Bad settings are the operator's to fix: bad-config, wrapped with name and version.
     let message = bad_config(
         plugin
-            .collect_energy_mix(&Grants::NONE, &settings(&[("overrides", "DE:300")]), &queries)
+            .collect_energy_mix(
+                &Grants::NONE,
+                &settings(&[("overrides", "DE:300")]),
+                &queries,
+            )
             .await,
     );
     assert!(message.contains("`overrides`"), "{message}");
     let err = plugin
-        .collect_energy_mix(&Grants::NONE, &settings(&[("fallback_country", "XX")]), &queries)
+        .collect_energy_mix(
+            &Grants::NONE,
+            &settings(&[("fallback_country", "XX")]),
+            &queries,
+        )
         .await
         .expect_err("an unknown fallback");
     assert!(
@@ -244,7 +264,10 @@ async fn js_inventory_lists_what_its_settings_describe() {
     let kinds: Vec<_> = web.iter().map(|r| (r.id.as_str(), r.kind)).collect();
     assert_eq!(
         kinds,
-        [("rack-a/web-1", ResourceKind::Host), ("rack-a/web-2", ResourceKind::Vm)]
+        [
+            ("rack-a/web-1", ResourceKind::Host),
+            ("rack-a/web-2", ResourceKind::Vm)
+        ]
     );
     assert_eq!(web[1].location.zone.as_deref(), Some("z1"));
     assert_eq!(web[1].location.country, None);
@@ -283,7 +306,10 @@ async fn js_inventory_reports_bad_settings_as_bad_config() {
             .list_projects(&Grants::NONE, &settings(&[("inventory", "{oops")]), &site)
             .await,
     );
-    assert!(message.starts_with("setting `inventory` is not valid JSON"), "{message}");
+    assert!(
+        message.starts_with("setting `inventory` is not valid JSON"),
+        "{message}"
+    );
     let message = bad_config(
         plugin
             .list_projects(
@@ -459,14 +485,10 @@ async fn a_plugin_built_for_another_wit_version_is_refused_naming_both() {
     assert_eq!(same.info().wit_version.to_string(), "0.1.0");
 
     for version in ["0.2.0", "1.0.0", "0.1.9", "0.0.1"] {
-        let err = load_bytes(
-            &runtime,
-            "other.wasm",
-            rebuilt_for(&original, version),
-        )
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("a {version} plugin must be refused"));
+        let err = load_bytes(&runtime, "other.wasm", rebuilt_for(&original, version))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a {version} plugin must be refused"));
         assert!(
             matches!(err, LoadError::UnsupportedWitVersion { .. }),
             "{version}: {err}"

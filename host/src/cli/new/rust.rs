@@ -35,7 +35,9 @@ impl Plugin for @TYPE@ {
 
 fn check_settings(settings: &Settings) -> Result<(), ProviderError> {
     if setting(settings, "example") == Some("fail") {
-        return Err(ProviderError::BadConfig("setting `example` is `fail`".into()));
+        return Err(ProviderError::BadConfig(
+            "setting `example` is `fail`".into(),
+        ));
     }
     Ok(())
 }
@@ -171,10 +173,20 @@ fn uses(s: &Skeleton) -> String {
         ]);
     }
     if s.has(Kind::ResourceMetrics) {
-        names.extend(["Account", "ResourceInfo", "ResourceMetrics", "ResourceSample"]);
+        names.extend([
+            "Account",
+            "ResourceInfo",
+            "ResourceMetrics",
+            "ResourceSample",
+        ]);
     }
     if s.has(Kind::Environment) {
-        names.extend(["EmissionFactorType", "EnergyMix", "Environment", "LocationQuery"]);
+        names.extend([
+            "EmissionFactorType",
+            "EnergyMix",
+            "Environment",
+            "LocationQuery",
+        ]);
     }
     names.sort_unstable();
     names.dedup();
