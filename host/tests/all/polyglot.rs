@@ -29,17 +29,22 @@ pub fn polyglot_dir() -> PathBuf {
 
 /// A file the build script makes; a missing one fails the test with what to run.
 pub fn built(name: &str) -> PathBuf {
-    let path = polyglot_dir().join(name);
+    let dir = polyglot_dir();
+    let path = dir.join(name);
+    let command = match std::env::var_os("CARBONAUT_POLYGLOT_DIR") {
+        Some(_) => format!("CARBONAUT_POLYGLOT_DIR={}", dir.display()),
+        None => format!(
+            "CARGO_TARGET_DIR={}",
+            dir.parent()
+                .map_or_else(String::new, |p| p.display().to_string())
+        ),
+    };
     assert!(
         path.exists(),
-        "{} is missing: run `CARGO_TARGET_DIR={} examples/build-polyglot.sh` first (it installs \
-         pinned componentize-py and componentize-js from PyPI and npm and builds the Python and \
-         JavaScript examples; .ci/run does it before `cargo test`), or point \
-         CARBONAUT_POLYGLOT_DIR at its output",
+        "{} is missing: run `{command} examples/build-polyglot.sh` first (it installs pinned \
+         componentize-py and componentize-js from PyPI and npm, and builds the Python and \
+         JavaScript examples; .ci/run does it before `cargo test`)",
         path.display(),
-        polyglot_dir()
-            .parent()
-            .map_or_else(String::new, |p| p.display().to_string()),
     );
     path
 }
@@ -503,4 +508,40 @@ async fn a_plugin_built_for_another_wit_version_is_refused_naming_both() {
             "{text}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_plugin_folder_mixing_languages_loads_as_one_set() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (from, to) in [
+        (built("python-grid.wasm"), "python-grid.wasm"),
+        (built("js-inventory.wasm"), "js-inventory.wasm"),
+        (PathBuf::from(MOCK_METER), "mock-meter.wasm"),
+    ] {
+        std::fs::copy(&from, dir.path().join(to)).expect("copy a plugin");
+    }
+    let _one_at_a_time = LOADING.lock().await;
+    let mut runtime = Runtime::new(Limits::default()).expect("runtime");
+    runtime
+        .enable_cache(polyglot_dir().join("test-cache"))
+        .expect("the cache directory");
+    // What a start or a reload of the plugin folder does.
+    let loaded = carbonaut::plugins::load_dir(&Arc::new(runtime), dir.path())
+        .await
+        .expect("read the folder");
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let mut seen: Vec<(String, Vec<ProviderKind>)> = loaded
+        .plugins
+        .iter()
+        .map(|p| (p.info().name.clone(), p.info().kinds.clone()))
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        [
+            ("js-inventory".to_owned(), vec![ProviderKind::Discovery]),
+            ("mock-meter".to_owned(), vec![ProviderKind::ResourceMetrics]),
+            ("python-grid".to_owned(), vec![ProviderKind::Environment]),
+        ]
+    );
 }
