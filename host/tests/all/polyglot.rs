@@ -545,3 +545,37 @@ async fn a_plugin_folder_mixing_languages_loads_as_one_set() {
         ]
     );
 }
+
+/// What lets a host at a later 0.1.y accept plugins built for 0.1.0: the version policy in
+/// `plugins::inspect` (same 0.minor, not newer than the host; unit-tested there) plus
+/// wasmtime's semver-aware names, checked here on a real component that imports `log` and
+/// `key-value`. With names saying 0.1.9 (a patch apart from the host's 0.1.0, the other way
+/// round from a newer host and an older plugin), its imports link to the host's definitions
+/// and the host's bindings find its exports; with 0.2.0, neither.
+#[tokio::test]
+async fn exports_and_imports_resolve_across_patch_versions_only() {
+    use carbonaut::runtime::bindings::{metadata, resource_metrics};
+    use wasmtime::component::Component;
+
+    let original = std::fs::read(env!("CARBONAUT_GUEST_HOSTILE")).expect("hostile");
+    let runtime = runtime();
+    let resolve = |version: &str| {
+        let bytes = rebuilt_for(&original, version);
+        let component = Component::from_binary(runtime.engine(), &bytes).expect("still valid");
+        let pre = runtime
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| format!("{e:#}"))?;
+        Ok::<_, String>((
+            metadata::GuestIndices::new(&pre).is_ok(),
+            resource_metrics::GuestIndices::new(&pre).is_ok(),
+        ))
+    };
+    assert_eq!(
+        resolve("0.1.9"),
+        Ok((true, true)),
+        "a patch apart: compatible"
+    );
+    let refused = resolve("0.2.0").expect_err("a 0.minor apart: not linked");
+    assert!(refused.contains("carbonaut:provider/"), "{refused}");
+}
