@@ -472,3 +472,53 @@ fn plugin_new_js_skeleton_builds_and_answers() {
     );
     assert_checked_every_kind(&text, "js-probe");
 }
+
+#[test]
+fn plugin_check_grants_what_the_config_offers_and_the_plugin_needs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    let hostile = env!("CARBONAUT_GUEST_HOSTILE");
+    let config = dir.path().join("carbonaut.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nplugin_dir = {:?}\nstate_dir = {:?}\n\n\
+             [providers.probe]\nplugin = \"hostile\"\nsettings = {{ mode = \"kv-count\" }}\n\
+             key_value = true\nread_only_dirs = {{ \"/data\" = {:?} }}\n\
+             allow_http = [\"http://127.0.0.1:9\"]\n\n\
+             [providers.probe.limits]\nmemory_mib = 64\n\n\
+             [accounts.site]\ndiscovery = \"probe\"\nresource_metrics = \"probe\"\n",
+            Path::new(hostile)
+                .parent()
+                .expect("folder")
+                .display()
+                .to_string(),
+            dir.path().join("state").display().to_string(),
+            data.display().to_string(),
+        ),
+    )
+    .expect("write the config");
+    let out = carbonaut(&[
+        "plugin",
+        "check",
+        hostile,
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
+    // kv-count counts its calls in the store and reports the count as its error.
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "sandbox     http to http://127.0.0.1:9; /data (read-only, from {}); key-value store \
+             (temporary); memory 64 MiB, deadline 10000.0 ms\n",
+            data.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("resource-metrics.collect returned an error: count 1\n"),
+        "{text}"
+    );
+}
