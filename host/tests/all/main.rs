@@ -5,6 +5,7 @@ mod support;
 
 mod accuracy;
 mod capabilities;
+mod cli_author;
 mod cli_config;
 mod cli_inspect;
 mod collection;
@@ -17,6 +18,7 @@ mod linux_host;
 mod manage_api;
 mod openapi;
 mod plugins_load;
+mod polyglot;
 mod prometheus_ingest;
 mod prometheus_server;
 mod reload;
