@@ -117,6 +117,8 @@ pub struct ProviderConfig {
     pub read_only_dirs: Vec<(PathBuf, String)>,
     /// Origins the plugin may call over HTTP (`allow_http`).
     pub allow_http: Vec<crate::runtime::http::HttpOrigin>,
+    /// The CA bundle its HTTPS requests trust instead of the public roots (`tls_ca`).
+    pub tls_ca: Option<crate::runtime::tls_roots::TlsRoots>,
     /// Whether the plugin gets its key-value namespace (`key_value`).
     pub key_value: bool,
     /// `[providers.NAME.limits]` merged over `[limits]`, when the provider has that table.
