@@ -9,6 +9,7 @@ mod collection;
 mod crash;
 mod e2e_quickstart;
 mod fuzz;
+mod grid_providers;
 mod hostile;
 mod manage_api;
 mod openapi;
