@@ -197,6 +197,17 @@ fn electricity_maps_upstream() -> Upstream {
             return reply(404, fixture("em-unknown-zone.json"));
         }
         match seen.path.as_str() {
+            // The API answers in the emission factor asked for.
+            "/v3/carbon-intensity/latest"
+                if seen.query.get("emissionFactorType").map(String::as_str) == Some("direct") =>
+            {
+                reply(
+                    200,
+                    fixture("em-carbon-intensity-latest.json")
+                        .replace("\"lifecycle\"", "\"direct\"")
+                        .replace("302", "255"),
+                )
+            }
             "/v3/carbon-intensity/latest" => reply(200, fixture("em-carbon-intensity-latest.json")),
             "/v3/power-breakdown/latest" => reply(200, fixture("em-power-breakdown-latest.json")),
             _ => reply(404, String::new()),
@@ -347,6 +358,59 @@ async fn electricity_maps_answers_from_the_cache_until_it_expires() {
             .expect("uncached");
     }
     assert_eq!(upstream.seen().len(), 8);
+}
+
+#[tokio::test]
+async fn electricity_maps_asks_for_direct_factors_and_caches_them_apart() {
+    let upstream = electricity_maps_upstream();
+    let (runtime, _tree) = runtime_with_store();
+    let plugin = electricity_maps(&runtime).await;
+    let grants = grants(&upstream, "em");
+    let queries = [query("a", Some("DE"), None)];
+    let direct = [
+        em_settings(&upstream, "300"),
+        settings(&[("emission_factor", "direct")]),
+    ]
+    .concat();
+    let mixes = plugin
+        .collect_energy_mix(&grants, &direct, &queries)
+        .await
+        .expect("direct");
+    assert_eq!(mixes[0].emission_factor, EmissionFactorType::Direct);
+    assert_eq!(mixes[0].carbon_intensity, 255.0);
+    assert_eq!(
+        upstream.seen()[0]
+            .query
+            .get("emissionFactorType")
+            .map(String::as_str),
+        Some("direct")
+    );
+    // The default (lifecycle) is not served from the direct entry.
+    let mixes = plugin
+        .collect_energy_mix(&grants, &em_settings(&upstream, "300"), &queries)
+        .await
+        .expect("lifecycle");
+    assert_eq!(mixes[0].emission_factor, EmissionFactorType::Lifecycle);
+    assert_eq!(mixes[0].carbon_intensity, 302.0);
+    assert_eq!(upstream.seen().len(), 4);
+
+    let err = guest_error(
+        plugin
+            .collect_energy_mix(
+                &grants,
+                &[
+                    em_settings(&upstream, "300"),
+                    settings(&[("emission_factor", "marginal")]),
+                ]
+                .concat(),
+                &queries,
+            )
+            .await,
+    );
+    assert!(
+        matches!(&err, ProviderError::BadConfig(m) if m.contains("`emission_factor` is `marginal`")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
