@@ -627,6 +627,77 @@ async fn an_origin_the_operator_did_not_allow_is_refused_by_the_host() {
     assert!(upstream.seen().is_empty());
 }
 
+/// The real daemon with an operator's config: the plugin's `*` need meets `allow_http`, the
+/// store is granted by `key_value = true`, and the zone's intensity and mix reach /metrics.
+#[test]
+fn the_daemon_serves_electricity_maps_figures_granted_by_its_config() {
+    let upstream = electricity_maps_upstream();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("carbonaut.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nplugin_dir = \"{plugins}\"\nstate_dir = \"state\"\n\n\
+             [intervals]\nresource_metrics = \"1s\"\nenvironment = \"1m\"\n\n\
+             [providers.grid]\nplugin = \"electricity-maps\"\n\
+             settings = {{ api_token = \"em-secret-token\", base_url = \"{origin}\" }}\n\
+             allow_http = [\"{origin}\"]\nkey_value = true\n\n\
+             [environment]\nprovider = \"grid\"\n\n\
+             [providers.cloud]\nplugin = \"mock-cloud\"\n\
+             settings = {{ projects = 1, resources_per_project = 6 }}\n\n\
+             [providers.meter]\nplugin = \"mock-meter\"\n\n\
+             [accounts.demo]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
+            plugins = plugin_dir().display(),
+            origin = upstream.origin(),
+        ),
+    )
+    .expect("write config");
+    let daemon = Daemon::start(&["--config", config.to_str().expect("utf-8")]);
+    let text = daemon.wait_for("/metrics", 60, |t| {
+        metric_value(t, "carbonaut_resource_emissions_grams_total", "resource=")
+            .is_some_and(|v| v > 0.0)
+    });
+    // Six resources, one per mock-cloud country; only Germany's grid is known upstream.
+    let priced = series(&text, "carbonaut_resource_emissions_grams_total")
+        .into_iter()
+        .filter(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) > Some(0.0))
+        .count();
+    assert_eq!(priced, 1, "{text}");
+    assert_eq!(
+        metric_value(
+            &text,
+            "carbonaut_location_carbon_intensity_grams_per_kilowatt_hour",
+            "location=\"DE\""
+        ),
+        Some(302.0)
+    );
+    assert_eq!(
+        metric_value(
+            &text,
+            "carbonaut_location_energy_mix_ratio",
+            "location=\"DE\",source=\"wind\""
+        ),
+        Some(0.3)
+    );
+    // mock-cloud's other countries are unknown to this upstream: left out, not failing DE.
+    assert_eq!(
+        series(
+            &text,
+            "carbonaut_location_carbon_intensity_grams_per_kilowatt_hour"
+        )
+        .len(),
+        1
+    );
+    assert!(
+        upstream
+            .seen()
+            .iter()
+            .all(|s| s.header("auth-token") == Some("em-secret-token"))
+    );
+    let log = daemon.stop();
+    assert!(!log.contains("em-secret-token"), "the token was logged");
+}
+
 // ---------------------------------------------------------------- WattTime
 
 /// `user:secret` in base64, as basic authentication sends it.
