@@ -66,6 +66,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
                 config.state_dir.display()
             )
         })?;
+    runtime.enable_key_value(store.key_value_tree()?);
     let runtime = Arc::new(runtime);
     let plugins = load_plugins(&runtime, &config).await?;
     let disabled = store.disabled_plugins()?;

@@ -77,8 +77,43 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProviderStatus {
     pub plugin: String,
+    /// What the instance may use: the operator's offer narrowed to the plugin's needs (the
+    /// needs themselves are in `/api/v1/plugins`).
+    pub granted: GrantedView,
     #[serde(flatten)]
     pub health: crate::collect::ProviderHealth,
+}
+
+/// A provider instance's capabilities and limits, as the API shows them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GrantedView {
+    /// Origins it may reach over HTTP.
+    pub http: Vec<String>,
+    /// Guest path → host directory, read-only.
+    pub read_only_dirs: BTreeMap<String, String>,
+    pub key_value: bool,
+    pub memory_bytes: usize,
+    pub call_deadline_ms: u128,
+    pub max_concurrent_calls: usize,
+    pub max_result_items: usize,
+}
+
+impl GrantedView {
+    pub fn new(grants: &crate::runtime::Grants, limits: crate::runtime::Limits) -> Self {
+        GrantedView {
+            http: grants.http.iter().map(ToString::to_string).collect(),
+            read_only_dirs: grants
+                .read_only_dirs
+                .iter()
+                .map(|(host, guest)| (guest.clone(), host.display().to_string()))
+                .collect(),
+            key_value: grants.key_value.is_some(),
+            memory_bytes: limits.memory_bytes,
+            call_deadline_ms: limits.call_deadline.as_millis(),
+            max_concurrent_calls: limits.max_concurrent_calls,
+            max_result_items: limits.max_result_items,
+        }
+    }
 }
 
 /// Where the collector publishes and the server reads the current snapshot.

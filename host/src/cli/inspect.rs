@@ -48,5 +48,29 @@ fn render(info: &PluginInfo) -> String {
             ));
         }
     }
+    out.push_str(&render_needs(info));
+    out
+}
+
+/// What the plugin asks for; a provider instance gets it only where the config grants it too.
+fn render_needs(info: &PluginInfo) -> String {
+    let needs = &info.needs;
+    if needs.http.is_empty() && needs.read_only_dirs.is_empty() && !needs.key_value {
+        return "needs:       nothing (no network, files or key-value store)\n".to_owned();
+    }
+    let mut out = "needs (granted only where the config allows them too):\n".to_owned();
+    let origins = needs.http_origins();
+    if !origins.is_empty() {
+        out.push_str(&format!("  http:           {}\n", origins.join(", ")));
+    }
+    if !needs.read_only_dirs.is_empty() {
+        out.push_str(&format!(
+            "  read-only dirs: {}\n",
+            needs.read_only_dirs.join(", ")
+        ));
+    }
+    if needs.key_value {
+        out.push_str("  key-value store\n");
+    }
     out
 }

@@ -17,8 +17,8 @@ use super::{location_key, now_ms};
 use crate::plugins::{CallError, Plugin};
 use crate::runtime::bindings::ResourceSample;
 use crate::snapshot::{
-    AccountStatus, LocationStatus, PluginStatus, ProviderStatus, Snapshot, SnapshotCell,
-    render_metrics,
+    AccountStatus, GrantedView, LocationStatus, PluginStatus, ProviderStatus, Snapshot,
+    SnapshotCell, render_metrics,
 };
 use crate::state::{Counters, ResourceId, StateStore, Topology};
 
@@ -274,6 +274,7 @@ impl Collector {
                     p.name.clone(),
                     ProviderStatus {
                         plugin: p.plugin_name.clone(),
+                        granted: GrantedView::new(&p.grants, p.limits()),
                         health: p.health.status(),
                     },
                 )

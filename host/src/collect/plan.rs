@@ -42,6 +42,11 @@ impl ProviderInstance {
         result
     }
 
+    /// The limits its calls run under.
+    pub fn limits(&self) -> Limits {
+        self.grants.limits.unwrap_or_default()
+    }
+
     pub fn plugin(&self) -> Result<&Arc<Plugin>, CallError> {
         self.plugin
             .as_ref()
@@ -127,8 +132,10 @@ impl Plan {
                 http: provider.allow_http.clone(),
                 key_value: provider.key_value,
             };
-            let grants = grants_for(name, &provider.plugin, &plugin, &offered, provider.limits);
+            // Resolved here rather than left to the runtime, so that a reload of `[limits]`
+            // reaches every provider without a restart.
             let limits = provider.limits.unwrap_or(config.limits);
+            let grants = grants_for(name, &provider.plugin, &plugin, &offered, limits);
             let instance = ProviderInstance {
                 name: name.to_owned(),
                 plugin_name: provider.plugin.clone(),
@@ -182,8 +189,9 @@ fn grants_for(
     plugin_name: &str,
     plugin: &Result<Arc<Plugin>, String>,
     offered: &Offered,
-    limits: Option<Limits>,
+    limits: Limits,
 ) -> Grants {
+    let limits = Some(limits);
     let Ok(plugin) = plugin else {
         return Grants {
             limits,

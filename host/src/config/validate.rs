@@ -291,7 +291,11 @@ impl Checker<'_> {
             as_u64(base.max_result_items),
             as_u64(default.max_result_items),
         );
-        let call_deadline = self.interval("call_deadline", &raw.call_deadline, base.call_deadline);
+        let call_deadline = self.interval(
+            &format!("{table}.call_deadline"),
+            &raw.call_deadline,
+            base.call_deadline,
+        );
         // The ranges above keep these far inside usize on every target we build for.
         let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         Limits {

@@ -115,7 +115,7 @@ pub enum CallError {
         version: String,
         operation: &'static str,
         refused: String,
-        error: ProviderError,
+        error: Box<ProviderError>,
     },
     #[error(
         "plugin {plugin} {version}: {operation} returned {items} items; the limit is {limit} \
@@ -158,7 +158,8 @@ impl CallError {
     /// The guest's own error, when it returned one (as opposed to trapping).
     pub fn provider_error(&self) -> Option<&ProviderError> {
         match self {
-            CallError::Guest { error, .. } | CallError::Denied { error, .. } => Some(error),
+            CallError::Guest { error, .. } => Some(error),
+            CallError::Denied { error, .. } => Some(error),
             _ => None,
         }
     }

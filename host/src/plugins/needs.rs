@@ -58,6 +58,11 @@ impl Needs {
         })
     }
 
+    /// The HTTP needs as written: origins, or `*`.
+    pub fn http_origins(&self) -> Vec<String> {
+        self.http.iter().map(ToString::to_string).collect()
+    }
+
     /// The grants of a provider instance: what was offered and asked for. The second value
     /// lists what was offered but not asked for, so the operator can be told it is unused.
     pub fn grant(&self, offered: &Offered, provider: &str) -> (Grants, Vec<String>) {
@@ -116,10 +121,7 @@ fn is_within(path: &str, dir: &str) -> bool {
 }
 
 fn serialize_http<S: serde::Serializer>(needs: &[HttpNeed], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(needs.iter().map(|n| match n {
-        HttpNeed::Any => "*".to_owned(),
-        HttpNeed::Origin(o) => o.to_string(),
-    }))
+    s.collect_seq(needs.iter().map(ToString::to_string))
 }
 
 #[cfg(test)]

@@ -310,7 +310,7 @@ impl Context<'_> {
                     version: self.version.to_owned(),
                     operation: self.operation,
                     refused: format!("HTTP to {}", store.data().refused_origins().join(", ")),
-                    error,
+                    error: Box::new(error),
                 })
             }
             Ok(Ok(Err(error))) => Err(CallError::Guest {

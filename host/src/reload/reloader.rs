@@ -168,13 +168,14 @@ impl Reloader {
                 .map_err(|e| e.to_string())?;
             if config.listen != self.config.listen
                 || config.state_dir != self.config.state_dir
-                || config.limits != self.config.limits
                 || config.tls != self.config.tls
             {
                 items.push(
-                    "listen, state_dir, tls and limits changes take effect at the next restart"
-                        .into(),
+                    "listen, state_dir and tls changes take effect at the next restart".into(),
                 );
+            }
+            if config.limits != self.config.limits {
+                items.push("[limits] changed".into());
             }
             describe_config_change(&self.config, &config, items);
         }

@@ -159,6 +159,15 @@ impl FromStr for HttpNeed {
     }
 }
 
+impl fmt::Display for HttpNeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpNeed::Any => f.write_str("*"),
+            HttpNeed::Origin(o) => o.fmt(f),
+        }
+    }
+}
+
 /// The origins of `allowed` (the operator's) that some need in `needs` (the plugin's) covers.
 pub fn grant_http(allowed: &[HttpOrigin], needs: &[HttpNeed]) -> Vec<HttpOrigin> {
     allowed

@@ -84,6 +84,12 @@ impl StateStore {
         })
     }
 
+    /// The tree behind the plugins' key-value store (namespaced per provider instance by the
+    /// runtime). Kept with the rest of the state so it survives restarts and is flushed with it.
+    pub fn key_value_tree(&self) -> Result<sled::Tree, StateError> {
+        Ok(self.db.open_tree("plugin-kv")?)
+    }
+
     /// The whole topology as last stored.
     pub fn load_topology(&self) -> Result<Topology, StateError> {
         let mut topology = Topology::default();

@@ -115,3 +115,25 @@ fn check_config_refuses_bad_directory_grants() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_config_refuses_bad_origins_and_provider_limits() {
+    let (code, _, stderr) = check(
+        "[paths]\nplugin_dir = \"PLUGINS\"\nstate_dir = \"s\"\n\n\
+         [providers.meter]\nplugin = \"mock-meter\"\nallow_http = [\"https://ok.example.com\", \"api.example.com\", \"https://x.org/v3\"]\n\n\
+         [providers.meter.limits]\nmemory_mib = 0\nmax_concurrent_calls = 1000\ncall_deadline = \"soon\"\n\n\
+         [providers.cloud]\nplugin = \"mock-cloud\"\n\n\
+         [accounts.a]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
+    );
+    assert_eq!(code, Some(1));
+    let expected = [
+        "FILE:7:41: provider `meter` allow_http: `api.example.com` is not an origin: it has no scheme",
+        "FILE:7:60: provider `meter` allow_http: `https://x.org/v3` is not an origin: an origin has no path",
+        "FILE:10:14: providers.meter.limits.memory_mib is 0; use a number from 1 to 4096 (default 128)",
+        "FILE:11:24: providers.meter.limits.max_concurrent_calls is 1000; use a number from 1 to 256 (default 4)",
+        "FILE:12:17: interval `providers.meter.limits.call_deadline` is `soon`, not a duration",
+    ];
+    for line in expected {
+        assert!(stderr.contains(line), "missing {line:?} in:\n{stderr}");
+    }
+}

@@ -36,10 +36,33 @@ fn inspect_prints_what_the_plugin_is() {
          file:        {MOCK_METER} ({size} bytes)\n\
          settings:\n  \
          mode (optional): `counter` (default), `power` (no energy counter) or `both`\n  \
-         wrap_joules (optional): Wrap the energy counter at this many joules (default: never)\n",
+         wrap_joules (optional): Wrap the energy counter at this many joules (default: never)\n\
+         needs:       nothing (no network, files or key-value store)\n",
         sha256_of(MOCK_METER)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
+#[test]
+fn inspect_shows_the_capabilities_a_plugin_asks_for() {
+    let hostile = env!("CARBONAUT_GUEST_HOSTILE");
+    let out = carbonaut(&["plugin", "inspect", hostile]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with(
+            "needs (granted only where the config allows them too):\n  \
+             http:           *\n  \
+             read-only dirs: /data\n  \
+             key-value store\n"
+        ),
+        "{text}"
+    );
+    let out = carbonaut(&["plugin", "inspect", "--json", hostile]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        json["needs"],
+        serde_json::json!({"http": ["*"], "read_only_dirs": ["/data"], "key_value": true})
+    );
 }
 
 #[test]

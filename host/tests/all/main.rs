@@ -3,6 +3,7 @@
 
 mod support;
 
+mod capabilities;
 mod cli_config;
 mod cli_inspect;
 mod collection;
