@@ -1006,6 +1006,26 @@ async fn watttime_reports_each_failure_as_its_kind() {
         "{err:?}"
     );
     assert_eq!(upstream.seen().len(), 1, "no forecast without a token");
+
+    // Without the store there is nowhere to keep the token: refused before any request.
+    let wt = watttime_upstream();
+    let err = guest_error(
+        plugin
+            .collect_energy_mix(
+                &Grants {
+                    key_value: None,
+                    ..grants(&wt.upstream, "wt")
+                },
+                &wt_settings(&wt.upstream, "300"),
+                &[query("a", None, Some("CAISO_NORTH"))],
+            )
+            .await,
+    );
+    assert!(
+        matches!(&err, ProviderError::BadConfig(m) if m.contains("key_value = true")),
+        "{err:?}"
+    );
+    assert!(wt.upstream.seen().is_empty());
 }
 
 // ---------------------------------------------------------------- example configs
