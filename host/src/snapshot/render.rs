@@ -99,6 +99,13 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "gauge",
         &|id| s.samples.get(id).and_then(|x| x.cpu_utilization_ratio),
     );
+    gauge(
+        &mut e,
+        "carbonaut_resource_estimated",
+        "1 when the last sample came from a model (no meter readable), 0 when measured.",
+        "gauge",
+        &|id| s.samples.get(id).map(|x| if x.estimated { 1.0 } else { 0.0 }),
+    );
 
     // Sums per project and per account.
     let mut projects: BTreeMap<(&str, &str), (f64, f64)> = BTreeMap::new();

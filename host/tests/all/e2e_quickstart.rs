@@ -75,6 +75,13 @@ fn quickstart_serves_metrics_that_promtool_accepts_and_the_topology() {
         series(&text, "carbonaut_resource_energy_joules_total").len(),
         40
     );
+    // mock-meter says its readings are measured: every resource is marked 0, not estimated.
+    let estimated = series(&text, "carbonaut_resource_estimated");
+    assert_eq!(estimated.len(), 40);
+    assert!(
+        estimated.iter().all(|line| line.ends_with(" 0")),
+        "{estimated:?}"
+    );
     for family in [
         "carbonaut_resource_power_watts",
         "carbonaut_resource_cpu_frequency_hertz",

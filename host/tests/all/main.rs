@@ -3,6 +3,7 @@
 
 mod support;
 
+mod accuracy;
 mod capabilities;
 mod cli_config;
 mod cli_inspect;
@@ -12,9 +13,12 @@ mod e2e_quickstart;
 mod fuzz;
 mod grid_providers;
 mod hostile;
+mod kubernetes;
+mod linux_host;
 mod manage_api;
 mod openapi;
 mod plugins_load;
+mod prometheus_ingest;
 mod prometheus_server;
 mod reload;
 mod static_grid;

@@ -56,6 +56,29 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                 ]
             ),
             (
+                "kubernetes".into(),
+                vec![ProviderKind::Discovery],
+                vec![
+                    "api_server".into(),
+                    "token".into(),
+                    "pool_label".into(),
+                    "page_size".into()
+                ]
+            ),
+            (
+                "linux-host".into(),
+                vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics],
+                vec![
+                    "min_watts_per_vcpu".into(),
+                    "max_watts_per_vcpu".into(),
+                    "pue".into(),
+                    "force_estimate".into(),
+                    "resource_id".into(),
+                    "country".into(),
+                    "zone".into()
+                ]
+            ),
+            (
                 "mock-cloud".into(),
                 vec![ProviderKind::Discovery],
                 vec![
@@ -69,6 +92,27 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                 "mock-meter".into(),
                 vec![ProviderKind::ResourceMetrics],
                 vec!["mode".into(), "wrap_joules".into()]
+            ),
+            (
+                "prometheus".into(),
+                vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics],
+                [
+                    "url",
+                    "mode",
+                    "instance_label",
+                    "resource_template",
+                    "sources",
+                    "selector",
+                    "lookback",
+                    "rate_window",
+                    "min_watts_per_vcpu",
+                    "max_watts_per_vcpu",
+                    "jobs",
+                    "country",
+                    "bearer_token"
+                ]
+                .map(String::from)
+                .to_vec()
             ),
             (
                 "static-grid".into(),

@@ -8,14 +8,6 @@ use crate::support::*;
 
 const QUICKSTART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/quickstart.toml");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 #[test]
 fn prometheus_scrapes_emissions_series() {
     let prometheus = require_tool("prometheus");

@@ -9,6 +9,8 @@ pub const MOCK_CLOUD: &str = env!("CARBONAUT_GUEST_MOCK_CLOUD");
 pub const MOCK_METER: &str = env!("CARBONAUT_GUEST_MOCK_METER");
 pub const MOCK_GRID: &str = env!("CARBONAUT_GUEST_MOCK_GRID");
 pub const STATIC_GRID: &str = env!("CARBONAUT_GUEST_STATIC_GRID");
+pub const LINUX_HOST: &str = env!("CARBONAUT_GUEST_LINUX_HOST");
+pub const PROMETHEUS: &str = env!("CARBONAUT_GUEST_PROMETHEUS");
 pub const TRAPPING: &str = env!("CARBONAUT_GUEST_TRAPPING");
 pub const OTHER_WORLD: &str = env!("CARBONAUT_GUEST_OTHER_WORLD");
 
@@ -61,6 +63,9 @@ impl Daemon {
                 .lines()
                 .map_while(Result::ok)
             {
+                // Logged before the address is announced, so a caller that checks the log
+                // right after `start` sees the line it waited for.
+                sink.lock().expect("log lock").push(line.clone());
                 let rest = line
                     .split("listening on http://")
                     .nth(1)
@@ -73,7 +78,6 @@ impl Daemon {
                         .to_owned();
                     let _ = tx.send(addr);
                 }
-                sink.lock().expect("log lock").push(line);
             }
         });
         let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
@@ -162,13 +166,41 @@ pub fn series<'a>(text: &'a str, metric: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A child process killed when the test ends, passing or panicking.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A command that must exist on this machine (`.ci/run` installs it); a missing one fails the
 /// test with what to install, never skips it.
 pub fn require_tool(name: &str) -> PathBuf {
+    require_tool_from(name, "prometheus")
+}
+
+/// [`require_tool`] for a command from Debian package `package`.
+pub fn require_tool_from(name: &str, package: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join(name))
             .find(|p| p.is_file())
     });
-    found.unwrap_or_else(|| panic!("`{name}` is not installed: `apt-get install prometheus` provides it (.ci/run does this)"))
+    found.unwrap_or_else(|| {
+        panic!(
+            "`{name}` is not installed: `apt-get install {package}` provides it (.ci/run does this)"
+        )
+    })
 }

@@ -1,0 +1,329 @@
+//! From series to samples: which exporter series measure what, in which unit, how several
+//! series of one resource add up, and which source wins when a resource has more than one.
+//!
+//! Kepler's RAPL zones overlap: `package` contains `core` and `uncore`, and `psys` (platform)
+//! contains everything. Only `package` and `dram` are disjoint, so a node's energy is the sum
+//! of its package zones (one per socket) and its dram zones, never core, uncore or psys.
+//! Kepler before its 0.10 rewrite (0.7) has one family per zone
+//! (`kepler_node_package_joules_total`, ...) split by `mode` into dynamic and idle energy,
+//! which together are the zone's total: both are summed.
+
+use std::collections::HashMap;
+
+use carbonaut_sdk::{ResourceInfo, ResourceSample};
+
+use crate::config::{Config, Source};
+use crate::series::Series;
+use crate::template::Template;
+
+pub const SCAPH_ENERGY: &str = "scaph_host_energy_microjoules";
+pub const SCAPH_POWER: &str = "scaph_host_power_microwatts";
+pub const SCAPH_FREQUENCY: &str = "scaph_host_cpu_frequency";
+pub const KEPLER_JOULES: &str = "kepler_node_cpu_joules_total";
+pub const KEPLER_WATTS: &str = "kepler_node_cpu_watts";
+pub const KEPLER_USAGE: &str = "kepler_node_cpu_usage_ratio";
+pub const KEPLER_LEGACY_PACKAGE: &str = "kepler_node_package_joules_total";
+pub const KEPLER_LEGACY_DRAM: &str = "kepler_node_dram_joules_total";
+pub const NODE_CPU_SECONDS: &str = "node_cpu_seconds_total";
+
+/// The raw (not rated) families the configured sources read.
+pub fn raw_families(config: &Config) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if config.uses(Source::Scaphandre) {
+        names.extend([SCAPH_ENERGY, SCAPH_POWER, SCAPH_FREQUENCY]);
+    }
+    if config.uses(Source::Kepler) {
+        names.extend([
+            KEPLER_JOULES,
+            KEPLER_WATTS,
+            KEPLER_USAGE,
+            KEPLER_LEGACY_PACKAGE,
+            KEPLER_LEGACY_DRAM,
+        ]);
+    }
+    names
+}
+
+/// Whether a Kepler zone adds to the node's energy (see the module's comment). Some versions
+/// number the zones per socket (`package-0`).
+fn counted_zone(zone: &str) -> bool {
+    let base = zone
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .trim_end_matches('-')
+        .to_ascii_lowercase();
+    base == "package" || base == "dram"
+}
+
+/// What one meter says about one resource, in SI units.
+#[derive(Debug, Default, Clone, Copy)]
+struct Meter {
+    joules: Option<f64>,
+    watts: Option<f64>,
+    hertz: Option<f64>,
+    at_ms: u64,
+}
+
+impl Meter {
+    fn add_joules(&mut self, joules: f64, at_ms: u64) {
+        *self.joules.get_or_insert(0.0) += joules;
+        self.at_ms = self.at_ms.max(at_ms);
+    }
+
+    fn add_watts(&mut self, watts: f64, at_ms: u64) {
+        *self.watts.get_or_insert(0.0) += watts;
+        self.at_ms = self.at_ms.max(at_ms);
+    }
+
+    fn has_reading(&self) -> bool {
+        self.joules.is_some() || self.watts.is_some()
+    }
+}
+
+/// Everything read for one resource key (a rendered template).
+#[derive(Debug, Default)]
+struct Group {
+    scaphandre: Meter,
+    kepler: Meter,
+    kepler_legacy: Meter,
+    kepler_usage: Vec<f64>,
+    kepler_usage_at_ms: u64,
+    /// node_exporter: each CPU's idle seconds per second.
+    idle: Vec<f64>,
+    idle_at_ms: u64,
+}
+
+/// Series grouped by the resource they belong to.
+#[derive(Debug, Default)]
+pub struct Readings {
+    groups: HashMap<String, Group>,
+}
+
+impl Readings {
+    /// Adds raw series of the families in [`raw_families`]; a series whose labels the
+    /// template cannot fill, or whose value is not finite, is skipped.
+    pub fn add_raw(&mut self, template: &Template, series: &[Series]) {
+        for s in series {
+            let Some(key) = template.render(&s.labels) else {
+                continue;
+            };
+            if !s.value.is_finite() {
+                continue;
+            }
+            let group = self.groups.entry(key).or_default();
+            let (v, at) = (s.value, s.at_ms);
+            match s.name() {
+                SCAPH_ENERGY => group.scaphandre.add_joules(v / 1e6, at),
+                SCAPH_POWER => group.scaphandre.add_watts(v / 1e6, at),
+                // One host-wide frequency in MHz; several series (a relabelled duplicate)
+                // keep the latest.
+                SCAPH_FREQUENCY => group.scaphandre.hertz = Some(v * 1e6),
+                KEPLER_JOULES if s.label("zone").is_some_and(counted_zone) => {
+                    group.kepler.add_joules(v, at);
+                }
+                KEPLER_WATTS if s.label("zone").is_some_and(counted_zone) => {
+                    group.kepler.add_watts(v, at);
+                }
+                KEPLER_USAGE => {
+                    group.kepler_usage.push(v);
+                    group.kepler_usage_at_ms = group.kepler_usage_at_ms.max(at);
+                }
+                KEPLER_LEGACY_PACKAGE | KEPLER_LEGACY_DRAM => {
+                    group.kepler_legacy.add_joules(v, at);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Adds `rate(node_cpu_seconds_total{mode="idle"}[...])`: one series per CPU.
+    pub fn add_idle_rates(&mut self, template: &Template, series: &[Series]) {
+        for s in series {
+            let Some(key) = template.render(&s.labels) else {
+                continue;
+            };
+            if !s.value.is_finite() {
+                continue;
+            }
+            let group = self.groups.entry(key).or_default();
+            group.idle.push(s.value);
+            group.idle_at_ms = group.idle_at_ms.max(s.at_ms);
+        }
+    }
+
+    /// The sample of `resource` (matched by its id, else its name), if anything was read.
+    pub fn sample(&self, config: &Config, resource: &ResourceInfo) -> Option<ResourceSample> {
+        let group = self
+            .groups
+            .get(&resource.id)
+            .or_else(|| self.groups.get(&resource.name))?;
+        let meter = config.sources.iter().find_map(|source| match source {
+            Source::Scaphandre => Some(group.scaphandre).filter(Meter::has_reading),
+            // A node exports one generation of Kepler's families; prefer the current one.
+            Source::Kepler => [group.kepler, group.kepler_legacy]
+                .into_iter()
+                .find(Meter::has_reading),
+            Source::NodeExporter => None,
+        });
+        let (utilisation, util_at_ms) = if config.uses(Source::NodeExporter)
+            && !group.idle.is_empty()
+        {
+            let idle = group.idle.iter().sum::<f64>() / group.idle.len() as f64;
+            (Some(1.0 - idle), group.idle_at_ms)
+        } else if config.uses(Source::Kepler) && !group.kepler_usage.is_empty() {
+            let usage = group.kepler_usage.iter().sum::<f64>() / group.kepler_usage.len() as f64;
+            (Some(usage), group.kepler_usage_at_ms)
+        } else {
+            (None, 0)
+        };
+        // Rates jitter around the scrape times: an idle CPU can show 1.002 idle seconds a second.
+        let utilisation = utilisation.map(|u| u.clamp(0.0, 1.0));
+        let mut sample = ResourceSample {
+            resource_id: resource.id.clone(),
+            energy_joules: None,
+            power_watts: None,
+            cpu_frequency_hertz: None,
+            cpu_utilization_ratio: utilisation,
+            read_at: util_at_ms,
+            estimated: false,
+        };
+        if let Some(meter) = meter {
+            sample.energy_joules = meter.joules;
+            sample.power_watts = meter.watts;
+            sample.cpu_frequency_hertz = meter.hertz;
+            sample.read_at = meter.at_ms;
+        } else if let (Some(estimate), Some(u), Some(vcpus)) = (
+            config.estimate,
+            utilisation,
+            // The inventory's count when it has one, else the CPUs node_exporter reports.
+            resource
+                .hardware
+                .vcpus
+                .map(f64::from)
+                .or((!group.idle.is_empty()).then_some(group.idle.len() as f64)),
+        ) {
+            sample.power_watts = Some(estimate.watts(vcpus, u));
+            sample.estimated = true;
+        } else if utilisation.is_none() {
+            return None;
+        }
+        (sample.read_at > 0).then_some(sample)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Estimate;
+    use carbonaut_sdk::{Account, Hardware, Location, ResourceKind};
+
+    fn series(name: &str, labels: &[(&str, &str)], value: f64) -> Series {
+        let mut l: crate::template::Labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        l.insert("__name__".to_owned(), name.to_owned());
+        l.insert("instance".to_owned(), "m".to_owned());
+        Series {
+            labels: l,
+            value,
+            at_ms: 1000,
+        }
+    }
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let mut settings = vec![("url".to_owned(), "http://p:9090".to_owned())];
+        settings.extend(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let account = Account {
+            name: "a".into(),
+            settings: vec![],
+        };
+        Config::from_settings(&settings, &account).expect("ok")
+    }
+
+    fn machine(vcpus: Option<u32>) -> ResourceInfo {
+        ResourceInfo {
+            id: "m".into(),
+            name: "m".into(),
+            kind: ResourceKind::Host,
+            location: Location::default(),
+            hardware: Hardware {
+                vcpus,
+                ..Hardware::default()
+            },
+            labels: vec![],
+        }
+    }
+
+    #[test]
+    fn numbered_package_zones_count_and_overlapping_zones_do_not() {
+        assert!(counted_zone("package") && counted_zone("package-1") && counted_zone("dram"));
+        assert!(!counted_zone("core") && !counted_zone("uncore") && !counted_zone("psys"));
+        let c = config(&[]);
+        let mut r = Readings::default();
+        r.add_raw(
+            &c.template,
+            &[
+                series(KEPLER_JOULES, &[("zone", "package-0")], 10.0),
+                series(KEPLER_JOULES, &[("zone", "package-1")], 20.0),
+                series(KEPLER_JOULES, &[("zone", "core")], 5.0),
+                series(KEPLER_JOULES, &[], 7.0),
+            ],
+        );
+        let s = r.sample(&c, &machine(None)).expect("ok");
+        assert_eq!(s.energy_joules, Some(30.0));
+    }
+
+    #[test]
+    fn the_first_source_with_a_reading_wins() {
+        let mut r = Readings::default();
+        let c = config(&[]);
+        r.add_raw(
+            &c.template,
+            &[
+                series(SCAPH_ENERGY, &[], 5e6),
+                series(KEPLER_LEGACY_PACKAGE, &[("mode", "idle")], 9.0),
+            ],
+        );
+        assert_eq!(
+            r.sample(&c, &machine(None)).expect("ok").energy_joules,
+            Some(5.0)
+        );
+        let c = config(&[("sources", "kepler,scaphandre")]);
+        assert_eq!(
+            r.sample(&c, &machine(None)).expect("ok").energy_joules,
+            Some(9.0)
+        );
+    }
+
+    #[test]
+    fn estimates_only_without_a_meter() {
+        let c = config(&[("min_watts_per_vcpu", "1"), ("max_watts_per_vcpu", "3")]);
+        assert_eq!(
+            c.estimate,
+            Some(Estimate {
+                min_watts_per_vcpu: 1.0,
+                max_watts_per_vcpu: 3.0
+            })
+        );
+        let mut r = Readings::default();
+        // Four CPUs, idle 0.75 of the time on average: utilisation 0.25.
+        let idle: Vec<Series> = [0.5, 1.0, 0.75, 0.75]
+            .iter()
+            .map(|v| series(NODE_CPU_SECONDS, &[], *v))
+            .collect();
+        r.add_idle_rates(&c.template, &idle);
+        let s = r.sample(&c, &machine(None)).expect("ok");
+        // 4 vCPUs × (1 W + 0.25 × (3 W − 1 W)) = 6 W.
+        assert_eq!((s.power_watts, s.estimated), (Some(6.0), true));
+        assert_eq!(s.cpu_utilization_ratio, Some(0.25));
+        let s = r.sample(&c, &machine(Some(2))).expect("ok");
+        assert_eq!(s.power_watts, Some(3.0));
+        r.add_raw(&c.template, &[series(SCAPH_POWER, &[], 4e6)]);
+        let s = r.sample(&c, &machine(None)).expect("ok");
+        assert_eq!((s.power_watts, s.estimated), (Some(4.0), false));
+    }
+}
