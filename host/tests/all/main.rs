@@ -12,6 +12,7 @@ mod collection;
 mod crash;
 mod e2e_quickstart;
 mod fuzz;
+mod grid_providers;
 mod hostile;
 mod kubernetes;
 mod linux_host;
