@@ -68,7 +68,8 @@ const POLL: Duration = Duration::from_millis(5);
 /// A componentize-py environment provider; `@NAME@` is replaced per guest.
 const PY_APP: &str = r#"from typing import List, Tuple
 from wit_world import exports
-from wit_world.imports import types
+# wasi:http has a `types` interface too, so componentize-py names ours after its package.
+from wit_world.imports import carbonaut_provider_types as types
 
 
 class Metadata(exports.Metadata):
@@ -79,6 +80,7 @@ class Metadata(exports.Metadata):
             description="A Python environment provider (benchmark guest).",
             kinds=[types.ProviderKind.ENVIRONMENT],
             settings=[],
+            needs=types.CapabilityNeeds(http=[], read_only_dirs=[], key_value=False),
         )
 
 

@@ -1,8 +1,11 @@
 //! Command-line interface: one subcommand per file in `cli/`.
 
+mod check;
 mod check_config;
 mod inspect;
+mod new;
 mod run;
+mod wit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +44,13 @@ enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Print the WIT contract plugins are built against (carbonaut:provider and the WASI
+    /// packages it uses), or write the files into a folder.
+    Wit {
+        /// Write the files here (types.wit, worlds.wit, deps/*.wit) instead of printing them.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +63,36 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Load a plugin in the sandbox, call metadata and each provider function once with
+    /// sample arguments, and print what each returned and how long it took.
+    Check {
+        file: PathBuf,
+        /// Take settings, grants and limits from this config's provider for the plugin.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The provider in --config to use, when several use the plugin.
+        #[arg(long)]
+        provider: Option<String>,
+        /// A setting for the calls, KEY=VALUE; repeat for more. Overrides the config's.
+        #[arg(long = "setting", value_name = "KEY=VALUE", value_parser = check::parse_setting)]
+        settings: Vec<(String, String)>,
+    },
+    /// Write a plugin skeleton that builds as it is, with its build instructions.
+    New {
+        /// The plugin's name: lower-case words joined by `-`.
+        name: String,
+        /// The provider kinds it implements; repeat or separate with commas.
+        #[arg(long = "kind", value_enum, required = true, value_delimiter = ',')]
+        kinds: Vec<new::Kind>,
+        #[arg(long, value_enum)]
+        lang: new::Lang,
+        /// Where to write it (default: ./NAME); must be empty or missing.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Rust only: depend on the carbonaut-sdk crate at this path instead of git.
+        #[arg(long)]
+        sdk_path: Option<PathBuf>,
+    },
 }
 
 impl Cli {
@@ -60,7 +100,10 @@ impl Cli {
     pub fn log_level(&self) -> &'static str {
         match self.command {
             Command::Run { .. } => "info",
-            Command::CheckConfig { .. } | Command::HashToken | Command::Plugin(_) => "warn",
+            Command::CheckConfig { .. }
+            | Command::HashToken
+            | Command::Plugin(_)
+            | Command::Wit { .. } => "warn",
         }
     }
 }
@@ -98,5 +141,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(PluginCommand::Inspect { file, json }) => inspect::run(&file, json).await,
+        Command::Plugin(PluginCommand::Check {
+            file,
+            config,
+            provider,
+            settings,
+        }) => {
+            check::run(check::Options {
+                file: &file,
+                config: config.as_deref(),
+                provider: provider.as_deref(),
+                settings: &settings,
+            })
+            .await
+        }
+        Command::Plugin(PluginCommand::New {
+            name,
+            kinds,
+            lang,
+            dir,
+            sdk_path,
+        }) => new::run(&name, &kinds, lang, dir.as_deref(), sdk_path.as_deref()),
+        Command::Wit { out } => wit::run(out.as_deref()),
     }
 }

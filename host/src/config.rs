@@ -117,6 +117,8 @@ pub struct ProviderConfig {
     pub read_only_dirs: Vec<(PathBuf, String)>,
     /// Origins the plugin may call over HTTP (`allow_http`).
     pub allow_http: Vec<crate::runtime::http::HttpOrigin>,
+    /// The CA bundle its HTTPS requests trust instead of the public roots (`tls_ca`).
+    pub tls_ca: Option<crate::runtime::tls_roots::TlsRoots>,
     /// Whether the plugin gets its key-value namespace (`key_value`).
     pub key_value: bool,
     /// `[providers.NAME.limits]` merged over `[limits]`, when the provider has that table.
@@ -220,7 +222,7 @@ mod tests {
     }
 
     #[test]
-    fn the_quickstart_runs_the_three_mock_plugins() {
+    fn the_quickstart_runs_the_mock_inventory_and_static_grid() {
         let config = Config::load(&quickstart_path()).expect("the quickstart is valid");
         let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
         assert_eq!(config.listen, DEFAULT_LISTEN);
@@ -239,7 +241,7 @@ mod tests {
             .values()
             .map(|p| p.plugin.as_str())
             .collect();
-        assert_eq!(plugins, ["mock-cloud", "mock-grid", "mock-meter"]);
+        assert_eq!(plugins, ["mock-cloud", "static-grid", "mock-meter"]);
         assert_eq!(
             config.accounts.keys().collect::<Vec<_>>(),
             ["acme", "globex"]
@@ -284,12 +286,12 @@ mod tests {
     }
 
     #[test]
-    fn the_quickstart_matches_the_mock_plugins() {
+    fn the_quickstart_matches_its_plugins() {
         let config = Config::embedded_quickstart().expect("the quickstart is valid");
         let catalogue = BTreeMap::from([
             ("mock-cloud".to_owned(), vec![ProviderKind::Discovery]),
             ("mock-meter".to_owned(), vec![ProviderKind::ResourceMetrics]),
-            ("mock-grid".to_owned(), vec![ProviderKind::Environment]),
+            ("static-grid".to_owned(), vec![ProviderKind::Environment]),
         ]);
         config
             .check_plugins(&catalogue)

@@ -12,6 +12,7 @@ mod key_value;
 mod limiter;
 mod limits;
 mod store;
+pub mod tls_roots;
 
 pub use cache::{CacheState, CompileCache};
 pub use engine::{AllocationStrategy, Runtime};

@@ -89,6 +89,8 @@ pub struct ProviderStatus {
 pub struct GrantedView {
     /// Origins it may reach over HTTP.
     pub http: Vec<String>,
+    /// The CA bundle its HTTPS requests trust instead of the public roots.
+    pub tls_ca: Option<String>,
     /// Guest path → host directory, read-only.
     pub read_only_dirs: BTreeMap<String, String>,
     pub key_value: bool,
@@ -102,6 +104,10 @@ impl GrantedView {
     pub fn new(grants: &crate::runtime::Grants, limits: crate::runtime::Limits) -> Self {
         GrantedView {
             http: grants.http.iter().map(ToString::to_string).collect(),
+            tls_ca: grants
+                .tls_roots
+                .as_ref()
+                .map(|r| r.path().display().to_string()),
             read_only_dirs: grants
                 .read_only_dirs
                 .iter()

@@ -55,6 +55,7 @@ pub mod http;
 pub mod kv;
 pub mod log;
 mod metadata;
+pub mod time;
 
 pub use bindings::base::carbonaut::provider::types::{
     Account, CapabilityNeeds, Coordinates, EmissionFactorType, EnergyMix, EnergySource, Hardware,

@@ -135,7 +135,10 @@ impl Plan {
             // Resolved here rather than left to the runtime, so that a reload of `[limits]`
             // reaches every provider without a restart.
             let limits = provider.limits.unwrap_or(config.limits);
-            let grants = grants_for(name, &provider.plugin, &plugin, &offered, limits);
+            let grants = Grants {
+                tls_roots: provider.tls_ca.clone(),
+                ..grants_for(name, &provider.plugin, &plugin, &offered, limits)
+            };
             let instance = ProviderInstance {
                 name: name.to_owned(),
                 plugin_name: provider.plugin.clone(),

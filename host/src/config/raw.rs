@@ -98,6 +98,8 @@ pub(super) struct RawProvider {
     /// Origins the plugin may reach over HTTP.
     #[serde(default)]
     pub allow_http: Vec<Spanned<String>>,
+    /// A PEM bundle of CA certificates HTTPS requests trust instead of the public roots.
+    pub tls_ca: Option<Spanned<String>>,
     #[serde(default)]
     pub key_value: bool,
     /// Overrides of the global `[limits]` for this provider.
@@ -207,8 +209,8 @@ mod tests {
                 "{PATHS}[providers.cloud]\nplugin = \"x\"\nsetings = {{}}\n"
             )),
             "x.toml:6:1: unknown field `setings`, expected one of `plugin`, `settings`, \
-             `read_only_dirs`, `allow_http`, `key_value`, `limits`; remove it or correct its \
-             spelling"
+             `read_only_dirs`, `allow_http`, `tls_ca`, `key_value`, `limits`; remove it or \
+             correct its spelling"
         );
     }
 

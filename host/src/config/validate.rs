@@ -56,6 +56,10 @@ pub(super) fn build(
             .insert(name.clone(), c.at(p.plugin.span()));
         let read_only_dirs = c.read_only_dirs(&name, &p.read_only_dirs, base_dir);
         let allow_http = c.allow_http(&name, &p.allow_http);
+        let tls_ca = p
+            .tls_ca
+            .as_ref()
+            .and_then(|ca| c.tls_ca(&name, ca, base_dir));
         let provider_limits = p
             .limits
             .as_ref()
@@ -68,6 +72,7 @@ pub(super) fn build(
                 settings,
                 read_only_dirs,
                 allow_http,
+                tls_ca,
                 key_value: p.key_value,
                 limits: provider_limits,
             },
@@ -242,6 +247,23 @@ impl Checker<'_> {
             }
         }
         origins
+    }
+
+    fn tls_ca(
+        &mut self,
+        provider: &str,
+        raw: &Spanned<String>,
+        base_dir: &Path,
+    ) -> Option<crate::runtime::tls_roots::TlsRoots> {
+        crate::runtime::tls_roots::TlsRoots::load(&base_dir.join(raw.get_ref()))
+            .map_err(|error| {
+                self.report.push(
+                    self.at(raw.span()),
+                    format!("provider `{provider}` tls_ca: {error}"),
+                    "name a PEM file of CA certificates, like the `certificate-authority` of a kubeconfig",
+                );
+            })
+            .ok()
     }
 
     /// `raw` over `base`; `table` names the TOML table in messages.

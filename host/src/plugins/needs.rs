@@ -91,6 +91,7 @@ impl Needs {
         let grants = Grants {
             read_only_dirs,
             http,
+            tls_roots: None,
             key_value: key_value.then(|| provider.to_owned()),
             limits: None,
         };

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::Limits;
 use super::http::HttpOrigin;
+use super::tls_roots::TlsRoots;
 
 /// Nothing by default. Granted per provider in the config, never by the plugin itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -13,6 +14,8 @@ pub struct Grants {
     pub read_only_dirs: Vec<(PathBuf, String)>,
     /// Origins outgoing `wasi:http` requests may reach.
     pub http: Vec<HttpOrigin>,
+    /// Roots HTTPS requests trust instead of the public ones (a private CA), when set.
+    pub tls_roots: Option<TlsRoots>,
     /// The key-value namespace (the provider instance's name), when the store is granted.
     pub key_value: Option<String>,
     /// This instance's limits, when the operator overrode the global ones.
@@ -24,6 +27,7 @@ impl Grants {
     pub const NONE: Grants = Grants {
         read_only_dirs: Vec::new(),
         http: Vec::new(),
+        tls_roots: None,
         key_value: None,
         limits: None,
     };

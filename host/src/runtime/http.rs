@@ -187,14 +187,21 @@ pub fn grant_http(allowed: &[HttpOrigin], needs: &[HttpNeed]) -> Vec<HttpOrigin>
 pub struct HttpPolicy {
     plugin: Arc<str>,
     allowed: Arc<[HttpOrigin]>,
+    /// The operator's CA bundle for this provider, if any.
+    tls: Option<Arc<rustls::ClientConfig>>,
     refused: Vec<String>,
 }
 
 impl HttpPolicy {
-    pub fn new(plugin: Arc<str>, allowed: Arc<[HttpOrigin]>) -> Self {
+    pub fn new(
+        plugin: Arc<str>,
+        allowed: Arc<[HttpOrigin]>,
+        tls_roots: Option<&super::tls_roots::TlsRoots>,
+    ) -> Self {
         HttpPolicy {
             plugin,
             allowed,
+            tls: tls_roots.map(|r| r.config()),
             refused: Vec::new(),
         }
     }
@@ -243,6 +250,11 @@ impl WasiHttpHooks for HttpPolicy {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         if !self.permits(request.uri()) {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        if let Some(tls) = &self.tls
+            && request.uri().scheme() == Some(&http::uri::Scheme::HTTPS)
+        {
+            return Box::new(super::tls_roots::send(request, options, tls.clone()));
         }
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
@@ -313,6 +325,7 @@ mod tests {
         let mut policy = HttpPolicy::new(
             Arc::from("p"),
             Arc::from(vec![origin("http://127.0.0.1:9090")]),
+            None,
         );
         assert!(policy.permits(&"http://127.0.0.1:9090/api".parse().expect("uri")));
         assert!(!policy.permits(&"http://127.0.0.1:9091/api".parse().expect("uri")));

@@ -60,7 +60,11 @@ impl HostState {
         Ok(HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            http_policy: HttpPolicy::new(plugin.clone(), Arc::from(grants.http.as_slice())),
+            http_policy: HttpPolicy::new(
+                plugin.clone(),
+                Arc::from(grants.http.as_slice()),
+                grants.tls_roots.as_ref(),
+            ),
             key_value,
             table: ResourceTable::new(),
             limiter: CallLimiter::new(limits.memory_bytes),

@@ -322,6 +322,7 @@ resource_metrics = "hostile"
         granted,
         &serde_json::json!({
             "http": ["http://127.0.0.1:9", "https://api.example.com"],
+            "tls_ca": null,
             "read_only_dirs": {"/data": data},
             "key_value": true,
             "memory_bytes": 32 << 20,

@@ -1,5 +1,6 @@
-//! The demo as a user runs it: the real binary, the quickstart config, /metrics checked by
-//! promtool, the topology API read, and a restart that loses nothing.
+//! The demo as a user runs it: the real binary, the quickstart config (mock inventory and
+//! meter, static-grid's real-world intensities), /metrics checked by promtool, the topology
+//! API read, and a restart that loses nothing.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -7,6 +8,19 @@ use std::process::{Command, Stdio};
 use crate::support::*;
 
 const QUICKSTART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/quickstart.toml");
+
+/// Ember's yearly intensity of a country, from the file static-grid ships.
+fn ember_intensity(alpha3: &str) -> f64 {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../plugins/static-grid/ember-average-carbon-intensity.json"
+    ))
+    .expect("data file");
+    let data: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    data[alpha3]["emissions_intensity_gco2_per_kwh"]
+        .as_f64()
+        .expect("an intensity")
+}
 
 #[test]
 fn quickstart_serves_metrics_that_promtool_accepts_and_the_topology() {
@@ -74,7 +88,6 @@ fn quickstart_serves_metrics_that_promtool_accepts_and_the_topology() {
         "carbonaut_resource_cpu_utilization_ratio",
         "carbonaut_resource_info",
         "carbonaut_location_carbon_intensity_grams_per_kilowatt_hour",
-        "carbonaut_location_energy_mix_ratio",
         "carbonaut_plugin_calls_total",
         "carbonaut_plugin_call_duration_seconds_bucket",
         "carbonaut_plugin_up",
@@ -82,15 +95,32 @@ fn quickstart_serves_metrics_that_promtool_accepts_and_the_topology() {
         assert!(!series(&text, family).is_empty(), "no {family} series");
     }
     assert!(text.contains("carbonaut_plugin_calls_total{plugin=\"mock-meter\",operation=\"collect-samples\",outcome=\"ok\"}"));
-    // The quickstart maps us-east-1 to the zone "US"; Germany's region to "DE".
+    // The quickstart's grid is static-grid: Ember's yearly averages, which have no mix by source.
     assert!(
-        metric_value(
-            &text,
-            "carbonaut_location_carbon_intensity_grams_per_kilowatt_hour",
-            "location=\"DE\""
-        )
-        .is_some()
+        series(&text, "carbonaut_location_energy_mix_ratio").is_empty(),
+        "static-grid reports no energy mix"
     );
+    // The quickstart maps Germany's region to the zone "DE" and us-east-1 to "US"; the other
+    // regions are found by their country. Each intensity is Ember's, read from the data file.
+    for (location, alpha3) in [
+        ("DE", "DEU"),
+        ("US", "USA"),
+        ("FR", "FRA"),
+        ("SE", "SWE"),
+        ("IN", "IND"),
+        ("BR", "BRA"),
+    ] {
+        assert_eq!(
+            metric_value(
+                &text,
+                "carbonaut_location_carbon_intensity_grams_per_kilowatt_hour",
+                &format!("location=\"{location}\"")
+            ),
+            Some(ember_intensity(alpha3)),
+            "{location}"
+        );
+    }
+    assert!(text.contains("carbonaut_plugin_calls_total{plugin=\"static-grid\",operation=\"collect-environment\",outcome=\"ok\"}"));
 
     let topology: serde_json::Value = daemon
         .get("/api/v1/topology")

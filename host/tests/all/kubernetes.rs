@@ -306,3 +306,72 @@ async fn a_server_outside_the_allowlist_is_refused() {
     assert_eq!(err.reason(), "denied");
     assert!(s.server.requests().is_empty());
 }
+
+/// An API server on HTTPS with a self-signed certificate, as a self-managed cluster's is;
+/// returns its origin and the PEM of its certificate (the cluster's CA).
+async fn https_api_server() -> (String, String) {
+    use axum::routing::get;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+        cert.cert.pem().into_bytes(),
+        cert.key_pair.serialize_pem().into_bytes(),
+    )
+    .await
+    .expect("tls config");
+    let app = axum::Router::new().route(
+        "/api/v1/nodes",
+        get(|| async { fixture("nodes-page-2.json") }),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let _ = axum_server::from_tcp_rustls(listener, config)
+            .serve(app.into_make_service())
+            .await;
+    });
+    (format!("https://localhost:{port}"), cert.cert.pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_ca_is_trusted_only_when_the_operator_names_it() {
+    use carbonaut::runtime::tls_roots::TlsRoots;
+    let (origin, ca) = https_api_server().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("ca.pem"), &ca).expect("write");
+    let plugin = load_file(&runtime(), KUBERNETES.as_ref())
+        .await
+        .expect("loads");
+    let account = Account {
+        name: "cluster".into(),
+        settings: settings(&[("api_server", &origin)]),
+    };
+    let mut grants = Grants {
+        http: vec![origin.parse().expect("origin")],
+        ..Grants::NONE
+    };
+    // The public roots do not know this CA: the TLS handshake fails, as it should.
+    let err = plugin
+        .list_projects(&grants, &vec![], &account)
+        .await
+        .expect_err("untrusted certificate");
+    assert!(
+        matches!(err.provider_error(), Some(ProviderError::Unavailable(u)) if u.message.contains("Tls")),
+        "{err}"
+    );
+    grants.tls_roots = Some(TlsRoots::load(&dir.path().join("ca.pem")).expect("bundle"));
+    let projects = plugin
+        .list_projects(&grants, &vec![], &account)
+        .await
+        .expect("trusted through the operator's CA");
+    assert_eq!(projects.len(), 1);
+    assert_eq!(projects[0].id, "default");
+
+    // A file without certificates is refused when the config is read, naming it.
+    std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").expect("write");
+    let error = TlsRoots::load(&dir.path().join("empty.pem")).expect_err("no certificate");
+    assert!(
+        error.ends_with("empty.pem holds no PEM certificate"),
+        "{error}"
+    );
+}

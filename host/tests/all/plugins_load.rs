@@ -46,6 +46,16 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
         seen,
         vec![
             (
+                "electricity-maps".into(),
+                vec![ProviderKind::Environment],
+                vec![
+                    "api_token".into(),
+                    "base_url".into(),
+                    "cache_seconds".into(),
+                    "emission_factor".into()
+                ]
+            ),
+            (
                 "hetzner-cloud".into(),
                 vec![ProviderKind::Discovery],
                 vec![
@@ -118,6 +128,17 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                 "static-grid".into(),
                 vec![ProviderKind::Environment],
                 vec![]
+            ),
+            (
+                "watttime".into(),
+                vec![ProviderKind::Environment],
+                vec![
+                    "username".into(),
+                    "password".into(),
+                    "region".into(),
+                    "base_url".into(),
+                    "cache_seconds".into()
+                ]
             ),
         ]
     );

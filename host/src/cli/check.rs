@@ -1,0 +1,364 @@
+//! `carbonaut plugin check FILE [--config FILE] [--provider NAME] [--setting k=v]...`: a dry
+//! run for plugin authors. Loads the component in the real sandbox, calls `metadata` and each
+//! provider export once with sample arguments, and prints what came back (bounded) and how
+//! long each call took. Exits non-zero when a call fails, with the plugin's error.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use carbonaut::config::{Config, ProviderConfig};
+use carbonaut::plugins::{CallError, Offered, Plugin, load_file};
+use carbonaut::runtime::bindings::{
+    Account, Hardware, Location, LocationQuery, ProviderKind, ResourceInfo, ResourceKind,
+};
+use carbonaut::runtime::{Grants, Limits, Runtime};
+
+/// Items printed per call; the count says how many there were.
+const SHOWN_ITEMS: usize = 3;
+/// Characters printed per item, so a huge item cannot flood the terminal.
+const ITEM_CHARS: usize = 400;
+/// Resources from discovery passed on to resource-metrics.
+const SAMPLE_RESOURCES: usize = 10;
+
+pub struct Options<'a> {
+    pub file: &'a Path,
+    pub config: Option<&'a Path>,
+    pub provider: Option<&'a str>,
+    pub settings: &'a [(String, String)],
+}
+
+/// Parses `key=value` for `--setting`.
+pub fn parse_setting(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("`{raw}` is not KEY=VALUE")),
+    }
+}
+
+/// What the check runs with: settings, account, grants and limits.
+struct Setup {
+    provider: Option<String>,
+    settings: Vec<(String, String)>,
+    account: Account,
+    grants: Grants,
+    limits: Limits,
+    key_value: bool,
+}
+
+pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
+    let config = options
+        .config
+        .map(Config::load)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let limits = config.as_ref().map_or(Limits::default(), |c| c.limits);
+
+    // A first load tells the plugin's name, needed to find its provider in the config.
+    let started = Instant::now();
+    let probe = Arc::new(Runtime::new(limits)?);
+    let plugin = load_file(&probe, options.file).await?;
+    let load_time = started.elapsed();
+    let setup = setup(&options, config.as_ref(), &plugin)?;
+    let (runtime, plugin) = if setup.key_value || setup.limits != limits {
+        // The key-value store and per-provider limits belong to the runtime: load again.
+        let mut runtime = Runtime::new(setup.limits)?;
+        if setup.key_value {
+            let db = sled::Config::new()
+                .temporary(true)
+                .open()
+                .context("opening a temporary key-value store")?;
+            runtime.enable_key_value(db.open_tree("key-value")?);
+        }
+        let runtime = Arc::new(runtime);
+        let plugin = load_file(&runtime, options.file).await?;
+        (runtime, plugin)
+    } else {
+        (probe, plugin)
+    };
+
+    let info = plugin.info();
+    let kinds: Vec<&str> = info.kinds.iter().map(|k| k.as_str()).collect();
+    println!(
+        "plugin      {} {} (carbonaut:provider@{}; {})",
+        info.name,
+        info.version,
+        info.wit_version,
+        kinds.join(", ")
+    );
+    println!(
+        "file        {} ({} bytes), loaded in {}",
+        info.file,
+        info.size_bytes,
+        ms(load_time)
+    );
+    println!(
+        "sandbox     {}; memory {} MiB, deadline {}",
+        describe_grants(&setup.grants),
+        runtime.limits_for(&setup.grants).memory_bytes >> 20,
+        ms(runtime.limits_for(&setup.grants).call_deadline),
+    );
+    if let Some(provider) = &setup.provider {
+        println!("provider    {provider} (settings from the config)");
+    }
+    for spec in &info.settings {
+        let given = setup.settings.iter().any(|(k, _)| *k == spec.key)
+            || setup.account.settings.iter().any(|(k, _)| *k == spec.key);
+        if spec.required && !given {
+            println!(
+                "note        required setting `{}` is not given: add --setting {}=VALUE",
+                spec.key, spec.key
+            );
+        }
+    }
+
+    let mut failures = 0;
+    let started = Instant::now();
+    let result = plugin.metadata().await;
+    failures += report("metadata", started.elapsed(), result.map(|m| vec![m]));
+
+    let mut discovered: Vec<ResourceInfo> = Vec::new();
+    if plugin.implements(ProviderKind::Discovery) {
+        let started = Instant::now();
+        let projects = plugin
+            .list_projects(&setup.grants, &setup.settings, &setup.account)
+            .await;
+        let first = projects.as_ref().ok().and_then(|p| p.first().cloned());
+        failures += report("discovery.list-projects", started.elapsed(), projects);
+        if let Some(project) = first {
+            let started = Instant::now();
+            let resources = plugin
+                .list_resources(&setup.grants, &setup.settings, &setup.account, &project)
+                .await;
+            if let Ok(resources) = &resources {
+                discovered = resources.iter().take(SAMPLE_RESOURCES).cloned().collect();
+            }
+            failures += report(
+                &format!("discovery.list-resources (project `{}`)", project.id),
+                started.elapsed(),
+                resources,
+            );
+        }
+    }
+    if plugin.implements(ProviderKind::ResourceMetrics) {
+        let resources = if discovered.is_empty() {
+            vec![sample_resource()]
+        } else {
+            discovered
+        };
+        let started = Instant::now();
+        let samples = plugin
+            .collect_samples(&setup.grants, &setup.settings, &setup.account, &resources)
+            .await;
+        failures += report(
+            &format!("resource-metrics.collect ({} resources)", resources.len()),
+            started.elapsed(),
+            samples,
+        );
+    }
+    if plugin.implements(ProviderKind::Environment) {
+        let started = Instant::now();
+        let mixes = plugin
+            .collect_energy_mix(&setup.grants, &setup.settings, &sample_locations())
+            .await;
+        failures += report(
+            "environment.collect (DE, eu-central-1)",
+            started.elapsed(),
+            mixes,
+        );
+    }
+
+    if failures == 0 {
+        println!("ok: every call answered");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("FAILED: {failures} call(s) failed");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn setup(options: &Options<'_>, config: Option<&Config>, plugin: &Plugin) -> anyhow::Result<Setup> {
+    let mut setup = Setup {
+        provider: None,
+        settings: Vec::new(),
+        account: Account {
+            name: "check".into(),
+            settings: Vec::new(),
+        },
+        grants: Grants::NONE,
+        limits: config.map_or(Limits::default(), |c| c.limits),
+        key_value: false,
+    };
+    if let Some(config) = config {
+        let (name, provider) = find_provider(config, options.provider, &plugin.info().name)?;
+        let offered = Offered {
+            read_only_dirs: provider.read_only_dirs.clone(),
+            http: provider.allow_http.clone(),
+            key_value: provider.key_value,
+        };
+        let (grants, unused) = plugin.info().needs.grant(&offered, name);
+        for offer in unused {
+            println!("note        {offer} is configured, but the plugin does not ask for it");
+        }
+        setup.key_value = grants.key_value.is_some();
+        setup.grants = Grants {
+            limits: provider.limits,
+            ..grants
+        };
+        setup.limits = provider.limits.unwrap_or(config.limits);
+        setup.settings = provider.settings.to_wit();
+        // The first account this provider serves, with its settings, as collection would.
+        if let Some((account, a)) = config
+            .accounts
+            .iter()
+            .find(|(_, a)| a.discovery == name || a.resource_metrics == name)
+        {
+            setup.account = Account {
+                name: account.clone(),
+                settings: a.settings.to_wit(),
+            };
+        }
+        setup.provider = Some(name.to_owned());
+    } else if let Some(provider) = options.provider {
+        anyhow::bail!("--provider {provider} needs --config FILE to find it in");
+    }
+    for (key, value) in options.settings {
+        setup.settings.retain(|(k, _)| k != key);
+        setup.settings.push((key.clone(), value.clone()));
+    }
+    Ok(setup)
+}
+
+/// The provider `wanted`, or else the only one using plugin `plugin`.
+fn find_provider<'c>(
+    config: &'c Config,
+    wanted: Option<&str>,
+    plugin: &str,
+) -> anyhow::Result<(&'c str, &'c ProviderConfig)> {
+    if let Some(name) = wanted {
+        let (name, provider) = config
+            .providers
+            .get_key_value(name)
+            .with_context(|| format!("{}: no provider `{name}`", config.source))?;
+        anyhow::ensure!(
+            provider.plugin == plugin,
+            "{}: provider `{name}` uses plugin `{}`, not `{plugin}`",
+            config.source,
+            provider.plugin
+        );
+        return Ok((name.as_str(), provider));
+    }
+    let matching: Vec<_> = config
+        .providers
+        .iter()
+        .filter(|(_, p)| p.plugin == plugin)
+        .collect();
+    match matching.as_slice() {
+        [(name, provider)] => Ok((name.as_str(), provider)),
+        [] => anyhow::bail!(
+            "{}: no provider uses plugin `{plugin}`; add [providers.NAME] plugin = \"{plugin}\"",
+            config.source
+        ),
+        several => anyhow::bail!(
+            "{}: providers {} use plugin `{plugin}`; choose one with --provider NAME",
+            config.source,
+            several
+                .iter()
+                .map(|(n, _)| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Prints one call's outcome; returns 1 when it failed.
+fn report<T: serde::Serialize>(
+    operation: &str,
+    took: Duration,
+    result: Result<Vec<T>, CallError>,
+) -> usize {
+    match result {
+        Ok(items) => {
+            let noun = if items.len() == 1 { "item" } else { "items" };
+            println!("{operation}: ok in {}, {} {noun}", ms(took), items.len());
+            for item in items.iter().take(SHOWN_ITEMS) {
+                let json = serde_json::to_string(item).unwrap_or_else(|e| format!("({e})"));
+                println!("  {}", bounded(&json));
+            }
+            if items.len() > SHOWN_ITEMS {
+                println!("  ... and {} more", items.len() - SHOWN_ITEMS);
+            }
+            0
+        }
+        Err(error) => {
+            println!("{operation}: FAILED in {}: {error}", ms(took));
+            1
+        }
+    }
+}
+
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(ITEM_CHARS) {
+        Some((cut, _)) => format!("{}... ({} bytes in all)", &text[..cut], text.len()),
+        None => text.to_owned(),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn describe_grants(grants: &Grants) -> String {
+    let mut parts = Vec::new();
+    if !grants.http.is_empty() {
+        let origins: Vec<String> = grants.http.iter().map(ToString::to_string).collect();
+        parts.push(format!("http to {}", origins.join(", ")));
+    }
+    for (host, guest) in &grants.read_only_dirs {
+        parts.push(format!("{guest} (read-only, from {})", host.display()));
+    }
+    if grants.key_value.is_some() {
+        parts.push("key-value store (temporary)".into());
+    }
+    if parts.is_empty() {
+        "nothing granted".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// A resource for a resource-metrics plugin when there is no discovery to ask.
+fn sample_resource() -> ResourceInfo {
+    ResourceInfo {
+        id: "check-vm-1".into(),
+        name: "check-vm-1".into(),
+        kind: ResourceKind::Vm,
+        location: Location {
+            country: Some("DE".into()),
+            region: Some("eu-central-1".into()),
+            zone: Some("eu-central-1a".into()),
+            coordinates: None,
+        },
+        hardware: Hardware {
+            vcpus: Some(4),
+            memory_bytes: Some(16 << 30),
+            cpu_model: None,
+        },
+        labels: Vec::new(),
+    }
+}
+
+fn sample_locations() -> Vec<LocationQuery> {
+    vec![LocationQuery {
+        id: "check-de".into(),
+        location: Location {
+            country: Some("DE".into()),
+            region: Some("eu-central-1".into()),
+            zone: None,
+            coordinates: None,
+        },
+        grid_zone: None,
+    }]
+}

@@ -1,0 +1,234 @@
+//! `carbonaut plugin new NAME --kind KIND[,KIND] --lang rust|python|js [--dir D]`: writes a
+//! plugin skeleton that builds as it is, answers sample values for each kind chosen, and says
+//! in its README how to build it, check it and configure it. The templates live in
+//! `new/{rust,python,js}.rs`; this file validates, fills and writes them.
+
+mod js;
+mod python;
+mod rust;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use carbonaut::runtime::bindings::ProviderKind;
+
+/// Where a Rust skeleton gets carbonaut-sdk without `--sdk-path`: the workspace's
+/// `repository` (host/Cargo.toml does not inherit it, so it is restated here).
+const SDK_REPOSITORY: &str = "https://github.com/carbonaut/carbonaut";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Kind {
+    Discovery,
+    ResourceMetrics,
+    Environment,
+}
+
+impl Kind {
+    fn provider_kind(self) -> ProviderKind {
+        match self {
+            Kind::Discovery => ProviderKind::Discovery,
+            Kind::ResourceMetrics => ProviderKind::ResourceMetrics,
+            Kind::Environment => ProviderKind::Environment,
+        }
+    }
+
+    /// The kebab-case WIT name.
+    fn wit(self) -> &'static str {
+        self.provider_kind().as_str()
+    }
+}
+
+/// What the templates are filled with.
+pub struct Skeleton {
+    pub name: String,
+    pub kinds: Vec<Kind>,
+    /// For Rust: where carbonaut-sdk comes from, as a Cargo dependency's value.
+    pub sdk: String,
+}
+
+/// One file of a skeleton, by its path below the plugin's folder.
+pub type File = (String, String);
+
+impl Skeleton {
+    fn has(&self, kind: Kind) -> bool {
+        self.kinds.contains(&kind)
+    }
+
+    /// The WIT world for componentize-py and componentize-js: one export per chosen kind.
+    fn world(&self) -> String {
+        let exports: String = self
+            .kinds
+            .iter()
+            .map(|k| format!("    export {};\n", k.wit()))
+            .collect();
+        format!(
+            "package carbonaut:provider@{version};\n\n\
+             /// The world this plugin implements, written by `carbonaut plugin new`: the host \n\
+             /// imports, `metadata`, and one export per provider kind the plugin implements.\n\
+             world plugin {{\n    include host-imports;\n    export metadata;\n{exports}}}\n",
+            version = carbonaut::plugins::SUPPORTED_WIT,
+        )
+    }
+
+    /// The config lines an operator adds for this plugin, for the READMEs.
+    fn config_lines(&self) -> String {
+        let name = &self.name;
+        let mut lines = format!(
+            "[providers.{name}]\nplugin = \"{name}\"\nsettings = {{ example = \"value\" }}\n"
+        );
+        if self.has(Kind::Discovery) || self.has(Kind::ResourceMetrics) {
+            let discovery = if self.has(Kind::Discovery) {
+                name.as_str()
+            } else {
+                "cloud"
+            };
+            let metrics = if self.has(Kind::ResourceMetrics) {
+                name.as_str()
+            } else {
+                "meter"
+            };
+            lines.push_str(&format!(
+                "\n[accounts.my-site]\ndiscovery = \"{discovery}\"\nresource_metrics = \"{metrics}\"\n"
+            ));
+        }
+        if self.has(Kind::Environment) {
+            lines.push_str(&format!("\n[environment]\nprovider = \"{name}\"\n"));
+        }
+        lines
+    }
+
+    fn kinds_text(&self) -> String {
+        self.kinds
+            .iter()
+            .map(|k| k.wit())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Every file of the skeleton for `lang`.
+    pub fn files(&self, lang: Lang) -> Vec<File> {
+        match lang {
+            Lang::Rust => rust::files(self),
+            Lang::Python => python::files(self),
+            Lang::Js => js::files(self),
+        }
+    }
+}
+
+/// A plugin name: lower-case ASCII words joined by `-`, as WIT identifiers and configs want.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.split('-').all(|word| {
+            word.starts_with(|c: char| c.is_ascii_lowercase())
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+    anyhow::ensure!(
+        ok,
+        "`{name}` is not a plugin name: use lower-case words joined by `-`, like `my-grid`"
+    );
+    Ok(())
+}
+
+pub fn run(
+    name: &str,
+    kinds: &[Kind],
+    lang: Lang,
+    dir: Option<&Path>,
+    sdk_path: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    check_name(name)?;
+    let mut kinds = kinds.to_vec();
+    kinds.sort();
+    kinds.dedup();
+    anyhow::ensure!(!kinds.is_empty(), "choose at least one --kind");
+    let dir = dir.map_or_else(|| PathBuf::from(name), Path::to_path_buf);
+    if dir.exists() {
+        let empty = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .next()
+            .is_none();
+        anyhow::ensure!(
+            empty,
+            "{} exists and is not empty; choose another --dir",
+            dir.display()
+        );
+    }
+    let sdk = match sdk_path {
+        Some(path) => {
+            let path = std::path::absolute(path)
+                .with_context(|| format!("resolving {}", path.display()))?;
+            format!("{{ path = {:?} }}", path.display().to_string())
+        }
+        None => format!("{{ git = \"{SDK_REPOSITORY}\" }}"),
+    };
+    let skeleton = Skeleton {
+        name: name.to_owned(),
+        kinds,
+        sdk,
+    };
+    let files = skeleton.files(lang);
+    for (path, text) in &files {
+        let file = dir.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+        #[cfg(unix)]
+        if path.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("making {} executable", file.display()))?;
+        }
+    }
+    if lang != Lang::Rust {
+        // componentize-py and componentize-js read the contract from the plugin's folder.
+        super::wit::write_to(&dir.join("wit"))?;
+    }
+    println!(
+        "wrote a {} plugin `{name}` ({}) to {}; see {} for how to build and check it",
+        match lang {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        },
+        skeleton.kinds_text(),
+        dir.display(),
+        dir.join("README.md").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The README part every language shares: checking and configuring the plugin.
+fn readme_tail(skeleton: &Skeleton) -> String {
+    let name = &skeleton.name;
+    format!(
+        "## Check it\n\n\
+         ```sh\n\
+         carbonaut plugin inspect {name}.wasm     # name, version, WIT version, kinds, settings\n\
+         carbonaut plugin check {name}.wasm --setting example=value\n\
+         ```\n\n\
+         `plugin check` loads the component in the same sandbox `carbonaut run` uses (no files, \
+         no network, no environment variables unless granted; 128 MiB of memory and 10 s per \
+         call by default), calls `metadata` and each provider function once with sample \
+         arguments, and prints what they returned and how long each call took. It exits \
+         non-zero when a call fails. With `--config carbonaut.toml` it uses the settings, \
+         grants and limits of the provider that uses this plugin there.\n\n\
+         ## Configure it\n\n\
+         Copy `{name}.wasm` into the `plugin_dir` of your config and add:\n\n\
+         ```toml\n{config}```\n\n\
+         The contract, type by type, and what a provider must and must not do: \
+         `docs/plugin-authors.md` in the Carbonaut repository.\n",
+        config = skeleton.config_lines(),
+    )
+}

@@ -1,0 +1,125 @@
+//! HTTPS to a server with a private CA: an operator names a PEM bundle (`tls_ca`) for a
+//! provider, and that provider's requests trust those roots instead of the public web PKI.
+//! wasmtime-wasi-http's own client only knows the public roots, so these requests go through
+//! this small hyper client instead (one connection per request, like the default one).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt as _;
+use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
+
+/// The roots of one bundle, ready to use; equal when path and content are.
+#[derive(Clone)]
+pub struct TlsRoots {
+    path: PathBuf,
+    sha256: [u8; 32],
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl PartialEq for TlsRoots {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && self.sha256 == other.sha256
+    }
+}
+
+impl Eq for TlsRoots {}
+
+impl std::fmt::Debug for TlsRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TlsRoots({})", self.path.display())
+    }
+}
+
+impl TlsRoots {
+    /// Reads every certificate of the PEM file at `path`; fails with a sentence naming it.
+    pub fn load(path: &Path) -> Result<TlsRoots, String> {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("{} is not a PEM bundle: {e}", path.display()))?;
+            roots.add(cert).map_err(|e| {
+                format!("{} holds a certificate rustls refuses: {e}", path.display())
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(format!("{} holds no PEM certificate", path.display()));
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up for {}: {e}", path.display()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(TlsRoots {
+            path: path.to_owned(),
+            sha256: Sha256::digest(&pem).into(),
+            config: Arc::new(config),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(super) fn config(&self) -> Arc<rustls::ClientConfig> {
+        self.config.clone()
+    }
+}
+
+type ResponseIo = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+/// Sends an `https` request trusting `config`'s roots only.
+pub(super) async fn send(
+    mut request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<(http::Response<WasiBody>, ResponseIo), HttpError> {
+    let uri = request.uri().clone();
+    let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
+    // `[::1]` in a URI is `::1` to DNS and to certificates.
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(443);
+    let long = Duration::from_secs(600);
+    let connect_timeout = options.and_then(|o| o.connect_timeout).unwrap_or(long);
+    let first_byte_timeout = options.and_then(|o| o.first_byte_timeout).unwrap_or(long);
+
+    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect((host.as_str(), port)))
+        .await
+        .map_err(|_| HttpError::ConnectionTimeout)?
+        .map_err(HttpError::Connect)?;
+    let name = ServerName::try_from(host).map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(HttpError::Tls)?;
+    let (mut sender, connection) = tokio::time::timeout(
+        connect_timeout,
+        hyper::client::conn::http1::handshake(TokioIo::new(tls)),
+    )
+    .await
+    .map_err(|_| HttpError::ConnectionTimeout)??;
+    let driver = tokio::spawn(async move { connection.await.map_err(HttpError::from) });
+
+    // Over a direct connection the request line carries only the path.
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    *request.uri_mut() = path.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+        .await
+        .map_err(|_| HttpError::ConnectionReadTimeout)??;
+    let io: ResponseIo = Box::new(async move { driver.await.unwrap_or(Ok(())) });
+    Ok((
+        response.map(|body| body.map_err(HttpError::from).boxed_unsync()),
+        io,
+    ))
+}

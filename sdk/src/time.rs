@@ -1,0 +1,174 @@
+//! Wall-clock time for plugins: now, and RFC 3339 timestamps (what most HTTP APIs send) as
+//! milliseconds since the Unix epoch, the unit of `timestamp-ms`. Parsed by hand: a date
+//! crate would add more to every component than these few lines do.
+
+use crate::TimestampMs;
+
+/// Milliseconds since the Unix epoch, UTC, from the host's wall clock (0 if it is before 1970).
+pub fn now_ms() -> TimestampMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Why a timestamp did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeError(pub String);
+
+impl std::fmt::Display for TimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TimeError {}
+
+/// `2024-05-21T13:45:00.123Z` or `2024-05-21T15:45:00+02:00` (RFC 3339: `T`, `t` or a space
+/// between date and time, optional fraction of a second, `Z` or an offset) as milliseconds
+/// since the Unix epoch. Times before 1970 and leap seconds are refused.
+pub fn parse_rfc3339_ms(text: &str) -> Result<TimestampMs, TimeError> {
+    let fail = |why: &str| TimeError(format!("`{text}` is not an RFC 3339 timestamp: {why}"));
+    let b = text.as_bytes();
+    if b.len() < 20 {
+        return Err(fail("it is too short"));
+    }
+    let digits = |from: usize, len: usize| -> Result<i64, TimeError> {
+        let part = b
+            .get(from..from + len)
+            .ok_or_else(|| fail("it is too short"))?;
+        part.iter().try_fold(0i64, |n, c| {
+            if c.is_ascii_digit() {
+                Ok(n * 10 + i64::from(c - b'0'))
+            } else {
+                Err(fail("a digit is missing"))
+            }
+        })
+    };
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(i, c)| b[i] != c) || !matches!(b[10], b'T' | b't' | b' ') {
+        return Err(fail("expected YYYY-MM-DDTHH:MM:SS"));
+    }
+    let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+    let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return Err(fail("no such date"));
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err(fail("no such time of day"));
+    }
+
+    let mut at = 19;
+    let mut millis = 0;
+    if b[at] == b'.' {
+        at += 1;
+        let start = at;
+        while at < b.len() && b[at].is_ascii_digit() {
+            // Digits past the millisecond are dropped, not rounded: the value stays in its second.
+            if at - start < 3 {
+                millis = millis * 10 + i64::from(b[at] - b'0');
+            }
+            at += 1;
+        }
+        if at == start {
+            return Err(fail("the fraction of a second has no digits"));
+        }
+        for _ in (at - start)..3 {
+            millis *= 10;
+        }
+    }
+    let offset_minutes = match b.get(at) {
+        Some(b'Z' | b'z') if at + 1 == b.len() => 0,
+        Some(&sign @ (b'+' | b'-')) if at + 6 == b.len() && b[at + 3] == b':' => {
+            let (h, m) = (digits(at + 1, 2)?, digits(at + 4, 2)?);
+            if h > 23 || m > 59 {
+                return Err(fail("the offset is out of range"));
+            }
+            if sign == b'+' {
+                h * 60 + m
+            } else {
+                -(h * 60 + m)
+            }
+        }
+        _ => return Err(fail("expected `Z` or an offset like `+02:00` at the end")),
+    };
+
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    let ms = seconds * 1000 + millis;
+    u64::try_from(ms).map_err(|_| fail("it is before 1970"))
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to the given date of the proleptic Gregorian calendar (Howard
+/// Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_and_offsets_land_on_the_same_instant() {
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(
+            parse_rfc3339_ms("2024-01-01T00:00:00.000Z"),
+            Ok(1_704_067_200_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2024-01-01T02:00:00+02:00"),
+            Ok(1_704_067_200_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2023-12-31T19:00:00-05:00"),
+            Ok(1_704_067_200_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2024-02-29t12:34:56.7891z"),
+            Ok(1_709_210_096_789)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2024-03-01 00:00:00.5Z"),
+            Ok(1_709_251_200_500)
+        );
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_the_text() {
+        for bad in [
+            "",
+            "2024-01-01",
+            "2024-01-01T00:00:00",
+            "2024-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T00:00:00.Z",
+            "2024-01-01T00:00:00+0200",
+            "1969-12-31T23:59:59Z",
+            "2024-01-01T00:00:00Zjunk",
+            "２024-01-01T00:00:00Z",
+        ] {
+            let err = parse_rfc3339_ms(bad).expect_err(bad);
+            assert!(err.0.contains(bad), "{err}");
+        }
+    }
+}
