@@ -27,7 +27,7 @@ pub struct Cli {
 enum Command {
     /// Collect and serve: sync the topology, read energy and the grid, serve /metrics and the API.
     Run {
-        /// The config file; without it, the embedded quickstart (mock plugins) runs.
+        /// The config file; without it, the embedded quickstart (mock cloud and meter, static-grid) runs.
         #[arg(long)]
         config: Option<PathBuf>,
         /// Listen on this address instead of the config's (port 0 picks a free port).
