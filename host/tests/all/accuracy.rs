@@ -3,6 +3,12 @@
 //! match to a relative 1e-9. Plugin figures come from linux-host reading the fixture machine of
 //! `linux_host.rs` (4 vCPUs; /proc/stat 10000 ticks, 8500 idle); the host's from
 //! `carbonaut::state` (counter deltas, power integration, emissions).
+//!
+//! The unit conversion lbs/MWh → g/kWh (× 453.59237 g/lb ÷ 1000 kWh/MWh) is done by the
+//! watttime plugin and checked the same way, exactly and to 1e-9, in
+//! `grid_providers::watttime_logs_in_and_converts_the_moer_to_grams_per_kilowatt_hour`, which
+//! has the fake WattTime server it needs. µW/µJ (Scaphandre) are checked in
+//! `prometheus_ingest`, kB/KiB quantities in `kubernetes`.
 
 use carbonaut::runtime::bindings::ResourceSample;
 use carbonaut::state::{Counters, LastReading, emissions_grams, energy_delta_joules};
