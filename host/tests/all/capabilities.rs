@@ -1,63 +1,21 @@
 //! Capabilities beyond the empty sandbox: outgoing HTTP only to allowed origins, the
 //! key-value store only when granted and within its size limits, and per-provider limits.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use carbonaut::plugins::{CallError, Plugin, load_file};
 use carbonaut::runtime::bindings::{Account, ProviderError};
 use carbonaut::runtime::{Grants, Limits, MAX_NAMESPACE_BYTES, Runtime};
 
+use crate::fake_api::{Upstream, reply};
 use crate::support::*;
 
 const HOSTILE: &str = env!("CARBONAUT_GUEST_HOSTILE");
 
-/// A loopback server answering every request with `200 hello`, remembering request heads.
-struct Upstream {
-    port: u16,
-    requests: Arc<AtomicUsize>,
-    heads: Arc<Mutex<Vec<String>>>,
-}
-
-impl Upstream {
-    fn start() -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let heads = Arc::new(Mutex::new(Vec::new()));
-        let (count, seen) = (requests.clone(), heads.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                count.fetch_add(1, Ordering::SeqCst);
-                let mut head = String::new();
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    head.push_str(&line);
-                }
-                seen.lock().expect("lock").push(head);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
-                );
-            }
-        });
-        Upstream {
-            port,
-            requests,
-            heads,
-        }
-    }
-
-    fn origin(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
+/// A loopback server answering every request with `200 hello`.
+fn hello_server() -> Upstream {
+    Upstream::start(|_| reply(200, "hello".to_owned()))
 }
 
 fn account() -> Account {
@@ -89,7 +47,7 @@ fn guest_report(err: &CallError) -> String {
 
 #[tokio::test]
 async fn an_allowed_origin_is_reached_through_wasi_http() {
-    let upstream = Upstream::start();
+    let upstream = hello_server();
     let plugin = hostile_on(&runtime()).await;
     let grants = Grants {
         http: vec![upstream.origin().parse().expect("origin")],
@@ -100,24 +58,19 @@ async fn an_allowed_origin_is_reached_through_wasi_http() {
         .await
         .expect_err("the guest reports the response");
     assert_eq!(guest_report(&err), "status 200: hello");
-    let heads = upstream.heads.lock().expect("lock").clone();
-    assert_eq!(heads.len(), 1);
-    assert!(
-        heads[0].starts_with("GET /v3/latest?zone=DE HTTP/1.1"),
-        "{}",
-        heads[0]
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].target().as_str()),
+        ("GET", "/v3/latest?zone=DE")
     );
-    assert!(
-        heads[0].to_ascii_lowercase().contains("x-plugin: hostile"),
-        "{}",
-        heads[0]
-    );
+    assert_eq!(seen[0].header("x-plugin"), Some("hostile"));
 }
 
 #[tokio::test]
 async fn a_request_to_an_origin_not_allowed_never_leaves_the_host() {
-    let upstream = Upstream::start();
-    let other = Upstream::start();
+    let upstream = hello_server();
+    let other = hello_server();
     let plugin = hostile_on(&runtime()).await;
     let url = format!("{}/steal", upstream.origin());
     for grants in [
@@ -126,7 +79,7 @@ async fn a_request_to_an_origin_not_allowed_never_leaves_the_host() {
         Grants {
             http: vec![
                 other.origin().parse().expect("origin"),
-                format!("https://127.0.0.1:{}", upstream.port)
+                format!("https://127.0.0.1:{}", upstream.addr.port())
                     .parse()
                     .expect("origin"),
             ],
@@ -140,7 +93,7 @@ async fn a_request_to_an_origin_not_allowed_never_leaves_the_host() {
         let text = err.to_string();
         assert!(
             text.starts_with("plugin hostile 0.0.1: resource-metrics.collect was refused HTTP to ")
-                && text.contains(&format!("127.0.0.1:{}", upstream.port)),
+                && text.contains(&format!("127.0.0.1:{}", upstream.addr.port())),
             "{text}"
         );
         // The SDK tells the plugin (and so the operator) what to change.
@@ -149,8 +102,8 @@ async fn a_request_to_an_origin_not_allowed_never_leaves_the_host() {
             "{err:?}"
         );
     }
-    assert_eq!(upstream.requests.load(Ordering::SeqCst), 0);
-    assert_eq!(other.requests.load(Ordering::SeqCst), 0);
+    assert!(upstream.seen().is_empty());
+    assert!(other.seen().is_empty());
 }
 
 fn kv_runtime() -> (Arc<Runtime>, tempfile::TempDir) {

@@ -5,11 +5,9 @@
 //! the host. The example configs pass `check-config`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use carbonaut::plugins::{CallError, Plugin, load_file};
 use carbonaut::runtime::bindings::{
@@ -17,6 +15,7 @@ use carbonaut::runtime::bindings::{
 };
 use carbonaut::runtime::{Grants, Limits, Runtime};
 
+use crate::fake_api::{Reply, Upstream, reply};
 use crate::support::*;
 
 const ELECTRICITY_MAPS: &str = env!("CARBONAUT_GUEST_ELECTRICITY_MAPS");
@@ -32,123 +31,6 @@ fn fixture(name: &str) -> String {
 
 fn fixture_json(name: &str) -> serde_json::Value {
     serde_json::from_str(&fixture(name)).expect("fixture JSON")
-}
-
-/// One request as the upstream server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    query: BTreeMap<String, String>,
-    headers: Vec<(String, String)>,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-}
-
-fn reply(status: u16, body: String) -> Reply {
-    Reply {
-        status,
-        headers: Vec::new(),
-        body,
-    }
-}
-
-type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
-
-/// A loopback HTTP/1.1 server answering each request with `handler` and recording it.
-struct Upstream {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Upstream {
-    fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let handler: Handler = Arc::new(handler);
-        let record = seen.clone();
-        // The thread ends with the test process; each test has its own port.
-        std::thread::spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                serve(stream, &handler, &record);
-            }
-        });
-        Upstream { addr, seen }
-    }
-
-    fn origin(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().expect("lock").clone()
-    }
-
-    fn count(&self, path: &str) -> usize {
-        self.seen().iter().filter(|s| s.path == path).count()
-    }
-}
-
-fn serve(stream: std::net::TcpStream, handler: &Handler, record: &Mutex<Vec<Seen>>) {
-    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-    let mut reader = BufReader::new(&stream);
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = header.trim_end().split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-        }
-    }
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let query = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
-    let seen = Seen {
-        path: path.to_owned(),
-        query,
-        headers,
-    };
-    let answer = handler(&seen);
-    record.lock().expect("lock").push(seen);
-    let mut head = format!(
-        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-        answer.status,
-        answer.body.len()
-    );
-    for (k, v) in &answer.headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut stream = &stream;
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(answer.body.as_bytes());
-    let _ = stream.flush();
 }
 
 /// A runtime with the key-value store on a temporary sled tree, which the test can inspect.

@@ -1,8 +1,6 @@
 //! The hetzner-cloud discovery plugin against a loopback API answering with pages and error
 //! bodies shaped like the Hetzner Cloud API's documented ones.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +8,7 @@ use carbonaut::plugins::{CallError, Offered, Plugin, load_file};
 use carbonaut::runtime::Grants;
 use carbonaut::runtime::bindings::{Account, Project, ProviderError, ResourceInfo, ResourceKind};
 
+use crate::fake_api::{Reply, Seen, Upstream, reply};
 use crate::support::*;
 
 const TOKEN: &str = "hcloud-test-token";
@@ -41,86 +40,63 @@ enum Mode {
 }
 
 struct HetznerApi {
-    port: u16,
+    upstream: Upstream,
     mode: Arc<Mutex<Mode>>,
-    /// Request line and `authorization` header of each request.
-    seen: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl HetznerApi {
     fn start() -> HetznerApi {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
         let mode = Arc::new(Mutex::new(Mode::Normal));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (m, s) = (mode.clone(), seen.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut request_line = String::new();
-                let _ = reader.read_line(&mut request_line);
-                let mut auth = String::new();
-                // Headers only: a GET has no body, and reading on would wait for the client.
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':')
-                        && name.eq_ignore_ascii_case("authorization")
-                    {
-                        auth = value.trim().to_owned();
-                    }
-                }
-                s.lock()
-                    .expect("lock")
-                    .push((request_line.trim().to_owned(), auth.clone()));
-                let mode = *m.lock().expect("lock");
-                let target = request_line.split_whitespace().nth(1).unwrap_or_default();
-                let (status, extra, body) = answer(mode, target, &auth);
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ndate: {DATE}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(reply.as_bytes());
-            }
-        });
-        HetznerApi { port, mode, seen }
+        let shared = mode.clone();
+        let upstream = Upstream::start(move |seen| answer(*shared.lock().expect("lock"), seen));
+        HetznerApi { upstream, mode }
     }
 
     fn origin(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.upstream.origin()
     }
 
     fn set(&self, mode: Mode) {
         *self.mode.lock().expect("lock") = mode;
     }
 
+    /// Request line and `authorization` header of each request since the last call.
     fn requests(&self) -> Vec<(String, String)> {
-        std::mem::take(&mut *self.seen.lock().expect("lock"))
+        self.upstream
+            .take()
+            .iter()
+            .map(|r| {
+                (
+                    format!("{} {} HTTP/1.1", r.method, r.target()),
+                    r.header("authorization").unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
     }
 }
 
-/// Status, extra header lines and body the API answers with.
-fn answer(mode: Mode, target: &str, auth: &str) -> (u16, String, String) {
-    if auth != format!("Bearer {TOKEN}") {
-        return (401, String::new(), fixture("error-401.json"));
+/// What the API answers to `seen` in `mode`; every answer carries the `Date` the rate-limit
+/// reset is counted from.
+fn answer(mode: Mode, seen: &Seen) -> Reply {
+    let reply = |status, body: String| reply(status, body).header("date", DATE);
+    if seen.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
+        return reply(401, fixture("error-401.json"));
     }
-    let rate_limit =
-        format!("ratelimit-limit: 3600\r\nratelimit-remaining: 0\r\nratelimit-reset: {RESET}\r\n");
+    let rate_limited = |r: Reply| {
+        r.header("ratelimit-limit", "3600")
+            .header("ratelimit-remaining", "0")
+            .header("ratelimit-reset", RESET.to_string())
+    };
+    let target = seen.target();
     match mode {
-        Mode::Forbidden => (403, String::new(), fixture("error-403.json")),
-        Mode::RateLimited => (429, rate_limit, fixture("error-429.json")),
-        Mode::RetryAfter => (
-            429,
-            format!("{rate_limit}retry-after: 7\r\n"),
-            fixture("error-429.json"),
-        ),
-        Mode::Broken => (500, String::new(), "internal server error".to_owned()),
-        Mode::Malformed => (
+        Mode::Forbidden => reply(403, fixture("error-403.json")),
+        Mode::RateLimited => rate_limited(reply(429, fixture("error-429.json"))),
+        Mode::RetryAfter => {
+            rate_limited(reply(429, fixture("error-429.json"))).header("retry-after", "7")
+        }
+        Mode::Broken => reply(500, "internal server error".to_owned()),
+        Mode::Malformed => reply(
             200,
-            String::new(),
             // A server without its `server_type`.
             r#"{"servers":[{"id":7,"name":"x","status":"running","labels":{}}],"meta":{"pagination":{"next_page":null}}}"#.to_owned(),
         ),
@@ -134,14 +110,11 @@ fn answer(mode: Mode, target: &str, auth: &str) -> (u16, String, String) {
                 }
                 page = json.to_string();
             }
-            (200, String::new(), page)
+            reply(200, page)
         }
-        _ if target == "/v1/servers?page=2&per_page=1" => {
-            (200, String::new(), fixture("servers-page-2.json"))
-        }
-        _ => (
+        _ if target == "/v1/servers?page=2&per_page=1" => reply(200, fixture("servers-page-2.json")),
+        _ => reply(
             404,
-            String::new(),
             r#"{"error":{"code":"not_found","message":"not found","details":{}}}"#.to_owned(),
         ),
     }

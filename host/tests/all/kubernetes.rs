@@ -1,8 +1,6 @@
 //! The kubernetes discovery plugin against a loopback API server answering with recorded
 //! `NodeList` pages and `Status` errors shaped like the real API server's.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +8,7 @@ use carbonaut::plugins::{Plugin, load_file};
 use carbonaut::runtime::Grants;
 use carbonaut::runtime::bindings::{Account, Project, ProviderError, ResourceKind};
 
+use crate::fake_api::{Reply, Seen, Upstream, reply};
 use crate::support::*;
 
 const KUBERNETES: &str = env!("CARBONAUT_GUEST_KUBERNETES");
@@ -39,85 +38,51 @@ enum Mode {
 }
 
 struct ApiServer {
-    port: u16,
+    upstream: Upstream,
     mode: Arc<Mutex<Mode>>,
-    /// Request line and `authorization` header of each request.
-    seen: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl ApiServer {
     fn start() -> ApiServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
         let mode = Arc::new(Mutex::new(Mode::Normal));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (m, s) = (mode.clone(), seen.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut request_line = String::new();
-                let _ = reader.read_line(&mut request_line);
-                let mut auth = String::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("authorization: ") {
-                        auth = v.trim().to_owned();
-                    }
-                }
-                s.lock()
-                    .expect("lock")
-                    .push((request_line.trim().to_owned(), auth.clone()));
-                let mut mode = m.lock().expect("lock");
-                let target = request_line.split_whitespace().nth(1).unwrap_or_default();
-                let (status, extra, body) = if auth != format!("bearer {TOKEN}") {
-                    (401, "", fixture("status-401.json"))
-                } else {
-                    match *mode {
-                        Mode::TooMany => (429, "retry-after: 7\r\n", fixture("status-429.json")),
-                        Mode::Broken => (500, "", "internal error".to_owned()),
-                        Mode::Malformed => (
-                            200,
-                            "",
-                            "{\"kind\":\"NodeList\",\"items\":[{\"spec\":{}}]}".to_owned(),
-                        ),
-                        Mode::ExpireOnce if target.contains("continue=") => {
-                            *mode = Mode::Normal;
-                            (410, "", fixture("status-410.json"))
-                        }
-                        _ if target.contains(&format!("continue={CONTINUE_ENCODED}")) => {
-                            (200, "", fixture("nodes-page-2.json"))
-                        }
-                        _ if target.starts_with("/api/v1/nodes?limit=") => {
-                            (200, "", fixture("nodes-page-1.json"))
-                        }
-                        _ => (404, "", "{}".to_owned()),
-                    }
-                };
-                drop(mode);
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(reply.as_bytes());
-            }
-        });
-        ApiServer { port, mode, seen }
+        let shared = mode.clone();
+        let upstream = Upstream::start(move |seen| answer(&mut shared.lock().expect("lock"), seen));
+        ApiServer { upstream, mode }
     }
 
     fn origin(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.upstream.origin()
     }
 
     fn set(&self, mode: Mode) {
         *self.mode.lock().expect("lock") = mode;
     }
 
-    fn requests(&self) -> Vec<(String, String)> {
-        std::mem::take(&mut *self.seen.lock().expect("lock"))
+    fn requests(&self) -> Vec<Seen> {
+        self.upstream.take()
+    }
+}
+
+/// What the API server answers to `seen` in `mode`.
+fn answer(mode: &mut Mode, seen: &Seen) -> Reply {
+    if seen.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
+        return reply(401, fixture("status-401.json"));
+    }
+    let continued = seen.query.get("continue").map(String::as_str);
+    match *mode {
+        Mode::TooMany => reply(429, fixture("status-429.json")).header("retry-after", "7"),
+        Mode::Broken => reply(500, "internal error".to_owned()),
+        Mode::Malformed => reply(
+            200,
+            r#"{"kind":"NodeList","items":[{"spec":{}}]}"#.to_owned(),
+        ),
+        Mode::ExpireOnce if continued.is_some() => {
+            *mode = Mode::Normal;
+            reply(410, fixture("status-410.json"))
+        }
+        _ if seen.path != "/api/v1/nodes" => reply(404, "{}".to_owned()),
+        _ if continued == Some(CONTINUE_ENCODED) => reply(200, fixture("nodes-page-2.json")),
+        _ => reply(200, fixture("nodes-page-1.json")),
     }
 }
 
@@ -181,17 +146,28 @@ async fn nodes_are_listed_page_by_page_and_grouped_by_pool() {
     let requests = s.server.requests();
     // The token of page 1 goes back percent-encoded (`+`, `/` and `=` are not URL-safe).
     assert!(fixture("nodes-page-1.json").contains(&format!("\"continue\": \"{CONTINUE}\"")));
+    let queries: Vec<Vec<(&str, &str)>> = requests
+        .iter()
+        .map(|r| {
+            assert_eq!(
+                (r.method.as_str(), r.path.as_str()),
+                ("GET", "/api/v1/nodes")
+            );
+            assert_eq!(
+                r.header("authorization"),
+                Some(format!("Bearer {TOKEN}").as_str())
+            );
+            r.query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        })
+        .collect();
     assert_eq!(
-        requests,
+        queries,
         [
-            (
-                "GET /api/v1/nodes?limit=2 HTTP/1.1".to_owned(),
-                format!("bearer {TOKEN}")
-            ),
-            (
-                format!("GET /api/v1/nodes?limit=2&continue={CONTINUE_ENCODED} HTTP/1.1"),
-                format!("bearer {TOKEN}")
-            ),
+            vec![("limit", "2")],
+            vec![("continue", CONTINUE_ENCODED), ("limit", "2")]
         ]
     );
 
@@ -282,17 +258,14 @@ async fn an_expired_continue_token_restarts_the_listing_once() {
     s.server.set(Mode::ExpireOnce);
     let projects = s.projects(TOKEN).await.expect("recovers");
     assert_eq!(projects.len(), 2);
-    let targets: Vec<String> = s
+    let continued: Vec<bool> = s
         .server
         .requests()
-        .into_iter()
-        .map(|(line, _)| line)
+        .iter()
+        .map(|r| r.query.contains_key("continue"))
         .collect();
-    assert_eq!(targets.len(), 4, "{targets:?}");
-    assert!(
-        targets[0].contains("limit=2 ") && targets[2].contains("limit=2 "),
-        "{targets:?}"
-    );
+    // Page 1, page 2 refused as expired, then the listing again from page 1.
+    assert_eq!(continued, [false, true, false, true]);
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ mod cli_inspect;
 mod collection;
 mod crash;
 mod e2e_quickstart;
+mod fake_api;
 mod fuzz;
 mod grid_providers;
 mod hetzner_cloud;
