@@ -342,7 +342,32 @@ impl<'a> Url<'a> {
     }
 }
 
+/// Percent-encodes a query-string value (RFC 3986: everything but the unreserved characters),
+/// for values that come from settings or from an API (zones, continue tokens, PromQL).
+pub fn encode_component(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 impl Response {
+    /// The start of the body for an error message: enough to recognise it, never a page.
+    pub fn excerpt(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let text = text.trim();
+        match text.char_indices().nth(200) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None if text.is_empty() => "(empty body)".to_owned(),
+            None => text.to_owned(),
+        }
+    }
+
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

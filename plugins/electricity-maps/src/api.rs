@@ -2,7 +2,7 @@
 //! 429 and 5xx a passing failure (with the server's Retry-After), 404 and 400 a zone the API
 //! does not know (the zone is the only parameter this plugin does not check itself).
 
-use carbonaut_sdk::http::{Request, Response};
+use carbonaut_sdk::http::{Request, Response, encode_component};
 use carbonaut_sdk::{ProviderError, UnavailableError, log};
 
 use crate::Config;
@@ -11,7 +11,7 @@ use crate::parse::{self, ZoneMix};
 
 /// A zone's answer: its mix, or why it is left out.
 pub fn fetch(config: &Config, zone: &str) -> Result<Cached, ProviderError> {
-    let mut query = format!("zone={}", encode(zone));
+    let mut query = format!("zone={}", encode_component(zone));
     if let Some(factor) = config.emission_factor {
         query.push_str("&emissionFactorType=");
         query.push_str(factor);
@@ -31,7 +31,7 @@ pub fn fetch(config: &Config, zone: &str) -> Result<Cached, ProviderError> {
     let breakdown = get(
         config,
         "power-breakdown/latest",
-        &format!("zone={}", encode(zone)),
+        &format!("zone={}", encode_component(zone)),
     )?;
     let (shares, breakdown_estimated) = match breakdown {
         Ok(body) => parse::shares(&parse::json("power-breakdown/latest", &body)?, zone)?,
@@ -106,29 +106,5 @@ fn message(response: &Response) -> String {
             .iter()
             .find_map(|k| j.get(*k).and_then(serde_json::Value::as_str))
     });
-    match field {
-        Some(text) => text.to_owned(),
-        None => {
-            let text = String::from_utf8_lossy(&response.body);
-            let cut: String = text.chars().take(200).collect();
-            if cut.is_empty() {
-                "(empty body)".to_owned()
-            } else {
-                cut
-            }
-        }
-    }
-}
-
-/// Percent-encodes a query value (zones are like `US-CAL-CISO`, but they come from config).
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    field.map_or_else(|| response.excerpt(), str::to_owned)
 }

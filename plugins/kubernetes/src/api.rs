@@ -1,7 +1,7 @@
 //! Talking to the API server: authentication, pagination with `continue`, and turning its
 //! status codes and `Status` bodies into provider errors.
 
-use carbonaut_sdk::http::{Request, Response};
+use carbonaut_sdk::http::{Request, Response, encode_component};
 use carbonaut_sdk::{Account, ProviderError, Settings, UnavailableError, setting};
 use serde::Deserialize;
 
@@ -97,7 +97,7 @@ impl Cluster {
             let mut url = format!("{}/api/v1/nodes?limit={}", self.server, self.page_size);
             if let Some(t) = &token {
                 url.push_str("&continue=");
-                url.push_str(&percent_encode(t));
+                url.push_str(&encode_component(t));
             }
             let page: NodeList = self.get(&url)?;
             nodes.extend(page.items);
@@ -182,17 +182,4 @@ fn check(response: &Response, server: &str) -> Result<(), ProviderError> {
         }),
         _ => ProviderError::Other(message),
     })
-}
-
-/// `continue` tokens are base64 and may hold `+`, `/` and `=`.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

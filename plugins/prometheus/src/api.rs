@@ -2,6 +2,7 @@
 //! `{"status", "data", "errorType", "error"}`, and its error statuses mapped to provider errors.
 
 use carbonaut_sdk::ProviderError;
+use carbonaut_sdk::http::encode_component;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -72,7 +73,11 @@ impl<'a> Client<'a> {
     /// Runs an instant query. A vector gives each series' value at the evaluation time; a
     /// range selector's matrix gives each series' last raw sample, at the time it was scraped.
     pub fn query(&self, promql: &str) -> Result<Vec<Series>, ProviderError> {
-        let url = format!("{}/api/v1/query?query={}", self.base, encode(promql));
+        let url = format!(
+            "{}/api/v1/query?query={}",
+            self.base,
+            encode_component(promql)
+        );
         let data: QueryData = self.get(&url, &format!("query `{promql}`"))?;
         let malformed = |what: String| {
             ProviderError::Other(format!(
@@ -127,7 +132,7 @@ impl<'a> Client<'a> {
             ProviderError::Other(format!(
                 "the answer of {} for {what} is not the API's JSON ({e}): {}",
                 self.base,
-                fetch::snippet(&response.body)
+                response.excerpt()
             ))
         })?;
         if envelope.status != "success" {
@@ -171,17 +176,4 @@ fn series(labels: Labels, (at, value): &Point) -> Result<Series, String> {
         value: number,
         at_ms: (at * 1000.0).round() as u64,
     })
-}
-
-/// Percent-encodes a query-string value (RFC 3986: everything but unreserved characters).
-pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

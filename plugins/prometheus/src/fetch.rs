@@ -34,7 +34,7 @@ pub fn get(
     if (200..300).contains(&status) {
         return Ok(response);
     }
-    let detail = describe(&response.body).unwrap_or_else(|| snippet(&response.body));
+    let detail = describe(&response.body).unwrap_or_else(|| response.excerpt());
     let message = format!("{what}: {path} answered {status}: {detail}");
     Err(match status {
         400 | 422 => ProviderError::BadConfig(message),
@@ -49,15 +49,4 @@ pub fn get(
         }),
         _ => ProviderError::Other(message),
     })
-}
-
-/// The start of a body, for an error message: enough to recognise it, never a whole page.
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(200) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None if text.is_empty() => "(empty body)".to_owned(),
-        None => text.to_owned(),
-    }
 }

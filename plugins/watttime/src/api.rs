@@ -2,7 +2,7 @@
 //! marginal operating emissions rate in lbs CO2/MWh (`signal-index` would be a 0-100 percentile,
 //! not an amount of CO2), converted to g/kWh, and what WattTime's status codes mean.
 
-use carbonaut_sdk::http::{Request, Response};
+use carbonaut_sdk::http::{Request, Response, encode_component};
 use carbonaut_sdk::{EmissionFactorType, EnergyMix, ProviderError, UnavailableError, time};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -51,7 +51,7 @@ pub fn forecast_now(
     let url = format!(
         "{}/{FORECAST}?region={}&signal_type=co2_moer&horizon_hours=0",
         config.base_url,
-        encode(region)
+        encode_component(region)
     );
     let send = |token: &str| {
         Request::get(&url)
@@ -174,33 +174,7 @@ fn message(response: &Response) -> String {
             .iter()
             .find_map(|k| j.get(*k).and_then(Value::as_str))
     });
-    match field {
-        Some(text) => text.to_owned(),
-        None => {
-            let cut: String = String::from_utf8_lossy(&response.body)
-                .chars()
-                .take(200)
-                .collect();
-            if cut.is_empty() {
-                "(empty body)".to_owned()
-            } else {
-                cut
-            }
-        }
-    }
-}
-
-/// Percent-encodes a query value.
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    field.map_or_else(|| response.excerpt(), str::to_owned)
 }
 
 #[cfg(test)]
