@@ -9,6 +9,7 @@
 mod catalogue;
 mod error;
 mod raw;
+mod sandbox;
 mod secrets;
 mod settings;
 mod validate;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use humantime_serde::re::humantime;
@@ -20,10 +20,12 @@ use super::{
 };
 use crate::runtime::Limits;
 
-struct Checker<'a> {
+/// Collects every problem while building the config; `config/sandbox.rs` adds the checks of
+/// what a provider may use.
+pub(super) struct Checker<'a> {
     text: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
-    report: Report,
+    pub(super) report: Report,
 }
 
 pub(super) fn build(
@@ -140,42 +142,8 @@ pub(super) fn build(
 }
 
 impl Checker<'_> {
-    fn at(&self, span: Range<usize>) -> Position {
+    pub(super) fn at(&self, span: Range<usize>) -> Position {
         Position::at(self.text, span.start)
-    }
-
-    fn read_only_dirs(
-        &mut self,
-        provider: &str,
-        raw: &BTreeMap<String, Spanned<String>>,
-        base_dir: &Path,
-    ) -> Vec<(PathBuf, String)> {
-        let mut dirs = Vec::new();
-        for (guest, host) in raw {
-            let path = base_dir.join(host.get_ref());
-            if !guest.starts_with('/') || guest.split('/').any(|part| part == "..") {
-                self.report.push(
-                    self.at(host.span()),
-                    format!(
-                        "provider `{provider}` grants `{}` at guest path `{guest}`",
-                        host.get_ref()
-                    ),
-                    "guest paths are absolute and without `..`, like \"/sys/class/powercap\"",
-                );
-            } else if !path.is_dir() {
-                self.report.push(
-                    self.at(host.span()),
-                    format!(
-                        "provider `{provider}` grants `{}`, which is not a directory here",
-                        path.display()
-                    ),
-                    "grant an existing directory, or remove the entry",
-                );
-            } else {
-                dirs.push((path, guest.clone()));
-            }
-        }
-        dirs
     }
 
     fn auth(&mut self, raw: super::raw::RawAuth) -> AuthConfig {
@@ -230,104 +198,6 @@ impl Checker<'_> {
         })
     }
 
-    fn allow_http(
-        &mut self,
-        provider: &str,
-        raw: &[Spanned<String>],
-    ) -> Vec<crate::runtime::http::HttpOrigin> {
-        let mut origins = Vec::new();
-        for entry in raw {
-            match entry.get_ref().parse() {
-                Ok(origin) => origins.push(origin),
-                Err(error) => self.report.push(
-                    self.at(entry.span()),
-                    format!("provider `{provider}` allow_http: {error}"),
-                    "list origins only: scheme, host and optional port; the plugin adds paths",
-                ),
-            }
-        }
-        origins
-    }
-
-    fn tls_ca(
-        &mut self,
-        provider: &str,
-        raw: &Spanned<String>,
-        base_dir: &Path,
-    ) -> Option<crate::runtime::tls_roots::TlsRoots> {
-        crate::runtime::tls_roots::TlsRoots::load(&base_dir.join(raw.get_ref()))
-            .map_err(|error| {
-                self.report.push(
-                    self.at(raw.span()),
-                    format!("provider `{provider}` tls_ca: {error}"),
-                    "name a PEM file of CA certificates, like the `certificate-authority` of a kubeconfig",
-                );
-            })
-            .ok()
-    }
-
-    /// `raw` over `base`; `table` names the TOML table in messages.
-    fn limits(&mut self, raw: &super::raw::RawLimits, base: Limits, table: &str) -> Limits {
-        let default = Limits::default();
-        let mut number = |value: &Option<Spanned<u64>>,
-                          key: &str,
-                          range: std::ops::RangeInclusive<u64>,
-                          base: u64,
-                          default: u64| {
-            match value {
-                None => base,
-                Some(v) if range.contains(v.get_ref()) => *v.get_ref(),
-                Some(v) => {
-                    self.report.push(
-                        self.at(v.span()),
-                        format!("{table}.{key} is {}", v.get_ref()),
-                        format!(
-                            "use a number from {} to {} (default {default})",
-                            range.start(),
-                            range.end()
-                        ),
-                    );
-                    base
-                }
-            }
-        };
-        let as_u64 = |n: usize| n as u64;
-        let memory_mib = number(
-            &raw.memory_mib,
-            "memory_mib",
-            1..=4096,
-            as_u64(base.memory_bytes >> 20),
-            as_u64(default.memory_bytes >> 20),
-        );
-        let max_concurrent_calls = number(
-            &raw.max_concurrent_calls,
-            "max_concurrent_calls",
-            1..=256,
-            as_u64(base.max_concurrent_calls),
-            as_u64(default.max_concurrent_calls),
-        );
-        let max_result_items = number(
-            &raw.max_result_items,
-            "max_result_items",
-            1..=10_000_000,
-            as_u64(base.max_result_items),
-            as_u64(default.max_result_items),
-        );
-        let call_deadline = self.interval(
-            &format!("{table}.call_deadline"),
-            &raw.call_deadline,
-            base.call_deadline,
-        );
-        // The ranges above keep these far inside usize on every target we build for.
-        let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-        Limits {
-            memory_bytes: to_usize(memory_mib) << 20,
-            call_deadline,
-            max_concurrent_calls: to_usize(max_concurrent_calls),
-            max_result_items: to_usize(max_result_items),
-        }
-    }
-
     fn intervals(&mut self, raw: &RawIntervals) -> Intervals {
         let default = Intervals::default();
         Intervals {
@@ -345,7 +215,7 @@ impl Checker<'_> {
         }
     }
 
-    fn interval(
+    pub(super) fn interval(
         &mut self,
         key: &str,
         raw: &Option<Spanned<String>>,
