@@ -241,3 +241,43 @@ fn check_config_accepts_the_hetzner_cloud_example() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn check_config_accepts_the_kubernetes_kepler_combination() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/kubernetes-kepler.toml"
+    );
+    let run = |tokens: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_carbonaut"));
+        command.args(["check-config", example]);
+        if tokens {
+            command
+                .env("ELECTRICITY_MAPS_TOKEN", "em")
+                .env("K8S_TOKEN", "k8s");
+        } else {
+            command
+                .env_remove("ELECTRICITY_MAPS_TOKEN")
+                .env_remove("K8S_TOKEN");
+        }
+        command.output().expect("run")
+    };
+    let out = run(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(": ok (3 providers, 1 accounts, "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The secrets come from the environment, and their absence is named.
+    let out = run(false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ELECTRICITY_MAPS_TOKEN") && stderr.contains("K8S_TOKEN"),
+        "{stderr}"
+    );
+}
