@@ -10,7 +10,7 @@
 // `undefined`; `u64` is a BigInt; a `result` is the returned value, or its error when the
 // function throws `{ tag: 'bad-config', val: 'why' }` (a `provider-error` case).
 
-import { log } from 'carbonaut:provider/log@0.1.0';
+import { log } from 'carbonaut:provider/log@0.2.0';
 
 const NAME = 'js-inventory';
 const VERSION = '0.1.0';

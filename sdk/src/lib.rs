@@ -1,6 +1,6 @@
 //! Write Carbonaut provider plugins in Rust.
 //!
-//! A plugin is a WebAssembly component that implements the `carbonaut:provider@0.1.0` contract
+//! A plugin is a WebAssembly component that implements the `carbonaut:provider@0.2.0` contract
 //! (the WIT files in the repository's `wit/` folder). With this crate you implement [`Plugin`]
 //! plus one trait per provider kind ([`Discovery`], [`ResourceMetrics`], [`Environment`]) and
 //! call [`export!`] once, naming the kinds. The component then exports exactly those kinds; the
@@ -66,7 +66,7 @@ pub use bindings::base::carbonaut::provider::types::{
 pub use metadata::Metadata;
 
 /// The version of the WIT contract this SDK builds plugins for.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// What every plugin implements: its self-description.
 pub trait Plugin {

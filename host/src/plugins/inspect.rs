@@ -34,7 +34,7 @@ impl WitVersion {
     }
 }
 
-/// Serialized as `"0.1.0"`.
+/// Serialized as `"0.2.0"`.
 impl serde::Serialize for WitVersion {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -47,10 +47,12 @@ impl std::fmt::Display for WitVersion {
     }
 }
 
-/// The contract version this host implements.
+/// The contract version this host implements. 0.2.0 added `plugin-metadata.needs`, the
+/// `key-value` import and `wasi:http` (0.1.0 plugins are refused: their metadata record has
+/// another shape).
 pub const SUPPORTED_WIT: WitVersion = WitVersion {
     major: 0,
-    minor: 1,
+    minor: 2,
     patch: 0,
 };
 
@@ -146,9 +148,9 @@ mod tests {
     #[test]
     fn reads_version_and_kinds_from_export_names() {
         let shape = shape_of_exports(&names(&[
-            "carbonaut:provider/metadata@0.1.0",
-            "carbonaut:provider/resource-metrics@0.1.0",
-            "carbonaut:provider/discovery@0.1.0",
+            "carbonaut:provider/metadata@0.2.0",
+            "carbonaut:provider/resource-metrics@0.2.0",
+            "carbonaut:provider/discovery@0.2.0",
         ]))
         .expect("a valid plugin");
         assert_eq!(shape.wit_version, SUPPORTED_WIT);
@@ -160,7 +162,12 @@ mod tests {
 
     #[test]
     fn refuses_future_and_unversioned_contracts() {
-        for (version, shown) in [("0.2.0", "0.2.0"), ("1.0.0", "1.0.0"), ("0.1.7", "0.1.7")] {
+        for (version, shown) in [
+            ("0.1.0", "0.1.0"),
+            ("0.3.0", "0.3.0"),
+            ("1.0.0", "1.0.0"),
+            ("0.2.7", "0.2.7"),
+        ] {
             let err = shape_of_exports(&names(&[
                 &format!("carbonaut:provider/metadata@{version}"),
                 &format!("carbonaut:provider/environment@{version}"),
@@ -190,17 +197,17 @@ mod tests {
             Err(ShapeError::NoKnownWorld { .. })
         ));
         assert_eq!(
-            shape_of_exports(&names(&["carbonaut:provider/discovery@0.1.0"])),
+            shape_of_exports(&names(&["carbonaut:provider/discovery@0.2.0"])),
             Err(ShapeError::NoMetadata)
         );
         assert!(matches!(
-            shape_of_exports(&names(&["carbonaut:provider/metadata@0.1.0"])),
+            shape_of_exports(&names(&["carbonaut:provider/metadata@0.2.0"])),
             Err(ShapeError::NoProviderKind { .. })
         ));
         assert!(matches!(
             shape_of_exports(&names(&[
-                "carbonaut:provider/metadata@0.1.0",
-                "carbonaut:provider/discovery@0.1.1"
+                "carbonaut:provider/metadata@0.2.0",
+                "carbonaut:provider/discovery@0.2.1"
             ])),
             Err(ShapeError::Mixed { .. })
         ));

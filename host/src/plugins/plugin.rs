@@ -23,7 +23,7 @@ pub struct PluginInfo {
     pub name: String,
     pub version: String,
     pub description: String,
-    #[schema(value_type = String, example = "0.1.0")]
+    #[schema(value_type = String, example = "0.2.0")]
     pub wit_version: WitVersion,
     /// From the component's exports (the metadata's own list is checked against it).
     #[serde(serialize_with = "crate::runtime::bindings::serialize_kinds")]

@@ -1,4 +1,4 @@
-//! The host side of `carbonaut:provider@0.1.0`, generated from `wit/`. The types double as the
+//! The host side of `carbonaut:provider@0.2.0`, generated from `wit/`. The types double as the
 //! host's domain model (the latest contract version is the model, as in Zed's extension host),
 //! hence the serde derives.
 

@@ -120,7 +120,7 @@ async fn python_grid_is_inspected_like_a_rust_plugin() {
     let info = plugin.info();
     assert_eq!(info.name, "python-grid");
     assert_eq!(info.version, "0.1.0");
-    assert_eq!(info.wit_version.to_string(), "0.1.0");
+    assert_eq!(info.wit_version.to_string(), "0.2.0");
     assert_eq!(info.kinds, vec![ProviderKind::Environment]);
     let keys: Vec<&str> = info.settings.iter().map(|s| s.key.as_str()).collect();
     assert_eq!(keys, ["fallback_country", "overrides"]);
@@ -227,7 +227,7 @@ async fn js_inventory_is_inspected_like_a_rust_plugin() {
     let info = plugin.info();
     assert_eq!(info.name, "js-inventory");
     assert_eq!(info.version, "0.1.0");
-    assert_eq!(info.wit_version.to_string(), "0.1.0");
+    assert_eq!(info.wit_version.to_string(), "0.2.0");
     assert_eq!(info.kinds, vec![ProviderKind::Discovery]);
     assert_eq!(info.settings.len(), 1);
     assert_eq!(info.settings[0].key, "inventory");
@@ -446,11 +446,11 @@ async fn a_restart_loads_python_and_javascript_guests_precompiled() {
     assert_eq!(projects.len(), 2);
 }
 
-/// `component` with every `carbonaut:provider` name moved from 0.1.0 to `version` (same
+/// `component` with every `carbonaut:provider` name moved from 0.2.0 to `version` (same
 /// length): what building the same code against that WIT package version produces in the
 /// names the host reads.
 fn rebuilt_for(component: &[u8], version: &str) -> Vec<u8> {
-    assert_eq!(version.len(), "0.1.0".len());
+    assert_eq!(version.len(), "0.2.0".len());
     let mut bytes = component.to_vec();
     let mut replaced = 0;
     for name in [
@@ -462,7 +462,7 @@ fn rebuilt_for(component: &[u8], version: &str) -> Vec<u8> {
         "resource-metrics",
         "environment",
     ] {
-        let from = format!("carbonaut:provider/{name}@0.1.0");
+        let from = format!("carbonaut:provider/{name}@0.2.0");
         let to = format!("carbonaut:provider/{name}@{version}");
         let mut at = 0;
         while let Some(pos) = bytes[at..]
@@ -483,13 +483,14 @@ fn rebuilt_for(component: &[u8], version: &str) -> Vec<u8> {
 async fn a_plugin_built_for_another_wit_version_is_refused_naming_both() {
     let original = std::fs::read(MOCK_GRID).expect("mock-grid");
     let runtime = runtime();
-    // The rewrite alone changes nothing the host cares about: 0.1.0 still loads.
-    let same = load_bytes(&runtime, "same.wasm", rebuilt_for(&original, "0.1.0"))
+    // The rewrite alone changes nothing the host cares about: 0.2.0 still loads.
+    let same = load_bytes(&runtime, "same.wasm", rebuilt_for(&original, "0.2.0"))
         .await
-        .expect("0.1.0 loads");
-    assert_eq!(same.info().wit_version.to_string(), "0.1.0");
+        .expect("0.2.0 loads");
+    assert_eq!(same.info().wit_version.to_string(), "0.2.0");
 
-    for version in ["0.2.0", "1.0.0", "0.1.9", "0.0.1"] {
+    // 0.1.0 is the contract before `needs`, `key-value` and `wasi:http`.
+    for version in ["0.1.0", "0.3.0", "1.0.0", "0.2.9", "0.0.1"] {
         let err = load_bytes(&runtime, "other.wasm", rebuilt_for(&original, version))
             .await
             .err()
@@ -504,7 +505,7 @@ async fn a_plugin_built_for_another_wit_version_is_refused_naming_both() {
             "{text}"
         );
         assert!(
-            text.contains("this host supports carbonaut:provider@0.1.x (up to 0.1.0)"),
+            text.contains("this host supports carbonaut:provider@0.2.x (up to 0.2.0)"),
             "{text}"
         );
     }
@@ -546,12 +547,12 @@ async fn a_plugin_folder_mixing_languages_loads_as_one_set() {
     );
 }
 
-/// What lets a host at a later 0.1.y accept plugins built for 0.1.0: the version policy in
+/// What lets a host at a later 0.2.y accept plugins built for 0.2.0: the version policy in
 /// `plugins::inspect` (same 0.minor, not newer than the host; unit-tested there) plus
 /// wasmtime's semver-aware names, checked here on a real component that imports `log` and
-/// `key-value`. With names saying 0.1.9 (a patch apart from the host's 0.1.0, the other way
+/// `key-value`. With names saying 0.2.9 (a patch apart from the host's 0.2.0, the other way
 /// round from a newer host and an older plugin), its imports link to the host's definitions
-/// and the host's bindings find its exports; with 0.2.0, neither.
+/// and the host's bindings find its exports; with 0.3.0, neither.
 #[tokio::test]
 async fn exports_and_imports_resolve_across_patch_versions_only() {
     use carbonaut::runtime::bindings::{metadata, resource_metrics};
@@ -572,10 +573,10 @@ async fn exports_and_imports_resolve_across_patch_versions_only() {
         ))
     };
     assert_eq!(
-        resolve("0.1.9"),
+        resolve("0.2.9"),
         Ok((true, true)),
         "a patch apart: compatible"
     );
-    let refused = resolve("0.2.0").expect_err("a 0.minor apart: not linked");
+    let refused = resolve("0.3.0").expect_err("a 0.minor apart: not linked");
     assert!(refused.contains("carbonaut:provider/"), "{refused}");
 }
