@@ -77,17 +77,13 @@ fn check_config_refuses_unknown_keys() {
 
 #[test]
 fn check_config_accepts_the_quickstart() {
-    let quickstart = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/quickstart.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_carbonaut"))
-        .args(["check-config", quickstart])
-        .output()
-        .expect("run");
+    let checked = check_example("quickstart.toml", &[]);
+    assert!(checked.ok, "{}", checked.stderr);
     assert!(
-        out.status.success(),
+        checked.stdout.contains(": ok (3 providers, 2 accounts, "),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        checked.stdout
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok (3 providers, 2 accounts, "));
 }
 
 #[test]
@@ -133,151 +129,88 @@ fn check_config_refuses_bad_origins_and_provider_limits() {
 
 #[test]
 fn check_config_accepts_the_kubernetes_example() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/kubernetes.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_carbonaut"))
-        .args(["check-config", example])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let checked = check_example("kubernetes.toml", &[]);
+    assert!(checked.ok, "{}", checked.stderr);
 }
 
 /// The example runs on any Linux machine: it offers `/sys`, of which the plugin gets only the
 /// powercap and cpu directories that exist here, so a machine without RAPL passes too.
 #[test]
 fn check_config_accepts_the_linux_host_example() {
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/linux-host.toml"
-    ))
-    .expect("the example");
-    // The plugins are built into this run's target directory, wherever it is.
-    let line = "plugin_dir = \"../target/plugins\"";
-    assert!(example.contains(line));
-    let (code, stdout, stderr) = check(&example.replace(line, "plugin_dir = \"PLUGINS\""));
-    assert_eq!(code, Some(0), "{stderr}");
+    let checked = check_example("linux-host.toml", &[]);
+    assert!(checked.ok, "{}", checked.stderr);
     assert!(
-        stdout.contains(": ok (2 providers, 1 accounts, "),
-        "{stdout}"
+        checked.stdout.contains(": ok (2 providers, 1 accounts, "),
+        "{}",
+        checked.stdout
     );
 }
 
 #[test]
 fn check_config_accepts_the_prometheus_example() {
-    // The example as shipped, pointed at the plugins this build made (its relative
-    // `plugin_dir` assumes the default target directory).
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/prometheus.toml"
-    ))
-    .expect("read the example");
-    assert!(example.contains("plugin_dir = \"../target/plugins\""));
-    let (code, stdout, stderr) = check(&example.replace("../target/plugins", "PLUGINS"));
-    assert_eq!(code, Some(0), "{stderr}");
+    let checked = check_example("prometheus.toml", &[]);
+    assert!(checked.ok, "{}", checked.stderr);
     assert!(
-        stdout.contains(": ok (2 providers, 1 accounts, "),
-        "{stdout}"
+        checked.stdout.contains(": ok (2 providers, 1 accounts, "),
+        "{}",
+        checked.stdout
     );
     // The operator's allowlist is used, not reported as unused.
-    assert!(!stderr.contains("allow_http"), "{stderr}");
+    assert!(!checked.stderr.contains("allow_http"), "{}", checked.stderr);
 }
 
-/// The example as shipped, pointed at a folder of the plugins it uses, with the token it reads
-/// from the environment set (and then unset, which check-config must name).
+/// The example with the token it reads from the environment set, and then unset, which
+/// check-config must name.
 #[test]
 fn check_config_accepts_the_hetzner_cloud_example() {
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/hetzner-cloud.toml"
-    ))
-    .expect("read the example");
-    let line = "plugin_dir = \"../target/plugins\"";
-    assert!(example.contains(line));
-    let dir = tempfile::tempdir().expect("temp dir");
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).expect("mkdir");
-    for p in [HETZNER_CLOUD, MOCK_METER, STATIC_GRID] {
-        let name = std::path::Path::new(p).file_name().expect("name");
-        std::fs::copy(p, plugins.join(name)).expect("copy");
-    }
-    let file = dir.path().join("carbonaut.toml");
-    let text = example.replace(
-        line,
-        &format!("plugin_dir = {:?}", plugins.display().to_string()),
+    let checked = check_example(
+        "hetzner-cloud.toml",
+        &[("HCLOUD_TOKEN", Some("example-token"))],
     );
-    std::fs::write(&file, text).expect("write");
-    let run = |token: Option<&str>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_carbonaut"));
-        command.args(["check-config", file.to_str().expect("utf-8")]);
-        match token {
-            Some(t) => command.env("HCLOUD_TOKEN", t),
-            None => command.env_remove("HCLOUD_TOKEN"),
-        };
-        command.output().expect("run")
-    };
-
-    let out = run(Some("example-token"));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stderr}");
+    assert!(checked.ok, "{}", checked.stderr);
     assert!(
-        stdout.contains(": ok (3 providers, 1 accounts, "),
-        "{stdout}"
+        checked.stdout.contains(": ok (3 providers, 1 accounts, "),
+        "{}",
+        checked.stdout
     );
     // The plugin asks for the origin the example allows: nothing is reported unused.
-    assert!(!stderr.contains("allow_http"), "{stderr}");
+    assert!(!checked.stderr.contains("allow_http"), "{}", checked.stderr);
 
-    let out = run(None);
-    assert!(!out.status.success());
+    let checked = check_example("hetzner-cloud.toml", &[("HCLOUD_TOKEN", None)]);
+    assert!(!checked.ok);
     assert!(
-        String::from_utf8_lossy(&out.stderr)
+        checked
+            .stderr
             .contains("environment variable `HCLOUD_TOKEN` is not set (setting `token`"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        checked.stderr
     );
 }
 
 #[test]
 fn check_config_accepts_the_kubernetes_kepler_combination() {
-    let example = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/kubernetes-kepler.toml"
+    let checked = check_example(
+        "kubernetes-kepler.toml",
+        &[
+            ("ELECTRICITY_MAPS_TOKEN", Some("em")),
+            ("K8S_TOKEN", Some("k8s")),
+        ],
     );
-    let run = |tokens: bool| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_carbonaut"));
-        command.args(["check-config", example]);
-        if tokens {
-            command
-                .env("ELECTRICITY_MAPS_TOKEN", "em")
-                .env("K8S_TOKEN", "k8s");
-        } else {
-            command
-                .env_remove("ELECTRICITY_MAPS_TOKEN")
-                .env_remove("K8S_TOKEN");
-        }
-        command.output().expect("run")
-    };
-    let out = run(true);
+    assert!(checked.ok, "{}", checked.stderr);
     assert!(
-        out.status.success(),
+        checked.stdout.contains(": ok (3 providers, 1 accounts, "),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains(": ok (3 providers, 1 accounts, "),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        checked.stdout
     );
     // The secrets come from the environment, and their absence is named.
-    let out = run(false);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let checked = check_example(
+        "kubernetes-kepler.toml",
+        &[("ELECTRICITY_MAPS_TOKEN", None), ("K8S_TOKEN", None)],
+    );
+    assert!(!checked.ok);
     assert!(
-        stderr.contains("ELECTRICITY_MAPS_TOKEN") && stderr.contains("K8S_TOKEN"),
-        "{stderr}"
+        checked.stderr.contains("ELECTRICITY_MAPS_TOKEN") && checked.stderr.contains("K8S_TOKEN"),
+        "{}",
+        checked.stderr
     );
 }

@@ -5,7 +5,6 @@
 //! the host. The example configs pass `check-config`.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -123,55 +122,26 @@ async fn an_origin_the_operator_did_not_allow_is_refused_by_the_host() {
     assert!(upstream.seen().is_empty());
 }
 
-/// `carbonaut check-config` on an example, with its plugin folder pointed at the built
-/// plugins and `var` set.
-fn check_example(name: &str, var: &str) {
-    let text =
-        std::fs::read_to_string(format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR")))
-            .expect("example");
-    let original = "plugin_dir = \"../target/plugins\"";
-    assert!(text.contains(original), "{name} loads ../target/plugins");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join(name);
-    std::fs::write(
-        &file,
-        text.replace(
-            original,
-            &format!("plugin_dir = \"{}\"", plugin_dir().display()),
-        ),
-    )
-    .expect("write");
-    let run = |env: Option<&str>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_carbonaut"));
-        command.args(["check-config", file.to_str().expect("utf-8")]);
-        command.env_remove(var);
-        if let Some(value) = env {
-            command.env(var, value);
-        }
-        command.output().expect("run")
-    };
-    let out = run(Some("from-the-environment"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+/// `carbonaut check-config` on an example: it passes with `var` set and names `var` without.
+fn example_needs(name: &str, var: &str) {
+    let checked = check_example(name, &[(var, Some("from-the-environment"))]);
     assert!(
-        out.status.success() && stdout.contains(": ok ("),
-        "{name}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+        checked.ok && checked.stdout.contains(": ok ("),
+        "{name}: {}{}",
+        checked.stdout,
+        checked.stderr
     );
-    let out = run(None);
-    assert!(!out.status.success(), "{name} loads without {var}");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains(var),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let checked = check_example(name, &[(var, None)]);
+    assert!(!checked.ok, "{name} loads without {var}");
+    assert!(checked.stderr.contains(var), "{}", checked.stderr);
 }
 
 #[test]
 fn the_electricity_maps_example_passes_check_config() {
-    check_example("electricity-maps.toml", "ELECTRICITY_MAPS_TOKEN");
+    example_needs("electricity-maps.toml", "ELECTRICITY_MAPS_TOKEN");
 }
 
 #[test]
 fn the_watttime_example_passes_check_config() {
-    check_example("watttime.toml", "WATTTIME_PASSWORD");
+    example_needs("watttime.toml", "WATTTIME_PASSWORD");
 }

@@ -205,3 +205,40 @@ pub fn require_tool_from(name: &str, package: &str) -> PathBuf {
         )
     })
 }
+
+/// What `carbonaut check-config` said about a shipped example.
+pub struct Checked {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `carbonaut check-config` on `examples/NAME` as shipped, except that its
+/// `plugin_dir = "../target/plugins"` points at the plugins this build made (the target
+/// directory may be elsewhere), with each of `env` set (`Some`) or removed (`None`).
+pub fn check_example(name: &str, env: &[(&str, Option<&str>)]) -> Checked {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("the example");
+    let line = "plugin_dir = \"../target/plugins\"";
+    assert!(text.contains(line), "{name} loads ../target/plugins");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(name);
+    let plugins = format!("plugin_dir = {:?}", plugin_dir().display().to_string());
+    std::fs::write(&file, text.replace(line, &plugins)).expect("write");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_carbonaut"));
+    command.arg("check-config").arg(&file);
+    for (var, value) in env {
+        match value {
+            Some(value) => command.env(var, value),
+            None => command.env_remove(var),
+        };
+    }
+    let out = command.output().expect("run check-config");
+    Checked {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
