@@ -5,10 +5,8 @@
 //! `carbonaut::state` (counter deltas, power integration, emissions).
 //!
 //! The unit conversion lbs/MWh → g/kWh (× 453.59237 g/lb ÷ 1000 kWh/MWh) is done by the
-//! watttime plugin and checked the same way, exactly and to 1e-9, in
-//! `grid_providers::watttime_logs_in_and_converts_the_moer_to_grams_per_kilowatt_hour`, which
-//! has the fake WattTime server it needs. µW/µJ (Scaphandre) are checked in
-//! `prometheus_ingest`, kB/KiB quantities in `kubernetes`.
+//! watttime plugin, so its cases go through it and a fake WattTime. µW/µJ (Scaphandre) are
+//! checked in `prometheus_ingest`, kB/KiB quantities in `kubernetes`.
 
 use carbonaut::runtime::bindings::ResourceSample;
 use carbonaut::state::{Counters, LastReading, emissions_grams, energy_delta_joules};
@@ -27,7 +25,11 @@ struct Case {
 fn check(table: &[Case]) {
     let wrong: Vec<String> = table
         .iter()
-        .filter(|c| (c.actual - c.expected).abs() > RELATIVE * c.expected.abs().max(1e-300))
+        // A NaN (a missing figure) is never within the tolerance, so it counts as wrong.
+        .filter(|c| {
+            let error = (c.actual - c.expected).abs();
+            error.is_nan() || error > RELATIVE * c.expected.abs().max(1e-300)
+        })
         .map(|c| format!("{}: got {}, expected {}", c.name, c.actual, c.expected))
         .collect();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -226,6 +228,98 @@ fn emissions_are_kwh_times_intensity() {
             name: "the total energy behind it",
             actual: counters.energy_joules_total,
             expected: 2.7e6,
+        },
+    ]);
+}
+
+/// lbs/MWh → g/kWh, through the watttime plugin (the only place the conversion is done):
+/// a fake WattTime answers each region's forecast with its own value.
+#[tokio::test]
+async fn lbs_per_mwh_become_grams_per_kwh_through_watttime() {
+    use crate::fake_api::{Upstream, reply};
+    use carbonaut::runtime::bindings::{Location, LocationQuery};
+    use carbonaut::runtime::{Grants, Limits, Runtime};
+
+    // Region → lbs CO2 per MWh.
+    const VALUES: [(&str, f64); 3] = [("ONE", 1.0), ("TYPICAL", 950.0), ("ODD", 1234.567)];
+    let upstream = Upstream::start(|seen| match seen.path.as_str() {
+        "/login" => reply(200, r#"{"token": "t"}"#.to_owned()),
+        "/v3/forecast" => {
+            let region = seen.query.get("region").cloned().unwrap_or_default();
+            let value = VALUES
+                .iter()
+                .find(|(r, _)| *r == region)
+                .map_or(0.0, |v| v.1);
+            reply(
+                200,
+                serde_json::json!({
+                    "data": [{"point_time": "2024-05-21T14:05:00+00:00", "value": value}],
+                    "meta": {"region": region, "signal_type": "co2_moer", "units": "lbs_co2_per_mwh"}
+                })
+                .to_string(),
+            )
+        }
+        _ => reply(404, String::new()),
+    });
+    let db = sled::Config::new().temporary(true).open().expect("sled");
+    let mut runtime = Runtime::new(Limits::default()).expect("runtime");
+    runtime.enable_key_value(db.open_tree("kv").expect("tree"));
+    let runtime = std::sync::Arc::new(runtime);
+    let plugin = carbonaut::plugins::load_file(&runtime, env!("CARBONAUT_GUEST_WATTTIME").as_ref())
+        .await
+        .expect("watttime loads");
+    let grants = Grants {
+        http: vec![upstream.origin().parse().expect("origin")],
+        key_value: Some("wt".into()),
+        ..Grants::NONE
+    };
+    let queries: Vec<LocationQuery> = VALUES
+        .iter()
+        .map(|(region, _)| LocationQuery {
+            id: (*region).to_owned(),
+            location: Location {
+                country: None,
+                region: None,
+                zone: None,
+                coordinates: None,
+            },
+            grid_zone: Some((*region).to_owned()),
+        })
+        .collect();
+    let settings = crate::support::settings(&[
+        ("username", "user"),
+        ("password", "secret"),
+        ("base_url", &upstream.origin()),
+    ]);
+    let mixes = plugin
+        .collect_energy_mix(&grants, &settings, &queries)
+        .await
+        .expect("mixes");
+    let intensity = |region: &str| {
+        mixes
+            .iter()
+            .find(|m| m.location_id == region)
+            .map_or(f64::NAN, |m| m.carbon_intensity)
+    };
+    check(&[
+        Case {
+            // 1 lb = 453.59237 g (exact, by definition); 1 MWh = 1000 kWh → × 0.45359237
+            name: "1 lbs/MWh",
+            actual: intensity("ONE"),
+            expected: 0.453_592_37,
+        },
+        Case {
+            // 950 × 0.45359237 = 430.9127515
+            name: "950 lbs/MWh",
+            actual: intensity("TYPICAL"),
+            expected: 430.912_751_5,
+        },
+        Case {
+            // 1234.567 × 0.45359237 = 1234.567 × 0.45 + 1234.567 × 0.00359237
+            //                       = 555.55515 + 4.43502145379 = 559.99017145379
+            name: "1234.567 lbs/MWh",
+            actual: intensity("ODD"),
+            expected: 559.990_171_453_79,
         },
     ]);
 }
