@@ -14,7 +14,10 @@ mod update;
 
 pub use collector::Collector;
 pub use health::{Health, ProviderHealth};
-pub use plan::{AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone};
+pub use plan::{
+    AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone,
+    provider_grants,
+};
 pub use telemetry::{CallCount, Telemetry};
 pub use update::{FollowUp, PlanUpdate};
 

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use carbonaut::collect::provider_grants;
 use carbonaut::config::{Config, ProviderConfig};
-use carbonaut::plugins::{CallError, Offered, Plugin, load_file};
+use carbonaut::plugins::{CallError, Plugin, load_file};
 use carbonaut::runtime::bindings::{
     Account, Hardware, Location, LocationQuery, ProviderKind, ResourceInfo, ResourceKind,
 };
@@ -38,14 +39,12 @@ pub fn parse_setting(raw: &str) -> Result<(String, String), String> {
     }
 }
 
-/// What the check runs with: settings, account, grants and limits.
+/// What the check runs with: settings, account, and grants (limits included).
 struct Setup {
     provider: Option<String>,
     settings: Vec<(String, String)>,
     account: Account,
     grants: Grants,
-    limits: Limits,
-    key_value: bool,
 }
 
 pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
@@ -62,16 +61,14 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
     let plugin = load_file(&probe, options.file).await?;
     let load_time = started.elapsed();
     let setup = setup(&options, config.as_ref(), &plugin)?;
-    let (runtime, plugin) = if setup.key_value || setup.limits != limits {
-        // The key-value store and per-provider limits belong to the runtime: load again.
-        let mut runtime = Runtime::new(setup.limits)?;
-        if setup.key_value {
-            let db = sled::Config::new()
-                .temporary(true)
-                .open()
-                .context("opening a temporary key-value store")?;
-            runtime.enable_key_value(db.open_tree("key-value")?);
-        }
+    let (runtime, plugin) = if setup.grants.key_value.is_some() {
+        // The key-value store belongs to the runtime (limits travel with the grants): load again.
+        let mut runtime = Runtime::new(limits)?;
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .context("opening a temporary key-value store")?;
+        runtime.enable_key_value(db.open_tree("key-value")?);
         let runtime = Arc::new(runtime);
         let plugin = load_file(&runtime, options.file).await?;
         (runtime, plugin)
@@ -188,26 +185,15 @@ fn setup(options: &Options<'_>, config: Option<&Config>, plugin: &Plugin) -> any
             settings: Vec::new(),
         },
         grants: Grants::NONE,
-        limits: config.map_or(Limits::default(), |c| c.limits),
-        key_value: false,
     };
     if let Some(config) = config {
         let (name, provider) = find_provider(config, options.provider, &plugin.info().name)?;
-        let offered = Offered {
-            read_only_dirs: provider.read_only_dirs.clone(),
-            http: provider.allow_http.clone(),
-            key_value: provider.key_value,
-        };
-        let (grants, unused) = plugin.info().needs.grant(&offered, name);
+        let (grants, unused) =
+            provider_grants(name, provider, config.limits, Some(&plugin.info().needs));
         for offer in unused {
             println!("note        {offer} is configured, but the plugin does not ask for it");
         }
-        setup.key_value = grants.key_value.is_some();
-        setup.grants = Grants {
-            limits: provider.limits,
-            ..grants
-        };
-        setup.limits = provider.limits.unwrap_or(config.limits);
+        setup.grants = grants;
         setup.settings = provider.settings.to_wit();
         // The first account this provider serves, with its settings, as collection would.
         if let Some((account, a)) = config

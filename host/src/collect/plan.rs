@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::health::Health;
-use crate::config::Config;
-use crate::plugins::{CallError, Offered, Plugin};
+use crate::config::{Config, ProviderConfig};
+use crate::plugins::{CallError, Needs, Offered, Plugin};
 use crate::runtime::bindings::{Location, Settings};
 use crate::runtime::{Grants, Limits};
 
@@ -127,18 +127,16 @@ impl Plan {
                     provider.plugin
                 )
             });
-            let offered = Offered {
-                read_only_dirs: provider.read_only_dirs.clone(),
-                http: provider.allow_http.clone(),
-                key_value: provider.key_value,
-            };
-            // Resolved here rather than left to the runtime, so that a reload of `[limits]`
-            // reaches every provider without a restart.
-            let limits = provider.limits.unwrap_or(config.limits);
-            let grants = Grants {
-                tls_roots: provider.tls_ca.clone(),
-                ..grants_for(name, &provider.plugin, &plugin, &offered, limits)
-            };
+            let needs = plugin.as_ref().ok().map(|p| &p.info().needs);
+            let (grants, unused) = provider_grants(name, provider, config.limits, needs);
+            for offer in unused {
+                tracing::warn!(
+                    provider = name.as_str(),
+                    plugin = provider.plugin.as_str(),
+                    "{offer} is configured, but the plugin does not ask for it in its metadata; not granted"
+                );
+            }
+            let limits = grants.limits.unwrap_or(config.limits);
             let instance = ProviderInstance {
                 name: name.to_owned(),
                 plugin_name: provider.plugin.clone(),
@@ -185,31 +183,28 @@ impl Plan {
     }
 }
 
-/// What a provider instance gets: the operator's offer narrowed to the plugin's needs, and its
-/// own limits. Offers the plugin did not ask for are logged, since they are silently unused.
-fn grants_for(
-    provider: &str,
-    plugin_name: &str,
-    plugin: &Result<Arc<Plugin>, String>,
-    offered: &Offered,
-    limits: Limits,
-) -> Grants {
-    let limits = Some(limits);
-    let Ok(plugin) = plugin else {
-        return Grants {
-            limits,
-            ..Grants::NONE
-        };
+/// What provider `name` gets: the operator's offer in `provider` narrowed to the plugin's
+/// `needs` (nothing while its plugin is not loaded), its CA bundle, and its limits over
+/// `global`, resolved here so that a reload of `[limits]` reaches every provider without a
+/// restart. The second value lists what was offered but not asked for, so not granted.
+pub fn provider_grants(
+    name: &str,
+    provider: &ProviderConfig,
+    global: Limits,
+    needs: Option<&Needs>,
+) -> (Grants, Vec<String>) {
+    let offered = Offered {
+        read_only_dirs: provider.read_only_dirs.clone(),
+        http: provider.allow_http.clone(),
+        key_value: provider.key_value,
     };
-    let (grants, unused) = plugin.info().needs.grant(offered, provider);
-    for offer in unused {
-        tracing::warn!(
-            provider,
-            plugin = plugin_name,
-            "{offer} is configured, but the plugin does not ask for it in its metadata; not granted"
-        );
-    }
-    Grants { limits, ..grants }
+    let (grants, unused) = needs.map_or((Grants::NONE, Vec::new()), |n| n.grant(&offered, name));
+    let grants = Grants {
+        tls_roots: provider.tls_ca.clone(),
+        limits: Some(provider.limits.unwrap_or(global)),
+        ..grants
+    };
+    (grants, unused)
 }
 
 /// The grid zone the operator's mapping gives for a location's region, zone or country.
