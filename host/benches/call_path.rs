@@ -26,11 +26,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use carbonaut::plugins::{Plugin, load_file};
-use carbonaut::runtime::bindings::{
+use carbonaut::model::{
     Account, PluginMetadata, Project, ResourceInfo, ResourceSample, Settings, metadata,
     resource_metrics,
 };
+use carbonaut::plugins::{Plugin, load_file};
 use carbonaut::runtime::{Grants, HostState, Runtime};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use wasmtime::Store;

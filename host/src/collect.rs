@@ -21,10 +21,4 @@ pub use plan::{
 pub use telemetry::{CallCount, Telemetry};
 pub use update::{FollowUp, PlanUpdate};
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;

@@ -20,7 +20,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::runtime::bindings::ProviderKind;
+use crate::model::ProviderKind;
 
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use settings::Settings;
@@ -96,6 +96,9 @@ pub struct Intervals {
     pub topology_sync: Duration,
     pub resource_metrics: Duration,
     pub environment: Duration,
+    /// How long a removed resource's counters wait for it to come back (same account, project
+    /// and id) before they are folded into its project's and account's totals for good.
+    pub retention: Duration,
 }
 
 impl Default for Intervals {
@@ -104,6 +107,7 @@ impl Default for Intervals {
             topology_sync: Duration::from_secs(60),
             resource_metrics: Duration::from_secs(10),
             environment: Duration::from_secs(5 * 60),
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -235,6 +239,7 @@ mod tests {
                 topology_sync: Duration::from_secs(30),
                 resource_metrics: Duration::from_secs(5),
                 environment: Duration::from_secs(60),
+                retention: Duration::from_secs(7 * 24 * 3600),
             }
         );
         let plugins: Vec<_> = config

@@ -10,10 +10,10 @@ use tokio::sync::watch;
 use crate::api::{AppState, app};
 use crate::collect::{Collector, Plan, Telemetry};
 use crate::config::{Config, TlsConfig};
+use crate::model::ProviderKind;
 use crate::plugins::PluginSet;
 use crate::reload::{ConfigSource, ReloadHandle, Reloader};
 use crate::runtime::Runtime;
-use crate::runtime::bindings::ProviderKind;
 use crate::snapshot::SnapshotCell;
 use crate::state::StateStore;
 

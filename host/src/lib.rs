@@ -6,11 +6,14 @@
 //! `daemon` wires it all together.
 
 pub mod api;
+pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod daemon;
+pub mod model;
 pub mod plugins;
 pub mod reload;
 pub mod runtime;
 pub mod snapshot;
 pub mod state;
+pub mod text;

@@ -1,12 +1,14 @@
 //! Plugins: reading `.wasm` files, telling what they are before running them, and calling
 //! them through the runtime with every failure wrapped in the plugin's name and version.
 
+mod convert;
 mod error;
 mod inspect;
 mod loader;
 mod needs;
 mod plugin;
 mod registry;
+pub mod validate;
 
 pub use error::{CallError, LoadError};
 pub use inspect::{ComponentShape, SUPPORTED_WIT, WitVersion, inspect_component};
@@ -14,3 +16,4 @@ pub use loader::{LoadedDir, load_bytes, load_dir, load_file};
 pub use needs::{Needs, Offered};
 pub use plugin::{Plugin, PluginInfo};
 pub use registry::{PluginSet, SetChange, is_plugin_file};
+pub use validate::{Checked, Reason, Rejections};

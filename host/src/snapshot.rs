@@ -10,9 +10,9 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
+use crate::model::{EnergyMix, ResourceSample};
 use crate::plugins::PluginInfo;
-use crate::runtime::bindings::{EnergyMix, ResourceSample};
-use crate::state::{Counters, ResourceId, Topology};
+use crate::state::{ArchiveKey, Counters, ResourceId, Topology, Totals};
 
 pub use render::render_metrics;
 
@@ -61,6 +61,11 @@ pub struct Snapshot {
     pub metrics_text: bytes::Bytes,
     pub topology: Arc<Topology>,
     pub counters: HashMap<ResourceId, Counters>,
+    /// What removed resources used, per (account, project) and per (account, None) for
+    /// departed projects: added to the live counters in project and account totals.
+    pub departed: BTreeMap<ArchiveKey, Totals>,
+    /// Records of the state store set aside because they could not be read.
+    pub quarantined: usize,
     pub samples: HashMap<ResourceId, ResourceSample>,
     /// Average power over the last interval when the provider gave only an energy counter.
     pub derived_power: HashMap<ResourceId, f64>,
@@ -98,6 +103,7 @@ pub struct GrantedView {
     pub call_deadline_ms: u128,
     pub max_concurrent_calls: usize,
     pub max_result_items: usize,
+    pub max_power_watts: u64,
 }
 
 impl GrantedView {
@@ -118,6 +124,7 @@ impl GrantedView {
             call_deadline_ms: limits.call_deadline.as_millis(),
             max_concurrent_calls: limits.max_concurrent_calls,
             max_result_items: limits.max_result_items,
+            max_power_watts: limits.max_power_watts,
         }
     }
 }

@@ -1,15 +1,20 @@
 //! The mirrored state: the topology (accounts → projects → resources) and per-resource
 //! counters, kept in memory for serving and in sled so a restart loses nothing.
 //!
-//! `topology` and `counters` are pure (diffs and counter arithmetic); `store` is the only
-//! module that touches sled.
+//! `topology`, `counters` and `departed` are pure (diffs, counter arithmetic, what removed
+//! resources used); `store` and `migrate` are the only modules that touch sled, `keys` says
+//! how their keys are encoded.
 
 mod counters;
+mod departed;
+mod keys;
+mod migrate;
 mod store;
 mod topology;
 
-pub use counters::{Counters, LastReading, emissions_grams, energy_delta_joules};
-pub use store::{SCHEMA_VERSION, StateError, StateStore};
+pub use counters::{Counters, LastReading, Refusal, emissions_grams, energy_delta_joules};
+pub use departed::{ArchiveKey, Departed, Expiry, Retired, SyncMoves, Totals};
+pub use store::{LoadReport, SCHEMA_VERSION, StateError, StateStore};
 pub use topology::{
     AccountNode, AccountSync, Discovered, LevelCounts, ProjectNode, ResourceId, ResourceRecord,
     Topology, diff_account,

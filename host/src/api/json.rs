@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::runtime::bindings::{Hardware, Location, ResourceSample};
+use crate::model::{Hardware, Location, ResourceSample};
 use crate::snapshot::render::kind_label;
 use crate::snapshot::{AccountStatus, LocationStatus, PluginStatus, ProviderStatus, Snapshot};
 use crate::state::{ProjectNode, ResourceRecord};

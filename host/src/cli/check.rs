@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use carbonaut::collect::provider_grants;
 use carbonaut::config::{Config, ProviderConfig};
-use carbonaut::plugins::{CallError, Plugin, load_file};
-use carbonaut::runtime::bindings::{
+use carbonaut::model::{
     Account, Hardware, Location, LocationQuery, ProviderKind, ResourceInfo, ResourceKind,
 };
+use carbonaut::plugins::{CallError, Checked, Plugin, Rejections, load_file};
 use carbonaut::runtime::{Grants, Limits, Runtime};
 
 /// Items printed per call; the count says how many there were.
@@ -114,7 +114,14 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
     let mut failures = 0;
     let started = Instant::now();
     let result = plugin.metadata().await;
-    failures += report("metadata", started.elapsed(), result.map(|m| vec![m]));
+    failures += report(
+        "metadata",
+        started.elapsed(),
+        result.map(|m| Checked {
+            items: vec![m],
+            rejected: Rejections::default(),
+        }),
+    );
 
     let mut discovered: Vec<ResourceInfo> = Vec::new();
     if plugin.implements(ProviderKind::Discovery) {
@@ -122,7 +129,10 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
         let projects = plugin
             .list_projects(&setup.grants, &setup.settings, &setup.account)
             .await;
-        let first = projects.as_ref().ok().and_then(|p| p.first().cloned());
+        let first = projects
+            .as_ref()
+            .ok()
+            .and_then(|p| p.items.first().cloned());
         failures += report("discovery.list-projects", started.elapsed(), projects);
         if let Some(project) = first {
             let started = Instant::now();
@@ -130,7 +140,12 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
                 .list_resources(&setup.grants, &setup.settings, &setup.account, &project)
                 .await;
             if let Ok(resources) = &resources {
-                discovered = resources.iter().take(SAMPLE_RESOURCES).cloned().collect();
+                discovered = resources
+                    .items
+                    .iter()
+                    .take(SAMPLE_RESOURCES)
+                    .cloned()
+                    .collect();
             }
             failures += report(
                 &format!("discovery.list-resources (project `{}`)", project.id),
@@ -263,10 +278,10 @@ fn find_provider<'c>(
 fn report<T: serde::Serialize>(
     operation: &str,
     took: Duration,
-    result: Result<Vec<T>, CallError>,
+    result: Result<Checked<Vec<T>>, CallError>,
 ) -> usize {
     match result {
-        Ok(items) => {
+        Ok(Checked { items, rejected }) => {
             let noun = if items.len() == 1 { "item" } else { "items" };
             println!("{operation}: ok in {}, {} {noun}", ms(took), items.len());
             for item in items.iter().take(SHOWN_ITEMS) {
@@ -276,7 +291,14 @@ fn report<T: serde::Serialize>(
             if items.len() > SHOWN_ITEMS {
                 println!("  ... and {} more", items.len() - SHOWN_ITEMS);
             }
-            0
+            // What the daemon would drop: a plugin that passes here passes there.
+            for (reason, (count, example)) in &rejected.by_reason {
+                println!(
+                    "  REJECTED by the host's checks: {count} x {} (e.g. {example}); see docs/plugin-authors.md, \"What the host accepts\"",
+                    reason.as_str()
+                );
+            }
+            usize::from(!rejected.is_empty())
         }
         Err(error) => {
             println!("{operation}: FAILED in {}: {error}", ms(took));

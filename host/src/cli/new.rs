@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use carbonaut::runtime::bindings::ProviderKind;
+use carbonaut::model::ProviderKind;
 
 /// Where a Rust skeleton gets carbonaut-sdk without `--sdk-path`: the workspace's
 /// `repository` (host/Cargo.toml does not inherit it, so it is restated here).

@@ -14,13 +14,13 @@ use super::plan::Plan;
 use super::telemetry::Telemetry;
 use super::update::PlanUpdate;
 use super::{location_key, now_ms};
+use crate::model::ResourceSample;
 use crate::plugins::{CallError, Plugin};
-use crate::runtime::bindings::ResourceSample;
 use crate::snapshot::{
     AccountStatus, GrantedView, LocationStatus, PluginStatus, ProviderStatus, Snapshot,
     SnapshotCell, render_metrics,
 };
-use crate::state::{Counters, ResourceId, StateStore, Topology};
+use crate::state::{Counters, Departed, LoadReport, ResourceId, StateStore, Topology};
 
 pub struct Collector {
     pub(super) plan: Plan,
@@ -37,6 +37,8 @@ pub struct Collector {
 pub(super) struct Mirror {
     pub topology: Arc<Topology>,
     pub counters: HashMap<ResourceId, Counters>,
+    /// What removed resources used: part of their project's and account's totals.
+    pub departed: Departed,
     pub samples: HashMap<ResourceId, ResourceSample>,
     pub derived_power: HashMap<ResourceId, f64>,
     pub mixes: MixHistory,
@@ -55,7 +57,8 @@ impl Collector {
         telemetry: Arc<Telemetry>,
         publish: Arc<SnapshotCell>,
     ) -> Result<Self, crate::state::StateError> {
-        let mut topology = store.load_topology()?;
+        let (mut topology, mut report) = store.load_topology()?;
+        let mut departed = store.load_departed(&mut report)?;
         let configured: Vec<&str> = plan.accounts.iter().map(|a| a.name.as_str()).collect();
         let stale: Vec<String> = topology
             .accounts
@@ -67,12 +70,20 @@ impl Collector {
             if let Some(node) = topology.accounts.remove(&name) {
                 tracing::info!(account = %name, "removing an account that is no longer configured from the state");
                 store.remove_account(&node)?;
+                departed.forget_account(&name);
             }
         }
-        let mut counters = store.load_counters()?;
+        let mut counters = store.load_counters(&mut report)?;
         let live: std::collections::HashSet<&ResourceId> =
             topology.resources().map(|(_, _, r)| &r.id).collect();
         counters.retain(|id, _| live.contains(id));
+        let LoadReport { quarantined } = report;
+        if quarantined > 0 {
+            tracing::error!(
+                records = quarantined,
+                "state records that could not be read were moved to the quarantine tree; the rest of the state loaded"
+            );
+        }
         let accounts = plan
             .accounts
             .iter()
@@ -98,6 +109,7 @@ impl Collector {
             mirror: Mirror {
                 topology: Arc::new(topology),
                 counters,
+                departed,
                 accounts,
                 ..Mirror::default()
             },
@@ -253,6 +265,8 @@ impl Collector {
             metrics_text: bytes::Bytes::new(),
             topology: m.topology.clone(),
             counters: m.counters.clone(),
+            departed: m.departed.by_project(),
+            quarantined: self.store.quarantined(),
             samples: m.samples.clone(),
             derived_power: m.derived_power.clone(),
             location_of,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::collector::Collector;
 use super::{location_key, mapped_zone};
-use crate::runtime::bindings::LocationQuery;
+use crate::model::LocationQuery;
 
 impl Collector {
     pub async fn collect_environment(&mut self) {
@@ -53,16 +53,12 @@ impl Collector {
         };
         self.note_plugin_result(&env.provider.plugin_name, &result);
         match result {
-            Ok(mixes) => {
-                let mut known = 0;
-                for mix in mixes {
-                    if queries.iter().any(|q| q.id == mix.location_id)
-                        && mix.carbon_intensity.is_finite()
-                        && mix.carbon_intensity >= 0.0
-                    {
-                        self.mirror.mixes.insert(mix);
-                        known += 1;
-                    }
+            Ok(checked) => {
+                self.telemetry
+                    .record_rejections(&env.provider.plugin_name, &checked.rejected);
+                let known = checked.items.len();
+                for mix in checked.items {
+                    self.mirror.mixes.insert(mix);
                 }
                 tracing::debug!(locations = queries.len(), known, "energy mix collected");
                 self.mirror.environment_error = None;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::model::ProviderError;
 use crate::plugins::CallError;
-use crate::runtime::bindings::ProviderError;
 
 /// The first wait after a failure; doubles with each further failure.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::runtime::bindings::EnergyMix;
+use crate::model::EnergyMix;
 
 /// Mixes kept per location: two days of hourly values.
 const KEPT_PER_LOCATION: usize = 48;
@@ -47,7 +47,7 @@ impl MixHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::EmissionFactorType;
+    use crate::model::EmissionFactorType;
 
     fn mix(valid_at: u64, intensity: f64) -> EnergyMix {
         EnergyMix {

@@ -9,8 +9,8 @@ use anyhow::Context as _;
 
 use super::health::Health;
 use crate::config::{Config, ProviderConfig};
+use crate::model::{Location, Settings};
 use crate::plugins::{CallError, Needs, Offered, Plugin};
-use crate::runtime::bindings::{Location, Settings};
 use crate::runtime::{Grants, Limits};
 
 /// A named provider instance: a plugin plus the settings the operator gave it. The plugin is
@@ -88,6 +88,8 @@ pub struct Plan {
     pub topology_sync: Duration,
     pub resource_metrics: Duration,
     pub environment_interval: Duration,
+    /// How long removed resources' counters are kept for their return.
+    pub retention: Duration,
     /// Resources per resource-metrics call: big enough that a 10 000-resource account takes
     /// a handful of calls, small enough that one call's payload stays a few MiB.
     pub batch_size: usize,
@@ -178,6 +180,7 @@ impl Plan {
             topology_sync: config.intervals.topology_sync,
             resource_metrics: config.intervals.resource_metrics,
             environment_interval: config.intervals.environment,
+            retention: config.intervals.retention,
             batch_size: BATCH_SIZE,
         })
     }

@@ -10,9 +10,9 @@ use super::collector::Collector;
 use super::plan::AccountPlan;
 use super::telemetry::Telemetry;
 use super::{location_key, now_ms};
-use crate::plugins::CallError;
-use crate::runtime::bindings::{Account, ResourceInfo, ResourceSample};
-use crate::state::ResourceId;
+use crate::model::{Account, ResourceInfo, ResourceSample};
+use crate::plugins::{CallError, Reason, Rejections};
+use crate::state::{Refusal, ResourceId};
 
 impl Collector {
     pub async fn collect_samples(&mut self) {
@@ -66,13 +66,34 @@ impl Collector {
                     continue;
                 }
             };
+            let max_power = account.resource_metrics.limits().max_power_watts as f64;
+            let mut refused = Rejections::default();
             for (id, sample) in samples {
                 let intensity = locations
                     .get(&id)
                     .and_then(|key| self.mirror.mixes.intensity_at(key, sample.read_at));
                 let counters = self.mirror.counters.entry(id.clone()).or_default();
                 let previous_at = counters.last.map(|l| l.read_at_ms);
-                let joules = counters.advance(&sample, intensity);
+                let joules = match counters.advance(&sample, intensity, max_power) {
+                    Ok(joules) => joules,
+                    Err(refusal) => {
+                        let reason = match refusal {
+                            Refusal::Backwards => Reason::TimestampBackwards,
+                            Refusal::ImplausibleDelta => Reason::ImplausibleDelta,
+                        };
+                        refused.add(reason, || {
+                            format!(
+                                "{}: energy {:?} J, power {:?} W at {} ms",
+                                sample.resource_id,
+                                sample.energy_joules,
+                                sample.power_watts,
+                                sample.read_at
+                            )
+                        });
+                        updated.push(id);
+                        continue;
+                    }
+                };
                 if let Some(previous_at) = previous_at.filter(|p| sample.read_at > *p) {
                     let seconds = (sample.read_at - previous_at) as f64 / 1000.0;
                     self.mirror
@@ -82,6 +103,8 @@ impl Collector {
                 self.mirror.samples.insert(id.clone(), sample);
                 updated.push(id);
             }
+            self.telemetry
+                .record_rejections(&account.resource_metrics.plugin_name, &refused);
             let status = self.status(&account.name);
             status.last_collection_ms = Some(now_ms());
             status.last_collection_error = None;
@@ -113,7 +136,7 @@ async fn collect_account(
 ) -> Result<Vec<(ResourceId, ResourceSample)>, CallError> {
     let provider = &account.resource_metrics;
     let plugin = provider.plugin()?;
-    let wit_account = Account {
+    let plugin_account = Account {
         name: account.name.clone(),
         settings: account.settings.clone(),
     };
@@ -133,8 +156,13 @@ async fn collect_account(
         let started = Instant::now();
         let result = provider
             .guarded(async |p| {
-                p.collect_samples(&provider.grants, &provider.settings, &wit_account, &batch)
-                    .await
+                p.collect_samples(
+                    &provider.grants,
+                    &provider.settings,
+                    &plugin_account,
+                    &batch,
+                )
+                .await
             })
             .await;
         Collector::observe(
@@ -144,8 +172,10 @@ async fn collect_account(
             started,
             &result,
         );
-        for sample in result? {
-            // A sample for a resource not asked about is ignored rather than trusted.
+        let checked = result?;
+        telemetry.record_rejections(plugin.name(), &checked.rejected);
+        for sample in checked.items {
+            // The checks kept only samples of resources in this batch.
             if let Some(id) = ids.get(&sample.resource_id) {
                 out.push((id.clone(), sample));
             }

@@ -10,8 +10,8 @@ use super::collector::Collector;
 use super::now_ms;
 use super::plan::AccountPlan;
 use super::telemetry::Telemetry;
+use crate::model::Account;
 use crate::plugins::CallError;
-use crate::runtime::bindings::Account;
 use crate::state::{Discovered, diff_account};
 
 impl Collector {
@@ -51,7 +51,11 @@ impl Collector {
                 discovered,
                 now_ms(),
             );
-            if let Err(error) = self.store.apply_sync(&sync) {
+            let (retire, restore) =
+                self.mirror
+                    .departed
+                    .plan_sync(&sync, &self.mirror.counters, now_ms());
+            if let Err(error) = self.store.apply_sync(&sync, &retire, &restore) {
                 tracing::error!(account = %account.name, %error, "writing the topology sync failed; it will be retried");
                 self.telemetry.record_failure(&account.name, "sync");
                 self.status(&account.name).last_sync_error = Some(error.to_string());
@@ -62,6 +66,12 @@ impl Collector {
                 self.mirror.samples.remove(id);
                 self.mirror.derived_power.remove(id);
             }
+            if !restore.is_empty() {
+                tracing::info!(account = %account.name, resources = restore.len(), "removed resources came back within the retention window; their counters continue");
+            }
+            self.mirror
+                .departed
+                .apply_sync((retire, restore), &mut self.mirror.counters);
             tracing::info!(
                 account = %account.name,
                 projects_added = sync.projects.added,
@@ -82,12 +92,40 @@ impl Collector {
         if synced > 0 {
             self.mirror.synced = true;
         }
+        self.expire_departed();
         tracing::debug!(
             accounts = synced,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "sync round done"
         );
         self.publish();
+    }
+
+    /// Folds retired counters older than the retention window into the archived totals, a
+    /// bounded number per sync so a large expiry never holds the collector long.
+    fn expire_departed(&mut self) {
+        const PER_PASS: usize = 10_000;
+        let retention_ms = u64::try_from(self.plan.retention.as_millis()).unwrap_or(u64::MAX);
+        let expiry =
+            self.mirror
+                .departed
+                .expire(&self.mirror.topology, now_ms(), retention_ms, PER_PASS);
+        if expiry.is_empty() {
+            return;
+        }
+        match self.store.apply_expiry(&expiry) {
+            Ok(()) => {
+                tracing::info!(
+                    resources = expiry.expired.len(),
+                    projects = expiry.folded.len(),
+                    "removed resources past the retention window are now counted in their project's and account's archived totals"
+                );
+                self.mirror.departed.apply(&expiry);
+            }
+            Err(error) => {
+                tracing::error!(%error, "archiving removed resources' counters failed; retried at the next sync");
+            }
+        }
     }
 
     pub(super) fn status(&mut self, account: &str) -> &mut crate::snapshot::AccountStatus {
@@ -100,14 +138,14 @@ impl Collector {
 async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discovered, CallError> {
     let provider = &account.discovery;
     let plugin = provider.plugin()?;
-    let wit_account = Account {
+    let plugin_account = Account {
         name: account.name.clone(),
         settings: account.settings.clone(),
     };
     let started = Instant::now();
     let projects = provider
         .guarded(async |p| {
-            p.list_projects(&provider.grants, &provider.settings, &wit_account)
+            p.list_projects(&provider.grants, &provider.settings, &plugin_account)
                 .await
         })
         .await;
@@ -121,12 +159,19 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
     let mut discovered = Discovered {
         projects: Vec::new(),
     };
-    for project in projects? {
+    let projects = projects?;
+    telemetry.record_rejections(plugin.name(), &projects.rejected);
+    for project in projects.items {
         let started = Instant::now();
         let resources = provider
             .guarded(async |p| {
-                p.list_resources(&provider.grants, &provider.settings, &wit_account, &project)
-                    .await
+                p.list_resources(
+                    &provider.grants,
+                    &provider.settings,
+                    &plugin_account,
+                    &project,
+                )
+                .await
             })
             .await;
         Collector::observe(
@@ -137,7 +182,10 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
             &resources,
         );
         let resources = match resources {
-            Ok(list) => Some(list),
+            Ok(list) => {
+                telemetry.record_rejections(plugin.name(), &list.rejected);
+                Some(list.items)
+            }
             Err(error) => {
                 tracing::warn!(account = %account.name, project = %project.id, %error, "listing a project's resources failed; keeping its previous resources");
                 None

@@ -1,10 +1,17 @@
-//! The host's own counters: plugin calls by outcome, their durations, and collection
-//! failures per account. Shared with the API, which renders them at scrape time.
+//! The host's own counters: plugin calls by outcome, their durations, collection failures per
+//! account, and what the boundary checks rejected per plugin. Shared with the API, which
+//! renders them at scrape time.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
+use crate::plugins::{Reason, Rejections};
 use crate::snapshot::exposition::Exposition;
+
+/// A plugin that keeps sending the same bad data is logged about once per this period (with
+/// how many items were rejected since), not once per item.
+const REJECTION_LOG_PERIOD: Duration = Duration::from_secs(300);
 
 /// Upper bounds of the call-duration histogram, in seconds: from a warm 10 µs call to the
 /// 10 s default deadline.
@@ -24,6 +31,15 @@ struct Inner {
     calls: BTreeMap<(String, &'static str, &'static str), u64>,
     durations: BTreeMap<(String, &'static str), Histogram>,
     failures: BTreeMap<(String, &'static str), u64>,
+    rejected: BTreeMap<(String, Reason), Rejected>,
+}
+
+#[derive(Default)]
+struct Rejected {
+    total: u64,
+    /// Since the last log line about this plugin and reason.
+    unlogged: u64,
+    logged_at: Option<Instant>,
 }
 
 /// Calls of one plugin with one operation and outcome, for the API.
@@ -97,6 +113,54 @@ impl Telemetry {
             .or_default() += 1;
     }
 
+    /// Counts what one answer of `plugin` lost, and logs it: the first time for each reason at
+    /// once, then at most once per [`REJECTION_LOG_PERIOD`] with the count since.
+    pub fn record_rejections(&self, plugin: &str, rejections: &Rejections) {
+        if rejections.is_empty() {
+            return;
+        }
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        for (reason, (count, example)) in &rejections.by_reason {
+            let entry = inner
+                .rejected
+                .entry((plugin.to_owned(), *reason))
+                .or_default();
+            entry.total += count;
+            entry.unlogged += count;
+            if entry
+                .logged_at
+                .is_none_or(|at| now.duration_since(at) >= REJECTION_LOG_PERIOD)
+            {
+                tracing::warn!(
+                    plugin,
+                    reason = reason.as_str(),
+                    items = entry.unlogged,
+                    total = entry.total,
+                    example = %example,
+                    "items the plugin returned were rejected by the host's checks (see docs/plugin-authors.md, \"What the host accepts\"); further ones are logged at most every 5 minutes"
+                );
+                entry.unlogged = 0;
+                entry.logged_at = Some(now);
+            }
+        }
+    }
+
+    /// Items of `plugin` rejected so far, by reason.
+    pub fn rejected_of(&self, plugin: &str) -> BTreeMap<&'static str, u64> {
+        let Ok(inner) = self.inner.lock() else {
+            return BTreeMap::new();
+        };
+        inner
+            .rejected
+            .iter()
+            .filter(|((p, _), _)| p == plugin)
+            .map(|((_, reason), r)| (reason.as_str(), r.total))
+            .collect()
+    }
+
     pub fn render(&self, out: &mut Exposition) {
         let Ok(inner) = self.inner.lock() else { return };
         out.family(
@@ -137,6 +201,18 @@ impl Telemetry {
                 "carbonaut_plugin_call_duration_seconds_count",
                 &labels,
                 h.count as f64,
+            );
+        }
+        out.family(
+            "carbonaut_plugin_rejected_items_total",
+            "counter",
+            "Items (or fields) of plugin answers the host's checks rejected, by reason.",
+        );
+        for ((plugin, reason), r) in &inner.rejected {
+            out.sample(
+                "carbonaut_plugin_rejected_items_total",
+                &[("plugin", plugin), ("reason", reason.as_str())],
+                r.total as f64,
             );
         }
         out.family(

@@ -54,6 +54,7 @@ impl Collector {
                         self.mirror.derived_power.remove(&r.id);
                     }
                 }
+                self.mirror.departed.forget_account(&name);
                 if let Err(error) = self.store.remove_account(&node) {
                     tracing::error!(account = %name, %error, "removing an unconfigured account from the state failed");
                 }

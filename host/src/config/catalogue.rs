@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::runtime::bindings::ProviderKind;
+use crate::model::ProviderKind;
 
 use super::Config;
 use super::error::{ConfigErrors, Position, Report, list};

@@ -38,6 +38,7 @@ pub(super) struct RawLimits {
     pub call_deadline: Option<Spanned<String>>,
     pub max_concurrent_calls: Option<Spanned<u64>>,
     pub max_result_items: Option<Spanned<u64>>,
+    pub max_power_watts: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +85,7 @@ pub(super) struct RawIntervals {
     pub topology_sync: Option<Spanned<String>>,
     pub resource_metrics: Option<Spanned<String>>,
     pub environment: Option<Spanned<String>>,
+    pub retention: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

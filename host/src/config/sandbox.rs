@@ -131,6 +131,13 @@ impl Checker<'_> {
             as_u64(base.max_result_items),
             as_u64(default.max_result_items),
         );
+        let max_power_watts = number(
+            &raw.max_power_watts,
+            "max_power_watts",
+            1..=100_000_000,
+            base.max_power_watts,
+            default.max_power_watts,
+        );
         let call_deadline = self.interval(
             &format!("{table}.call_deadline"),
             &raw.call_deadline,
@@ -143,6 +150,7 @@ impl Checker<'_> {
             call_deadline,
             max_concurrent_calls: to_usize(max_concurrent_calls),
             max_result_items: to_usize(max_result_items),
+            max_power_watts,
         }
     }
 }

@@ -212,6 +212,7 @@ impl Checker<'_> {
                 default.resource_metrics,
             ),
             environment: self.interval("environment", &raw.environment, default.environment),
+            retention: self.interval("retention", &raw.retention, default.retention),
         }
     }
 

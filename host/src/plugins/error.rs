@@ -1,7 +1,7 @@
 //! Why a plugin could not be loaded or a call failed. Every message names the file or the
 //! plugin (with its version) and says what to do where there is something to do.
 
-use crate::runtime::bindings::ProviderError;
+use crate::model::ProviderError;
 
 /// A `.wasm` file the host refuses to load.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,10 @@ pub enum LoadError {
     },
     #[error("{path}: {reason}")]
     BadNeeds { path: String, reason: String },
+    #[error("{path}: the same bytes were refused before, not run again: {reason}")]
+    Remembered { path: String, reason: String },
+    #[error("{path}: refused because of its metadata: {reason}")]
+    BadMetadata { path: String, reason: String },
     #[error("{path}: plugin name `{name}` is already used by {other}; plugin names must be unique")]
     DuplicateName {
         path: String,

@@ -5,7 +5,7 @@
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::runtime::bindings::ProviderKind;
+use crate::model::ProviderKind;
 
 const PACKAGE: &str = "carbonaut:provider/";
 

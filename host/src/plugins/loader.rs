@@ -10,8 +10,9 @@ use super::Needs;
 use super::inspect::{SUPPORTED_WIT, ShapeError, inspect_component};
 use super::plugin::{Exports, Plugin, PluginInfo};
 use super::{LoadError, PluginSet};
+use crate::model::ProviderKind;
 use crate::runtime::Runtime;
-use crate::runtime::bindings::{ProviderKind, discovery, environment, metadata, resource_metrics};
+use crate::runtime::bindings::{discovery, environment, metadata, resource_metrics};
 
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// The version/layer field that follows the magic: 1 for core modules, 0x0d plus layer 1 for
@@ -122,6 +123,12 @@ pub async fn load_bytes(
     .map_err(|source| LoadError::Metadata {
         path: path.clone(),
         source: Box::new(source),
+    })?;
+    // The name and version go into logs, metric labels and API answers: checked like any
+    // other plugin output before anything uses them.
+    let meta = super::validate::metadata(meta).map_err(|reason| LoadError::BadMetadata {
+        path: path.clone(),
+        reason,
     })?;
 
     let mut declared = meta.kinds.clone();

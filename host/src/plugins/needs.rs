@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::model::CapabilityNeeds;
 use crate::runtime::Grants;
-use crate::runtime::bindings::CapabilityNeeds;
 use crate::runtime::http::{HttpNeed, HttpOrigin, OriginError, grant_http};
 
 /// A plugin's declared needs, parsed.

@@ -9,12 +9,13 @@ use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{Store, Trap};
 
 use super::inspect::WitVersion;
-use super::{CallError, Needs};
-use crate::runtime::bindings::{
-    Account, EnergyMix, LocationQuery, PluginMetadata, Project, ProviderError, ProviderKind,
-    ResourceInfo, ResourceSample, SettingSpec, Settings, discovery, environment, metadata,
-    resource_metrics,
+use super::validate::{self, Checked, Rules};
+use super::{CallError, Needs, convert};
+use crate::model::{
+    Account, EnergyMix, LocationQuery, PluginMetadata, Project, ProviderKind, ResourceInfo,
+    ResourceSample, SettingSpec, Settings,
 };
+use crate::runtime::bindings::{self as wit, discovery, environment, metadata, resource_metrics};
 use crate::runtime::{CacheState, EPOCH_TICK, Grants, HostState, MAX_LOG_LINES_PER_CALL, Runtime};
 
 /// What the host knows about a plugin: read from its file, its exports and its metadata.
@@ -26,7 +27,7 @@ pub struct PluginInfo {
     #[schema(value_type = String, example = "0.2.0")]
     pub wit_version: WitVersion,
     /// From the component's exports (the metadata's own list is checked against it).
-    #[serde(serialize_with = "crate::runtime::bindings::serialize_kinds")]
+    #[serde(serialize_with = "crate::model::serialize_kinds")]
     #[schema(value_type = Vec<String>, example = json!(["discovery"]))]
     pub kinds: Vec<ProviderKind>,
     /// The settings the plugin accepts: key, description, required, secret.
@@ -135,6 +136,7 @@ impl Plugin {
                 Ok(Ok(guest.call_metadata(store).await?))
             })
             .await
+            .map(convert::metadata)
     }
 
     pub async fn list_projects(
@@ -142,20 +144,25 @@ impl Plugin {
         grants: &Grants,
         settings: &Settings,
         account: &Account,
-    ) -> Result<Vec<Project>, CallError> {
+    ) -> Result<Checked<Vec<Project>>, CallError> {
         let indices = self
             .discovery
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
         let cx = self.context("discovery.list-projects", grants);
-        cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_list_projects(store, settings, account)
-                .await
-        })
-        .await
-        .and_then(|items| cx.bounded(items))
+        let account = convert::account(account);
+        let items = cx
+            .call(&self.pre, self.log_name.clone(), async |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_list_projects(store, settings, &account)
+                    .await
+            })
+            .await
+            .and_then(|items| cx.bounded(items))?;
+        Ok(validate::projects(
+            items.into_iter().map(convert::project).collect(),
+        ))
     }
 
     pub async fn list_resources(
@@ -164,20 +171,25 @@ impl Plugin {
         settings: &Settings,
         account: &Account,
         project: &Project,
-    ) -> Result<Vec<ResourceInfo>, CallError> {
+    ) -> Result<Checked<Vec<ResourceInfo>>, CallError> {
         let indices = self
             .discovery
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
         let cx = self.context("discovery.list-resources", grants);
-        cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_list_resources(store, settings, account, project)
-                .await
-        })
-        .await
-        .and_then(|items| cx.bounded(items))
+        let (account, project) = (convert::account(account), convert::project_to_wit(project));
+        let items = cx
+            .call(&self.pre, self.log_name.clone(), async |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_list_resources(store, settings, &account, &project)
+                    .await
+            })
+            .await
+            .and_then(|items| cx.bounded(items))?;
+        Ok(validate::resources(
+            items.into_iter().map(convert::resource).collect(),
+        ))
     }
 
     /// One call for the whole batch of `resources`.
@@ -187,20 +199,29 @@ impl Plugin {
         settings: &Settings,
         account: &Account,
         resources: &[ResourceInfo],
-    ) -> Result<Vec<ResourceSample>, CallError> {
+    ) -> Result<Checked<Vec<ResourceSample>>, CallError> {
         let indices = self
             .resource_metrics
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::ResourceMetrics))?;
         let cx = self.context("resource-metrics.collect", grants);
-        cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_collect(store, settings, account, resources)
-                .await
-        })
-        .await
-        .and_then(|items| cx.bounded(items))
+        let account = convert::account(account);
+        let batch: Vec<wit::ResourceInfo> =
+            resources.iter().map(convert::resource_to_wit).collect();
+        let items = cx
+            .call(&self.pre, self.log_name.clone(), async |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_collect(store, settings, &account, &batch)
+                    .await
+            })
+            .await
+            .and_then(|items| cx.bounded(items))?;
+        Ok(validate::samples(
+            items.into_iter().map(convert::sample).collect(),
+            resources,
+            &cx.rules(),
+        ))
     }
 
     /// One call for the whole batch of `locations`.
@@ -209,20 +230,28 @@ impl Plugin {
         grants: &Grants,
         settings: &Settings,
         locations: &[LocationQuery],
-    ) -> Result<Vec<EnergyMix>, CallError> {
+    ) -> Result<Checked<Vec<EnergyMix>>, CallError> {
         let indices = self
             .environment
             .as_ref()
             .ok_or_else(|| self.not_implemented(ProviderKind::Environment))?;
         let cx = self.context("environment.collect", grants);
-        cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_collect(store, settings, locations)
-                .await
-        })
-        .await
-        .and_then(|items| cx.bounded(items))
+        let queries: Vec<wit::LocationQuery> =
+            locations.iter().map(convert::query_to_wit).collect();
+        let items = cx
+            .call(&self.pre, self.log_name.clone(), async |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_collect(store, settings, &queries)
+                    .await
+            })
+            .await
+            .and_then(|items| cx.bounded(items))?;
+        Ok(validate::mixes(
+            items.into_iter().map(convert::mix).collect(),
+            locations,
+            &cx.rules(),
+        ))
     }
 
     fn context<'a>(&'a self, operation: &'static str, grants: &'a Grants) -> Context<'a> {
@@ -265,7 +294,7 @@ impl Context<'_> {
         body: impl AsyncFnOnce(
             &mut Store<HostState>,
             &Instance,
-        ) -> wasmtime::Result<Result<T, ProviderError>>,
+        ) -> wasmtime::Result<Result<T, wit::ProviderError>>,
     ) -> Result<T, CallError> {
         let mut store = self
             .runtime
@@ -310,16 +339,24 @@ impl Context<'_> {
                     version: self.version.to_owned(),
                     operation: self.operation,
                     refused: format!("HTTP to {}", store.data().refused_origins().join(", ")),
-                    error: Box::new(error),
+                    error: Box::new(convert::provider_error(error)),
                 })
             }
             Ok(Ok(Err(error))) => Err(CallError::Guest {
                 plugin: self.plugin.to_owned(),
                 version: self.version.to_owned(),
                 operation: self.operation,
-                error,
+                error: convert::provider_error(error),
             }),
             Ok(Err(error)) => Err(self.failure(&store, error)),
+        }
+    }
+
+    /// The boundary checks' view of this call: the host's clock now, the provider's limits.
+    fn rules(&self) -> Rules {
+        Rules {
+            now_ms: crate::clock::now_ms(),
+            max_power_watts: self.runtime.limits_for(self.grants).max_power_watts as f64,
         }
     }
 

@@ -1,7 +1,10 @@
 //! The set of plugins loaded from the plugin directory, keyed by file, and how it changes on
 //! a reload: files are compared by sha256, so an unchanged plugin keeps its compiled,
 //! pre-linked component, and a new file that fails to load never replaces the version that
-//! was serving.
+//! was serving. A file that was refused is remembered by its digest: the same bytes are not
+//! run again on the next reload (a plugin whose `metadata` loops would otherwise cost every
+//! reload its full deadline). Changed files load concurrently, so one slow plugin delays a
+//! reload by its own time, not by the sum of all.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +18,8 @@ use crate::runtime::Runtime;
 #[derive(Clone, Default)]
 pub struct PluginSet {
     by_file: BTreeMap<PathBuf, Arc<Plugin>>,
+    /// sha256 of refused bytes → why, for files still in the directory.
+    refused: BTreeMap<String, String>,
 }
 
 /// What a reload of the directory changed.
@@ -68,8 +73,11 @@ impl PluginSet {
         files.sort();
         let mut next = PluginSet::default();
         let mut change = SetChange::default();
+        // First what needs no loading (read errors, unchanged files, remembered refusals),
+        // then every new or changed file at once.
+        let mut to_load = Vec::new();
         for file in files {
-            let old = self.by_file.get(&file);
+            let old = self.by_file.get(&file).cloned();
             let shown = file.display().to_string();
             let bytes = match tokio::fs::read(&file).await {
                 Ok(bytes) => bytes,
@@ -79,18 +87,39 @@ impl PluginSet {
                         source,
                     });
                     if let Some(old) = old {
-                        next.by_file.insert(file, old.clone());
+                        next.by_file.insert(file, old);
                     }
                     continue;
                 }
             };
-            if let Some(old) = old
-                && old.info().sha256 == hex::encode(Sha256::digest(&bytes))
+            let digest = hex::encode(Sha256::digest(&bytes));
+            if let Some(old) = &old
+                && old.info().sha256 == digest
             {
                 next.by_file.insert(file, old.clone());
                 continue;
             }
-            match load_bytes(runtime, &shown, bytes).await {
+            if let Some(reason) = self.refused.get(&digest) {
+                change.refused.push(LoadError::Remembered {
+                    path: shown,
+                    reason: reason.clone(),
+                });
+                next.refused.insert(digest, reason.clone());
+                if let Some(old) = old {
+                    next.by_file.insert(file, old);
+                }
+                continue;
+            }
+            to_load.push((file, shown, digest, bytes, old));
+        }
+        let loads = to_load
+            .into_iter()
+            .map(|(file, shown, digest, bytes, old)| async move {
+                let result = load_bytes(runtime, &shown, bytes).await;
+                (file, shown, digest, old, result)
+            });
+        for (file, shown, digest, old, result) in futures_util::future::join_all(loads).await {
+            match result {
                 Ok(plugin) => {
                     if let Some(other) = next.file_of(plugin.name()) {
                         change.refused.push(LoadError::DuplicateName {
@@ -99,11 +128,11 @@ impl PluginSet {
                             other: other.display().to_string(),
                         });
                         if let Some(old) = old {
-                            next.by_file.insert(file, old.clone());
+                            next.by_file.insert(file, old);
                         }
                         continue;
                     }
-                    match old {
+                    match &old {
                         Some(old) => change.replaced.push(format!(
                             "{} {} -> {}",
                             plugin.name(),
@@ -119,9 +148,18 @@ impl PluginSet {
                     next.by_file.insert(file, Arc::new(plugin));
                 }
                 Err(error) => {
+                    // A file that cannot be read is worth trying again; bytes that were
+                    // refused will be refused again.
+                    if !matches!(error, LoadError::Read { .. }) {
+                        let message = error.to_string();
+                        let reason = message
+                            .strip_prefix(&format!("{shown}: "))
+                            .unwrap_or(&message);
+                        next.refused.insert(digest, reason.to_owned());
+                    }
                     change.refused.push(error);
                     if let Some(old) = old {
-                        next.by_file.insert(file, old.clone());
+                        next.by_file.insert(file, old);
                     }
                 }
             }

@@ -14,9 +14,9 @@ use super::history::{History, Outcome, ReloadRecord};
 use super::source::ConfigSource;
 use crate::collect::{Plan, PlanUpdate};
 use crate::config::{AuthConfig, Config};
+use crate::model::ProviderKind;
 use crate::plugins::{Plugin, PluginSet, SetChange, load_bytes};
 use crate::runtime::Runtime;
-use crate::runtime::bindings::ProviderKind;
 use crate::state::StateStore;
 
 /// Largest plugin an upload may carry: a componentize-py guest is ~18 MB.

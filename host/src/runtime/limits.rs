@@ -20,6 +20,11 @@ pub struct Limits {
     /// bounded by the memory limit (a result is built in guest memory first); this bounds what
     /// a result costs the host downstream. 100 000 is ten times the largest inventory we test.
     pub max_result_items: usize,
+    /// The most one resource of this provider can plausibly draw, in watts. A reading above
+    /// it, or an energy counter that grew faster, is refused rather than counted: one absurd
+    /// value would otherwise dwarf a fleet's real total for ever. 100 kW is ten of the largest
+    /// GPU servers; a provider whose "resource" is a whole site raises it.
+    pub max_power_watts: u64,
 }
 
 impl Limits {
@@ -28,6 +33,7 @@ impl Limits {
         call_deadline: Duration::from_secs(10),
         max_concurrent_calls: 4,
         max_result_items: 100_000,
+        max_power_watts: 100_000,
     };
 }
 

@@ -125,11 +125,13 @@ impl log::Host for HostState {
             return;
         }
         self.log_lines += 1;
-        truncate(&mut message, MAX_LOG_MESSAGE_BYTES);
+        // Escaped, not only cut: a newline or an ESC in a guest's text would let it forge
+        // log records of the host's own.
+        crate::text::escape_in_place(&mut message, MAX_LOG_MESSAGE_BYTES);
         fields.truncate(32);
         for (k, v) in &mut fields {
-            truncate(k, 128);
-            truncate(v, 1024);
+            crate::text::escape_in_place(k, 128);
+            crate::text::escape_in_place(v, 1024);
         }
         let plugin = &*self.plugin;
         let fields = FieldList(&fields);
@@ -143,17 +145,6 @@ impl log::Host for HostState {
     }
 }
 
-fn truncate(s: &mut String, max: usize) {
-    if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
-    }
-}
-
 /// Guest fields rendered as `k=v k=v`: tracing needs field names at compile time.
 struct FieldList<'a>(&'a [(String, String)]);
 
@@ -163,7 +154,7 @@ impl std::fmt::Display for FieldList<'_> {
             if i > 0 {
                 f.write_str(" ")?;
             }
-            write!(f, "{k}={v:?}")?;
+            write!(f, "{k}={v}")?;
         }
         Ok(())
     }

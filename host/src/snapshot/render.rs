@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use super::Snapshot;
 use super::exposition::Exposition;
-use crate::runtime::bindings::{EnergySource, ResourceKind};
-use crate::state::ResourceId;
+use crate::model::{EnergySource, ResourceKind};
+use crate::state::{ResourceId, Totals};
 
 /// Bytes per resource in the rendered text, measured on the mock topology; sizing the buffer
 /// up front avoids regrowing a multi-megabyte string.
@@ -111,72 +111,80 @@ pub fn render_metrics(s: &Snapshot) -> String {
         },
     );
 
-    // Sums per project and per account.
-    let mut projects: BTreeMap<(&str, &str), (f64, f64)> = BTreeMap::new();
-    let mut accounts: BTreeMap<&str, (f64, f64, usize)> = s
+    // Sums per project and per account: live resources plus what removed ones used, so a
+    // total never goes down when the inventory shrinks (see `state::departed`).
+    let mut projects: BTreeMap<(&str, &str), Totals> = BTreeMap::new();
+    let mut accounts: BTreeMap<&str, (Totals, usize)> = s
         .topology
         .accounts
         .keys()
-        .map(|a| (a.as_str(), (0.0, 0.0, 0)))
+        .map(|a| (a.as_str(), (Totals::default(), 0)))
         .collect();
     for (a, p, r) in &resources {
-        let c = s.counters.get(&r.id).copied().unwrap_or_default();
-        let pe = projects
+        let c = s.counters.get(&r.id).map(Totals::of).unwrap_or_default();
+        projects
             .entry((a.name.as_str(), p.project.id.as_str()))
-            .or_default();
-        pe.0 += c.energy_joules_total;
-        pe.1 += c.emissions_grams_total;
+            .or_default()
+            .add(c);
         let ae = accounts.entry(a.name.as_str()).or_default();
-        ae.0 += c.energy_joules_total;
-        ae.1 += c.emissions_grams_total;
-        ae.2 += 1;
+        ae.0.add(c);
+        ae.1 += 1;
+    }
+    for ((a, p), totals) in &s.departed {
+        if let Some(p) = p {
+            projects
+                .entry((a.as_str(), p.as_str()))
+                .or_default()
+                .add(*totals);
+        }
+        accounts.entry(a.as_str()).or_default().0.add(*totals);
     }
     e.family(
         "carbonaut_project_energy_joules_total",
         "counter",
-        "Energy of the project's current resources since first seen.",
+        "Energy of every resource the project has had, since first seen (removed ones included).",
     );
-    for ((a, p), (joules, _)) in &projects {
+    for ((a, p), totals) in &projects {
         e.sample(
             "carbonaut_project_energy_joules_total",
             &[("account", a), ("project", p)],
-            *joules,
+            totals.energy_joules(),
         );
     }
     e.family(
         "carbonaut_project_emissions_grams_total",
         "counter",
-        "Emissions of the project's current resources since first seen.",
+        "Emissions of every resource the project has had, since first seen (removed ones included).",
     );
-    for ((a, p), (_, grams)) in &projects {
+    for ((a, p), totals) in &projects {
         e.sample(
             "carbonaut_project_emissions_grams_total",
             &[("account", a), ("project", p)],
-            *grams,
+            totals.emissions_grams(),
         );
     }
     e.family(
         "carbonaut_account_energy_joules_total",
         "counter",
-        "Energy of the account's current resources since first seen.",
+        "Energy of every resource the account has had, since first seen (removed ones and projects included).",
     );
-    for (a, (joules, _, _)) in &accounts {
+    for (a, (totals, _)) in &accounts {
         e.sample(
             "carbonaut_account_energy_joules_total",
             &[("account", a)],
-            *joules,
+            totals.energy_joules(),
         );
     }
     e.family(
         "carbonaut_account_emissions_grams_total",
         "counter",
-        "Emissions of the account's current resources since first seen.",
+        "Emissions of every resource the account has had, since first seen (removed ones and projects included).",
     );
-    for (a, (_, grams, _)) in &accounts {
+    for (a, (totals, _)) in &accounts {
         e.sample(
             "carbonaut_account_emissions_grams_total",
             &[("account", a)],
-            *grams,
+            totals.emissions_grams(),
         );
     }
     e.family(
@@ -184,7 +192,7 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "gauge",
         "Resources currently discovered per account.",
     );
-    for (a, (_, _, n)) in &accounts {
+    for (a, (_, n)) in &accounts {
         e.sample("carbonaut_topology_resources", &[("account", a)], *n as f64);
     }
 
@@ -223,6 +231,17 @@ pub fn render_metrics(s: &Snapshot) -> String {
     }
 
     e.family(
+        "carbonaut_state_quarantined_records",
+        "gauge",
+        "State records set aside because they could not be read (see the log; kept in the quarantine tree).",
+    );
+    e.sample(
+        "carbonaut_state_quarantined_records",
+        &[],
+        s.quarantined as f64,
+    );
+
+    e.family(
         "carbonaut_plugin_up",
         "gauge",
         "1 when the plugin is loaded and its last call succeeded.",
@@ -250,28 +269,9 @@ pub fn render_metrics(s: &Snapshot) -> String {
 }
 
 pub fn kind_label(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::Vm => "vm",
-        ResourceKind::BareMetal => "bare-metal",
-        ResourceKind::Host => "host",
-        ResourceKind::Container => "container",
-        ResourceKind::Other => "other",
-    }
+    kind.as_str()
 }
 
 pub fn source_label(source: EnergySource) -> &'static str {
-    match source {
-        EnergySource::Coal => "coal",
-        EnergySource::Gas => "gas",
-        EnergySource::Oil => "oil",
-        EnergySource::Nuclear => "nuclear",
-        EnergySource::Hydro => "hydro",
-        EnergySource::Wind => "wind",
-        EnergySource::Solar => "solar",
-        EnergySource::Biomass => "biomass",
-        EnergySource::Geothermal => "geothermal",
-        EnergySource::Battery => "battery",
-        EnergySource::HydroStorage => "hydro-storage",
-        EnergySource::Unknown => "unknown",
-    }
+    source.as_str()
 }

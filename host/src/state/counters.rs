@@ -3,9 +3,26 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::bindings::ResourceSample;
+use crate::model::ResourceSample;
 
 const JOULES_PER_KWH: f64 = 3.6e6;
+/// Power is integrated between two samples only when they are this close: over a longer gap
+/// (the host was down, the provider failed) two instants say nothing about what was drawn in
+/// between. Energy counters have no such limit: their difference is measured, not guessed.
+pub const MAX_POWER_GAP_MS: u64 = 10 * 60 * 1000;
+/// Rounding room on the plausibility check of counter deltas (counters and their timestamps
+/// are read at slightly different instants).
+const DELTA_SLACK_JOULES: f64 = 1.0;
+
+/// Why a sample did not advance a resource's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Older than the last sample taken for the resource.
+    Backwards,
+    /// More energy than the resource's plausible maximum power could use in the time elapsed
+    /// (or a total that would stop being finite).
+    ImplausibleDelta,
+}
 
 /// What the host remembers of the previous sample, to compute the next delta.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -29,18 +46,36 @@ pub struct Counters {
 
 impl Counters {
     /// Advances the counters by `sample`; `intensity` is the grid's gCO2eq/kWh at the sample's
-    /// time, if known. Returns the energy added, in joules.
-    pub fn advance(&mut self, sample: &ResourceSample, intensity: Option<f64>) -> f64 {
-        let delta = energy_delta_joules(self.last.as_ref(), sample).unwrap_or(0.0);
-        let is_newer = self.last.is_none_or(|l| sample.read_at > l.read_at_ms);
-        if is_newer {
+    /// time, if known; `max_power_watts` the resource's plausible maximum. Returns the energy
+    /// added, in joules. A refused sample adds nothing; one whose delta was implausible still
+    /// becomes the reading the next delta starts from, so one bad value costs one interval.
+    pub fn advance(
+        &mut self,
+        sample: &ResourceSample,
+        intensity: Option<f64>,
+        max_power_watts: f64,
+    ) -> Result<f64, Refusal> {
+        let last = self.last;
+        if last.is_some_and(|l| sample.read_at < l.read_at_ms) {
+            return Err(Refusal::Backwards);
+        }
+        let delta = energy_delta_joules(last.as_ref(), sample).unwrap_or(0.0);
+        if last.is_none_or(|l| sample.read_at > l.read_at_ms) {
             self.last = Some(LastReading {
                 energy_joules: sample.energy_joules,
                 power_watts: sample.power_watts,
                 read_at_ms: sample.read_at,
             });
         }
-        self.energy_joules_total += delta;
+        let seconds = last.map_or(0.0, |l| (sample.read_at - l.read_at_ms) as f64 / 1000.0);
+        let total = self.energy_joules_total + delta;
+        if !(delta.is_finite() && delta >= 0.0)
+            || delta > max_power_watts * seconds + DELTA_SLACK_JOULES
+            || !total.is_finite()
+        {
+            return Err(Refusal::ImplausibleDelta);
+        }
+        self.energy_joules_total = total;
         match intensity {
             Some(g_per_kwh) => {
                 self.emissions_grams_total +=
@@ -49,12 +84,13 @@ impl Counters {
             }
             None => self.unattributed_joules += delta,
         }
-        delta
+        Ok(delta)
     }
 }
 
 /// Energy used between `last` and `sample`, in joules; `None` when it cannot be told (first
-/// sample, a sample not newer than the last, or neither energy nor power given).
+/// sample, a sample not newer than the last, neither energy nor power given, or only power
+/// across a gap longer than [`MAX_POWER_GAP_MS`]).
 ///
 /// A counter that went down was reset or wrapped. Its true maximum is unknown to the host
 /// (RAPL plugins handle `max_energy_range_uj` themselves), so the new reading, the energy
@@ -71,7 +107,11 @@ pub fn energy_delta_joules(last: Option<&LastReading>, sample: &ResourceSample) 
         let delta = current - previous;
         return Some(if delta >= 0.0 { delta } else { current });
     }
-    let seconds = (sample.read_at - last.read_at_ms) as f64 / 1000.0;
+    let gap_ms = sample.read_at - last.read_at_ms;
+    if gap_ms > MAX_POWER_GAP_MS {
+        return None;
+    }
+    let seconds = gap_ms as f64 / 1000.0;
     // Trapezoid rule when both ends are known; otherwise hold the one known value.
     let watts = match (last.power_watts, sample.power_watts) {
         (Some(a), Some(b)) => (a + b) / 2.0,
@@ -168,14 +208,20 @@ mod tests {
         assert!((emissions_grams(7.2e6, 350.0) - 700.0).abs() < 1e-9);
     }
 
+    const MAX_W: f64 = 1e7;
+
     #[test]
     fn counters_hold_energy_until_an_intensity_is_known() {
         let mut c = Counters::default();
-        assert_eq!(c.advance(&sample(Some(0.0), None, 0), None), 0.0);
-        assert_eq!(c.advance(&sample(Some(3.6e6), None, 1000), None), 3.6e6);
+        assert_eq!(c.advance(&sample(Some(0.0), None, 0), None, MAX_W), Ok(0.0));
+        assert_eq!(
+            c.advance(&sample(Some(3.6e6), None, 1000), None, MAX_W),
+            Ok(3.6e6)
+        );
         assert_eq!(c.emissions_grams_total, 0.0);
         assert_eq!(c.unattributed_joules, 3.6e6);
-        c.advance(&sample(Some(7.2e6), None, 2000), Some(100.0));
+        c.advance(&sample(Some(7.2e6), None, 2000), Some(100.0), MAX_W)
+            .expect("counted");
         assert!(
             (c.emissions_grams_total - 200.0).abs() < 1e-9,
             "2 kWh at 100 g/kWh"
@@ -183,7 +229,66 @@ mod tests {
         assert_eq!(c.unattributed_joules, 0.0);
         assert_eq!(c.energy_joules_total, 7.2e6);
         // A reset never makes the totals go backwards.
-        c.advance(&sample(Some(10.0), None, 3000), Some(100.0));
+        c.advance(&sample(Some(10.0), None, 3000), Some(100.0), MAX_W)
+            .expect("counted");
         assert_eq!(c.energy_joules_total, 7.2e6 + 10.0);
+    }
+
+    #[test]
+    fn a_delta_beyond_the_plausible_power_is_refused_and_the_next_one_counts() {
+        let mut c = Counters::default();
+        c.advance(&sample(Some(1.0), None, 0), None, 100.0)
+            .expect("first");
+        // 1e12 J in one second from a 100 W resource: refused, and it becomes the baseline.
+        assert_eq!(
+            c.advance(&sample(Some(1e12), None, 1000), None, 100.0),
+            Err(Refusal::ImplausibleDelta)
+        );
+        assert_eq!(c.energy_joules_total, 0.0);
+        assert_eq!(
+            c.advance(&sample(Some(1e12 + 50.0), None, 2000), None, 100.0),
+            Ok(50.0)
+        );
+        // Back to 1 J: a reset, counted from zero (1 J is plausible).
+        assert_eq!(
+            c.advance(&sample(Some(1.0), None, 3000), None, 100.0),
+            Ok(1.0)
+        );
+        assert_eq!(c.energy_joules_total, 51.0);
+    }
+
+    #[test]
+    fn an_older_sample_is_refused_and_changes_nothing() {
+        let mut c = Counters::default();
+        c.advance(&sample(None, Some(100.0), 10_000), None, 1e3)
+            .expect("first");
+        let before = c;
+        assert_eq!(
+            c.advance(&sample(None, Some(100.0), 5_000), None, 1e3),
+            Err(Refusal::Backwards)
+        );
+        assert_eq!(c, before);
+        assert_eq!(
+            c.advance(&sample(None, Some(100.0), 10_000), None, 1e3),
+            Ok(0.0)
+        );
+    }
+
+    #[test]
+    fn power_is_not_integrated_across_a_long_gap() {
+        let d = energy_delta_joules(
+            Some(&last(None, Some(100.0), 0)),
+            &sample(None, Some(100.0), MAX_POWER_GAP_MS + 1),
+        );
+        assert_eq!(d, None);
+        let d = energy_delta_joules(
+            Some(&last(Some(0.0), None, 0)),
+            &sample(Some(5e6), None, 3 * 24 * 3_600_000),
+        );
+        assert_eq!(
+            d,
+            Some(5e6),
+            "a counter's difference is measured, whatever the gap"
+        );
     }
 }

@@ -1,6 +1,9 @@
-//! sled persistence of the topology and the counters. Topology changes of one account are one
-//! transaction; counters of one collection are one batch; both are flushed before returning,
-//! so what a caller was told is stored survives a crash.
+//! sled persistence of the topology, the counters and what removed resources used. Topology
+//! changes of one account are one transaction (with the counters they retire or restore);
+//! counters of one collection are one batch; both are flushed before returning, so what a
+//! caller was told is stored survives a crash. Keys are length-prefixed (`keys`), values JSON.
+//! A record that cannot be read is moved to the `quarantine` tree, logged and skipped: one bad
+//! record never stops a start.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,13 +13,17 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::counters::Counters;
+use super::departed::{ArchiveKey, Departed, Expiry, Retired, Totals};
+use super::keys;
 use super::topology::{
     AccountNode, AccountSync, ProjectNode, ResourceId, ResourceRecord, Topology,
 };
 
-/// The layout version of the state directory. Bump it when a stored type changes shape.
-pub const SCHEMA_VERSION: u32 = 1;
-const SCHEMA_KEY: &[u8] = b"schema_version";
+/// The layout version of the state directory. Bump it when a stored type changes shape, and
+/// migrate the older versions in `migrate`. 2: length-prefixed keys and resource ids, retired
+/// counters and archived totals.
+pub const SCHEMA_VERSION: u32 = 2;
+pub(super) const SCHEMA_KEY: &[u8] = b"schema_version";
 /// sled caches pages in memory; its 1 GiB default would dwarf the rest of the host.
 const CACHE_BYTES: u64 = 16 << 20;
 
@@ -46,8 +53,20 @@ pub struct StateStore {
     projects: sled::Tree,
     resources: sled::Tree,
     counters: sled::Tree,
+    /// Resource id → [`Retired`]: counters of removed resources, waiting for their return.
+    retired: sled::Tree,
+    /// Encoded (account[, project]) → [`Totals`] of resources gone for good.
+    archive: sled::Tree,
+    /// Records that could not be read, kept (not deleted) for an operator to look at.
+    quarantine: sled::Tree,
     /// Plugin name → "disabled", for plugins an operator disabled through the API.
     plugins: sled::Tree,
+}
+
+/// Records set aside while loading, for the log and `carbonaut_state_quarantined_records`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LoadReport {
+    pub quarantined: usize,
 }
 
 impl StateStore {
@@ -67,6 +86,7 @@ impl StateStore {
                 db.flush()?;
             }
             Some(found) if found.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
+            Some(found) if found.as_ref() == b"1" => super::migrate::from_v1(&db, dir)?,
             Some(found) => {
                 return Err(StateError::UnknownSchema {
                     dir: dir.to_owned(),
@@ -79,6 +99,9 @@ impl StateStore {
             projects: db.open_tree("projects")?,
             resources: db.open_tree("resources")?,
             counters: db.open_tree("counters")?,
+            retired: db.open_tree("retired")?,
+            archive: db.open_tree("archive")?,
+            quarantine: db.open_tree("quarantine")?,
             plugins: db.open_tree("plugins")?,
             db,
         })
@@ -90,49 +113,153 @@ impl StateStore {
         Ok(self.db.open_tree("plugin-kv")?)
     }
 
-    /// The whole topology as last stored.
-    pub fn load_topology(&self) -> Result<Topology, StateError> {
+    /// The whole topology as last stored; unreadable records are quarantined.
+    pub fn load_topology(&self) -> Result<(Topology, LoadReport), StateError> {
         let mut topology = Topology::default();
-        for item in self.accounts.iter() {
-            let (key, value) = item?;
-            let node: AccountNode = decode(&key, &value)?;
-            topology.accounts.insert(node.name.clone(), node);
-        }
-        for item in self.projects.iter() {
-            let (key, value) = item?;
-            let project: ProjectNode = decode(&key, &value)?;
-            let account = split_key(&key).first().cloned().unwrap_or_default();
-            if let Some(a) = topology.accounts.get_mut(&account) {
-                a.projects.insert(project.project.id.clone(), project);
+        let mut report = LoadReport::default();
+        for (key, node) in self.read_all::<AccountNode>(&self.accounts, &mut report)? {
+            if keys::decode(&key).as_deref() == Some(std::slice::from_ref(&node.name)) {
+                topology.accounts.insert(node.name.clone(), node);
+            } else {
+                self.set_aside(
+                    &self.accounts,
+                    &key,
+                    "key does not match the account name",
+                    &mut report,
+                )?;
             }
         }
-        for item in self.resources.iter() {
-            let (key, value) = item?;
-            let record: ResourceRecord = decode(&key, &value)?;
-            let parts = split_key(&key);
-            if let [account, project, _] = parts.as_slice()
-                && let Some(p) = topology
+        for (key, project) in self.read_all::<ProjectNode>(&self.projects, &mut report)? {
+            let placed = match keys::decode(&key).as_deref() {
+                Some([account, pid]) if *pid == project.project.id => topology
                     .accounts
                     .get_mut(account)
-                    .and_then(|a| a.projects.get_mut(project))
-            {
-                p.resources.insert(record.info.id.clone(), record);
+                    .map(|a| a.projects.insert(pid.clone(), project))
+                    .is_some(),
+                _ => false,
+            };
+            if !placed {
+                self.set_aside(
+                    &self.projects,
+                    &key,
+                    "no account or project for this key",
+                    &mut report,
+                )?;
             }
         }
-        Ok(topology)
+        for (key, record) in self.read_all::<ResourceRecord>(&self.resources, &mut report)? {
+            let placed = match keys::decode(&key).as_deref() {
+                Some([account, project, rid])
+                    if *rid == record.info.id
+                        && record.id == ResourceId::new(account, project, rid) =>
+                {
+                    topology
+                        .accounts
+                        .get_mut(account)
+                        .and_then(|a| a.projects.get_mut(project))
+                        .map(|p| p.resources.insert(rid.clone(), record))
+                        .is_some()
+                }
+                _ => false,
+            };
+            if !placed {
+                self.set_aside(
+                    &self.resources,
+                    &key,
+                    "no project for this key, or its id does not match",
+                    &mut report,
+                )?;
+            }
+        }
+        Ok((topology, report))
     }
 
-    /// Writes one account's sync in a single transaction: the new nodes, and the removal of
-    /// what disappeared (with the counters of removed resources).
-    pub fn apply_sync(&self, sync: &AccountSync) -> Result<(), StateError> {
+    /// Every record of `tree` that decodes; the others are quarantined.
+    fn read_all<T: DeserializeOwned + Checkable>(
+        &self,
+        tree: &sled::Tree,
+        report: &mut LoadReport,
+    ) -> Result<Vec<(sled::IVec, T)>, StateError> {
+        let mut out = Vec::new();
+        for item in tree.iter() {
+            let (key, value) = item?;
+            match decode::<T>(&key, &value) {
+                Ok(v) if v.is_sound() => out.push((key, v)),
+                Ok(_) => {
+                    self.set_aside(tree, &key, "a number is not finite or negative", report)?
+                }
+                Err(error) => self.set_aside(tree, &key, &error.to_string(), report)?,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves one record from `tree` to the quarantine, with why.
+    fn set_aside(
+        &self,
+        tree: &sled::Tree,
+        key: &[u8],
+        why: &str,
+        report: &mut LoadReport,
+    ) -> Result<(), StateError> {
+        let tree_name = String::from_utf8_lossy(&tree.name()).into_owned();
+        let shown = keys::decode(key)
+            .map(|parts| parts.join("/"))
+            .unwrap_or_else(|| hex::encode(key));
+        tracing::error!(tree = %tree_name, key = %crate::text::escape(&shown, 200), reason = %why, "a state record cannot be read; it is moved to the quarantine tree and skipped");
+        if let Some(value) = tree.remove(key)? {
+            let record = serde_json::json!({
+                "tree": tree_name,
+                "key": hex::encode(key),
+                "reason": why,
+                "value": String::from_utf8_lossy(&value),
+            });
+            self.quarantine.insert(
+                keys::encode(&[&tree_name, &hex::encode(key)]),
+                serde_json::to_vec(&record)?,
+            )?;
+        }
+        report.quarantined += 1;
+        Ok(())
+    }
+
+    /// How many records sit in the quarantine (from this start and earlier ones).
+    pub fn quarantined(&self) -> usize {
+        self.quarantine.len()
+    }
+
+    /// Writes one account's sync in a single transaction: the new nodes, the removal of what
+    /// disappeared, the retirement of removed resources' counters (`retire`) and the return
+    /// of counters to resources that came back (`restore`).
+    pub fn apply_sync(
+        &self,
+        sync: &AccountSync,
+        retire: &[(ResourceId, Retired)],
+        restore: &[(ResourceId, Counters)],
+    ) -> Result<(), StateError> {
         let account = &sync.node.name;
         let account_value = serde_json::to_vec(&sync.node)?;
         let mut project_values = Vec::new();
         let mut resource_values = Vec::new();
         for (pid, project) in &sync.node.projects {
-            project_values.push((key(&[account, pid]), serde_json::to_vec(project)?));
+            project_values.push((keys::encode(&[account, pid]), serde_json::to_vec(project)?));
             for (rid, record) in &project.resources {
-                resource_values.push((key(&[account, pid, rid]), serde_json::to_vec(record)?));
+                resource_values.push((
+                    keys::encode(&[account, pid, rid]),
+                    serde_json::to_vec(record)?,
+                ));
+            }
+        }
+        let mut retired_values = Vec::new();
+        for (id, record) in retire {
+            if sound_counters(&record.counters) {
+                retired_values.push((id.0.as_bytes(), serde_json::to_vec(record)?));
+            }
+        }
+        let mut restored_values = Vec::new();
+        for (id, counters) in restore {
+            if sound_counters(counters) {
+                restored_values.push((id.0.as_bytes(), serde_json::to_vec(counters)?));
             }
         }
         let result = (
@@ -140,15 +267,23 @@ impl StateStore {
             &self.projects,
             &self.resources,
             &self.counters,
+            &self.retired,
         )
-            .transaction(|(accounts, projects, resources, counters)| {
-                accounts.insert(account.as_bytes(), account_value.as_slice())?;
+            .transaction(|(accounts, projects, resources, counters, retired)| {
+                accounts.insert(keys::encode(&[account]), account_value.as_slice())?;
                 for pid in &sync.removed_projects {
-                    projects.remove(key(&[account, pid]))?;
+                    projects.remove(keys::encode(&[account, pid]))?;
                 }
                 for (pid, rid, id) in &sync.removed_resources {
-                    resources.remove(key(&[account, pid, rid]))?;
+                    resources.remove(keys::encode(&[account, pid, rid]))?;
                     counters.remove(id.0.as_bytes())?;
+                }
+                for (k, v) in &retired_values {
+                    retired.insert(*k, v.as_slice())?;
+                }
+                for (k, v) in &restored_values {
+                    retired.remove(*k)?;
+                    counters.insert(*k, v.as_slice())?;
                 }
                 for (k, v) in &project_values {
                     projects.insert(k.as_slice(), v.as_slice())?;
@@ -167,47 +302,126 @@ impl StateStore {
         Ok(())
     }
 
-    /// Removes an account that is no longer configured, with everything below it.
+    /// Retired records and archived totals as last stored; unreadable ones are quarantined.
+    pub fn load_departed(&self, report: &mut LoadReport) -> Result<Departed, StateError> {
+        let mut departed = Departed::default();
+        for (key, record) in self.read_all::<Retired>(&self.retired, report)? {
+            departed.retired.insert(
+                ResourceId(String::from_utf8_lossy(&key).into_owned()),
+                record,
+            );
+        }
+        for (key, totals) in self.read_all::<Totals>(&self.archive, report)? {
+            match keys::decode(&key).as_deref() {
+                Some([account]) => {
+                    departed.archive.insert((account.clone(), None), totals);
+                }
+                Some([account, project]) => {
+                    departed
+                        .archive
+                        .insert((account.clone(), Some(project.clone())), totals);
+                }
+                _ => self.set_aside(
+                    &self.archive,
+                    &key,
+                    "key is not an account or a project",
+                    report,
+                )?,
+            }
+        }
+        Ok(departed)
+    }
+
+    /// Applies one step of the retention pass in a single transaction.
+    pub fn apply_expiry(&self, expiry: &Expiry) -> Result<(), StateError> {
+        let archive_key = |(account, project): &ArchiveKey| match project {
+            Some(p) => keys::encode(&[account, p]),
+            None => keys::encode(&[account]),
+        };
+        let mut values = Vec::new();
+        for (key, totals) in &expiry.archive {
+            values.push((archive_key(key), serde_json::to_vec(totals)?));
+        }
+        let result = (&self.retired, &self.archive).transaction(|(retired, archive)| {
+            for id in &expiry.expired {
+                retired.remove(id.0.as_bytes())?;
+            }
+            for key in &expiry.folded {
+                archive.remove(archive_key(key))?;
+            }
+            for (k, v) in &values {
+                archive.insert(k.as_slice(), v.as_slice())?;
+            }
+            Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
+            Err(TransactionError::Abort(never)) => match never {},
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Removes an account that is no longer configured, with everything below it and what
+    /// its removed resources used.
     pub fn remove_account(&self, node: &AccountNode) -> Result<(), StateError> {
         let mut projects = sled::Batch::default();
         let mut resources = sled::Batch::default();
         let mut counters = sled::Batch::default();
         for (pid, project) in &node.projects {
-            projects.remove(key(&[&node.name, pid]));
+            projects.remove(keys::encode(&[&node.name, pid]));
             for (rid, record) in &project.resources {
-                resources.remove(key(&[&node.name, pid, rid]));
+                resources.remove(keys::encode(&[&node.name, pid, rid]));
                 counters.remove(record.id.0.as_bytes());
             }
         }
+        let mut retired = sled::Batch::default();
+        for item in self.retired.iter() {
+            let (key, value) = item?;
+            if decode::<Retired>(&key, &value).is_ok_and(|r| r.account == node.name) {
+                retired.remove(key);
+            }
+        }
+        let mut archive = sled::Batch::default();
+        for item in self.archive.scan_prefix(keys::encode(&[&node.name])) {
+            archive.remove(item?.0);
+        }
         self.counters.apply_batch(counters)?;
+        self.retired.apply_batch(retired)?;
+        self.archive.apply_batch(archive)?;
         self.resources.apply_batch(resources)?;
         self.projects.apply_batch(projects)?;
-        self.accounts.remove(node.name.as_bytes())?;
+        self.accounts.remove(keys::encode(&[&node.name]))?;
         self.db.flush()?;
         Ok(())
     }
 
-    pub fn load_counters(&self) -> Result<HashMap<ResourceId, Counters>, StateError> {
-        let mut out = HashMap::new();
-        for item in self.counters.iter() {
-            let (key, value) = item?;
-            let counters: Counters = decode(&key, &value)?;
-            out.insert(
-                ResourceId(String::from_utf8_lossy(&key).into_owned()),
-                counters,
-            );
-        }
-        Ok(out)
+    /// Every resource's counters; unreadable or unsound ones are quarantined.
+    pub fn load_counters(
+        &self,
+        report: &mut LoadReport,
+    ) -> Result<HashMap<ResourceId, Counters>, StateError> {
+        Ok(self
+            .read_all::<Counters>(&self.counters, report)?
+            .into_iter()
+            .map(|(key, c)| (ResourceId(String::from_utf8_lossy(&key).into_owned()), c))
+            .collect())
     }
 
-    /// Stores the counters of one collection atomically.
+    /// Stores the counters of one collection atomically. A counter that is not finite is
+    /// never written (the arithmetic refuses such deltas; this is the last line).
     pub fn save_counters<'a>(
         &self,
         items: impl IntoIterator<Item = (&'a ResourceId, &'a Counters)>,
     ) -> Result<(), StateError> {
         let mut batch = sled::Batch::default();
         for (id, counters) in items {
-            batch.insert(id.0.as_bytes(), serde_json::to_vec(counters)?);
+            if sound_counters(counters) {
+                batch.insert(id.0.as_bytes(), serde_json::to_vec(counters)?);
+            } else {
+                tracing::error!(resource = %id, ?counters, "refusing to store counters that are not finite");
+            }
         }
         self.counters.apply_batch(batch)?;
         self.db.flush()?;
@@ -236,27 +450,64 @@ impl StateStore {
         Ok(())
     }
 
+    /// Opens `dir` again after another [`StateStore`] on it was dropped: sled's background
+    /// flusher may hold the directory's lock for up to its period after the drop.
+    pub fn reopen(dir: &Path) -> Result<Self, StateError> {
+        let mut tries = 0;
+        loop {
+            match StateStore::open(dir) {
+                Err(StateError::Open { .. }) if tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub fn flush(&self) -> Result<(), StateError> {
         self.db.flush()?;
         Ok(())
     }
 }
 
-fn key(parts: &[&str]) -> Vec<u8> {
-    // NUL cannot occur in TOML names nor, in practice, in provider ids, so it separates.
-    parts.join("\0").into_bytes()
+/// Stored values whose numbers must be finite and not negative to be believed.
+pub(super) trait Checkable {
+    fn is_sound(&self) -> bool {
+        true
+    }
 }
 
-fn split_key(key: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(key)
-        .split('\0')
-        .map(str::to_owned)
-        .collect()
+impl Checkable for AccountNode {}
+impl Checkable for ProjectNode {}
+impl Checkable for ResourceRecord {}
+impl Checkable for Counters {
+    fn is_sound(&self) -> bool {
+        sound_counters(self)
+    }
+}
+impl Checkable for Retired {
+    fn is_sound(&self) -> bool {
+        sound_counters(&self.counters)
+    }
+}
+impl Checkable for Totals {}
+
+fn sound_counters(c: &Counters) -> bool {
+    [
+        c.energy_joules_total,
+        c.emissions_grams_total,
+        c.unattributed_joules,
+    ]
+    .iter()
+    .all(|v| v.is_finite() && *v >= 0.0)
 }
 
-fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StateError> {
+pub(super) fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StateError> {
     serde_json::from_slice(value).map_err(|source| StateError::Corrupt {
-        key: String::from_utf8_lossy(key).replace('\0', "/"),
+        key: keys::decode(key)
+            .map(|parts| parts.join("/"))
+            .unwrap_or_else(|| String::from_utf8_lossy(key).into_owned()),
         source,
     })
 }
@@ -282,12 +533,175 @@ mod tests {
             counters.energy_joules_total = value;
             counters.emissions_grams_total = value * 7.0;
             store.save_counters([(&id, &counters)]).expect("save");
-            let loaded = store.load_counters().expect("load");
+            let loaded = store
+                .load_counters(&mut LoadReport::default())
+                .expect("load");
             assert_eq!(loaded[&id].energy_joules_total.to_bits(), value.to_bits());
             assert_eq!(
                 loaded[&id].emissions_grams_total.to_bits(),
                 (value * 7.0).to_bits()
             );
         }
+    }
+
+    fn record(account: &str, project: &str, rid: &str, id: ResourceId) -> ResourceRecord {
+        use crate::model::{ResourceInfo, ResourceKind};
+        let _ = (account, project);
+        ResourceRecord {
+            id,
+            info: ResourceInfo {
+                id: rid.into(),
+                name: rid.into(),
+                kind: ResourceKind::Vm,
+                location: Default::default(),
+                hardware: Default::default(),
+                labels: vec![],
+            },
+            first_seen_ms: 1,
+            last_seen_ms: 2,
+            provider: "cloud".into(),
+        }
+    }
+
+    #[test]
+    fn a_version_1_state_is_migrated_with_its_counters_even_with_nul_in_ids() {
+        use crate::model::Project;
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let db = sled::open(dir.path()).expect("sled");
+            db.insert(SCHEMA_KEY, b"1".as_slice()).expect("schema");
+            let accounts = db.open_tree("accounts").expect("t");
+            let projects = db.open_tree("projects").expect("t");
+            let resources = db.open_tree("resources").expect("t");
+            let counters = db.open_tree("counters").expect("t");
+            let node = AccountNode {
+                name: "acme".into(),
+                first_seen_ms: 1,
+                last_seen_ms: 2,
+                provider: "cloud".into(),
+                projects: Default::default(),
+            };
+            accounts
+                .insert("acme", serde_json::to_vec(&node).expect("json"))
+                .expect("insert");
+            // Project `N` with resource `x\0y`, and project `N\0x` with resource `y`: the same
+            // v1 key, told apart by the ids inside the records.
+            for (pid, rid, joules) in [("N", "x\0y", 10.0), ("N\0x", "y", 20.0)] {
+                let project = ProjectNode {
+                    project: Project {
+                        id: pid.into(),
+                        name: pid.into(),
+                        labels: vec![],
+                    },
+                    first_seen_ms: 1,
+                    last_seen_ms: 2,
+                    provider: "cloud".into(),
+                    resources: Default::default(),
+                };
+                projects
+                    .insert(
+                        format!("acme\0{pid}"),
+                        serde_json::to_vec(&project).expect("json"),
+                    )
+                    .expect("insert");
+                let old = ResourceId::v1("acme", pid, rid);
+                let value =
+                    serde_json::to_vec(&record("acme", pid, rid, old.clone())).expect("json");
+                resources
+                    .insert(format!("acme\0{pid}\0{rid}"), value)
+                    .expect("insert");
+                let c = Counters {
+                    energy_joules_total: joules,
+                    ..Counters::default()
+                };
+                counters
+                    .insert(old.0.as_bytes(), serde_json::to_vec(&c).expect("json"))
+                    .expect("insert");
+            }
+            db.flush().expect("flush");
+        }
+        let store = StateStore::reopen(dir.path()).expect("migrated");
+        let (topology, mut report) = store.load_topology().expect("topology");
+        let counters = store.load_counters(&mut report).expect("counters");
+        let acme = &topology.accounts["acme"];
+        // The v1 keys of the two resources were the same bytes, so one overwrote the other in
+        // v1 already: what survives is one resource, with its own counter, under its new id.
+        let mut found = Vec::new();
+        for (pid, p) in &acme.projects {
+            for (rid, r) in &p.resources {
+                assert_eq!(r.id, ResourceId::new("acme", pid, rid));
+                found.push((
+                    pid.clone(),
+                    rid.clone(),
+                    counters[&r.id].energy_joules_total,
+                ));
+            }
+        }
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(acme.projects.len(), 2);
+        assert!(found[0].2 == 10.0 || found[0].2 == 20.0);
+        let id = ResourceId::new("acme", &found[0].0, &found[0].1);
+        assert_eq!(
+            counters[&id].energy_joules_total,
+            if found[0].0 == "N" { 10.0 } else { 20.0 },
+            "the counter followed its own resource"
+        );
+        drop(store);
+        // Opening again is a no-op: already version 2.
+        let store = StateStore::reopen(dir.path()).expect("reopen");
+        let (again, _) = store.load_topology().expect("topology");
+        assert_eq!(again, topology);
+    }
+
+    #[test]
+    fn an_unreadable_record_is_quarantined_and_the_rest_loads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = StateStore::open(dir.path()).expect("open");
+        let good = Counters {
+            energy_joules_total: 5.0,
+            ..Counters::default()
+        };
+        store
+            .save_counters([(&ResourceId("good".into()), &good)])
+            .expect("save");
+        // What an earlier release wrote for an infinite counter: JSON null.
+        store
+            .counters
+            .insert(
+                "bad",
+                br#"{"energy_joules_total":null,"emissions_grams_total":0.0,"unattributed_joules":0.0,"last":null}"#
+                    .as_slice(),
+            )
+            .expect("insert");
+        store
+            .counters
+            .insert(
+                "negative",
+                br#"{"energy_joules_total":-4.0,"emissions_grams_total":0.0,"unattributed_joules":0.0,"last":null}"#
+                    .as_slice(),
+            )
+            .expect("insert");
+        drop(store);
+        let store = StateStore::reopen(dir.path()).expect("open");
+        let mut report = LoadReport::default();
+        let loaded = store
+            .load_counters(&mut report)
+            .expect("loads despite the bad record");
+        assert_eq!(report.quarantined, 2);
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[&ResourceId("good".into())], good);
+        assert_eq!(store.quarantined(), 2, "kept for an operator, not deleted");
+        // Counters that are not finite are never written.
+        let inf = Counters {
+            energy_joules_total: f64::INFINITY,
+            ..Counters::default()
+        };
+        store
+            .save_counters([(&ResourceId("inf".into()), &inf)])
+            .expect("save");
+        let loaded = store
+            .load_counters(&mut LoadReport::default())
+            .expect("load");
+        assert!(!loaded.contains_key(&ResourceId("inf".into())));
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::runtime::bindings::{Project, ResourceInfo};
+use crate::model::{Project, ResourceInfo};
 
 /// The host's id of a resource: derived from account, project and the provider's resource id,
 /// so it is the same across syncs and restarts and safe in a URL.
@@ -13,7 +13,15 @@ use crate::runtime::bindings::{Project, ResourceInfo};
 pub struct ResourceId(pub String);
 
 impl ResourceId {
+    /// The hash of the three parts, length-prefixed (see `keys`): no content of one part can
+    /// make two triples hash alike.
     pub fn new(account: &str, project: &str, resource: &str) -> Self {
+        let digest = Sha256::digest(super::keys::encode(&[account, project, resource]));
+        ResourceId(hex::encode(&digest[..8]))
+    }
+
+    /// The id schema version 1 gave the same triple (parts ended by NUL), for the migration.
+    pub(super) fn v1(account: &str, project: &str, resource: &str) -> Self {
         let mut hash = Sha256::new();
         for part in [account, project, resource] {
             hash.update(part.as_bytes());
@@ -205,7 +213,7 @@ pub fn diff_account(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::{Hardware, Location, ResourceKind};
+    use crate::model::{Hardware, Location, ResourceKind};
 
     fn project(id: &str) -> Project {
         Project {
@@ -356,6 +364,10 @@ mod tests {
         assert_ne!(
             ResourceId::new("ab", "", "r"),
             ResourceId::new("a", "b", "r")
+        );
+        assert_ne!(
+            ResourceId::new("N", "x\0y", "z"),
+            ResourceId::new("N\0x", "y", "z")
         );
         assert_eq!(ResourceId::new("a", "p", "r").0.len(), 16);
     }

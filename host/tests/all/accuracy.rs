@@ -8,7 +8,7 @@
 //! watttime plugin, so its cases go through it and a fake WattTime. µW/µJ (Scaphandre) are
 //! checked in `prometheus_ingest`, kB/KiB quantities in `kubernetes`.
 
-use carbonaut::runtime::bindings::ResourceSample;
+use carbonaut::model::ResourceSample;
 use carbonaut::state::{Counters, LastReading, emissions_grams, energy_delta_joules};
 
 use crate::linux_host::Machine;
@@ -60,7 +60,7 @@ fn power(watts: f64, read_at: u64) -> ResourceSample {
 fn host_joules(samples: &[ResourceSample]) -> f64 {
     let mut counters = Counters::default();
     for s in samples {
-        counters.advance(s, None);
+        counters.advance(s, None, 1e9).expect("a plausible reading");
     }
     counters.energy_joules_total
 }
@@ -195,9 +195,15 @@ fn emissions_are_kwh_times_intensity() {
         power_watts: None,
         ..power(0.0, at)
     };
-    counters.advance(&reading(0.0, 0), None);
-    counters.advance(&reading(900_000.0, 1_000), None);
-    counters.advance(&reading(2_700_000.0, 2_000), Some(250.0));
+    for (sample, intensity) in [
+        (reading(0.0, 0), None),
+        (reading(900_000.0, 1_000), None),
+        (reading(2_700_000.0, 2_000), Some(250.0)),
+    ] {
+        counters
+            .advance(&sample, intensity, 1e9)
+            .expect("a plausible reading");
+    }
 
     check(&[
         Case {
@@ -237,7 +243,7 @@ fn emissions_are_kwh_times_intensity() {
 #[tokio::test]
 async fn lbs_per_mwh_become_grams_per_kwh_through_watttime() {
     use crate::fake_api::{Upstream, reply};
-    use carbonaut::runtime::bindings::{Location, LocationQuery};
+    use carbonaut::model::{Location, LocationQuery};
     use carbonaut::runtime::{Grants, Limits, Runtime};
 
     // Region → lbs CO2 per MWh.

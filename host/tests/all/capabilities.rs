@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use carbonaut::model::{Account, ProviderError};
 use carbonaut::plugins::{CallError, Plugin, load_file};
-use carbonaut::runtime::bindings::{Account, ProviderError};
 use carbonaut::runtime::{Grants, Limits, MAX_NAMESPACE_BYTES, Runtime};
 
 use crate::fake_api::{Upstream, reply};

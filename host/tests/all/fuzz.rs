@@ -144,3 +144,106 @@ async fn random_requests_never_fail_the_server() {
         );
     }
 }
+
+/// Random samples (any f64 bit pattern, any timestamp) through the boundary checks and the
+/// counters, stored and read back after every round as a restart would: every stored and
+/// served number stays finite and no counter ever goes down.
+#[test]
+fn random_samples_never_make_a_counter_unfinite_or_go_down() {
+    use carbonaut::model::{Hardware, Location, ResourceInfo, ResourceKind, ResourceSample};
+    use carbonaut::plugins::validate::{Rules, samples};
+    use carbonaut::state::{Counters, LoadReport, ResourceId, StateStore};
+
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let now = carbonaut::clock::now_ms();
+    let asked: Vec<ResourceInfo> = (0..8)
+        .map(|i| ResourceInfo {
+            id: format!("r{i}"),
+            name: format!("r{i}"),
+            kind: ResourceKind::Vm,
+            location: Location::default(),
+            hardware: Hardware::default(),
+            labels: vec![],
+        })
+        .collect();
+    let rules = Rules {
+        now_ms: now,
+        max_power_watts: 5000.0,
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut floor: std::collections::HashMap<ResourceId, (f64, f64)> = Default::default();
+    let mut interesting = [
+        0.0,
+        -0.0,
+        1.0,
+        1e308,
+        -1e308,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1e15,
+        1e14,
+        250.0,
+    ]
+    .into_iter()
+    .cycle();
+    for round in 0..200u64 {
+        let mut number = |rng: &mut Rng| -> Option<f64> {
+            match rng.below(4) {
+                0 => None,
+                1 => Some(f64::from_bits(rng.next())),
+                2 => interesting.next(),
+                _ => Some((rng.below(1_000_000) as f64) / 7.0),
+            }
+        };
+        let list: Vec<ResourceSample> = (0..12)
+            .map(|_| ResourceSample {
+                resource_id: format!("r{}", rng.below(10)),
+                energy_joules: number(&mut rng),
+                power_watts: number(&mut rng),
+                cpu_frequency_hertz: number(&mut rng),
+                cpu_utilization_ratio: number(&mut rng),
+                read_at: match rng.below(4) {
+                    0 => rng.next(),
+                    1 => now - rng.below(90_000_000) as u64,
+                    _ => now + round * 1000 + rng.below(1000) as u64,
+                },
+                estimated: rng.below(2) == 0,
+            })
+            .collect();
+        let checked = samples(list, &asked, &rules);
+        let store = StateStore::reopen(dir.path()).expect("open");
+        let mut counters = store
+            .load_counters(&mut LoadReport::default())
+            .expect("load");
+        for s in &checked.items {
+            let id = ResourceId(s.resource_id.clone());
+            let c = counters.entry(id).or_insert_with(Counters::default);
+            let intensity = (rng.below(2) == 0).then(|| rng.below(5000) as f64);
+            let _ = c.advance(s, intensity, rules.max_power_watts);
+        }
+        store.save_counters(counters.iter()).expect("save");
+        drop(store);
+        let store = StateStore::reopen(dir.path()).expect("reopen");
+        let mut report = LoadReport::default();
+        let loaded = store.load_counters(&mut report).expect("load again");
+        assert_eq!(report.quarantined, 0, "round {round}");
+        for (id, c) in &loaded {
+            for v in [
+                c.energy_joules_total,
+                c.emissions_grams_total,
+                c.unattributed_joules,
+            ] {
+                assert!(v.is_finite() && v >= 0.0, "round {round}: {id} has {v}");
+            }
+            let (e, g) = floor.get(id).copied().unwrap_or_default();
+            assert!(
+                c.energy_joules_total >= e && c.emissions_grams_total >= g,
+                "round {round}: {id} went down"
+            );
+            floor.insert(id.clone(), (c.energy_joules_total, c.emissions_grams_total));
+        }
+    }
+}

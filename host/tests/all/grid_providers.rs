@@ -8,10 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use carbonaut::model::{EmissionFactorType, EnergySource, Location, LocationQuery, ProviderError};
 use carbonaut::plugins::{CallError, Plugin, load_file};
-use carbonaut::runtime::bindings::{
-    EmissionFactorType, EnergyMix, EnergySource, Location, LocationQuery, ProviderError,
-};
 use carbonaut::runtime::{Grants, Limits, Runtime};
 
 use crate::fake_api::{Reply, Upstream, reply};
@@ -68,7 +66,7 @@ fn query(id: &str, country: Option<&str>, zone: Option<&str>) -> LocationQuery {
     }
 }
 
-fn guest_error(result: Result<Vec<EnergyMix>, CallError>) -> ProviderError {
+fn guest_error<T: std::fmt::Debug>(result: Result<T, CallError>) -> ProviderError {
     let err = result.expect_err("the call fails");
     err.provider_error()
         .cloned()

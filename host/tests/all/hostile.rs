@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use carbonaut::model::{Account, ProviderError};
 use carbonaut::plugins::{CallError, Plugin, load_file};
-use carbonaut::runtime::bindings::{Account, ProviderError};
 use carbonaut::runtime::{Grants, Limits, Runtime};
 
 use crate::support::*;

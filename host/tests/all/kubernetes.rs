@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use carbonaut::model::{Account, Project, ProviderError, ResourceKind};
 use carbonaut::plugins::{Plugin, load_file};
 use carbonaut::runtime::Grants;
-use carbonaut::runtime::bindings::{Account, Project, ProviderError, ResourceKind};
 
 use crate::fake_api::{Reply, Seen, Upstream, reply};
 use crate::support::*;
@@ -124,6 +124,7 @@ impl Setup {
         self.plugin
             .list_projects(&self.grants, &vec![], &self.account(token))
             .await
+            .map(carbonaut::plugins::Checked::into_items)
     }
 }
 

@@ -12,10 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use carbonaut::plugins::{CallError, Plugin, load_file};
-use carbonaut::runtime::bindings::{
+use carbonaut::model::{
     Account, Hardware, Location, Project, ProviderError, ResourceInfo, ResourceKind, ResourceSample,
 };
+use carbonaut::plugins::{CallError, Plugin, load_file};
 use carbonaut::runtime::{Grants, Limits, Runtime};
 
 use crate::support::*;
@@ -95,6 +95,7 @@ impl Machine {
         self.plugin
             .collect_samples(grants, &settings(pairs), &account(), &[resource(HOST_ID)])
             .await
+            .map(carbonaut::plugins::Checked::into_items)
     }
 
     /// The one sample of the fixture machine.

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use carbonaut::model::{Account, Location, LocationQuery, ProviderError, ProviderKind};
 use carbonaut::plugins::{CallError, LoadError, load_bytes, load_dir, load_file};
-use carbonaut::runtime::bindings::{Account, Location, LocationQuery, ProviderError, ProviderKind};
 use carbonaut::runtime::{Grants, Limits, Runtime};
 
 use crate::support::*;
@@ -168,18 +168,21 @@ async fn mock_plugins_answer_through_the_host() {
     let resources = cloud
         .list_resources(&Grants::NONE, &settings, &acct, &projects[1])
         .await
-        .expect("resources");
+        .expect("resources")
+        .items;
     assert_eq!(resources.len(), 40);
     let again = cloud
         .list_resources(&Grants::NONE, &settings, &acct, &projects[1])
         .await
-        .expect("resources");
+        .expect("resources")
+        .items;
     assert_eq!(resources, again, "the mock topology is deterministic");
 
     let samples = meter
         .collect_samples(&Grants::NONE, &vec![], &acct, &resources)
         .await
-        .expect("samples");
+        .expect("samples")
+        .items;
     assert_eq!(
         samples.len(),
         resources.len(),
@@ -210,7 +213,8 @@ async fn mock_plugins_answer_through_the_host() {
     let mixes = grid
         .collect_energy_mix(&Grants::NONE, &vec![], &queries)
         .await
-        .expect("mixes");
+        .expect("mixes")
+        .items;
     assert_eq!(mixes.len(), 3);
     assert_eq!(mixes[0].location_id, "loc-FR");
     assert!(

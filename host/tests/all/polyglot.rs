@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use carbonaut::plugins::{CallError, LoadError, Plugin, load_bytes, load_file};
-use carbonaut::runtime::bindings::{
+use carbonaut::model::{
     Account, Location, LocationQuery, Project, ProviderError, ProviderKind, ResourceKind,
 };
+use carbonaut::plugins::{CallError, LoadError, Plugin, load_bytes, load_file};
 use carbonaut::runtime::{CacheState, Grants, Limits, Runtime};
 
 use crate::support::*;

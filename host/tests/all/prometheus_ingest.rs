@@ -7,8 +7,8 @@ mod harness;
 
 use std::sync::Arc;
 
+use carbonaut::model::ProviderError;
 use carbonaut::runtime::Grants;
-use carbonaut::runtime::bindings::ProviderError;
 
 use crate::support::*;
 use harness::*;

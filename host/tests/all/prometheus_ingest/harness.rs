@@ -9,11 +9,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use carbonaut::plugins::{CallError, Plugin, load_file};
-use carbonaut::runtime::Grants;
-use carbonaut::runtime::bindings::{
+use carbonaut::model::{
     Account, Hardware, Location, Project, ProviderError, ResourceInfo, ResourceKind, ResourceSample,
 };
+use carbonaut::plugins::{CallError, Plugin, load_file};
+use carbonaut::runtime::Grants;
 
 use crate::support::*;
 
@@ -172,12 +172,12 @@ impl Harness {
         pairs: &[(&str, &str)],
         resources: &[ResourceInfo],
     ) -> Result<Vec<ResourceSample>, CallError> {
-        self.rt.block_on(self.plugin.collect_samples(
-            grants,
-            &settings(pairs),
-            &account(),
-            resources,
-        ))
+        self.rt
+            .block_on(
+                self.plugin
+                    .collect_samples(grants, &settings(pairs), &account(), resources),
+            )
+            .map(carbonaut::plugins::Checked::into_items)
     }
 
     pub fn projects(&self, grants: &Grants, pairs: &[(&str, &str)]) -> Vec<Project> {
@@ -187,6 +187,7 @@ impl Harness {
                     .list_projects(grants, &settings(pairs), &account()),
             )
             .expect("projects")
+            .items
     }
 
     pub fn resources(
@@ -201,6 +202,7 @@ impl Harness {
                     .list_resources(grants, &settings(pairs), &account(), project),
             )
             .expect("resources")
+            .items
     }
 }
 

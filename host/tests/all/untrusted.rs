@@ -1,0 +1,500 @@
+//! What plugins *say* is not trusted: the `liar` test guest returns absurd numbers, times in
+//! the year 2200, several samples per resource, repeated and NUL-laden ids, broken mixes and
+//! forged log lines, and the real binary must serve only finite, plausible numbers, count each
+//! rejection by plugin and reason, log it once, and start again on the state it wrote.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const LIAR: &str = env!("CARBONAUT_GUEST_LIAR");
+const SLOW_METADATA: &str = env!("CARBONAUT_GUEST_SLOW_METADATA");
+
+/// A plugin folder with `plugins` and a config of `body` under `[paths]` and fast intervals.
+pub struct Bench {
+    pub dir: tempfile::TempDir,
+}
+
+impl Bench {
+    pub fn new(plugins: &[&str], body: &str) -> Bench {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("plugins")).expect("plugins dir");
+        for p in plugins {
+            let name = Path::new(p).file_name().expect("name");
+            std::fs::copy(p, dir.path().join("plugins").join(name)).expect("copy");
+        }
+        let bench = Bench { dir };
+        bench.write(body);
+        bench
+    }
+
+    pub fn write(&self, body: &str) {
+        let text = format!(
+            "[paths]\nplugin_dir = \"plugins\"\nstate_dir = \"state\"\n\n\
+             [intervals]\ntopology_sync = \"1s\"\nresource_metrics = \"200ms\"\nenvironment = \"500ms\"\n\n{body}"
+        );
+        std::fs::write(self.config(), text).expect("write config");
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("carbonaut.toml")
+    }
+
+    pub fn start(&self) -> Daemon {
+        Daemon::start(&["--config", &self.config().display().to_string()])
+    }
+}
+
+/// Every sample line's value parses as a finite number.
+fn assert_all_finite(text: &str) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let value = line.rsplit(' ').next().unwrap_or_default();
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        assert!(v.is_finite(), "a served number is not finite: {line}");
+    }
+}
+
+/// Whether the log has a rejection line for `reason`.
+fn logged(log: &str, reason: &str) -> bool {
+    log.lines().any(|l| {
+        l.contains("rejected by the host's checks") && l.contains(&format!("reason=\"{reason}\""))
+    })
+}
+
+fn rejected(text: &str, reason: &str) -> f64 {
+    metric_value(
+        text,
+        "carbonaut_plugin_rejected_items_total",
+        &format!("plugin=\"liar\",reason=\"{reason}\""),
+    )
+    .unwrap_or(0.0)
+}
+
+fn energy(text: &str, account: &str) -> f64 {
+    metric_value(
+        text,
+        "carbonaut_account_energy_joules_total",
+        &format!("account=\"{account}\""),
+    )
+    .unwrap_or(0.0)
+}
+
+/// Each metrics lie in its own account (its own provider), one daemon, the real binary.
+const METRIC_LIES: &[(&str, &str)] = &[
+    ("huge-power", "power"),
+    ("alternating-counter", "energy"),
+    ("big-counter-jumps", "implausible-delta"),
+    ("year-2200", "timestamp-future"),
+    ("time-zero", "timestamp-past"),
+    ("backwards", "timestamp-backwards"),
+    ("several-samples", "duplicate"),
+    ("bad-gauges", "not-asked"),
+    ("bad-cpu-only", "utilization"),
+];
+
+fn metric_lies_config() -> String {
+    let mut body = String::from(
+        "[limits]\nmax_power_watts = 1000\n\n\
+         [providers.truthful]\nplugin = \"liar\"\n\n[environment]\nprovider = \"truthful\"\n\n",
+    );
+    for (mode, _) in METRIC_LIES {
+        body.push_str(&format!(
+            "[providers.{mode}]\nplugin = \"liar\"\nsettings = {{ metrics = \"{mode}\" }}\n\n\
+             [accounts.{mode}]\ndiscovery = \"truthful\"\nresource_metrics = \"{mode}\"\n\n"
+        ));
+    }
+    body
+}
+
+#[test]
+fn absurd_readings_are_refused_counted_logged_and_the_state_restarts() {
+    let bench = Bench::new(&[LIAR], &metric_lies_config());
+    let started = Instant::now();
+    let daemon = bench.start();
+    // Long enough for both halves of every alternating lie (they switch by the second).
+    let text = daemon.wait_for("/metrics", 60, |t| {
+        METRIC_LIES
+            .iter()
+            .all(|(_, reason)| rejected(t, reason) >= 1.0)
+            && energy(t, "year-2200") > 0.0
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let text = daemon.get("/metrics").text().unwrap_or(text);
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_all_finite(&text);
+    let ceiling = 4.0 * 1000.0 * elapsed; // four resources at the plausible maximum
+    for (mode, reason) in METRIC_LIES {
+        let joules = energy(&text, mode);
+        assert!(
+            (0.0..=ceiling).contains(&joules),
+            "{mode}: {joules} J in {elapsed:.1} s (ceiling {ceiling} J)"
+        );
+        assert!(
+            rejected(&text, reason) >= 1.0,
+            "{mode}: no `{reason}` rejection"
+        );
+    }
+    assert_eq!(
+        energy(&text, "huge-power"),
+        0.0,
+        "8e307 W is never integrated"
+    );
+    // Four resources at 100 W for about the run: well under the ceiling, but counted.
+    let honest = energy(&text, "year-2200");
+    assert!(
+        honest > 0.0 && honest <= 4.0 * 100.0 * elapsed * 1.1,
+        "{honest} J"
+    );
+    // A bad CPU figure costs only its field: power still served, utilisation 7 never.
+    let bad_cpu = series(&text, "carbonaut_resource_cpu_utilization_ratio")
+        .into_iter()
+        .filter(|l| l.contains("account=\"bad-cpu-only\""))
+        .count();
+    assert_eq!(bad_cpu, 0, "utilisation 7 is not served");
+    assert!(
+        metric_value(
+            &text,
+            "carbonaut_resource_power_watts",
+            "account=\"bad-cpu-only\""
+        ) == Some(100.0)
+    );
+    for (_, reason) in METRIC_LIES {
+        assert!(
+            logged(&daemon.log(), reason),
+            "no log line for `{reason}`:\n{}",
+            daemon.log()
+        );
+    }
+    let first = text.clone();
+    let log = daemon.stop();
+    // Logged once per reason (rate limited), not once per item.
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("rejected by the host's checks") && l.contains("reason=\"power\""))
+        .count();
+    assert_eq!(lines, 1, "{log}");
+
+    // The state it wrote loads, and no total went down.
+    let again = bench.start();
+    let text = again.wait_for("/readyz", 30, |t| t.starts_with("ready"));
+    drop(text);
+    let text = again.get("/metrics").text().expect("metrics");
+    assert_all_finite(&text);
+    for (mode, _) in METRIC_LIES {
+        assert!(
+            energy(&text, mode) >= energy(&first, mode),
+            "{mode} went down across a restart"
+        );
+    }
+}
+
+#[test]
+fn broken_mixes_are_refused_and_the_exposition_stays_valid() {
+    let promtool = require_tool("promtool");
+    for (mode, reason) in [
+        ("huge-intensity", "intensity"),
+        ("nan-intensity", "intensity"),
+        ("negative-intensity", "intensity"),
+        ("bad-shares", "shares"),
+        ("repeated-shares", "shares"),
+        ("duplicate-mix", "duplicate"),
+    ] {
+        let bench = Bench::new(
+            &[LIAR],
+            &format!(
+                "[providers.liar]\nplugin = \"liar\"\nsettings = {{ environment = \"{mode}\" }}\n\n\
+                 [environment]\nprovider = \"liar\"\n\n\
+                 [accounts.site]\ndiscovery = \"liar\"\nresource_metrics = \"liar\"\n"
+            ),
+        );
+        let daemon = bench.start();
+        let text = daemon.wait_for("/metrics", 30, |t| rejected(t, reason) >= 1.0);
+        assert_all_finite(&text);
+        let intensity = metric_value(
+            &text,
+            "carbonaut_location_carbon_intensity_grams_per_kilowatt_hour",
+            "",
+        );
+        match mode {
+            "bad-shares" | "repeated-shares" => {
+                assert_eq!(intensity, Some(300.0), "{mode}: the intensity is kept");
+                assert!(series(&text, "carbonaut_location_energy_mix_ratio").is_empty());
+            }
+            "duplicate-mix" => assert_eq!(intensity, Some(300.0), "the first mix wins"),
+            _ => assert_eq!(intensity, None, "{mode}: no intensity served"),
+        }
+        let emissions = metric_value(&text, "carbonaut_account_emissions_grams_total", "");
+        assert!(
+            emissions.is_some_and(f64::is_finite),
+            "{mode}: {emissions:?}"
+        );
+        // The exposition is one Prometheus accepts whole.
+        let file = bench.dir.path().join("metrics.txt");
+        std::fs::write(&file, &text).expect("write");
+        let out = std::process::Command::new(&promtool)
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(&file).expect("open"))
+            .output()
+            .expect("promtool");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !said.contains("error") && !said.contains("duplicate"),
+            "{mode}: promtool says {said}"
+        );
+        assert!(logged(&daemon.log(), reason), "{mode}: no log line");
+    }
+}
+
+#[test]
+fn repeated_and_nul_laden_ids_neither_collide_nor_churn() {
+    let mut body = String::from("[providers.meter]\nplugin = \"liar\"\n\n");
+    for mode in [
+        "duplicate-project",
+        "duplicate-resource",
+        "nul-ids",
+        "long-labels",
+    ] {
+        body.push_str(&format!(
+            "[providers.{mode}]\nplugin = \"liar\"\nsettings = {{ discovery = \"{mode}\" }}\n\n\
+             [accounts.{mode}]\ndiscovery = \"{mode}\"\nresource_metrics = \"meter\"\n\n"
+        ));
+    }
+    let bench = Bench::new(&[LIAR], &body);
+    let daemon = bench.start();
+    // Three syncs at least (one a second).
+    std::thread::sleep(Duration::from_millis(3500));
+    let text = daemon.wait_for("/metrics", 30, |t| rejected(t, "invalid-id") >= 1.0);
+    assert_all_finite(&text);
+    let resources = |account: &str| {
+        metric_value(
+            &text,
+            "carbonaut_topology_resources",
+            &format!("account=\"{account}\""),
+        )
+    };
+    assert_eq!(
+        resources("duplicate-project"),
+        Some(4.0),
+        "p (first listing) and q"
+    );
+    assert_eq!(
+        resources("duplicate-resource"),
+        Some(4.0),
+        "a and b in p and q"
+    );
+    assert_eq!(
+        resources("nul-ids"),
+        Some(1.0),
+        "only N/a: x\\0y and N\\0x are refused"
+    );
+    assert_eq!(resources("long-labels"), Some(4.0));
+    assert!(rejected(&text, "duplicate-id") >= 2.0);
+    assert!(rejected(&text, "labels") >= 1.0);
+    assert!(rejected(&text, "text") >= 1.0);
+    // No sync after the first added or removed anything: a listing twice is not churn.
+    let log = daemon.log();
+    let churned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("topology synced"))
+        .filter(|l| !l.contains("resources_added=0") || !l.contains("resources_removed=0"))
+        .collect();
+    assert_eq!(
+        churned.len(),
+        4,
+        "one first sync per account, then none that churn:\n{log}"
+    );
+    // Labels of the long-labels resource are bounded in what is served.
+    let info = series(&text, "carbonaut_resource_info")
+        .into_iter()
+        .find(|l| l.contains("account=\"long-labels\"") && l.contains("resource=\"a\""))
+        .expect("info line");
+    assert!(info.len() < 2000, "{} bytes", info.len());
+    let first = text.clone();
+    drop(daemon.stop());
+    let again = bench.start();
+    again.wait_for("/readyz", 30, |t| t.starts_with("ready"));
+    let text = again.get("/metrics").text().expect("metrics");
+    for account in [
+        "duplicate-project",
+        "duplicate-resource",
+        "nul-ids",
+        "long-labels",
+    ] {
+        assert!(
+            energy(&text, account) >= energy(&first, account),
+            "{account} went down across a restart"
+        );
+    }
+}
+
+#[test]
+fn plugin_text_cannot_forge_log_records() {
+    let bench = Bench::new(
+        &[LIAR],
+        "[providers.liar]\nplugin = \"liar\"\nsettings = { discovery = \"log-injection\" }\n\n\
+         [accounts.site]\ndiscovery = \"liar\"\nresource_metrics = \"liar\"\n",
+    );
+    let daemon = bench.start();
+    daemon.wait_for("/api/v1/status", 30, |t| t.contains("FORGED ERROR LINE"));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = daemon.stop();
+    assert!(
+        log.contains("FORGED RECORD"),
+        "the guest's line is logged:\n{log}"
+    );
+    for line in log.lines() {
+        assert!(
+            !line.starts_with("2026-01-01") && !line.starts_with("ERROR FORGED"),
+            "a forged record: {line}"
+        );
+        assert!(
+            !line.contains('\x1b'),
+            "an escape sequence reached the log: {line:?}"
+        );
+        assert!(line.len() < 8 * 1024, "a {} byte log line", line.len());
+    }
+}
+
+#[test]
+fn a_plugin_whose_metadata_never_returns_is_refused_once_and_holds_nothing_hostage() {
+    let bench = Bench::new(
+        &[MOCK_CLOUD, MOCK_METER, SLOW_METADATA],
+        "[limits]\ncall_deadline = \"1s\"\n\n\
+         [providers.cloud]\nplugin = \"mock-cloud\"\n\n[providers.meter]\nplugin = \"mock-meter\"\n\n\
+         [accounts.site]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n\n\
+         [[auth.tokens]]\nname = \"ops\"\nrole = \"admin\"\n\
+         sha256 = \"16175223c8ddce5ace0493c948569c211b03c4c6bb3d3e484434999448cffe01\"\n",
+    );
+    let daemon = bench.start();
+    daemon.wait_for("/readyz", 30, |t| t.starts_with("ready"));
+    assert!(
+        daemon.log().contains("slow-metadata.wasm"),
+        "{}",
+        daemon.log()
+    );
+    // Two reloads with the same bytes: refused from memory, not run again.
+    let client = reqwest::blocking::Client::new();
+    for _ in 0..2 {
+        let resp = client
+            .post(daemon.url("/api/v1/reload"))
+            .bearer_auth("admin-secret")
+            .send()
+            .expect("reload");
+        assert!(resp.status().is_success(), "{:?}", resp.text());
+    }
+    let reloads = client
+        .get(daemon.url("/api/v1/reloads"))
+        .bearer_auth("admin-secret")
+        .send()
+        .and_then(|r| r.text())
+        .expect("reloads");
+    assert!(
+        reloads.matches("refused before, not run again").count() >= 2,
+        "{reloads}"
+    );
+    let ran = daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("exceeded its deadline") && !l.contains("not run again"))
+        .count();
+    assert_eq!(ran, 1, "metadata ran once, at start:\n{}", daemon.log());
+}
+
+/// Every `_total` series of an exposition, by its full name and labels.
+fn totals(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let name = series.split('{').next()?;
+            let value: f64 = value.parse().ok()?;
+            name.ends_with("_total").then(|| (series.to_owned(), value))
+        })
+        .collect()
+}
+
+/// Scrapes for `secs`, asserting that no `_total` series ever went down since `seen`.
+fn scrape_monotonic(
+    daemon: &Daemon,
+    secs: u64,
+    seen: &mut std::collections::BTreeMap<String, f64>,
+) -> usize {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let mut scrapes = 0;
+    while Instant::now() < until {
+        if let Ok(text) = daemon.get("/metrics").text() {
+            for (series, value) in totals(&text) {
+                if let Some(before) = seen.get(&series) {
+                    assert!(
+                        value >= *before,
+                        "{series} went down from {before} to {value} (scrape {scrapes})"
+                    );
+                }
+                seen.insert(series, value);
+            }
+            scrapes += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    scrapes
+}
+
+#[test]
+fn totals_never_go_down_under_churn_nor_across_a_kill() {
+    let bench = Bench::new(
+        &[MOCK_CLOUD, MOCK_METER, MOCK_GRID],
+        "[providers.cloud]\nplugin = \"mock-cloud\"\n\
+         settings = { projects = 2, resources_per_project = 10, churn_period_secs = 1 }\n\n\
+         [providers.meter]\nplugin = \"mock-meter\"\n\n[providers.grid]\nplugin = \"mock-grid\"\n\n\
+         [environment]\nprovider = \"grid\"\n\n\
+         [accounts.acme]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
+    );
+    let mut seen = std::collections::BTreeMap::new();
+    let daemon = bench.start();
+    daemon.wait_for("/readyz", 30, |t| t.starts_with("ready"));
+    let mut scrapes = scrape_monotonic(&daemon, 8, &mut seen);
+    let removed = daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("topology synced") && !l.contains("resources_removed=0"))
+        .count();
+    assert!(
+        removed >= 3,
+        "the inventory churned: {removed} syncs removed resources"
+    );
+    drop(daemon); // SIGKILL in the middle of collecting
+    // The process's own counters (calls, failures) start again with the process, as
+    // Prometheus expects; what carbonaut measured must not.
+    seen.retain(|series, _| {
+        series.contains("_energy_joules_total") || series.contains("_emissions_grams_total")
+    });
+    let again = bench.start();
+    scrapes += scrape_monotonic(&again, 6, &mut seen);
+    assert!(scrapes > 60, "{scrapes} scrapes");
+    let account = seen
+        .get("carbonaut_account_energy_joules_total{account=\"acme\"}")
+        .copied()
+        .unwrap_or_default();
+    assert!(account > 0.0);
+    // The account's total is every resource it ever had: at least what its live ones show.
+    let text = again.get("/metrics").text().expect("metrics");
+    let live: f64 = series(&text, "carbonaut_resource_energy_joules_total")
+        .iter()
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        energy(&text, "acme") >= live,
+        "account {} < live {live}",
+        energy(&text, "acme")
+    );
+    assert!(
+        energy(&text, "acme") > live,
+        "removed resources still count in the total"
+    );
+}
