@@ -8,6 +8,8 @@ mod manage;
 mod metrics;
 mod openapi;
 mod router;
+mod starting;
 
 pub use openapi::ApiDoc;
 pub use router::{AppState, app};
+pub use starting::starting_app;

@@ -11,7 +11,7 @@ use crate::api::{AppState, app};
 use crate::collect::{Collector, Plan, Telemetry};
 use crate::config::{Config, TlsConfig};
 use crate::model::ProviderKind;
-use crate::plugins::PluginSet;
+use crate::plugins::{LoadProgress, PluginSet};
 use crate::reload::{ConfigSource, ReloadHandle, Reloader};
 use crate::runtime::Runtime;
 use crate::snapshot::SnapshotCell;
@@ -20,8 +20,17 @@ use crate::state::StateStore;
 /// Loads the plugin directory and checks the config against it: every plugin file that fails
 /// is logged with its reason; a config that names a missing plugin or kind is an error.
 pub async fn load_plugins(runtime: &Arc<Runtime>, config: &Config) -> anyhow::Result<PluginSet> {
+    load_plugins_tracked(runtime, config, &LoadProgress::default()).await
+}
+
+/// [`load_plugins`], telling `progress` which files are loading.
+pub async fn load_plugins_tracked(
+    runtime: &Arc<Runtime>,
+    config: &Config,
+    progress: &LoadProgress,
+) -> anyhow::Result<PluginSet> {
     let (plugins, change) = PluginSet::default()
-        .reload(runtime, &config.plugin_dir)
+        .reload_tracked(runtime, &config.plugin_dir, progress)
         .await
         .with_context(|| {
             format!(
@@ -68,7 +77,28 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         })?;
     runtime.enable_key_value(store.key_value_tree()?);
     let runtime = Arc::new(runtime);
-    let plugins = load_plugins(&runtime, &config).await?;
+
+    // Listen before loading plugins: a slow plugin (a large guest compiling, a `metadata`
+    // running to its deadline) must not keep /healthz and /readyz from answering. Until the
+    // plugins are in, a small router says what start-up is waiting for.
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let progress = LoadProgress::default();
+    let (early_stop, early_rx) = watch::channel(false);
+    let early = tokio::spawn(serve(
+        listener.try_clone()?,
+        crate::api::starting_app(progress.clone()),
+        config.tls.clone(),
+        early_rx,
+    ));
+    tracing::info!(addr = %listener.local_addr()?, "loading plugins; /healthz and /readyz answer meanwhile");
+    let plugins = load_plugins_tracked(&runtime, &config, &progress).await;
+    let _ = early_stop.send(true);
+    if let Ok(Err(error)) = early.await {
+        tracing::warn!(%error, "the start-up listener failed");
+    }
+    let plugins = plugins?;
     let disabled = store.disabled_plugins()?;
     let plan = Plan::from_config(&config, &Reloader::usable_plugins(&plugins, &disabled))?;
     let telemetry = Arc::new(Telemetry::default());
@@ -106,9 +136,6 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
     };
     let hup = tokio::spawn(reload_on_sighup(handle.clone()));
 
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    listener.set_nonblocking(true)?;
     let addr: SocketAddr = listener.local_addr()?;
     let scheme = if config.tls.is_some() {
         "https"
@@ -130,7 +157,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    serve(listener, app(state), config.tls.as_ref(), stop_rx).await?;
+    serve(listener, app(state), config.tls.clone(), stop_rx).await?;
     signals.abort();
     hup.abort();
     collector_task.await.context("the collector task failed")?;
@@ -143,7 +170,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
 async fn serve(
     listener: std::net::TcpListener,
     router: axum::Router,
-    tls: Option<&TlsConfig>,
+    tls: Option<TlsConfig>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     match tls {

@@ -15,5 +15,5 @@ pub use inspect::{ComponentShape, SUPPORTED_WIT, WitVersion, inspect_component};
 pub use loader::{LoadedDir, load_bytes, load_dir, load_file};
 pub use needs::{Needs, Offered};
 pub use plugin::{Plugin, PluginInfo};
-pub use registry::{PluginSet, SetChange, is_plugin_file};
+pub use registry::{LoadProgress, PluginSet, SetChange, is_plugin_file};
 pub use validate::{Checked, Reason, Rejections};

@@ -8,12 +8,44 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use super::{LoadError, Plugin, load_bytes};
 use crate::runtime::Runtime;
+
+/// The files a load is working on right now, so readiness can say what start-up waits for.
+#[derive(Clone, Default)]
+pub struct LoadProgress(Arc<Mutex<BTreeMap<String, Instant>>>);
+
+impl LoadProgress {
+    fn begin(&self, file: &str) {
+        if let Ok(mut files) = self.0.lock() {
+            files.insert(file.to_owned(), Instant::now());
+        }
+    }
+
+    fn end(&self, file: &str) {
+        if let Ok(mut files) = self.0.lock() {
+            files.remove(file);
+        }
+    }
+
+    /// Files still loading, with how long each has taken so far.
+    pub fn pending(&self) -> Vec<(String, Duration)> {
+        self.0
+            .lock()
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|(f, at)| (f.clone(), at.elapsed()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
 
 #[derive(Clone, Default)]
 pub struct PluginSet {
@@ -65,6 +97,17 @@ impl PluginSet {
         runtime: &Arc<Runtime>,
         dir: &Path,
     ) -> std::io::Result<(PluginSet, SetChange)> {
+        self.reload_tracked(runtime, dir, &LoadProgress::default())
+            .await
+    }
+
+    /// [`PluginSet::reload`], telling `progress` which files are loading.
+    pub async fn reload_tracked(
+        &self,
+        runtime: &Arc<Runtime>,
+        dir: &Path,
+        progress: &LoadProgress,
+    ) -> std::io::Result<(PluginSet, SetChange)> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -115,7 +158,9 @@ impl PluginSet {
         let loads = to_load
             .into_iter()
             .map(|(file, shown, digest, bytes, old)| async move {
+                progress.begin(&shown);
                 let result = load_bytes(runtime, &shown, bytes).await;
+                progress.end(&shown);
                 (file, shown, digest, old, result)
             });
         for (file, shown, digest, old, result) in futures_util::future::join_all(loads).await {

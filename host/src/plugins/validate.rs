@@ -153,9 +153,9 @@ pub const SHARES_TOLERANCE: f64 = 0.02;
 pub const SAMPLE_FUTURE_MS: u64 = 5 * 60 * 1000;
 /// A sample older than a day is no reading of now.
 pub const SAMPLE_PAST_MS: u64 = 24 * 3600 * 1000;
-/// Mixes may hold for a coming hour (forecasts), and a yearly figure for a past year.
+/// Mixes may hold for a coming hour (forecasts). There is no lower bound: a static table may
+/// say its figure holds since the epoch, and a mix is used for samples after its `valid-at`.
 pub const MIX_FUTURE_MS: u64 = 24 * 3600 * 1000;
-pub const MIX_EARLIEST_MS: u64 = 946_684_800_000; // 2000-01-01T00:00:00Z
 /// Plugin names: what a file name, a metric label and a config key can all carry.
 pub const MAX_PLUGIN_NAME_BYTES: usize = 64;
 
@@ -375,8 +375,6 @@ pub fn mixes(
             Some(Reason::Intensity)
         } else if m.valid_at > rules.now_ms.saturating_add(MIX_FUTURE_MS) {
             Some(Reason::TimestampFuture)
-        } else if m.valid_at < MIX_EARLIEST_MS {
-            Some(Reason::TimestampPast)
         } else {
             None
         };

@@ -282,6 +282,7 @@ resource_metrics = "hostile"
             "call_deadline_ms": 2000,
             "max_concurrent_calls": 4,
             "max_result_items": 100_000,
+            "max_power_watts": 100_000,
         })
     );
     // mock-cloud asks for nothing, so it gets nothing, under the global limits.

@@ -317,11 +317,11 @@ fn a_state_of_another_schema_version_is_refused() {
         db.insert("schema_version", "999").expect("insert");
         db.flush().expect("flush");
     }
-    let err = StateStore::open(dir.path()).err().expect("refused");
+    let err = StateStore::reopen(dir.path()).err().expect("refused");
     assert!(matches!(err, StateError::UnknownSchema { .. }));
     assert!(
         err.to_string()
-            .contains("has schema version 999, but this carbonaut reads version 1"),
+            .contains("has schema version 999, but this carbonaut reads version 2"),
         "{err}"
     );
 }

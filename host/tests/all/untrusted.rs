@@ -128,7 +128,9 @@ fn absurd_readings_are_refused_counted_logged_and_the_state_restarts() {
     let text = daemon.get("/metrics").text().unwrap_or(text);
     let elapsed = started.elapsed().as_secs_f64();
     assert_all_finite(&text);
-    let ceiling = 4.0 * 1000.0 * elapsed; // four resources at the plausible maximum
+    // Four resources at the plausible maximum, over the run plus the minute the `backwards`
+    // lie may claim for its first sample (a reading a minute old is within the window).
+    let ceiling = 4.0 * 1000.0 * (elapsed + 60.0);
     for (mode, reason) in METRIC_LIES {
         let joules = energy(&text, mode);
         assert!(
@@ -497,4 +499,79 @@ fn totals_never_go_down_under_churn_nor_across_a_kill() {
         energy(&text, "acme") > live,
         "removed resources still count in the total"
     );
+}
+
+#[test]
+fn start_up_answers_probes_while_a_slow_plugin_loads() {
+    use std::io::BufRead;
+    let bench = Bench::new(
+        &[MOCK_CLOUD, MOCK_METER, SLOW_METADATA],
+        "[limits]\ncall_deadline = \"4s\"\n\n\
+         [providers.cloud]\nplugin = \"mock-cloud\"\n\n[providers.meter]\nplugin = \"mock-meter\"\n\n\
+         [accounts.site]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
+    );
+    let mut child = Reaped(
+        std::process::Command::new(env!("CARGO_BIN_EXE_carbonaut"))
+            .args(["run", "--config", &bench.config().display().to_string()])
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start"),
+    );
+    let stderr = child.0.stderr.take().expect("stderr");
+    // Lines arrive on a channel, so a line that never comes fails the test instead of
+    // blocking it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_line = |what: &str| -> String {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(what) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with `{what}` within 60 s"),
+            }
+        }
+    };
+    let line = wait_line("loading plugins; /healthz");
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .map(|a| a.trim().to_owned())
+        .expect("the early listener's address");
+    let get = |path: &str| reqwest::blocking::get(format!("http://{addr}{path}")).expect("request");
+    assert_eq!(get("/healthz").status(), 200, "alive while loading");
+    let ready = get("/readyz");
+    assert_eq!(ready.status(), 503);
+    // The slow plugin is named while it holds start-up (up to its 4 s deadline).
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = get("/readyz").text().expect("body");
+        if body.contains("loading plugins") && body.contains("slow-metadata.wasm") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "never named the slow plugin: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Then the plugins that did load serve as usual.
+    wait_line("listening on http://");
+    let until = Instant::now() + Duration::from_secs(30);
+    while get("/readyz").status() != 200 {
+        assert!(Instant::now() < until, "never ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
