@@ -373,7 +373,7 @@ async fn call_account(
             })
             .await
             .expect("mock-meter answers");
-        for sample in samples {
+        for sample in samples.into_items() {
             if let Some(id) = ids.get(sample.resource_id.as_str()) {
                 out.push(((*id).clone(), sample));
             }
@@ -394,10 +394,12 @@ fn advance_counters(
             .and_then(|key| snapshot.locations.get(key))
             .and_then(|l| l.mix.as_ref())
             .map(|mix| mix.carbon_intensity);
-        counters
-            .entry(id.clone())
-            .or_default()
-            .advance(sample, intensity);
+        // The same refusals the collector makes (none with the mock's plausible readings).
+        let _refused = counters.entry(id.clone()).or_default().advance(
+            sample,
+            intensity,
+            carbonaut::runtime::Limits::DEFAULT.max_power_watts as f64,
+        );
     }
 }
 

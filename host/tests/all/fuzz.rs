@@ -152,7 +152,7 @@ async fn random_requests_never_fail_the_server() {
 fn random_samples_never_make_a_counter_unfinite_or_go_down() {
     use carbonaut::model::{Hardware, Location, ResourceInfo, ResourceKind, ResourceSample};
     use carbonaut::plugins::validate::{Rules, samples};
-    use carbonaut::state::{Counters, LoadReport, ResourceId, StateStore};
+    use carbonaut::state::{LoadReport, ResourceId, StateStore};
 
     let mut rng = Rng(0x1234_5678_9ABC_DEF1);
     let now = carbonaut::clock::now_ms();
@@ -220,7 +220,7 @@ fn random_samples_never_make_a_counter_unfinite_or_go_down() {
             .expect("load");
         for s in &checked.items {
             let id = ResourceId(s.resource_id.clone());
-            let c = counters.entry(id).or_insert_with(Counters::default);
+            let c = counters.entry(id).or_default();
             let intensity = (rng.below(2) == 0).then(|| rng.below(5000) as f64);
             let _ = c.advance(s, intensity, rules.max_power_watts);
         }
