@@ -21,7 +21,7 @@ use crate::state::StateStore;
 /// is logged with its reason; a config that names a missing plugin or kind is an error.
 pub async fn load_plugins(runtime: &Arc<Runtime>, config: &Config) -> anyhow::Result<PluginSet> {
     let (plugins, change) = PluginSet::default()
-        .reload(runtime, &config.plugin_dir)
+        .reload_trusted(runtime, &config.plugin_dir, &config.trust)
         .await
         .with_context(|| {
             format!(
@@ -42,7 +42,17 @@ pub async fn load_plugins(runtime: &Arc<Runtime>, config: &Config) -> anyhow::Re
         .into_iter()
         .map(|(n, p)| (n, p.info().kinds.clone()))
         .collect();
-    config.check_plugins(&catalogue)?;
+    if let Err(errors) = config.check_plugins(&catalogue) {
+        // A refused file (untrusted, broken) is the usual reason a plugin is missing.
+        let refused: Vec<String> = change.refused.iter().map(ToString::to_string).collect();
+        if refused.is_empty() {
+            return Err(errors.into());
+        }
+        return Err(anyhow::anyhow!(
+            "{errors}\nrefused plugin files:\n  {}",
+            refused.join("\n  ")
+        ));
+    }
     Ok(plugins)
 }
 

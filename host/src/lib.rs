@@ -14,3 +14,4 @@ pub mod reload;
 pub mod runtime;
 pub mod snapshot;
 pub mod state;
+pub mod trust;

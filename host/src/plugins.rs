@@ -13,4 +13,4 @@ pub use inspect::{ComponentShape, SUPPORTED_WIT, WitVersion, inspect_component};
 pub use loader::{LoadedDir, load_bytes, load_dir, load_file};
 pub use needs::{Needs, Offered};
 pub use plugin::{Plugin, PluginInfo};
-pub use registry::{PluginSet, SetChange, is_plugin_file};
+pub use registry::{PluginSet, SetChange, is_plugin_file, read_signature};

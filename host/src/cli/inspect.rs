@@ -49,6 +49,10 @@ fn render(info: &PluginInfo) -> String {
         }
     }
     out.push_str(&render_needs(info));
+    out.push_str(&format!(
+        "pin it in the config (only this exact file will load):\n  [plugins.{}]\n  sha256 = \"{}\"\n",
+        info.name, info.sha256
+    ));
     out
 }
 

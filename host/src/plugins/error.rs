@@ -54,6 +54,9 @@ pub enum LoadError {
     },
     #[error("{path}: {reason}")]
     BadNeeds { path: String, reason: String },
+    /// Refused by the operator's pins or signing keys (the message names the file).
+    #[error(transparent)]
+    Untrusted(crate::trust::TrustError),
     #[error("{path}: plugin name `{name}` is already used by {other}; plugin names must be unique")]
     DuplicateName {
         path: String,

@@ -153,6 +153,7 @@ pub async fn load_bytes(
         file: path,
         size_bytes,
         cache,
+        signed_by: None,
     };
     Ok(Plugin::new(runtime.clone(), pre, exports, info))
 }

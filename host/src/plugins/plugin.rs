@@ -40,6 +40,8 @@ pub struct PluginInfo {
     pub size_bytes: u64,
     /// Whether this load compiled the component or found it precompiled.
     pub cache: CacheState,
+    /// The ID of the trusted key whose signature (`FILE.minisig`) verified, if it was signed.
+    pub signed_by: Option<String>,
 }
 
 pub struct Plugin {
@@ -86,6 +88,11 @@ impl Plugin {
 
     pub fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    /// Records what the trust check found (set once, before the plugin is shared).
+    pub(super) fn set_signed_by(&mut self, key_id: Option<String>) {
+        self.info.signed_by = key_id;
     }
 
     pub fn name(&self) -> &str {

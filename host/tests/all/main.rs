@@ -27,3 +27,4 @@ mod prometheus_server;
 mod reload;
 mod static_grid;
 mod tls;
+mod trust;
