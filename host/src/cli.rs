@@ -13,10 +13,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `0.1.0 (plugin contract carbonaut:provider 0.1, 0.2)`: which plugins this build runs.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} (plugin contract {})",
+        env!("CARGO_PKG_VERSION"),
+        carbonaut::plugins::supported_range()
+    )
+});
+
 #[derive(Debug, Parser)]
 #[command(
     name = "carbonaut",
-    version,
+    version = VERSION.as_str(),
     about = "Energy and carbon footprint of IT infrastructure, through WebAssembly provider plugins"
 )]
 pub struct Cli {

@@ -27,12 +27,13 @@ pub enum LoadError {
     NoKnownWorld { path: String, exports: String },
     #[error(
         "{path}: built for WIT carbonaut:provider@{found}, but this host supports \
-         carbonaut:provider@{supported}; rebuild it against a supported version"
+         {supported}; {advice}"
     )]
     UnsupportedWitVersion {
         path: String,
         found: String,
         supported: String,
+        advice: String,
     },
     #[error("{path}: mixes WIT versions in its exports ({versions}); export a single version")]
     MixedWitVersions { path: String, versions: String },

@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{Store, Trap};
 
+use super::contract::Exports;
 use super::inspect::WitVersion;
 use super::{CallError, Needs};
 use crate::runtime::bindings::{
     Account, EnergyMix, LocationQuery, PluginMetadata, Project, ProviderError, ProviderKind,
-    ResourceInfo, ResourceSample, SettingSpec, Settings, discovery, environment, metadata,
-    resource_metrics,
+    ResourceInfo, ResourceSample, SettingSpec, Settings,
 };
 use crate::runtime::{CacheState, EPOCH_TICK, Grants, HostState, MAX_LOG_LINES_PER_CALL, Runtime};
 
@@ -50,20 +50,10 @@ pub struct Plugin {
     log_name: Arc<str>,
     runtime: Arc<Runtime>,
     pre: InstancePre<HostState>,
-    metadata: metadata::GuestIndices,
-    discovery: Option<discovery::GuestIndices>,
-    resource_metrics: Option<resource_metrics::GuestIndices>,
-    environment: Option<environment::GuestIndices>,
+    /// Its exports, by the contract version it was built for.
+    exports: Exports,
     /// The largest linear memory any call of this plugin grew to, in bytes.
     peak_memory: AtomicU64,
-}
-
-/// The export indices of one component, resolved once at load time.
-pub(super) struct Exports {
-    pub metadata: metadata::GuestIndices,
-    pub discovery: Option<discovery::GuestIndices>,
-    pub resource_metrics: Option<resource_metrics::GuestIndices>,
-    pub environment: Option<environment::GuestIndices>,
 }
 
 impl Plugin {
@@ -78,10 +68,7 @@ impl Plugin {
             info,
             runtime,
             pre,
-            metadata: exports.metadata,
-            discovery: exports.discovery,
-            resource_metrics: exports.resource_metrics,
-            environment: exports.environment,
+            exports,
             peak_memory: AtomicU64::new(0),
         }
     }
@@ -113,7 +100,7 @@ impl Plugin {
         Self::fetch_metadata(
             &self.runtime,
             &self.pre,
-            &self.metadata,
+            &self.exports,
             &self.info.name,
             &self.info.version,
         )
@@ -124,7 +111,7 @@ impl Plugin {
     pub(super) async fn fetch_metadata(
         runtime: &Runtime,
         pre: &InstancePre<HostState>,
-        indices: &metadata::GuestIndices,
+        exports: &Exports,
         name: &str,
         version: &str,
     ) -> Result<PluginMetadata, CallError> {
@@ -138,8 +125,7 @@ impl Plugin {
         };
         context
             .call(pre, Arc::from(name), async |store, instance| {
-                let guest = indices.load(&mut *store, instance)?;
-                Ok(Ok(guest.call_metadata(store).await?))
+                Ok(Ok(exports.metadata(store, instance).await?))
             })
             .await
     }
@@ -150,15 +136,11 @@ impl Plugin {
         settings: &Settings,
         account: &Account,
     ) -> Result<Vec<Project>, CallError> {
-        let indices = self
-            .discovery
-            .as_ref()
-            .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
+        self.require(ProviderKind::Discovery)?;
         let cx = self.context("discovery.list-projects", grants);
         cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_list_projects(store, settings, account)
+            self.exports
+                .list_projects(store, instance, settings, account)
                 .await
         })
         .await
@@ -172,15 +154,11 @@ impl Plugin {
         account: &Account,
         project: &Project,
     ) -> Result<Vec<ResourceInfo>, CallError> {
-        let indices = self
-            .discovery
-            .as_ref()
-            .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
+        self.require(ProviderKind::Discovery)?;
         let cx = self.context("discovery.list-resources", grants);
         cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_list_resources(store, settings, account, project)
+            self.exports
+                .list_resources(store, instance, settings, account, project)
                 .await
         })
         .await
@@ -195,15 +173,11 @@ impl Plugin {
         account: &Account,
         resources: &[ResourceInfo],
     ) -> Result<Vec<ResourceSample>, CallError> {
-        let indices = self
-            .resource_metrics
-            .as_ref()
-            .ok_or_else(|| self.not_implemented(ProviderKind::ResourceMetrics))?;
+        self.require(ProviderKind::ResourceMetrics)?;
         let cx = self.context("resource-metrics.collect", grants);
         cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_collect(store, settings, account, resources)
+            self.exports
+                .collect_samples(store, instance, settings, account, resources)
                 .await
         })
         .await
@@ -217,15 +191,11 @@ impl Plugin {
         settings: &Settings,
         locations: &[LocationQuery],
     ) -> Result<Vec<EnergyMix>, CallError> {
-        let indices = self
-            .environment
-            .as_ref()
-            .ok_or_else(|| self.not_implemented(ProviderKind::Environment))?;
+        self.require(ProviderKind::Environment)?;
         let cx = self.context("environment.collect", grants);
         cx.call(&self.pre, self.log_name.clone(), async |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_collect(store, settings, locations)
+            self.exports
+                .collect_energy_mix(store, instance, settings, locations)
                 .await
         })
         .await
@@ -243,12 +213,15 @@ impl Plugin {
         }
     }
 
-    fn not_implemented(&self, kind: ProviderKind) -> CallError {
-        CallError::NotImplemented {
+    fn require(&self, kind: ProviderKind) -> Result<(), CallError> {
+        if self.implements(kind) {
+            return Ok(());
+        }
+        Err(CallError::NotImplemented {
             plugin: self.info.name.clone(),
             version: self.info.version.clone(),
             kind: kind.as_str(),
-        }
+        })
     }
 }
 

@@ -9,6 +9,7 @@ mod cli_author;
 mod cli_config;
 mod cli_inspect;
 mod collection;
+mod contracts;
 mod crash;
 mod e2e_quickstart;
 mod fake_api;
