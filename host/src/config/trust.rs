@@ -56,3 +56,44 @@ impl Checker<'_> {
         policy
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    const BASE: &str = "[paths]\nplugin_dir = \"p\"\nstate_dir = \"s\"\n\
+        [providers.cloud]\nplugin = \"c\"\n[accounts.a]\ndiscovery = \"cloud\"\n\
+        resource_metrics = \"cloud\"\n";
+
+    fn parse(rest: &str) -> Result<Config, String> {
+        Config::parse(&format!("{BASE}{rest}"), "x.toml", Path::new("/"), &|_| {
+            None
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn pins_and_keys_are_read_and_checked_where_written() {
+        let key = crate::trust::generate_key_pair(None).expect("a key");
+        let config = parse(&format!(
+            "[plugins.grid]\nsha256 = \"{}\"\n[trust]\nkeys = [\"{}\"]\nrequire_signatures = true\n",
+            "AB".repeat(32),
+            key.public_line()
+        ))
+        .expect("valid");
+        assert_eq!(config.trust.pins["grid"], "ab".repeat(32));
+        assert_eq!(config.trust.keys[0].id, key.id);
+        assert!(config.trust.require_signatures);
+
+        let err = parse("[trust]\nrequire_signatures = true\n").expect_err("no keys");
+        assert_eq!(
+            err,
+            "x.toml:10:22: [trust] require_signatures = true, but no key is trusted; add the \
+             public keys plugins are signed with to [trust] keys"
+        );
+        let err = parse("[plugins.grid]\nsha = \"x\"\n").expect_err("unknown key");
+        assert!(err.contains("unknown field `sha`"), "{err}");
+    }
+}
