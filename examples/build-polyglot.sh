@@ -79,7 +79,7 @@ fi
 
 # --- components -----------------------------------------------------------------------------
 
-wit_files=("$ROOT"/wit/*.wit "$ROOT"/wit/deps/*.wit)
+wit_files=("$ROOT"/wit/0.2.0/*.wit "$ROOT"/wit/0.2.0/deps/*.wit)
 
 # build NAME STAMP_INPUTS... -- COMMAND...: runs COMMAND in $OUT/build/NAME (a fresh copy of
 # examples/NAME plus wit/) unless the stamp says NAME.wasm is up to date.
@@ -104,7 +104,7 @@ build() {
   cp -r "$ROOT/examples/$name/." "$dir/"
   # componentize-js reads the WIT only below the current directory; both get the same copy.
   rm -rf "$dir/wit" "$dir/node_modules"
-  cp -r "$ROOT/wit" "$dir/wit"
+  cp -r "$ROOT/wit/0.2.0" "$dir/wit"
   local started
   started=$(date +%s.%N)
   if ! (cd "$dir" && "$@" -o "$OUT/.$name.wasm.tmp"); then

@@ -7,6 +7,7 @@ mod json;
 mod manage;
 mod metrics;
 mod openapi;
+mod plugin_info;
 mod router;
 mod starting;
 

@@ -5,6 +5,7 @@ mod check_config;
 mod inspect;
 mod new;
 mod run;
+mod sign;
 mod wit;
 
 use std::path::PathBuf;
@@ -12,10 +13,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `0.1.0 (plugin contract carbonaut:provider 0.1, 0.2)`: which plugins this build runs.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} (plugin contract {})",
+        env!("CARGO_PKG_VERSION"),
+        carbonaut::plugins::supported_range()
+    )
+});
+
 #[derive(Debug, Parser)]
 #[command(
     name = "carbonaut",
-    version,
+    version = VERSION.as_str(),
     about = "Energy and carbon footprint of IT infrastructure, through WebAssembly provider plugins"
 )]
 pub struct Cli {
@@ -93,6 +103,26 @@ enum PluginCommand {
         #[arg(long)]
         sdk_path: Option<PathBuf>,
     },
+    /// Make a minisign key pair for signing plugins: PREFIX.pub (put its key in [trust] keys)
+    /// and PREFIX.key (keep it private).
+    Keygen {
+        /// Where to write the two files (default ./carbonaut-signing).
+        #[arg(long, default_value = "carbonaut-signing")]
+        out: PathBuf,
+        /// Encrypt the secret key with the password in this environment variable.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+    },
+    /// Sign a plugin: writes FILE.minisig beside it (minisign's format).
+    Sign {
+        /// The secret key (a minisign .key file).
+        #[arg(long)]
+        key: PathBuf,
+        /// The password of an encrypted key is read from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+        file: PathBuf,
+    },
 }
 
 impl Cli {
@@ -162,6 +192,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dir,
             sdk_path,
         }) => new::run(&name, &kinds, lang, dir.as_deref(), sdk_path.as_deref()),
+        Command::Plugin(PluginCommand::Keygen { out, password_env }) => {
+            sign::keygen(&out, password_env.as_deref())
+        }
+        Command::Plugin(PluginCommand::Sign {
+            key,
+            password_env,
+            file,
+        }) => sign::sign(&key, &file, password_env.as_deref()),
         Command::Wit { out } => wit::run(out.as_deref()),
     }
 }

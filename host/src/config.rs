@@ -12,6 +12,7 @@ mod raw;
 mod sandbox;
 mod secrets;
 mod settings;
+mod trust;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -50,6 +51,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// What one plugin call may use (`[limits]`); see [`Limits`] for the defaults and why.
     pub limits: crate::runtime::Limits,
+    /// Pinned digests (`[plugins.NAME] sha256`) and signing keys (`[trust]`).
+    pub trust: crate::trust::TrustPolicy,
     positions: Positions,
 }
 

@@ -30,7 +30,7 @@ pub async fn load_plugins_tracked(
     progress: &LoadProgress,
 ) -> anyhow::Result<PluginSet> {
     let (plugins, change) = PluginSet::default()
-        .reload_tracked(runtime, &config.plugin_dir, progress)
+        .reload_with(runtime, &config.plugin_dir, &config.trust, progress)
         .await
         .with_context(|| {
             format!(
@@ -51,7 +51,17 @@ pub async fn load_plugins_tracked(
         .into_iter()
         .map(|(n, p)| (n, p.info().kinds.clone()))
         .collect();
-    config.check_plugins(&catalogue)?;
+    if let Err(errors) = config.check_plugins(&catalogue) {
+        // A refused file (untrusted, broken) is the usual reason a plugin is missing.
+        let refused: Vec<String> = change.refused.iter().map(ToString::to_string).collect();
+        if refused.is_empty() {
+            return Err(errors.into());
+        }
+        return Err(anyhow::anyhow!(
+            "{errors}\nrefused plugin files:\n  {}",
+            refused.join("\n  ")
+        ));
+    }
     Ok(plugins)
 }
 

@@ -17,3 +17,4 @@ pub mod runtime;
 pub mod snapshot;
 pub mod state;
 pub mod text;
+pub mod trust;

@@ -193,11 +193,22 @@ pub async fn resource(
     }))
 }
 
-/// Every loaded plugin: metadata, sha256, kinds, WIT version, providers, status.
+/// Every loaded plugin: metadata, sha256, kinds, WIT version, providers, status. The
+/// contract versions this host loads are in the `X-Carbonaut-Plugin-Contracts` header.
 #[utoipa::path(get, path = "/api/v1/plugins", security(("bearer" = [])),
-    responses((status = 200, body = Vec<PluginStatus>), (status = 401)))]
-pub async fn plugins(State(state): State<AppState>) -> Json<Vec<PluginStatus>> {
-    Json(state.snapshot.get().plugins.clone())
+    responses((status = 200, body = Vec<PluginStatus>,
+        headers(("X-Carbonaut-Plugin-Contracts" = String, description = "The plugin contract versions this host loads, e.g. `carbonaut:provider 0.1, 0.2`"))),
+        (status = 401)))]
+pub async fn plugins(
+    State(state): State<AppState>,
+) -> ([(&'static str, String); 1], Json<Vec<PluginStatus>>) {
+    (
+        [(
+            "x-carbonaut-plugin-contracts",
+            crate::plugins::supported_range(),
+        )],
+        Json(state.snapshot.get().plugins.clone()),
+    )
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -61,20 +61,49 @@ fn answer(result: Result<ReloadRecord, ManageError>) -> Response {
     }
 }
 
-/// Upload a `.wasm`: validated like a dropped file, written atomically, then reloaded.
-#[utoipa::path(put, path = "/api/v1/plugins/{name}", params(("name" = String, Path, description = "The plugin's metadata name")),
+/// The header an upload's minisign signature travels in: the `.minisig` file, base64-encoded
+/// (a header cannot hold its line breaks), so the file and its signature arrive together.
+pub const SIGNATURE_HEADER: &str = "x-carbonaut-signature";
+
+/// Upload a `.wasm`: checked against the pins and trusted keys, validated like a dropped
+/// file, written atomically (with its signature as `NAME.wasm.minisig`), then reloaded. A
+/// refusal is also listed in /api/v1/reloads as a rolled-back reload.
+#[utoipa::path(put, path = "/api/v1/plugins/{name}", params(("name" = String, Path, description = "The plugin's metadata name"),
+        ("X-Carbonaut-Signature" = Option<String>, Header, description = "The plugin's minisign signature (the NAME.wasm.minisig file), base64-encoded: `base64 -w0 NAME.wasm.minisig`. Needed when [trust] require_signatures = true")),
     request_body(content = Vec<u8>, content_type = "application/wasm"), security(("bearer" = [])),
-    responses((status = 200, body = ReloadRecord), (status = 422, description = "Not a valid plugin, or a bad name"),
+    responses((status = 200, body = ReloadRecord), (status = 422, description = "Not a valid plugin, a bad name, a digest other than the pinned one, or a missing, untrusted or non-matching signature"),
         (status = 413, description = "Over 64 MiB"), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
 pub async fn upload(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let signature = match signature_of(&headers) {
+        Ok(signature) => signature,
+        Err(e) => return e.into_response(),
+    };
     match handle(&state) {
-        Ok(h) => answer(h.upload(name, body.to_vec()).await),
+        Ok(h) => answer(h.upload(name, body.to_vec(), signature).await),
         Err(e) => e.into_response(),
     }
+}
+
+fn signature_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    use base64::Engine as _;
+    let Some(value) = headers.get(SIGNATURE_HEADER) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::Unprocessable(format!(
+            "the {SIGNATURE_HEADER} header is not a base64-encoded minisign signature; \
+             send `base64 -w0 NAME.wasm.minisig`"
+        ))
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.as_bytes().trim_ascii())
+        .map_err(|_| bad())?;
+    String::from_utf8(bytes).map(Some).map_err(|_| bad())
 }
 
 /// Remove a plugin's file; providers using it go down.

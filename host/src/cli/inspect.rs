@@ -21,11 +21,12 @@ pub async fn run(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
 fn render(info: &PluginInfo) -> String {
     let kinds: Vec<&str> = info.kinds.iter().map(|k| k.as_str()).collect();
     let mut out = format!(
-        "name:        {}\nversion:     {}\ndescription: {}\nwit:         carbonaut:provider@{}\nkinds:       {}\nsha256:      {}\nfile:        {} ({} bytes)\n",
+        "name:        {}\nversion:     {}\ndescription: {}\nwit:         carbonaut:provider@{} (this host runs {})\nkinds:       {}\nsha256:      {}\nfile:        {} ({} bytes)\n",
         info.name,
         info.version,
         info.description,
         info.wit_version,
+        carbonaut::plugins::supported_range(),
         kinds.join(", "),
         info.sha256,
         info.file,
@@ -49,6 +50,10 @@ fn render(info: &PluginInfo) -> String {
         }
     }
     out.push_str(&render_needs(info));
+    out.push_str(&format!(
+        "pin it in the config (only this exact file will load):\n  [plugins.{}]\n  sha256 = \"{}\"\n",
+        info.name, info.sha256
+    ));
     out
 }
 

@@ -29,6 +29,26 @@ pub(super) struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub limits: RawLimits,
+    /// `[plugins.NAME]`: what is pinned about one plugin file.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, RawPluginPin>,
+    #[serde(default)]
+    pub trust: RawTrust,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPluginPin {
+    pub sha256: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrust {
+    /// Minisign public keys (base64 lines).
+    #[serde(default)]
+    pub keys: Vec<Spanned<String>>,
+    pub require_signatures: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

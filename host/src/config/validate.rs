@@ -123,8 +123,10 @@ pub(super) fn build(
     }
 
     let auth = c.auth(raw.auth);
+    let trust = c.trust(&raw.plugins, &raw.trust);
 
     let config = Config {
+        trust,
         limits,
         tls,
         auth,

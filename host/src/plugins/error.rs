@@ -27,12 +27,13 @@ pub enum LoadError {
     NoKnownWorld { path: String, exports: String },
     #[error(
         "{path}: built for WIT carbonaut:provider@{found}, but this host supports \
-         carbonaut:provider@{supported}; rebuild it against a supported version"
+         {supported}; {advice}"
     )]
     UnsupportedWitVersion {
         path: String,
         found: String,
         supported: String,
+        advice: String,
     },
     #[error("{path}: mixes WIT versions in its exports ({versions}); export a single version")]
     MixedWitVersions { path: String, versions: String },
@@ -58,6 +59,9 @@ pub enum LoadError {
     Remembered { path: String, reason: String },
     #[error("{path}: refused because of its metadata: {reason}")]
     BadMetadata { path: String, reason: String },
+    /// Refused by the operator's pins or signing keys (the message names the file).
+    #[error(transparent)]
+    Untrusted(crate::trust::TrustError),
     #[error("{path}: plugin name `{name}` is already used by {other}; plugin names must be unique")]
     DuplicateName {
         path: String,

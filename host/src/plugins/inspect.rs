@@ -18,7 +18,7 @@ pub struct WitVersion {
 }
 
 impl WitVersion {
-    fn parse(s: &str) -> Option<WitVersion> {
+    pub fn parse(s: &str) -> Option<WitVersion> {
         let mut parts = s.split('.').map(|p| p.parse::<u64>().ok());
         let v = WitVersion {
             major: parts.next()??,
@@ -26,6 +26,15 @@ impl WitVersion {
             patch: parts.next()??,
         };
         parts.next().is_none().then_some(v)
+    }
+
+    /// The series a version belongs to, as the supported range lists it: `0.2`, or `1`.
+    pub fn series(&self) -> String {
+        if self.major == 0 {
+            format!("0.{}", self.minor)
+        } else {
+            self.major.to_string()
+        }
     }
 
     /// Semver compatibility: same major, and for 0.x the same minor.
@@ -46,15 +55,6 @@ impl std::fmt::Display for WitVersion {
         write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
     }
 }
-
-/// The contract version this host implements. 0.2.0 added `plugin-metadata.needs`, the
-/// `key-value` import and `wasi:http` (0.1.0 plugins are refused: their metadata record has
-/// another shape).
-pub const SUPPORTED_WIT: WitVersion = WitVersion {
-    major: 0,
-    minor: 2,
-    patch: 0,
-};
 
 /// What a component's exports say about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +108,7 @@ fn shape_of_exports(names: &[String]) -> Result<ComponentShape, ShapeError> {
     }
     let found = versions[0];
     let wit_version = WitVersion::parse(found)
-        .filter(|v| v.is_compatible_with(&SUPPORTED_WIT) && *v <= SUPPORTED_WIT)
+        .filter(|v| super::contract::supported(*v).is_some())
         .ok_or_else(|| ShapeError::Unsupported {
             found: if found.is_empty() {
                 "(unversioned)".into()
@@ -153,7 +153,7 @@ mod tests {
             "carbonaut:provider/discovery@0.2.0",
         ]))
         .expect("a valid plugin");
-        assert_eq!(shape.wit_version, SUPPORTED_WIT);
+        assert_eq!(shape.wit_version, super::super::contract::LATEST);
         assert_eq!(
             shape.kinds,
             vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics]
@@ -163,7 +163,8 @@ mod tests {
     #[test]
     fn refuses_future_and_unversioned_contracts() {
         for (version, shown) in [
-            ("0.1.0", "0.1.0"),
+            ("0.0.1", "0.0.1"),
+            ("0.1.1", "0.1.1"),
             ("0.3.0", "0.3.0"),
             ("1.0.0", "1.0.0"),
             ("0.2.7", "0.2.7"),
@@ -188,6 +189,18 @@ mod tests {
                 found: "(unversioned)".into()
             }
         );
+    }
+
+    #[test]
+    fn every_supported_version_is_accepted() {
+        for version in super::super::contract::SUPPORTED {
+            let shape = shape_of_exports(&names(&[
+                &format!("carbonaut:provider/metadata@{version}"),
+                &format!("carbonaut:provider/environment@{version}"),
+            ]))
+            .expect("a supported version");
+            assert_eq!(shape.wit_version, *version);
+        }
     }
 
     #[test]

@@ -7,12 +7,11 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::Needs;
-use super::inspect::{SUPPORTED_WIT, ShapeError, inspect_component};
-use super::plugin::{Exports, Plugin, PluginInfo};
+use super::contract::{self, Exports};
+use super::inspect::{ShapeError, WitVersion, inspect_component};
+use super::plugin::{Plugin, PluginInfo};
 use super::{LoadError, PluginSet};
-use crate::model::ProviderKind;
 use crate::runtime::Runtime;
-use crate::runtime::bindings::{discovery, environment, metadata, resource_metrics};
 
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// The version/layer field that follows the magic: 1 for core modules, 0x0d plus layer 1 for
@@ -92,38 +91,17 @@ pub async fn load_bytes(
         path: path.clone(),
         reason: format!("{e:#}"),
     };
-    let has = |kind| shape.kinds.contains(&kind);
-    let exports = Exports {
-        metadata: metadata::GuestIndices::new(&pre).map_err(link)?,
-        discovery: has(ProviderKind::Discovery)
-            .then(|| discovery::GuestIndices::new(&pre))
-            .transpose()
-            .map_err(link)?,
-        resource_metrics: has(ProviderKind::ResourceMetrics)
-            .then(|| resource_metrics::GuestIndices::new(&pre))
-            .transpose()
-            .map_err(link)?,
-        environment: has(ProviderKind::Environment)
-            .then(|| environment::GuestIndices::new(&pre))
-            .transpose()
-            .map_err(link)?,
-    };
+    let exports = Exports::resolve(&pre, shape.wit_version, &shape.kinds).map_err(link)?;
 
     let file_name = Path::new(&path)
         .file_name()
         .map_or_else(|| path.clone(), |f| f.to_string_lossy().into_owned());
-    let meta = Plugin::fetch_metadata(
-        runtime,
-        &pre,
-        &exports.metadata,
-        &file_name,
-        "(unknown version)",
-    )
-    .await
-    .map_err(|source| LoadError::Metadata {
-        path: path.clone(),
-        source: Box::new(source),
-    })?;
+    let meta = Plugin::fetch_metadata(runtime, &pre, &exports, &file_name, "(unknown version)")
+        .await
+        .map_err(|source| LoadError::Metadata {
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
     // The name and version go into logs, metric labels and API answers: checked like any
     // other plugin output before anything uses them.
     let meta = super::validate::metadata(meta).map_err(|reason| LoadError::BadMetadata {
@@ -160,6 +138,7 @@ pub async fn load_bytes(
         file: path,
         size_bytes,
         cache,
+        signed_by: None,
     };
     Ok(Plugin::new(runtime.clone(), pre, exports, info))
 }
@@ -173,11 +152,9 @@ fn shape_error(path: &str, error: ShapeError) -> LoadError {
         },
         ShapeError::Unsupported { found } => LoadError::UnsupportedWitVersion {
             path,
+            advice: contract::advice(WitVersion::parse(&found)),
             found,
-            supported: format!(
-                "{}.{}.x (up to {SUPPORTED_WIT})",
-                SUPPORTED_WIT.major, SUPPORTED_WIT.minor
-            ),
+            supported: contract::supported_range(),
         },
         ShapeError::Mixed { versions } => LoadError::MixedWitVersions {
             path,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{Store, Trap};
 
+use super::contract::Exports;
 use super::inspect::WitVersion;
 use super::validate::{self, Checked, Rules};
 use super::{CallError, Needs, convert};
@@ -15,7 +16,7 @@ use crate::model::{
     Account, EnergyMix, LocationQuery, PluginMetadata, Project, ProviderKind, ResourceInfo,
     ResourceSample, SettingSpec, Settings,
 };
-use crate::runtime::bindings::{self as wit, discovery, environment, metadata, resource_metrics};
+use crate::runtime::bindings as wit;
 use crate::runtime::{CacheState, EPOCH_TICK, Grants, HostState, MAX_LOG_LINES_PER_CALL, Runtime};
 
 /// What the host knows about a plugin: read from its file, its exports and its metadata.
@@ -41,6 +42,8 @@ pub struct PluginInfo {
     pub size_bytes: u64,
     /// Whether this load compiled the component or found it precompiled.
     pub cache: CacheState,
+    /// The ID of the trusted key whose signature (`FILE.minisig`) verified, if it was signed.
+    pub signed_by: Option<String>,
 }
 
 pub struct Plugin {
@@ -49,20 +52,10 @@ pub struct Plugin {
     log_name: Arc<str>,
     runtime: Arc<Runtime>,
     pre: InstancePre<HostState>,
-    metadata: metadata::GuestIndices,
-    discovery: Option<discovery::GuestIndices>,
-    resource_metrics: Option<resource_metrics::GuestIndices>,
-    environment: Option<environment::GuestIndices>,
+    /// Its exports, by the contract version it was built for.
+    exports: Exports,
     /// The largest linear memory any call of this plugin grew to, in bytes.
     peak_memory: AtomicU64,
-}
-
-/// The export indices of one component, resolved once at load time.
-pub(super) struct Exports {
-    pub metadata: metadata::GuestIndices,
-    pub discovery: Option<discovery::GuestIndices>,
-    pub resource_metrics: Option<resource_metrics::GuestIndices>,
-    pub environment: Option<environment::GuestIndices>,
 }
 
 impl Plugin {
@@ -77,16 +70,18 @@ impl Plugin {
             info,
             runtime,
             pre,
-            metadata: exports.metadata,
-            discovery: exports.discovery,
-            resource_metrics: exports.resource_metrics,
-            environment: exports.environment,
+            exports,
             peak_memory: AtomicU64::new(0),
         }
     }
 
     pub fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    /// Records what the trust check found (set once, before the plugin is shared).
+    pub(super) fn set_signed_by(&mut self, key_id: Option<String>) {
+        self.info.signed_by = key_id;
     }
 
     pub fn name(&self) -> &str {
@@ -107,7 +102,7 @@ impl Plugin {
         Self::fetch_metadata(
             &self.runtime,
             &self.pre,
-            &self.metadata,
+            &self.exports,
             &self.info.name,
             &self.info.version,
         )
@@ -118,7 +113,7 @@ impl Plugin {
     pub(super) async fn fetch_metadata(
         runtime: &Runtime,
         pre: &InstancePre<HostState>,
-        indices: &metadata::GuestIndices,
+        exports: &Exports,
         name: &str,
         version: &str,
     ) -> Result<PluginMetadata, CallError> {
@@ -132,8 +127,7 @@ impl Plugin {
         };
         context
             .call(pre, Arc::from(name), async |store, instance| {
-                let guest = indices.load(&mut *store, instance)?;
-                Ok(Ok(guest.call_metadata(store).await?))
+                Ok(Ok(exports.metadata(store, instance).await?))
             })
             .await
             .map(convert::metadata)
@@ -145,17 +139,13 @@ impl Plugin {
         settings: &Settings,
         account: &Account,
     ) -> Result<Checked<Vec<Project>>, CallError> {
-        let indices = self
-            .discovery
-            .as_ref()
-            .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
+        self.require(ProviderKind::Discovery)?;
         let cx = self.context("discovery.list-projects", grants);
         let account = convert::account(account);
         let items = cx
             .call(&self.pre, self.log_name.clone(), async |store, instance| {
-                indices
-                    .load(&mut *store, instance)?
-                    .call_list_projects(store, settings, &account)
+                self.exports
+                    .list_projects(store, instance, settings, &account)
                     .await
             })
             .await
@@ -172,17 +162,13 @@ impl Plugin {
         account: &Account,
         project: &Project,
     ) -> Result<Checked<Vec<ResourceInfo>>, CallError> {
-        let indices = self
-            .discovery
-            .as_ref()
-            .ok_or_else(|| self.not_implemented(ProviderKind::Discovery))?;
+        self.require(ProviderKind::Discovery)?;
         let cx = self.context("discovery.list-resources", grants);
         let (account, project) = (convert::account(account), convert::project_to_wit(project));
         let items = cx
             .call(&self.pre, self.log_name.clone(), async |store, instance| {
-                indices
-                    .load(&mut *store, instance)?
-                    .call_list_resources(store, settings, &account, &project)
+                self.exports
+                    .list_resources(store, instance, settings, &account, &project)
                     .await
             })
             .await
@@ -200,19 +186,15 @@ impl Plugin {
         account: &Account,
         resources: &[ResourceInfo],
     ) -> Result<Checked<Vec<ResourceSample>>, CallError> {
-        let indices = self
-            .resource_metrics
-            .as_ref()
-            .ok_or_else(|| self.not_implemented(ProviderKind::ResourceMetrics))?;
+        self.require(ProviderKind::ResourceMetrics)?;
         let cx = self.context("resource-metrics.collect", grants);
         let account = convert::account(account);
         let batch: Vec<wit::ResourceInfo> =
             resources.iter().map(convert::resource_to_wit).collect();
         let items = cx
             .call(&self.pre, self.log_name.clone(), async |store, instance| {
-                indices
-                    .load(&mut *store, instance)?
-                    .call_collect(store, settings, &account, &batch)
+                self.exports
+                    .collect_samples(store, instance, settings, &account, &batch)
                     .await
             })
             .await
@@ -231,18 +213,14 @@ impl Plugin {
         settings: &Settings,
         locations: &[LocationQuery],
     ) -> Result<Checked<Vec<EnergyMix>>, CallError> {
-        let indices = self
-            .environment
-            .as_ref()
-            .ok_or_else(|| self.not_implemented(ProviderKind::Environment))?;
+        self.require(ProviderKind::Environment)?;
         let cx = self.context("environment.collect", grants);
         let queries: Vec<wit::LocationQuery> =
             locations.iter().map(convert::query_to_wit).collect();
         let items = cx
             .call(&self.pre, self.log_name.clone(), async |store, instance| {
-                indices
-                    .load(&mut *store, instance)?
-                    .call_collect(store, settings, &queries)
+                self.exports
+                    .collect_energy_mix(store, instance, settings, &queries)
                     .await
             })
             .await
@@ -265,12 +243,15 @@ impl Plugin {
         }
     }
 
-    fn not_implemented(&self, kind: ProviderKind) -> CallError {
-        CallError::NotImplemented {
+    fn require(&self, kind: ProviderKind) -> Result<(), CallError> {
+        if self.implements(kind) {
+            return Ok(());
+        }
+        Err(CallError::NotImplemented {
             plugin: self.info.name.clone(),
             version: self.info.version.clone(),
             kind: kind.as_str(),
-        }
+        })
     }
 }
 

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::{LoadError, Plugin, load_bytes};
 use crate::runtime::Runtime;
+use crate::trust::{SIGNATURE_SUFFIX, TrustPolicy, Verdict};
 
 /// The files a load is working on right now, so readiness can say what start-up waits for.
 #[derive(Clone, Default)]
@@ -91,21 +92,30 @@ impl PluginSet {
     }
 
     /// Reads `dir` again and returns the new set with what changed; `self` is untouched, so a
-    /// caller can still throw the result away.
+    /// caller can still throw the result away. Trusts every valid component; see
+    /// [`PluginSet::reload_with`].
     pub async fn reload(
         &self,
         runtime: &Arc<Runtime>,
         dir: &Path,
     ) -> std::io::Result<(PluginSet, SetChange)> {
-        self.reload_tracked(runtime, dir, &LoadProgress::default())
-            .await
+        self.reload_with(
+            runtime,
+            dir,
+            &TrustPolicy::default(),
+            &LoadProgress::default(),
+        )
+        .await
     }
 
-    /// [`PluginSet::reload`], telling `progress` which files are loading.
-    pub async fn reload_tracked(
+    /// [`PluginSet::reload`] under `trust` (a file that fails it is refused like a broken
+    /// one, and the version that was serving keeps serving only if it passes `trust` too),
+    /// telling `progress` which files are loading.
+    pub async fn reload_with(
         &self,
         runtime: &Arc<Runtime>,
         dir: &Path,
+        trust: &TrustPolicy,
         progress: &LoadProgress,
     ) -> std::io::Result<(PluginSet, SetChange)> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
@@ -116,67 +126,48 @@ impl PluginSet {
         files.sort();
         let mut next = PluginSet::default();
         let mut change = SetChange::default();
-        // First what needs no loading (read errors, unchanged files, remembered refusals),
-        // then every new or changed file at once.
+        // What stays as it was or is refused without running anything, then every new or
+        // changed file at once.
         let mut to_load = Vec::new();
         for file in files {
             let old = self.by_file.get(&file).cloned();
-            let shown = file.display().to_string();
-            let bytes = match tokio::fs::read(&file).await {
-                Ok(bytes) => bytes,
-                Err(source) => {
-                    change.refused.push(LoadError::Read {
-                        path: shown,
-                        source,
-                    });
-                    if let Some(old) = old {
-                        next.by_file.insert(file, old);
-                    }
-                    continue;
+            match self.triage(&file, old.as_ref(), trust, &mut next) {
+                Ok(Triage::Keep(plugin)) => {
+                    next.by_file.insert(file, plugin);
                 }
-            };
-            let digest = hex::encode(Sha256::digest(&bytes));
-            if let Some(old) = &old
-                && old.info().sha256 == digest
-            {
-                next.by_file.insert(file, old.clone());
-                continue;
-            }
-            if let Some(reason) = self.refused.get(&digest) {
-                change.refused.push(LoadError::Remembered {
-                    path: shown,
-                    reason: reason.clone(),
-                });
-                next.refused.insert(digest, reason.clone());
-                if let Some(old) = old {
-                    next.by_file.insert(file, old);
+                Ok(Triage::Load(job)) => to_load.push((file, old, job)),
+                Err(error) => {
+                    change.refused.push(error);
+                    keep_if_admitted(&mut next, file, old, trust);
                 }
-                continue;
             }
-            to_load.push((file, shown, digest, bytes, old));
         }
-        let loads = to_load
-            .into_iter()
-            .map(|(file, shown, digest, bytes, old)| async move {
-                progress.begin(&shown);
-                let result = load_bytes(runtime, &shown, bytes).await;
-                progress.end(&shown);
-                (file, shown, digest, old, result)
+        let loads = to_load.into_iter().map(|(file, old, job)| async move {
+            progress.begin(&job.shown);
+            let result = load_bytes(runtime, &job.shown, job.bytes).await;
+            progress.end(&job.shown);
+            (file, old, job.shown, job.sha256, job.signed_by, result)
+        });
+        for (file, old, shown, sha256, signed_by, result) in
+            futures_util::future::join_all(loads).await
+        {
+            let checked = result.and_then(|plugin| {
+                // Pins name plugins, so they are checked once the metadata has said which.
+                trust
+                    .check_pin(&shown, plugin.name(), &sha256)
+                    .map_err(LoadError::Untrusted)?;
+                if let Some(other) = next.file_of(plugin.name()) {
+                    return Err(LoadError::DuplicateName {
+                        path: shown.clone(),
+                        name: plugin.name().to_owned(),
+                        other: other.display().to_string(),
+                    });
+                }
+                Ok(plugin)
             });
-        for (file, shown, digest, old, result) in futures_util::future::join_all(loads).await {
-            match result {
-                Ok(plugin) => {
-                    if let Some(other) = next.file_of(plugin.name()) {
-                        change.refused.push(LoadError::DuplicateName {
-                            path: shown,
-                            name: plugin.name().to_owned(),
-                            other: other.display().to_string(),
-                        });
-                        if let Some(old) = old {
-                            next.by_file.insert(file, old);
-                        }
-                        continue;
-                    }
+            match checked {
+                Ok(mut plugin) => {
+                    plugin.set_signed_by(signed_by);
                     match &old {
                         Some(old) => change.replaced.push(format!(
                             "{} {} -> {}",
@@ -193,19 +184,24 @@ impl PluginSet {
                     next.by_file.insert(file, Arc::new(plugin));
                 }
                 Err(error) => {
-                    // A file that cannot be read is worth trying again; bytes that were
-                    // refused will be refused again.
-                    if !matches!(error, LoadError::Read { .. }) {
+                    // Bytes refused for what they are will be refused again: remembered by
+                    // digest. Not a read error (worth retrying), a name clash (depends on
+                    // the other files) or a trust refusal (depends on the config and the
+                    // signature file).
+                    if !matches!(
+                        error,
+                        LoadError::Read { .. }
+                            | LoadError::DuplicateName { .. }
+                            | LoadError::Untrusted(_)
+                    ) {
                         let message = error.to_string();
                         let reason = message
                             .strip_prefix(&format!("{shown}: "))
                             .unwrap_or(&message);
-                        next.refused.insert(digest, reason.to_owned());
+                        next.refused.insert(sha256, reason.to_owned());
                     }
                     change.refused.push(error);
-                    if let Some(old) = old {
-                        next.by_file.insert(file, old);
-                    }
+                    keep_if_admitted(&mut next, file, old, trust);
                 }
             }
         }
@@ -217,6 +213,96 @@ impl PluginSet {
             }
         }
         Ok((next, change))
+    }
+
+    /// What `file` needs: nothing (`old` again, when neither the bytes nor their signature
+    /// changed), a load, or a refusal that runs nothing (unreadable, a bad signature, bytes
+    /// refused before).
+    fn triage(
+        &self,
+        file: &Path,
+        old: Option<&Arc<Plugin>>,
+        trust: &TrustPolicy,
+        next: &mut PluginSet,
+    ) -> Result<Triage, LoadError> {
+        let shown = file.display().to_string();
+        let read = |source| LoadError::Read {
+            path: shown.clone(),
+            source,
+        };
+        let bytes = std::fs::read(file).map_err(read)?;
+        let signature = read_signature(file).map_err(read)?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        // The signature is checked on the bytes, before anything is compiled or run.
+        let verdict = trust
+            .check_signature(&shown, &bytes, signature.as_deref())
+            .map_err(LoadError::Untrusted)?;
+        if let Some(old) = old
+            && old.info().sha256 == sha256
+        {
+            trust
+                .check_pin(&shown, old.name(), &sha256)
+                .map_err(LoadError::Untrusted)?;
+            if old.info().signed_by == verdict.signed_by {
+                return Ok(Triage::Keep(old.clone()));
+            }
+        }
+        if let Some(reason) = self.refused.get(&sha256) {
+            next.refused.insert(sha256, reason.clone());
+            return Err(LoadError::Remembered {
+                path: shown,
+                reason: reason.clone(),
+            });
+        }
+        Ok(Triage::Load(Job {
+            shown,
+            sha256,
+            bytes,
+            signed_by: verdict.signed_by,
+        }))
+    }
+}
+
+enum Triage {
+    Keep(Arc<Plugin>),
+    Load(Job),
+}
+
+/// A file to compile and ask for its metadata.
+struct Job {
+    shown: String,
+    sha256: String,
+    bytes: Vec<u8>,
+    signed_by: Option<String>,
+}
+
+/// The last good version keeps serving, unless the policy no longer admits it either (a pin
+/// or key changed in the config).
+fn keep_if_admitted(
+    next: &mut PluginSet,
+    file: PathBuf,
+    old: Option<Arc<Plugin>>,
+    trust: &TrustPolicy,
+) {
+    if let Some(old) = old {
+        let info = old.info();
+        let verdict = Verdict {
+            signed_by: info.signed_by.clone(),
+        };
+        if trust.still_admits(&info.name, &info.sha256, &verdict) {
+            next.by_file.insert(file, old.clone());
+        }
+    }
+}
+
+/// The text of `FILE.minisig` beside `file`, if there is one.
+pub fn read_signature(file: &Path) -> std::io::Result<Option<String>> {
+    let mut name = file.as_os_str().to_owned();
+    name.push(SIGNATURE_SUFFIX);
+    match std::fs::read_to_string(PathBuf::from(name)) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

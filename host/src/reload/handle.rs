@@ -26,6 +26,8 @@ pub(super) enum Command {
     Upload {
         name: String,
         bytes: Vec<u8>,
+        /// The text of its minisign signature, when the upload carried one.
+        signature: Option<String>,
         reply: oneshot::Sender<Result<ReloadRecord, ManageError>>,
     },
     Delete {
@@ -69,9 +71,20 @@ impl ReloadHandle {
         });
     }
 
-    pub async fn upload(&self, name: String, bytes: Vec<u8>) -> Result<ReloadRecord, ManageError> {
+    pub async fn upload(
+        &self,
+        name: String,
+        bytes: Vec<u8>,
+        signature: Option<String>,
+    ) -> Result<ReloadRecord, ManageError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Upload { name, bytes, reply }).await?;
+        self.send(Command::Upload {
+            name,
+            bytes,
+            signature,
+            reply,
+        })
+        .await?;
         rx.await.map_err(|_| stopped())?
     }
 

@@ -89,8 +89,28 @@ impl Reloader {
                         let _ = reply.send(record);
                     }
                 }
-                Command::Upload { name, bytes, reply } => {
-                    let _ = reply.send(self.upload(&name, bytes).await);
+                Command::Upload {
+                    name,
+                    bytes,
+                    signature,
+                    reply,
+                } => {
+                    let started = Instant::now();
+                    let result = self.upload(&name, bytes, signature).await;
+                    if let Err(ManageError::Invalid(reason)) = &result {
+                        // A refused upload is a reload that did not happen: counted and
+                        // listed like one, so a tampered or unsigned upload leaves a trace.
+                        self.history.push(ReloadRecord {
+                            at_ms: crate::collect::now_ms(),
+                            trigger: "upload",
+                            outcome: Outcome::RolledBack,
+                            reason: Some(reason.clone()),
+                            items: Vec::new(),
+                            duration_ms: started.elapsed().as_millis() as u64,
+                        });
+                        tracing::warn!(plugin = %name, %reason, "upload refused; the last good version keeps serving");
+                    }
+                    let _ = reply.send(result);
                 }
                 Command::Delete { name, reply } => {
                     let _ = reply.send(self.delete(&name).await);
@@ -147,7 +167,12 @@ impl Reloader {
         let config_changed = text != self.config_text;
         let (plugins, change) = self
             .plugins
-            .reload(&self.runtime, &config.plugin_dir)
+            .reload_with(
+                &self.runtime,
+                &config.plugin_dir,
+                &config.trust,
+                &crate::plugins::LoadProgress::default(),
+            )
             .await
             .map_err(|e| {
                 format!(
@@ -165,7 +190,11 @@ impl Reloader {
                 .collect();
             config
                 .check_plugins(&catalogue)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| match &refused {
+                    // A plugin the new config does not trust is missing for it: say why.
+                    Some(refused) => format!("{e} (refused: {refused})"),
+                    None => e.to_string(),
+                })?;
             if config.listen != self.config.listen
                 || config.state_dir != self.config.state_dir
                 || config.tls != self.config.tls
@@ -220,7 +249,12 @@ impl Reloader {
         Ok(Some(refused))
     }
 
-    async fn upload(&mut self, name: &str, bytes: Vec<u8>) -> Result<ReloadRecord, ManageError> {
+    async fn upload(
+        &mut self,
+        name: &str,
+        bytes: Vec<u8>,
+        signature: Option<String>,
+    ) -> Result<ReloadRecord, ManageError> {
         validate_name(name)?;
         if bytes.len() > MAX_UPLOAD_BYTES {
             return Err(ManageError::Invalid(format!(
@@ -228,6 +262,19 @@ impl Reloader {
                 bytes.len()
             )));
         }
+        // Pin and signature are checked before the upload is compiled or written: the name
+        // in the URL must be the metadata's (checked below), so its pin applies.
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        self.config
+            .trust
+            .check(
+                &format!("{name}.wasm (upload)"),
+                name,
+                &sha256,
+                &bytes,
+                signature.as_deref(),
+            )
+            .map_err(|e| ManageError::Invalid(e.to_string()))?;
         // Validated exactly as a dropped file is loaded; the compiled result lands in the
         // cache, so the reload below does not compile it again.
         let plugin = load_bytes(
@@ -249,9 +296,20 @@ impl Reloader {
             .file_of(name)
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.config.plugin_dir.join(format!("{name}.wasm")));
-        let tmp = self.config.plugin_dir.join(format!(".{name}.wasm.tmp"));
-        std::fs::write(&tmp, &bytes)
-            .and_then(|()| std::fs::rename(&tmp, &dest))
+        let mut sig_dest = dest.clone().into_os_string();
+        sig_dest.push(crate::trust::SIGNATURE_SUFFIX);
+        let sig_dest = std::path::PathBuf::from(sig_dest);
+        // The signature goes first: a watcher that sees the new .wasm finds its signature.
+        // An upload without one removes the old one, which signed other bytes.
+        let written = match &signature {
+            Some(text) => write_atomically(&self.config.plugin_dir, &sig_dest, text.as_bytes()),
+            None => match std::fs::remove_file(&sig_dest) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        };
+        written
+            .and_then(|()| write_atomically(&self.config.plugin_dir, &dest, &bytes))
             .map_err(|e| ManageError::Failed(format!("cannot write {}: {e}", dest.display())))?;
         Ok(self.reload("upload", Vec::new()).await)
     }
@@ -291,6 +349,16 @@ impl Reloader {
         };
         Ok(self.reload(trigger, items).await)
     }
+}
+
+/// Writes a hidden temporary in `dir`, then renames it over `dest`.
+fn write_atomically(dir: &Path, dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let file_name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.tmp"));
+    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, dest))
 }
 
 fn not_loaded(name: &str) -> ManageError {
@@ -343,6 +411,9 @@ fn describe_config_change(old: &Config, new: &Config, items: &mut Vec<String>) {
     }
     if old.auth != new.auth {
         items.push("auth changed".into());
+    }
+    if old.trust != new.trust {
+        items.push("plugin pins or trusted keys changed".into());
     }
 }
 

@@ -42,8 +42,12 @@ pub fn watch(
             .filter(|e| !matches!(e.kind, EventKind::Access(_)))
             .flat_map(|e| e.paths.iter())
             .any(|p| {
+                // A signature belongs to its plugin: `X.wasm.minisig` changing re-checks `X.wasm`.
                 let in_plugins = p.parent() == Some(wanted_plugin_dir.as_path())
-                    && p.extension().is_some_and(|x| x == "wasm")
+                    && p.file_name().is_some_and(|n| {
+                        let n = n.to_string_lossy();
+                        n.ends_with(".wasm") || n.ends_with(".wasm.minisig")
+                    })
                     && !p
                         .file_name()
                         .is_some_and(|n| n.to_string_lossy().starts_with('.'));

@@ -5,7 +5,7 @@
 #![allow(missing_docs, clippy::all)]
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/0.2.0",
     world: "provider",
     exports: { default: async },
     additional_derives: [PartialEq],
@@ -16,6 +16,9 @@ wasmtime::component::bindgen!({
         "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
     },
 });
+
+/// The frozen 0.1.0 contract, for plugins built before 0.2.0 (see `plugins::contract`).
+pub(crate) mod v0_1;
 
 pub use self::carbonaut::provider::types::*;
 pub use exports::carbonaut::provider::{discovery, environment, metadata, resource_metrics};

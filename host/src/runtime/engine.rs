@@ -63,6 +63,12 @@ impl Runtime {
             .context("linking the log import")?;
         key_value::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .context("linking the key-value import")?;
+        // 0.1.0 plugins import `log@0.1.0`; both versions live in one linker.
+        super::bindings::v0_1::carbonaut::provider::log::add_to_linker::<
+            HostState,
+            HasSelf<HostState>,
+        >(&mut linker, |state| state)
+        .context("linking the 0.1.0 log import")?;
         let ticker = EpochTicker::start(&engine);
         Ok(Runtime {
             engine,

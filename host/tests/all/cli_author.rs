@@ -31,7 +31,7 @@ fn succeeded(out: &Output) -> String {
 }
 
 fn repo_wit() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/0.2.0")
 }
 
 /// Every file below `dir`, as (path relative to `dir`, contents), sorted.

@@ -30,14 +30,17 @@ fn inspect_prints_what_the_plugin_is() {
         "name:        mock-meter\n\
          version:     0.1.0\n\
          description: Deterministic energy, power and CPU readings for any resource.\n\
-         wit:         carbonaut:provider@0.2.0\n\
+         wit:         carbonaut:provider@0.2.0 (this host runs carbonaut:provider 0.1, 0.2)\n\
          kinds:       resource-metrics\n\
-         sha256:      {}\n\
+         sha256:      {0}\n\
          file:        {MOCK_METER} ({size} bytes)\n\
          settings:\n  \
          mode (optional): `counter` (default), `power` (no energy counter) or `both`\n  \
          wrap_joules (optional): Wrap the energy counter at this many joules (default: never)\n\
-         needs:       nothing (no network, files or key-value store)\n",
+         needs:       nothing (no network, files or key-value store)\n\
+         pin it in the config (only this exact file will load):\n  \
+         [plugins.mock-meter]\n  \
+         sha256 = \"{0}\"\n",
         sha256_of(MOCK_METER)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
@@ -49,7 +52,7 @@ fn inspect_shows_the_capabilities_a_plugin_asks_for() {
     let out = carbonaut(&["plugin", "inspect", hostile]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.ends_with(
+        text.contains(
             "needs (granted only where the config allows them too):\n  \
              http:           *\n  \
              read-only dirs: /data\n  \

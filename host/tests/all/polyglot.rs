@@ -489,8 +489,8 @@ async fn a_plugin_built_for_another_wit_version_is_refused_naming_both() {
         .expect("0.2.0 loads");
     assert_eq!(same.info().wit_version.to_string(), "0.2.0");
 
-    // 0.1.0 is the contract before `needs`, `key-value` and `wasi:http`.
-    for version in ["0.1.0", "0.3.0", "1.0.0", "0.2.9", "0.0.1"] {
+    // Outside the supported series (0.1 and 0.2), or a newer patch than this host knows.
+    for version in ["0.3.0", "1.0.0", "0.2.9", "0.1.5", "0.0.1"] {
         let err = load_bytes(&runtime, "other.wasm", rebuilt_for(&original, version))
             .await
             .err()
@@ -505,7 +505,14 @@ async fn a_plugin_built_for_another_wit_version_is_refused_naming_both() {
             "{text}"
         );
         assert!(
-            text.contains("this host supports carbonaut:provider@0.2.x (up to 0.2.0)"),
+            text.contains("this host supports carbonaut:provider 0.1, 0.2; "),
+            "{text}"
+        );
+        // What to do: a newer plugin needs a newer carbonaut; any can be rebuilt.
+        assert!(text.contains("rebuild it with carbonaut-sdk"), "{text}");
+        assert_eq!(
+            text.contains("upgrade carbonaut"),
+            ["0.3.0", "1.0.0", "0.2.9"].contains(&version),
             "{text}"
         );
     }

@@ -94,7 +94,7 @@ sha256 = "f0fd6c09405cb6d3707d04067d8509cb924e62ae66fa02067c2bc467b0d721e4"
 pub const ONE_ACCOUNT: &str =
     "[accounts.acme]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n";
 
-fn json(daemon: &Daemon, path: &str) -> serde_json::Value {
+pub fn json(daemon: &Daemon, path: &str) -> serde_json::Value {
     reqwest::blocking::Client::new()
         .get(daemon.url(path))
         .bearer_auth(READ_TOKEN)
@@ -104,7 +104,7 @@ fn json(daemon: &Daemon, path: &str) -> serde_json::Value {
         .expect("JSON")
 }
 
-fn plugin_version(daemon: &Daemon, name: &str) -> Option<String> {
+pub fn plugin_version(daemon: &Daemon, name: &str) -> Option<String> {
     json(daemon, "/api/v1/plugins")
         .as_array()?
         .iter()
@@ -112,7 +112,7 @@ fn plugin_version(daemon: &Daemon, name: &str) -> Option<String> {
         .map(|p| p["version"].as_str().unwrap_or_default().to_owned())
 }
 
-fn wait_until(what: &str, daemon: &Daemon, check: impl Fn() -> bool) {
+pub fn wait_until(what: &str, daemon: &Daemon, check: impl Fn() -> bool) {
     for _ in 0..150 {
         if check() {
             return;
@@ -122,7 +122,7 @@ fn wait_until(what: &str, daemon: &Daemon, check: impl Fn() -> bool) {
     panic!("timed out waiting for {what}; log:\n{}", daemon.log());
 }
 
-fn last_reload(daemon: &Daemon) -> serde_json::Value {
+pub fn last_reload(daemon: &Daemon) -> serde_json::Value {
     json(daemon, "/api/v1/reloads")[0].clone()
 }
 
