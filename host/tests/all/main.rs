@@ -10,6 +10,7 @@ mod cli_config;
 mod cli_inspect;
 mod collection;
 mod crash;
+mod deploy_monitoring;
 mod e2e_quickstart;
 mod fake_api;
 mod fuzz;
