@@ -46,7 +46,10 @@ fn promtool_accepts_the_config_and_rules_and_their_unit_tests_pass() {
     let prom = deploy_dir().join("prometheus");
     promtool(&["check", "rules"], &files_in(&prom.join("rules"), ".yml"));
     promtool(&["check", "config"], &[prom.join("prometheus.yml")]);
-    promtool(&["test", "rules"], &files_in(&prom.join("tests"), ".test.yml"));
+    promtool(
+        &["test", "rules"],
+        &files_in(&prom.join("tests"), ".test.yml"),
+    );
 }
 
 /// Every `"expr"` string anywhere in the dashboard, with its panel's title.
@@ -127,7 +130,10 @@ impl PromServer {
         let mut config = std::fs::read_to_string(prom.join("prometheus.yml")).expect("read");
         for (from, to) in [
             ("scrape_interval: 30s", "scrape_interval: 1s".to_owned()),
-            ("evaluation_interval: 30s", "evaluation_interval: 1s".to_owned()),
+            (
+                "evaluation_interval: 30s",
+                "evaluation_interval: 1s".to_owned(),
+            ),
             ("scrape_timeout: 20s", "scrape_timeout: 1s".to_owned()),
             ("\"127.0.0.1:9464\"", format!("\"{target}\"")),
         ] {
@@ -180,7 +186,10 @@ impl PromServer {
         if json["status"] != "success" {
             return Err(format!("query failed: {json}"));
         }
-        let result = json["data"]["result"].as_array().cloned().unwrap_or_default();
+        let result = json["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if result.is_empty() {
             return Err("no data".into());
         }
@@ -294,9 +303,15 @@ fn every_dashboard_query_and_recording_rule_returns_data_from_the_demo() {
             evaluated += 1;
             assert_eq!(rule["health"], "ok", "rule failed to evaluate: {rule}");
             if rule["type"] == "alerting" {
-                assert_eq!(rule["state"], "inactive", "alert on the healthy demo: {rule}");
+                assert_eq!(
+                    rule["state"], "inactive",
+                    "alert on the healthy demo: {rule}"
+                );
             }
         }
     }
-    assert!(evaluated >= records.len() + 5, "only {evaluated} rules loaded");
+    assert!(
+        evaluated >= records.len() + 5,
+        "only {evaluated} rules loaded"
+    );
 }
