@@ -265,6 +265,19 @@ pub fn render_metrics(s: &Snapshot) -> String {
             p.peak_memory_bytes as f64,
         );
     }
+    e.family(
+        "carbonaut_provider_degraded",
+        "gauge",
+        "1 while the provider backs off after failed calls (see /api/v1/status).",
+    );
+    for (name, p) in &s.providers {
+        let degraded = if p.health.degraded { 1.0 } else { 0.0 };
+        e.sample(
+            "carbonaut_provider_degraded",
+            &[("provider", name), ("plugin", &p.plugin)],
+            degraded,
+        );
+    }
     e.finish()
 }
 

@@ -244,6 +244,14 @@ async fn a_failing_account_is_isolated_counted_and_visible() {
     assert!(text.contains("carbonaut_plugin_calls_total{plugin=\"trapping\",operation=\"collect-samples\",outcome=\"backoff\"} 1\n"), "{text}");
     assert!(text.contains("carbonaut_plugin_up{plugin=\"trapping\",version=\"0.0.1\"} 0\n"));
     assert!(text.contains("carbonaut_plugin_up{plugin=\"mock-meter\",version=\"0.1.0\"} 1\n"));
+    assert!(
+        text.contains("carbonaut_provider_degraded{provider=\"broken\",plugin=\"trapping\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("carbonaut_provider_degraded{provider=\"meter\",plugin=\"mock-meter\"} 0\n"),
+        "{text}"
+    );
 
     let status = get_json(&h.state, "/api/v1/status").await;
     let error = status["accounts"]["doomed"]["last_collection_error"]

@@ -11,6 +11,7 @@ mod cli_inspect;
 mod collection;
 mod contracts;
 mod crash;
+mod deploy_monitoring;
 mod e2e_quickstart;
 mod fake_api;
 mod fuzz;
