@@ -8,6 +8,8 @@ mod manage;
 mod metrics;
 mod openapi;
 mod router;
+pub mod tls;
 
+pub use auth::{Caller, ClientCertificate};
 pub use openapi::ApiDoc;
 pub use router::{AppState, app};
