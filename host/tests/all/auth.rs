@@ -10,6 +10,7 @@ use crate::support::Daemon;
 mod example;
 mod jwt;
 mod mtls;
+mod openapi;
 mod pki;
 mod prometheus;
 

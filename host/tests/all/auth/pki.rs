@@ -135,6 +135,7 @@ impl SigningKey {
                 "-out",
             ])
             .arg(&pem)
+            .stderr(std::process::Stdio::null())
             .status()
             .expect("openssl genpkey")
             .success();
