@@ -10,7 +10,9 @@ mod openapi;
 mod plugin_info;
 mod router;
 mod starting;
+pub mod tls;
 
+pub use auth::{Caller, ClientCertificate};
 pub use openapi::ApiDoc;
 pub use router::{AppState, app};
 pub use starting::starting_app;

@@ -6,6 +6,7 @@
 //! the config is read, so checking the config against them is a separate step
 //! ([`Config::check_plugins`]).
 
+mod access;
 mod catalogue;
 mod error;
 mod raw;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use crate::model::ProviderKind;
 
+pub use access::{ClientCa, ClientMatch, ClientRule, Jwks, JwtConfig, load_jwks};
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use settings::Settings;
 
@@ -60,6 +62,8 @@ pub struct Config {
 pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Mutual TLS: the CA that signs client certificates (`client_ca`, `client_auth`).
+    pub client: Option<ClientCa>,
 }
 
 /// Who may use the API (`[auth]`). Tokens are kept as SHA-256 digests, never in clear.
@@ -68,6 +72,27 @@ pub struct AuthConfig {
     pub tokens: Vec<TokenConfig>,
     /// When true, `/metrics` needs a token too (`read` is enough).
     pub protect_metrics: bool,
+    /// Client certificate → role (`[[auth.clients]]`).
+    pub clients: Vec<ClientRule>,
+    /// Bearer JWTs (`[auth.jwt]`).
+    pub jwt: Option<JwtConfig>,
+}
+
+impl AuthConfig {
+    /// Whether any way to authenticate is configured; until one is, GET endpoints are open.
+    pub fn any_method(&self) -> bool {
+        !self.tokens.is_empty() || !self.clients.is_empty() || self.jwt.is_some()
+    }
+
+    /// Whether anyone can be `admin`; until someone can, changes through the API are off.
+    pub fn any_admin(&self) -> bool {
+        self.tokens.iter().any(|t| t.role == Role::Admin)
+            || self.clients.iter().any(|c| c.role == Role::Admin)
+            || self
+                .jwt
+                .as_ref()
+                .is_some_and(|j| j.roles.values().any(|r| *r == Role::Admin))
+    }
 }
 
 #[derive(Clone, PartialEq, Eq)]

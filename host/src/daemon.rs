@@ -194,24 +194,15 @@ async fn serve(
                 .context("the HTTP server failed")
         }
         Some(tls) => {
-            // ring keeps the build free of cmake and of aws-lc's C sources.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot load the TLS certificate {} and key {}",
-                        tls.cert.display(),
-                        tls.key.display()
-                    )
-                })?;
+            let rustls = crate::api::tls::server_config(&tls)?;
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();
             tokio::spawn(async move {
                 let _ = stop.wait_for(|s| *s).await;
                 stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
             });
-            axum_server::from_tcp_rustls(listener, rustls)
+            axum_server::from_tcp(listener)
+                .acceptor(crate::api::tls::PeerAcceptor::new(rustls))
                 .handle(handle)
                 .serve(router.into_make_service())
                 .await

@@ -1,14 +1,15 @@
 //! The plugin management API: one plugin's details, upload, delete, enable, disable, and
 //! reloads. Every change goes through the reloader, exactly like a dropped file.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::ApiError;
 use crate::collect::CallCount;
 use crate::reload::{ManageError, ReloadHandle, ReloadRecord};
@@ -52,6 +53,15 @@ fn handle(state: &AppState) -> Result<&ReloadHandle, ApiError> {
         .ok_or_else(|| ApiError::Unavailable("this host runs without a reloader".into()))
 }
 
+/// The reloader, told who is asking (the authentication step left the caller in the request).
+fn acting(state: &AppState, caller: Option<Extension<Caller>>) -> Result<ReloadHandle, ApiError> {
+    let handle = handle(state)?;
+    Ok(match caller {
+        Some(Extension(caller)) => handle.by(caller.label()),
+        None => handle.clone(),
+    })
+}
+
 fn answer(result: Result<ReloadRecord, ManageError>) -> Response {
     match result {
         Ok(record) => (StatusCode::OK, Json(record)).into_response(),
@@ -75,6 +85,7 @@ pub const SIGNATURE_HEADER: &str = "x-carbonaut-signature";
         (status = 413, description = "Over 64 MiB"), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
 pub async fn upload(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -83,7 +94,7 @@ pub async fn upload(
         Ok(signature) => signature,
         Err(e) => return e.into_response(),
     };
-    match handle(&state) {
+    match acting(&state, caller) {
         Ok(h) => answer(h.upload(name, body.to_vec(), signature).await),
         Err(e) => e.into_response(),
     }
@@ -109,8 +120,12 @@ fn signature_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// Remove a plugin's file; providers using it go down.
 #[utoipa::path(delete, path = "/api/v1/plugins/{name}", params(("name" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = ReloadRecord), (status = 404), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
-pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    match handle(&state) {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path(name): Path<String>,
+) -> Response {
+    match acting(&state, caller) {
         Ok(h) => answer(h.delete(name).await),
         Err(e) => e.into_response(),
     }
@@ -119,8 +134,12 @@ pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> 
 /// Disable a plugin (persisted across restarts); providers using it go down.
 #[utoipa::path(post, path = "/api/v1/plugins/{name}/disable", params(("name" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = ReloadRecord), (status = 404), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
-pub async fn disable(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    match handle(&state) {
+pub async fn disable(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path(name): Path<String>,
+) -> Response {
+    match acting(&state, caller) {
         Ok(h) => answer(h.set_disabled(name, true).await),
         Err(e) => e.into_response(),
     }
@@ -129,8 +148,12 @@ pub async fn disable(State(state): State<AppState>, Path(name): Path<String>) ->
 /// Enable a disabled plugin.
 #[utoipa::path(post, path = "/api/v1/plugins/{name}/enable", params(("name" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = ReloadRecord), (status = 404), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
-pub async fn enable(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    match handle(&state) {
+pub async fn enable(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path(name): Path<String>,
+) -> Response {
+    match acting(&state, caller) {
         Ok(h) => answer(h.set_disabled(name, false).await),
         Err(e) => e.into_response(),
     }
@@ -139,8 +162,8 @@ pub async fn enable(State(state): State<AppState>, Path(name): Path<String>) -> 
 /// Reload the config and the plugin directory now (as SIGHUP does).
 #[utoipa::path(post, path = "/api/v1/reload", security(("bearer" = [])),
     responses((status = 200, body = ReloadRecord), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
-pub async fn reload(State(state): State<AppState>) -> Response {
-    match handle(&state) {
+pub async fn reload(State(state): State<AppState>, caller: Option<Extension<Caller>>) -> Response {
+    match acting(&state, caller) {
         Ok(h) => answer(h.reload("api").await),
         Err(e) => e.into_response(),
     }

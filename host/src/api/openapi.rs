@@ -2,7 +2,7 @@
 //! response types, served at `/api/v1/openapi.json`.
 
 use axum::Json;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{json, manage, metrics, router};
@@ -31,6 +31,8 @@ use super::{json, manage, metrics, router};
 )]
 pub struct ApiDoc;
 
+/// The three ways to authenticate (see `api/auth.rs`). Handlers are annotated with `bearer`;
+/// each such operation is offered all three as alternatives.
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -38,8 +40,56 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A static token from [[auth.tokens]]"))
+                    .build(),
+            ),
         );
+        components.add_security_scheme(
+            "jwt",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT verified against [auth.jwt]; its roles claim gives the role",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "mutualTLS",
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "A client certificate signed by [server] tls.client_ca; [[auth.clients]] gives the role"
+                        .to_owned(),
+                ),
+                extensions: None,
+            },
+        );
+        let bearer = SecurityRequirement::new("bearer", Vec::<String>::new());
+        let any = vec![
+            bearer.clone(),
+            SecurityRequirement::new("jwt", Vec::<String>::new()),
+            SecurityRequirement::new("mutualTLS", Vec::<String>::new()),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if op.security.as_ref().is_some_and(|s| s.contains(&bearer)) {
+                    op.security = Some(any.clone());
+                }
+            }
+        }
     }
 }
 

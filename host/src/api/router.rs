@@ -11,7 +11,8 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 
-use super::{auth, json, manage, metrics, openapi};
+use super::auth::{self, Need};
+use super::{json, manage, metrics, openapi};
 use crate::collect::Telemetry;
 use crate::config::AuthConfig;
 use crate::reload::MAX_UPLOAD_BYTES;
@@ -32,7 +33,10 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_metrics));
+        .route_layer(from_fn_with_state(
+            (state.clone(), Need::Metrics),
+            auth::require,
+        ));
     let read = Router::new()
         .route("/api/v1/topology", get(json::topology))
         .route("/api/v1/resources/{id}", get(json::resource))
@@ -41,13 +45,19 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/status", get(json::status))
         .route("/api/v1/reloads", get(manage::reloads))
         .route("/api/v1/openapi.json", get(openapi::document))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_read));
+        .route_layer(from_fn_with_state(
+            (state.clone(), Need::Read),
+            auth::require,
+        ));
     let admin = Router::new()
         .route("/api/v1/plugins/{name}", delete(manage::delete))
         .route("/api/v1/plugins/{name}/disable", post(manage::disable))
         .route("/api/v1/plugins/{name}/enable", post(manage::enable))
         .route("/api/v1/reload", post(manage::reload))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+        .route_layer(from_fn_with_state(
+            (state.clone(), Need::Admin),
+            auth::require,
+        ));
     // Only uploads carry a large body; everything else is refused past a few KiB (413),
     // whether or not the handler reads it.
     let small = open
@@ -56,10 +66,17 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(SMALL_BODY_BYTES));
     let upload = Router::new()
         .route("/api/v1/plugins/{name}", put(manage::upload))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
+        .route_layer(from_fn_with_state(
+            (state.clone(), Need::Admin),
+            auth::require,
+        ))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(MAX_UPLOAD_BYTES));
-    small.merge(upload).with_state(state)
+    // Authentication runs first, on every route; each group above checks the role it needs.
+    small
+        .merge(upload)
+        .layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .with_state(state)
 }
 
 /// Request bodies of everything but uploads.

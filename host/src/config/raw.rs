@@ -68,6 +68,10 @@ pub(super) struct RawAuth {
     pub tokens: Vec<RawToken>,
     #[serde(default)]
     pub protect_metrics: bool,
+    /// Client certificates → roles (mutual TLS); see `config/access.rs`.
+    #[serde(default)]
+    pub clients: Vec<super::access::RawClient>,
+    pub jwt: Option<super::access::RawJwt>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +94,10 @@ pub(super) struct RawServer {
 pub(super) struct RawTls {
     pub cert: String,
     pub key: String,
+    /// CA bundle that signs the client certificates accepted (mutual TLS).
+    pub client_ca: Option<Spanned<String>>,
+    /// `required` (the default with `client_ca`) or `optional`.
+    pub client_auth: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,8 +23,8 @@ use crate::runtime::Limits;
 /// Collects every problem while building the config; `config/sandbox.rs` adds the checks of
 /// what a provider may use.
 pub(super) struct Checker<'a> {
-    text: &'a str,
-    env: &'a dyn Fn(&str) -> Option<String>,
+    pub(super) text: &'a str,
+    pub(super) env: &'a dyn Fn(&str) -> Option<String>,
     pub(super) report: Report,
 }
 
@@ -44,6 +44,7 @@ pub(super) fn build(
 
     let listen = raw.server.listen.map_or(DEFAULT_LISTEN, |l| c.listen(&l));
     let tls = raw.server.tls.map(|t| TlsConfig {
+        client: c.client_ca(t.client_ca.as_ref(), t.client_auth.as_ref(), base_dir),
         cert: base_dir.join(t.cert),
         key: base_dir.join(t.key),
     });
@@ -122,7 +123,8 @@ pub(super) fn build(
         accounts.insert(name, account);
     }
 
-    let auth = c.auth(raw.auth);
+    let have_client_ca = tls.as_ref().is_some_and(|t| t.client.is_some());
+    let auth = c.auth(raw.auth, have_client_ca, base_dir);
     let trust = c.trust(&raw.plugins, &raw.trust);
 
     let config = Config {
@@ -148,7 +150,12 @@ impl Checker<'_> {
         Position::at(self.text, span.start)
     }
 
-    fn auth(&mut self, raw: super::raw::RawAuth) -> AuthConfig {
+    fn auth(
+        &mut self,
+        raw: super::raw::RawAuth,
+        have_client_ca: bool,
+        base_dir: &Path,
+    ) -> AuthConfig {
         let mut tokens = Vec::new();
         for t in raw.tokens {
             let role = match t.role.get_ref().as_str() {
@@ -183,6 +190,8 @@ impl Checker<'_> {
         AuthConfig {
             tokens,
             protect_metrics: raw.protect_metrics,
+            clients: self.clients(raw.clients, have_client_ca),
+            jwt: raw.jwt.map(|j| self.jwt(j, base_dir)),
         }
     }
 

@@ -41,14 +41,29 @@ pub(super) enum Command {
     },
 }
 
+/// A command and who asked for it (`None`: the host itself: watcher, SIGHUP).
+pub(super) struct Envelope {
+    pub command: Command,
+    pub caller: Option<String>,
+}
+
 /// A cloneable way to ask the reloader for something, and to read the reload history.
 #[derive(Clone)]
 pub struct ReloadHandle {
-    pub(super) tx: mpsc::Sender<Command>,
+    pub(super) tx: mpsc::Sender<Envelope>,
     pub(super) history: Arc<History>,
+    pub(super) caller: Option<String>,
 }
 
 impl ReloadHandle {
+    /// This handle, with `caller` (like `jwt:alice`) recorded on the reloads it causes.
+    pub fn by(&self, caller: String) -> ReloadHandle {
+        ReloadHandle {
+            caller: Some(caller),
+            ..self.clone()
+        }
+    }
+
     pub fn history(&self) -> &History {
         &self.history
     }
@@ -65,9 +80,12 @@ impl ReloadHandle {
 
     /// Asks for a reload without waiting for it (from the file watcher's thread).
     pub fn request_blocking(&self, trigger: &'static str) {
-        let _ = self.tx.blocking_send(Command::Reload {
-            trigger,
-            reply: None,
+        let _ = self.tx.blocking_send(Envelope {
+            command: Command::Reload {
+                trigger,
+                reply: None,
+            },
+            caller: self.caller.clone(),
         });
     }
 
@@ -110,7 +128,11 @@ impl ReloadHandle {
     }
 
     async fn send(&self, command: Command) -> Result<(), ManageError> {
-        self.tx.send(command).await.map_err(|_| stopped())
+        let caller = self.caller.clone();
+        self.tx
+            .send(Envelope { command, caller })
+            .await
+            .map_err(|_| stopped())
     }
 }
 

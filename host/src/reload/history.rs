@@ -35,6 +35,10 @@ pub struct ReloadRecord {
     /// What asked for it: `watch`, `sighup`, `api`, `upload`, `delete`, `enable`, `disable`.
     #[schema(value_type = String)]
     pub trigger: &'static str,
+    /// Who asked through the API, as `METHOD:IDENTITY` (`jwt:alice`, `certificate:CN=ops`,
+    /// `token:ci`); absent for the host's own reloads (file watcher, SIGHUP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
     pub outcome: Outcome,
     /// Why it was rolled back, or what was refused while the rest applied.
     pub reason: Option<String>,

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::handle::{Command, ManageError, ReloadHandle};
+use super::handle::{Command, Envelope, ManageError, ReloadHandle};
 use super::history::{History, Outcome, ReloadRecord};
 use super::source::ConfigSource;
 use crate::collect::{Plan, PlanUpdate};
@@ -31,7 +31,9 @@ pub struct Reloader {
     store: Arc<StateStore>,
     updates: mpsc::Sender<PlanUpdate>,
     history: Arc<History>,
-    rx: mpsc::Receiver<Command>,
+    rx: mpsc::Receiver<Envelope>,
+    /// Who asked for the command being handled, recorded on its reload.
+    caller: Option<String>,
     /// Read by the API on every request; replaced when a reload changes `[auth]`.
     auth: Arc<RwLock<AuthConfig>>,
 }
@@ -54,6 +56,7 @@ impl Reloader {
         let handle = ReloadHandle {
             tx,
             history: history.clone(),
+            caller: None,
         };
         let reloader = Reloader {
             runtime,
@@ -65,6 +68,7 @@ impl Reloader {
             updates,
             history,
             rx,
+            caller: None,
             auth,
         };
         (reloader, handle, plans)
@@ -81,7 +85,8 @@ impl Reloader {
     }
 
     pub async fn run(mut self) {
-        while let Some(command) = self.rx.recv().await {
+        while let Some(Envelope { command, caller }) = self.rx.recv().await {
+            self.caller = caller;
             match command {
                 Command::Reload { trigger, reply } => {
                     let record = self.reload(trigger, Vec::new()).await;
@@ -107,8 +112,9 @@ impl Reloader {
                             reason: Some(reason.clone()),
                             items: Vec::new(),
                             duration_ms: started.elapsed().as_millis() as u64,
+                            caller: self.caller.clone(),
                         });
-                        tracing::warn!(plugin = %name, %reason, "upload refused; the last good version keeps serving");
+                        tracing::warn!(plugin = %name, %reason, caller = ?self.caller, "upload refused; the last good version keeps serving");
                     }
                     let _ = reply.send(result);
                 }
@@ -128,9 +134,11 @@ impl Reloader {
 
     async fn reload(&mut self, trigger: &'static str, mut items: Vec<String>) -> ReloadRecord {
         let started = Instant::now();
+        let caller = self.caller.clone();
         let finish = |outcome, reason: Option<String>, items: Vec<String>| ReloadRecord {
             at_ms: crate::collect::now_ms(),
             trigger,
+            caller: caller.clone(),
             outcome,
             reason,
             items,
@@ -143,10 +151,11 @@ impl Reloader {
         };
         match record.outcome {
             Outcome::Applied => {
-                tracing::info!(trigger, items = ?record.items, refused = ?record.reason, "reload applied")
+                tracing::info!(trigger, caller = ?record.caller, items = ?record.items, refused = ?record.reason, "reload applied")
             }
             Outcome::RolledBack => tracing::warn!(
                 trigger,
+                caller = ?record.caller,
                 reason = record.reason.as_deref().unwrap_or(""),
                 "reload rolled back; the last good version keeps serving"
             ),
@@ -164,7 +173,9 @@ impl Reloader {
         items: &mut Vec<String>,
     ) -> Result<Option<Option<String>>, String> {
         let (config, text) = self.source.load()?;
-        let config_changed = text != self.config_text;
+        // Files the config points at (the JWKS) count as part of it: a rotated key set
+        // applies at the next reload even when the config text stayed the same.
+        let config_changed = text != self.config_text || config.auth != self.config.auth;
         let (plugins, change) = self
             .plugins
             .reload_with(

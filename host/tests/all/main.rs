@@ -4,6 +4,7 @@
 mod support;
 
 mod accuracy;
+mod auth;
 mod capabilities;
 mod cli_author;
 mod cli_config;

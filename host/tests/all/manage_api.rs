@@ -253,7 +253,7 @@ fn without_an_admin_token_changes_are_refused_with_how_to_configure_one() {
         vec![],
     );
     assert_eq!(status, 401);
-    assert!(body.contains("no admin token is configured"), "{body}");
+    assert!(body.contains("nobody has the admin role"), "{body}");
     assert!(body.contains("carbonaut hash-token"), "{body}");
     daemon.stop();
 }

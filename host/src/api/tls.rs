@@ -1,0 +1,118 @@
+//! HTTPS: the rustls server config (with a client-certificate verifier when `client_ca` is
+//! set) and the acceptor that hands each connection's verified client certificate to the
+//! requests it carries, as a [`ClientCertificate`] extension.
+
+use std::io;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::middleware::AddExtension;
+use axum_server::accept::Accept;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use futures_util::future::BoxFuture;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::server::TlsStream;
+use tower_layer::Layer as _;
+
+use super::auth::ClientCertificate;
+use crate::config::TlsConfig;
+
+/// The server's certificate and key, and when `client_ca` is set, who may connect: with
+/// `client_auth = "required"` a handshake without a certificate from that CA fails; with
+/// `optional` it succeeds without one, but a certificate that is sent must still verify.
+pub fn server_config(tls: &TlsConfig) -> anyhow::Result<RustlsConfig> {
+    // ring keeps the build free of cmake and of aws-lc's C sources.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let load = || -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+        let certs = CertificateDer::pem_file_iter(&tls.cert)?.collect::<Result<Vec<_>, _>>()?;
+        anyhow::ensure!(!certs.is_empty(), "no certificate in the file");
+        Ok((certs, PrivateKeyDer::from_pem_file(&tls.key)?))
+    };
+    let (certs, key) = load().with_context(|| {
+        format!(
+            "cannot load the TLS certificate {} and key {}",
+            tls.cert.display(),
+            tls.key.display()
+        )
+    })?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match &tls.client {
+        None => builder.with_no_client_auth(),
+        Some(client) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let ca = CertificateDer::pem_file_iter(&client.ca)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("cannot read the client CA {}", client.ca.display()))?;
+            for cert in ca {
+                roots.add(cert).with_context(|| {
+                    format!(
+                        "the client CA {} holds a certificate rustls refuses",
+                        client.ca.display()
+                    )
+                })?;
+            }
+            let mut verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            if !client.required {
+                verifier = verifier.allow_unauthenticated();
+            }
+            builder.with_client_cert_verifier(
+                verifier
+                    .build()
+                    .with_context(|| format!("cannot use the client CA {}", client.ca.display()))?,
+            )
+        }
+    };
+    let mut config = builder.with_single_cert(certs, key).with_context(|| {
+        format!(
+            "the TLS certificate {} does not go with the key {}",
+            tls.cert.display(),
+            tls.key.display()
+        )
+    })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(RustlsConfig::from_config(Arc::new(config)))
+}
+
+/// axum-server's rustls acceptor, plus: the verified client certificate (if any) goes into
+/// every request of the connection.
+#[derive(Clone)]
+pub struct PeerAcceptor {
+    inner: RustlsAcceptor,
+}
+
+impl PeerAcceptor {
+    pub fn new(config: RustlsConfig) -> PeerAcceptor {
+        PeerAcceptor {
+            inner: RustlsAcceptor::new(config),
+        }
+    }
+}
+
+impl<I, S> Accept<I, S> for PeerAcceptor
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Send + 'static,
+{
+    type Stream = TlsStream<I>;
+    type Service = AddExtension<S, Option<ClientCertificate>>;
+    type Future = BoxFuture<'static, io::Result<(Self::Stream, Self::Service)>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let (stream, service) = inner.accept(stream, service).await?;
+            let peer = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| ClientCertificate::parse(leaf));
+            Ok((stream, axum::Extension(peer).layer(service)))
+        })
+    }
+}
