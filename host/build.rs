@@ -110,6 +110,12 @@ fn wasm_target_installed(rustc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Stops the build with `message` as cargo's error, without a panic's backtrace.
+fn fail(message: &str) -> ! {
+    println!("cargo::error={message}");
+    std::process::exit(0)
+}
+
 /// Adds the wasm target through rustup when it is missing, or stops with the command to run.
 fn ensure_wasm_target() {
     let rustc = rustc();
@@ -119,44 +125,44 @@ fn ensure_wasm_target() {
     // Set by rustup's proxy for everything cargo starts: the toolchain this build runs, which
     // may differ from rustup's default (rust-toolchain.toml, `cargo +x`). Without it cargo was
     // not started through rustup, and adding the target to some other toolchain would not help.
-    let toolchain = env::var("RUSTUP_TOOLCHAIN").ok();
-    let command = match &toolchain {
-        Some(tc) => format!("rustup target add {WASM_TARGET} --toolchain {tc}"),
-        None => format!("rustup target add {WASM_TARGET}"),
-    };
-    let Some(toolchain) = toolchain else {
-        panic!(
+    let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") else {
+        fail(&format!(
             "the {WASM_TARGET} target is not installed for {rustc} and cargo was not started \
-             through rustup; run `{command}` with the toolchain that builds Carbonaut, or \
-             install your distribution's {WASM_TARGET} standard library (or set \
-             CARBONAUT_SKIP_GUEST_BUILD=1 to build the host without its plugins)"
-        );
+             through rustup: run `rustup target add {WASM_TARGET}` for the toolchain that \
+             builds Carbonaut, or install your distribution's {WASM_TARGET} standard library \
+             (or set CARBONAUT_SKIP_GUEST_BUILD=1 to build the host without its plugins)"
+        ));
     };
+    let command = format!("rustup target add {WASM_TARGET} --toolchain {toolchain}");
     println!(
         "cargo:warning=the {WASM_TARGET} target is missing from toolchain {toolchain}; \
          running `{command}` to build the plugins"
     );
-    // rustup holds no lock that cargo holds, so calling it from here cannot deadlock. Its
-    // output goes to stderr, which cargo shows when the script fails.
-    let status = Command::new("rustup")
+    // rustup takes no lock that cargo holds, so calling it from here cannot deadlock; the
+    // explicit --toolchain keeps it on the toolchain this build runs.
+    let result = Command::new("rustup")
         .args(["target", "add", WASM_TARGET, "--toolchain", &toolchain])
-        .stdout(std::process::Stdio::null())
-        .status();
+        .output();
     // Another build adding it at the same moment may make this run fail; what counts is
     // whether the target is there afterwards.
     if wasm_target_installed(&rustc) {
         println!("cargo:warning=added the {WASM_TARGET} target to toolchain {toolchain}");
         return;
     }
-    let why = match status {
-        Ok(status) => format!("`{command}` exited with {status} (its output is above)"),
-        Err(e) => format!("could not run rustup: {e}"),
+    let why = match result {
+        Ok(out) => {
+            // rustup's own `error:` lines, without the backtrace RUST_BACKTRACE adds.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let said: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+            format!("it exited with {}: {}", out.status, said.join(" / "))
+        }
+        Err(e) => format!("rustup could not be run: {e}"),
     };
-    panic!(
-        "the {WASM_TARGET} target is not installed for {rustc} and adding it failed: {why}; \
-         run `{command}` yourself (or set CARBONAUT_SKIP_GUEST_BUILD=1 to build the host \
-         without its plugins)"
-    );
+    fail(&format!(
+        "the {WASM_TARGET} target is not installed for {rustc}, and `{command}` failed ({why}); \
+         run it yourself (or set CARBONAUT_SKIP_GUEST_BUILD=1 to build the host without its \
+         plugins)"
+    ));
 }
 
 fn build_guests<'a>(root: &Path, target_dir: &Path, crates: impl Iterator<Item = &'a String>) {
