@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::collect::CallSummary;
 use crate::runtime::bindings::{Hardware, Location, ResourceSample};
 use crate::snapshot::render::kind_label;
 use crate::snapshot::{AccountStatus, LocationStatus, PluginStatus, ProviderStatus, Snapshot};
@@ -69,6 +70,9 @@ pub struct ResourceView {
     last_seen_ms: u64,
     energy_joules_total: Option<f64>,
     emissions_grams_total: Option<f64>,
+    /// Whether its latest sample was estimated (from utilisation) rather than measured; none
+    /// before the first sample.
+    estimated: Option<bool>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -100,6 +104,7 @@ fn resource_view(s: &Snapshot, r: &ResourceRecord) -> ResourceView {
         last_seen_ms: r.last_seen_ms,
         energy_joules_total: counters.map(|c| c.energy_joules_total),
         emissions_grams_total: counters.map(|c| c.emissions_grams_total),
+        estimated: s.samples.get(&r.id).map(|x| x.estimated),
     }
 }
 
@@ -193,11 +198,28 @@ pub async fn resource(
     }))
 }
 
-/// Every loaded plugin: metadata, sha256, kinds, WIT version, providers, status.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PluginView {
+    #[serde(flatten)]
+    status: PluginStatus,
+    /// Its calls since the host started and the p99 of their durations.
+    call_summary: CallSummary,
+}
+
+/// Every loaded plugin: metadata, sha256, kinds, WIT version, providers, status, calls.
 #[utoipa::path(get, path = "/api/v1/plugins", security(("bearer" = [])),
-    responses((status = 200, body = Vec<PluginStatus>), (status = 401)))]
-pub async fn plugins(State(state): State<AppState>) -> Json<Vec<PluginStatus>> {
-    Json(state.snapshot.get().plugins.clone())
+    responses((status = 200, body = Vec<PluginView>), (status = 401)))]
+pub async fn plugins(State(state): State<AppState>) -> Json<Vec<PluginView>> {
+    let plugins = state.snapshot.get().plugins.clone();
+    Json(
+        plugins
+            .into_iter()
+            .map(|status| PluginView {
+                call_summary: state.telemetry.summary_of(&status.info.name),
+                status,
+            })
+            .collect(),
+    )
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -11,7 +11,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 
-use super::{auth, json, manage, metrics, openapi};
+use super::{auth, dashboard, json, manage, metrics, openapi};
 use crate::collect::Telemetry;
 use crate::config::AuthConfig;
 use crate::reload::MAX_UPLOAD_BYTES;
@@ -50,7 +50,12 @@ pub fn app(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
     // Only uploads carry a large body; everything else is refused past a few KiB (413),
     // whether or not the handler reads it.
+    // The dashboard's page and assets hold no data: open, whatever the tokens.
+    let page = Router::new()
+        .route("/", get(dashboard::index))
+        .route("/dashboard/{file}", get(dashboard::asset));
     let small = open
+        .merge(page)
         .merge(read)
         .merge(admin)
         .layer(RequestBodyLimitLayer::new(SMALL_BODY_BYTES));

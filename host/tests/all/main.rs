@@ -10,6 +10,7 @@ mod cli_config;
 mod cli_inspect;
 mod collection;
 mod crash;
+mod dashboard;
 mod e2e_quickstart;
 mod fake_api;
 mod fuzz;
