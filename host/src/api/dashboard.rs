@@ -6,6 +6,7 @@
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 /// Scripts and styles only from this origin, no inline code, data only from this API.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -63,10 +64,26 @@ pub async fn index() -> Response {
     )
 }
 
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AssetPath {
+    /// One of the embedded files.
+    #[param(schema_with = asset_names)]
+    file: String,
+}
+
+/// The asset names as an enum, so the OpenAPI document lists exactly what is served.
+fn asset_names() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(ASSETS.iter().map(|(name, _, _)| *name)))
+        .build()
+}
+
 /// The dashboard's script, style and chart library.
-#[utoipa::path(get, path = "/dashboard/{file}", params(("file" = String, Path, description = "An asset name, e.g. app.js")),
-    responses((status = 200, description = "The asset", content_type = "text/javascript"), (status = 404, description = "No such asset")))]
-pub async fn asset(Path(file): Path<String>) -> Response {
+#[utoipa::path(get, path = "/dashboard/{file}", params(AssetPath),
+    responses((status = 200, description = "The asset (JavaScript, CSS or text)"), (status = 404, description = "No such asset")))]
+pub async fn asset(Path(AssetPath { file }): Path<AssetPath>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => page(content_type, body),
         None => (

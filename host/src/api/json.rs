@@ -21,7 +21,9 @@ pub struct TopologyFilter {
     account: Option<String>,
     /// Only this project (its id).
     project: Option<String>,
-    /// `key=value`: only resources carrying that label.
+    /// `key=value`: only resources carrying that label (the key is not empty; the value may
+    /// be, and may contain `=`).
+    #[param(pattern = "^[^=]+=", example = "team=team-0")]
     label: Option<String>,
 }
 
@@ -118,9 +120,13 @@ pub async fn topology(
 ) -> Result<Json<TopologyView>, ApiError> {
     let label = match filter.label.as_deref() {
         None => None,
-        Some(l) => Some(l.split_once('=').ok_or_else(|| {
-            ApiError::BadRequest(format!("label filter `{l}` must be key=value"))
-        })?),
+        Some(l) => Some(
+            l.split_once('=')
+                .filter(|(key, _)| !key.is_empty())
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("label filter `{l}` must be key=value with a key"))
+                })?,
+        ),
     };
     let s = state.snapshot.get();
     let accounts = s

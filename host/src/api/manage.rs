@@ -63,7 +63,9 @@ fn answer(result: Result<ReloadRecord, ManageError>) -> Response {
 
 /// Upload a `.wasm`: validated like a dropped file, written atomically, then reloaded.
 #[utoipa::path(put, path = "/api/v1/plugins/{name}", params(("name" = String, Path, description = "The plugin's metadata name")),
-    request_body(content = Vec<u8>, content_type = "application/wasm"), security(("bearer" = [])),
+    request_body(description = "The component's bytes as the raw body; any content type is read the same way",
+        content(("application/wasm"), ("application/octet-stream"))),
+    security(("bearer" = [])),
     responses((status = 200, body = ReloadRecord), (status = 422, description = "Not a valid plugin, or a bad name"),
         (status = 413, description = "Over 64 MiB"), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
 pub async fn upload(
