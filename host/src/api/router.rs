@@ -48,12 +48,12 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/plugins/{name}/enable", post(manage::enable))
         .route("/api/v1/reload", post(manage::reload))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
-    // Only uploads carry a large body; everything else is refused past a few KiB (413),
-    // whether or not the handler reads it.
     // The dashboard's page and assets hold no data: open, whatever the tokens.
     let page = Router::new()
         .route("/", get(dashboard::index))
         .route("/dashboard/{file}", get(dashboard::asset));
+    // Only uploads carry a large body; everything else is refused past a few KiB (413),
+    // whether or not the handler reads it.
     let small = open
         .merge(page)
         .merge(read)

@@ -1,6 +1,6 @@
 //! The dashboard at `/` in a real browser: the real binary runs a quickstart-like demo with
 //! read and admin tokens and one broken account; headless Chromium (driven over the DevTools
-//! protocol by `dashboard/browse.mjs`) first meets the token prompt, then opens the page with
+//! protocol by `dashboard/browse.mjs`, on Node with no package) first meets the token prompt, then opens the page with
 //! a read token and lets it refresh in real time. Every DOM it drew is compared with what the
 //! JSON API served for the same snapshot (matched by the snapshot's `taken_at_ms`), and a
 //! screenshot of the page is saved as `target/tmp/dashboard.png`.
@@ -87,17 +87,23 @@ fn browser() -> (PathBuf, PathBuf) {
     )
 }
 
-/// Runs `browse.mjs` on `url` for `seconds`; calls `meanwhile` until it exits; returns the JSON
-/// lines it printed.
-fn browse(url: &str, seconds: u32, screenshot: &Path, mut meanwhile: impl FnMut()) -> Vec<Value> {
+/// Runs `browse.mjs` on `url` for `seconds` (answering /api/v1/report from `report` when
+/// given); calls `meanwhile` until it exits; returns the JSON lines it printed.
+fn browse(
+    url: &str,
+    seconds: u32,
+    screenshot: &Path,
+    report: Option<&Path>,
+    mut meanwhile: impl FnMut(),
+) -> Vec<Value> {
     let (chromium, node) = browser();
     let mut child = Command::new(node)
-        .arg("--experimental-websocket")
         .arg(BROWSE)
         .arg(chromium)
         .arg(url)
         .arg(seconds.to_string())
         .arg(screenshot)
+        .args(report)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -395,8 +401,8 @@ fn check_page(html: &str, served: &Served) -> bool {
     })
 }
 
-#[test]
-fn the_dashboard_shows_what_the_api_serves_in_a_real_browser() {
+/// The demo of these tests, started; the temp folders live as long as it.
+fn start() -> (Daemon, tempfile::TempDir, tempfile::TempDir) {
     let plugins = tempfile::tempdir().expect("plugin dir");
     for p in [MOCK_CLOUD, MOCK_METER, STATIC_GRID, TRAPPING] {
         let name = Path::new(p).file_name().expect("file name");
@@ -410,6 +416,12 @@ fn the_dashboard_shows_what_the_api_serves_in_a_real_browser() {
         metric_value(t, "carbonaut_resource_emissions_grams_total", "resource=")
             .is_some_and(|v| v > 0.0)
     });
+    (daemon, plugins, dir)
+}
+
+#[test]
+fn the_dashboard_shows_what_the_api_serves_in_a_real_browser() {
+    let (daemon, _plugins, _dir) = start();
     // One reload for the reloads table.
     let reload = reqwest::blocking::Client::new()
         .post(daemon.url("/api/v1/reload"))
@@ -435,7 +447,13 @@ fn the_dashboard_shows_what_the_api_serves_in_a_real_browser() {
     assert_eq!(daemon.get("/api/v1/topology").status(), 401);
 
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let lines = browse(&daemon.url("/"), 3, &out.join("dashboard-login.png"), || {});
+    let lines = browse(
+        &daemon.url("/"),
+        3,
+        &out.join("dashboard-login.png"),
+        None,
+        || {},
+    );
     let last = lines.last().expect("a final DOM");
     let html = last["final"].as_str().expect("final DOM");
     let (login, _) = element(html, "login");
@@ -460,6 +478,7 @@ fn the_dashboard_shows_what_the_api_serves_in_a_real_browser() {
         &format!("{}#token={READ_TOKEN}", daemon.url("/?refresh=1")),
         14,
         &screenshot,
+        None,
         || record(&daemon, &served),
     );
     let served = served.lock().expect("lock");
@@ -520,5 +539,145 @@ fn the_dashboard_shows_what_the_api_serves_in_a_real_browser() {
         png.starts_with(b"\x89PNG") && png.len() > 20_000,
         "a real screenshot"
     );
+    daemon.stop();
+}
+
+/// One row of the report API in the shape agreed with its authors (PARALLEL.md).
+fn report_row(start: &str, group: &str, kwh: f64, kg: f64) -> Value {
+    serde_json::json!({
+        "start": start, "group": group, "energy_kwh": kwh, "emissions_kgco2e": kg,
+        "mean_intensity_g_per_kwh": kg * 1000.0 / kwh, "estimated_share": 0.0,
+        "coverage": 1.0, "providers": ["mock-meter"],
+    })
+}
+
+fn report_answer(group_by: &str, rows: Vec<Value>, estimated_share: f64) -> Value {
+    let kwh: f64 = rows.iter().map(|r| f(&r["energy_kwh"])).sum();
+    let kg: f64 = rows.iter().map(|r| f(&r["emissions_kgco2e"])).sum();
+    serde_json::json!({
+        "from": "2026-11-28T05:00:00Z", "to": "2026-11-29T05:00:00Z", "step": "hour",
+        "group_by": group_by, "rows": rows,
+        "totals": { "energy_kwh": kwh, "emissions_kgco2e": kg,
+                    "mean_intensity_g_per_kwh": kg * 1000.0 / kwh,
+                    "estimated_share": estimated_share, "coverage": 1.0 },
+        "notes": [],
+    })
+}
+
+/// The report API's answers drawn: until that API exists here, the browser's requests to it
+/// are answered (by browse.mjs) with answers in the agreed shape built from the demo's real
+/// resources and locations; the page must draw history from them instead of the snapshot.
+#[test]
+fn the_dashboard_draws_the_report_api_in_its_agreed_shape() {
+    let (daemon, _plugins, dir) = start();
+    let topology = get(&daemon, "/api/v1/topology").expect("topology");
+    let status = get(&daemon, "/api/v1/status").expect("status");
+    let hours = [
+        "2026-11-29T02:00:00Z",
+        "2026-11-29T03:00:00Z",
+        "2026-11-29T04:00:00Z",
+    ];
+    let mut by_account = Vec::new();
+    for (i, hour) in hours.iter().enumerate() {
+        let i = i as f64;
+        by_account.push(report_row(hour, "acme", 1.0 + 0.1 * i, 0.25 + 0.02 * i));
+        by_account.push(report_row(hour, "globex", 0.5 + 0.05 * i, 0.12 + 0.01 * i));
+    }
+    let ids: Vec<String> = resources(&topology)
+        .iter()
+        .map(|x| x.r["id"].as_str().expect("id").to_owned())
+        .collect();
+    let by_resource: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            report_row(
+                hours[2],
+                id,
+                0.05 + 0.001 * i as f64,
+                0.01 + 0.0005 * i as f64,
+            )
+        })
+        .collect();
+    let locations = status["locations"].as_object().expect("locations");
+    let by_location: Vec<Value> = locations
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            report_row(
+                hours[2],
+                name,
+                0.3 + 0.01 * i as f64,
+                0.05 + 0.02 * i as f64,
+            )
+        })
+        .collect();
+    let answers = serde_json::json!({
+        "account": report_answer("account", by_account, 0.125),
+        "project": report_answer("project", Vec::new(), 0.0),
+        "resource": report_answer("resource", by_resource.clone(), 0.0),
+        "location": report_answer("location", by_location.clone(), 0.0),
+    });
+    let file = dir.path().join("report.json");
+    std::fs::write(&file, answers.to_string()).expect("write answers");
+
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let lines = browse(
+        &format!("{}#token={READ_TOKEN}", daemon.url("/")),
+        4,
+        &out.join("dashboard-report.png"),
+        Some(&file),
+        || {},
+    );
+    let html = lines
+        .last()
+        .and_then(|l| l["final"].as_str())
+        .expect("final DOM");
+    assert!(html.contains("History from the report API"), "{html}");
+    assert!(html.contains("kgCO2e per hour"));
+    let totals = &answers["account"]["totals"];
+    close(
+        shown(html, "total-energy").0,
+        f(&totals["energy_kwh"]),
+        "energy",
+    );
+    close(
+        shown(html, "total-emissions").0,
+        f(&totals["emissions_kgco2e"]),
+        "emissions",
+    );
+    close(
+        shown(html, "total-intensity").0,
+        f(&totals["mean_intensity_g_per_kwh"]),
+        "intensity",
+    );
+    assert_eq!(
+        shown(html, "total-estimated"),
+        (Some(0.125), "12.5%".into())
+    );
+
+    // The ten resources with the most emissions in the report (the last ids), largest first,
+    // named from the topology.
+    let top = rows(html, "resources");
+    assert_eq!(top.len(), 10);
+    for (row, expected) in top.iter().zip(by_resource.iter().rev()) {
+        assert_eq!(row[0].title.as_deref(), expected["group"].as_str());
+        close(row[3].value, f(&expected["energy_kwh"]), "kWh");
+        close(row[4].value, f(&expected["emissions_kgco2e"]), "kgCO2e");
+    }
+    let table = rows(html, "locations");
+    assert_eq!(table.len(), by_location.len());
+    for expected in &by_location {
+        let row = table
+            .iter()
+            .find(|r| r[0].text == expected["group"].as_str().expect("group"))
+            .expect("a row per location");
+        close(
+            row[2].value,
+            f(&expected["mean_intensity_g_per_kwh"]),
+            "period intensity",
+        );
+        close(row[3].value, f(&expected["energy_kwh"]), "location kWh");
+    }
     daemon.stop();
 }

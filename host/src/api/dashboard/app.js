@@ -156,6 +156,8 @@
     }
     if (plot) plot.destroy();
     plotKey = key;
+    const gaps = times.slice(1).map((t, i) => t - times[i]).filter((d) => d > 0);
+    const halfStep = (gaps.length ? Math.min(...gaps) : 3600) / 2;
     const series = [
       {},
       ...order.map((k) => ({
@@ -183,7 +185,13 @@
         width,
         height: 280,
         series,
-        scales: { x: { time: true }, g: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+        scales: {
+          // Bars are drawn centred on their step: half a step of room at each end.
+          x: { time: true, range: (u, min, max) => (bars ? [min - halfStep, max + halfStep] : [min, max]) },
+          // Stacks start at zero, or the bars' heights would lie.
+          y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] },
+          g: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] },
+        },
         axes: [
           {},
           { label: "kgCO2e", size: 70, values: (u, vals) => vals.map(num) },
