@@ -210,8 +210,10 @@
     const to = new Date();
     const from = new Date(to.getTime() - PERIODS[period]);
     const step = PERIODS[period] > PERIODS["7d"] ? "day" : "hour";
+    // RFC 3339 to the second, as the report API's examples write it.
+    const rfc3339 = (d) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
     const q = (g) =>
-      `/api/v1/report?from=${from.toISOString()}&to=${to.toISOString()}&group_by=${g}&step=${step}`;
+      `/api/v1/report?from=${rfc3339(from)}&to=${rfc3339(to)}&group_by=${g}&step=${step}`;
     const byGroup = await api(q(group));
     if (byGroup === null) return null;
     const [byResource, byLocation] = await Promise.all([api(q("resource")), api(q("location"))]);
