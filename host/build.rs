@@ -6,6 +6,14 @@
 //! `target/plugins` (what `examples/quickstart.toml` loads) and `target/test-guests`. Their
 //! paths reach the code as `CARBONAUT_GUEST_<NAME>` compile-time variables.
 //!
+//! A toolchain installed before `rust-toolchain.toml` named the wasm target lacks it (rustup
+//! adds listed targets only when it installs the toolchain itself), so the guest build would
+//! fail with "can't find crate for `std`". Before building, the script looks for the target's
+//! standard library in the compiler's sysroot; when it is missing and cargo was started through
+//! rustup, it runs `rustup target add wasm32-wasip2 --toolchain $RUSTUP_TOOLCHAIN` (the same
+//! toolchain cargo runs, never rustup's default) and says so; otherwise it stops with the
+//! command to run.
+//!
 //! Set `CARBONAUT_SKIP_GUEST_BUILD=1` to skip (for example on a machine without the wasm
 //! target, when only the host is wanted).
 
@@ -39,6 +47,7 @@ fn main() {
     let built = guest_target.join("wasm32-wasip2").join("guest");
 
     if env::var_os("CARBONAUT_SKIP_GUEST_BUILD").is_none() {
+        ensure_wasm_target();
         build_guests(&root, &guest_target, plugins.iter().chain(&test_guests));
     }
 
@@ -76,6 +85,86 @@ fn guest_crates(dir: &Path) -> Vec<String> {
     names
 }
 
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// The compiler cargo uses for this build (cargo sets `RUSTC` for build scripts).
+fn rustc() -> String {
+    env::var("RUSTC").unwrap_or_else(|_| "rustc".into())
+}
+
+/// Whether the compiler's sysroot holds the wasm target's standard library.
+fn wasm_target_installed(rustc: &str) -> bool {
+    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
+        return false;
+    };
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let lib = sysroot.join("lib/rustlib").join(WASM_TARGET).join("lib");
+    fs::read_dir(lib)
+        .map(|entries| {
+            entries.filter_map(Result::ok).any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("libstd-") && name.ends_with(".rlib")
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Stops the build with `message` as cargo's error, without a panic's backtrace.
+fn fail(message: &str) -> ! {
+    println!("cargo::error={message}");
+    std::process::exit(0)
+}
+
+/// Adds the wasm target through rustup when it is missing, or stops with the command to run.
+fn ensure_wasm_target() {
+    let rustc = rustc();
+    if wasm_target_installed(&rustc) {
+        return;
+    }
+    // Set by rustup's proxy for everything cargo starts: the toolchain this build runs, which
+    // may differ from rustup's default (rust-toolchain.toml, `cargo +x`). Without it cargo was
+    // not started through rustup, and adding the target to some other toolchain would not help.
+    let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") else {
+        fail(&format!(
+            "the {WASM_TARGET} target is not installed for {rustc} and cargo was not started \
+             through rustup: run `rustup target add {WASM_TARGET}` for the toolchain that \
+             builds Carbonaut, or install your distribution's {WASM_TARGET} standard library \
+             (or set CARBONAUT_SKIP_GUEST_BUILD=1 to build the host without its plugins)"
+        ));
+    };
+    let command = format!("rustup target add {WASM_TARGET} --toolchain {toolchain}");
+    println!(
+        "cargo:warning=the {WASM_TARGET} target is missing from toolchain {toolchain}; \
+         running `{command}` to build the plugins"
+    );
+    // rustup takes no lock that cargo holds, so calling it from here cannot deadlock; the
+    // explicit --toolchain keeps it on the toolchain this build runs.
+    let result = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET, "--toolchain", &toolchain])
+        .output();
+    // Another build adding it at the same moment may make this run fail; what counts is
+    // whether the target is there afterwards.
+    if wasm_target_installed(&rustc) {
+        println!("cargo:warning=added the {WASM_TARGET} target to toolchain {toolchain}");
+        return;
+    }
+    let why = match result {
+        Ok(out) => {
+            // rustup's own `error:` lines, without the backtrace RUST_BACKTRACE adds.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let said: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+            format!("it exited with {}: {}", out.status, said.join(" / "))
+        }
+        Err(e) => format!("rustup could not be run: {e}"),
+    };
+    fail(&format!(
+        "the {WASM_TARGET} target is not installed for {rustc}, and `{command}` failed ({why}); \
+         run it yourself (or set CARBONAUT_SKIP_GUEST_BUILD=1 to build the host without its \
+         plugins)"
+    ));
+}
+
 fn build_guests<'a>(root: &Path, target_dir: &Path, crates: impl Iterator<Item = &'a String>) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -98,11 +187,10 @@ fn build_guests<'a>(root: &Path, target_dir: &Path, crates: impl Iterator<Item =
             cmd.env_remove(key);
         }
     }
+    // The compiler whose sysroot was checked, not whichever `rustc` is first on PATH.
+    cmd.env("RUSTC", rustc());
     let status = cmd.status().expect("run cargo to build the guest plugins");
     if !status.success() {
-        panic!(
-            "building the guest plugins for wasm32-wasip2 failed (see the output above); \
-             `rustup target add wasm32-wasip2` if the target is missing"
-        );
+        panic!("building the guest plugins for {WASM_TARGET} failed (see the output above)");
     }
 }

@@ -18,7 +18,7 @@ pub use plan::{
     AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone,
     provider_grants,
 };
-pub use telemetry::{CallCount, Telemetry};
+pub use telemetry::{CallCount, CallSummary, Telemetry};
 pub use update::{FollowUp, PlanUpdate};
 
 pub use crate::clock::now_ms;

@@ -152,7 +152,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
     } else {
         "http"
     };
-    tracing::info!(%addr, "listening on {scheme}://{addr} (/metrics, /api/v1/topology)");
+    tracing::info!(%addr, "listening on {scheme}://{addr} (dashboard at /, /metrics, /api/v1/topology)");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let collector_task = tokio::spawn(collector.run(plans, stop_rx.clone()));

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::collect::CallSummary;
 use crate::model::{Hardware, Location, ResourceSample};
 use crate::snapshot::render::kind_label;
 use crate::snapshot::{AccountStatus, LocationStatus, PluginStatus, ProviderStatus, Snapshot};
@@ -20,7 +21,9 @@ pub struct TopologyFilter {
     account: Option<String>,
     /// Only this project (its id).
     project: Option<String>,
-    /// `key=value`: only resources carrying that label.
+    /// `key=value`: only resources carrying that label (the key is not empty; the value may
+    /// be, and may contain `=`).
+    #[param(pattern = "^[^=]+=", example = "team=team-0")]
     label: Option<String>,
 }
 
@@ -69,6 +72,9 @@ pub struct ResourceView {
     last_seen_ms: u64,
     energy_joules_total: Option<f64>,
     emissions_grams_total: Option<f64>,
+    /// Whether its latest sample was estimated (from utilisation) rather than measured; none
+    /// before the first sample.
+    estimated: Option<bool>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -100,6 +106,7 @@ fn resource_view(s: &Snapshot, r: &ResourceRecord) -> ResourceView {
         last_seen_ms: r.last_seen_ms,
         energy_joules_total: counters.map(|c| c.energy_joules_total),
         emissions_grams_total: counters.map(|c| c.emissions_grams_total),
+        estimated: s.samples.get(&r.id).map(|x| x.estimated),
     }
 }
 
@@ -113,9 +120,13 @@ pub async fn topology(
 ) -> Result<Json<TopologyView>, ApiError> {
     let label = match filter.label.as_deref() {
         None => None,
-        Some(l) => Some(l.split_once('=').ok_or_else(|| {
-            ApiError::BadRequest(format!("label filter `{l}` must be key=value"))
-        })?),
+        Some(l) => Some(
+            l.split_once('=')
+                .filter(|(key, _)| !key.is_empty())
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("label filter `{l}` must be key=value with a key"))
+                })?,
+        ),
     };
     let s = state.snapshot.get();
     let accounts = s
@@ -193,21 +204,38 @@ pub async fn resource(
     }))
 }
 
-/// Every loaded plugin: metadata, sha256, kinds, WIT version, providers, status. The
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PluginView {
+    #[serde(flatten)]
+    status: PluginStatus,
+    /// Its calls since the host started and the p99 of their durations.
+    call_summary: CallSummary,
+}
+
+/// Every loaded plugin: metadata, sha256, kinds, WIT version, providers, status, calls. The
 /// contract versions this host loads are in the `X-Carbonaut-Plugin-Contracts` header.
 #[utoipa::path(get, path = "/api/v1/plugins", security(("bearer" = [])),
-    responses((status = 200, body = Vec<PluginStatus>,
+    responses((status = 200, body = Vec<PluginView>,
         headers(("X-Carbonaut-Plugin-Contracts" = String, description = "The plugin contract versions this host loads, e.g. `carbonaut:provider 0.1, 0.2`"))),
         (status = 401)))]
 pub async fn plugins(
     State(state): State<AppState>,
-) -> ([(&'static str, String); 1], Json<Vec<PluginStatus>>) {
+) -> ([(&'static str, String); 1], Json<Vec<PluginView>>) {
+    let plugins = state.snapshot.get().plugins.clone();
     (
         [(
             "x-carbonaut-plugin-contracts",
             crate::plugins::supported_range(),
         )],
-        Json(state.snapshot.get().plugins.clone()),
+        Json(
+            plugins
+                .into_iter()
+                .map(|status| PluginView {
+                    call_summary: state.telemetry.summary_of(&status.info.name),
+                    status,
+                })
+                .collect(),
+        ),
     )
 }
 

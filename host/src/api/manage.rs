@@ -80,7 +80,9 @@ pub const SIGNATURE_HEADER: &str = "x-carbonaut-signature";
 /// refusal is also listed in /api/v1/reloads as a rolled-back reload.
 #[utoipa::path(put, path = "/api/v1/plugins/{name}", params(("name" = String, Path, description = "The plugin's metadata name"),
         ("X-Carbonaut-Signature" = Option<String>, Header, description = "The plugin's minisign signature (the NAME.wasm.minisig file), base64-encoded: `base64 -w0 NAME.wasm.minisig`. Needed when [trust] require_signatures = true")),
-    request_body(content = Vec<u8>, content_type = "application/wasm"), security(("bearer" = [])),
+    request_body(description = "The component's bytes as the raw body; any content type is read the same way",
+        content(("application/wasm"), ("application/octet-stream"))),
+    security(("bearer" = [])),
     responses((status = 200, body = ReloadRecord), (status = 422, description = "Not a valid plugin, a bad name, a digest other than the pinned one, or a missing, untrusted or non-matching signature"),
         (status = 413, description = "Over 64 MiB"), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
 pub async fn upload(

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{json, manage, metrics, router};
+use super::{dashboard, json, manage, metrics, router};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,8 @@ use super::{json, manage, metrics, router};
         manage::reload,
         manage::reloads,
         document,
+        dashboard::index,
+        dashboard::asset,
     ),
     modifiers(&BearerAuth)
 )]

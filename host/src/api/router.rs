@@ -12,7 +12,7 @@ use axum::routing::{delete, get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use super::auth::{self, Need};
-use super::{json, manage, metrics, openapi};
+use super::{dashboard, json, manage, metrics, openapi};
 use crate::collect::Telemetry;
 use crate::config::AuthConfig;
 use crate::reload::MAX_UPLOAD_BYTES;
@@ -58,9 +58,14 @@ pub fn app(state: AppState) -> Router {
             (state.clone(), Need::Admin),
             auth::require,
         ));
+    // The dashboard's page and assets hold no data: open, whatever the tokens.
+    let page = Router::new()
+        .route("/", get(dashboard::index))
+        .route("/dashboard/{file}", get(dashboard::asset));
     // Only uploads carry a large body; everything else is refused past a few KiB (413),
     // whether or not the handler reads it.
     let small = open
+        .merge(page)
         .merge(read)
         .merge(admin)
         .layer(RequestBodyLimitLayer::new(SMALL_BODY_BYTES));

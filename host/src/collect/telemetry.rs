@@ -2,7 +2,7 @@
 //! account, and what the boundary checks rejected per plugin. Shared with the API, which
 //! renders them at scrape time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -26,12 +26,18 @@ struct Histogram {
     sum: f64,
 }
 
+/// How many of a plugin's latest call durations its p99 is computed from: recent enough to
+/// show a plugin getting slow, enough for the 99th percentile to be more than the maximum.
+const RECENT_CALLS: usize = 1000;
+
 #[derive(Default)]
 struct Inner {
     calls: BTreeMap<(String, &'static str, &'static str), u64>,
     durations: BTreeMap<(String, &'static str), Histogram>,
     failures: BTreeMap<(String, &'static str), u64>,
     rejected: BTreeMap<(String, Reason), Rejected>,
+    /// The latest call durations of each plugin, in seconds, oldest first.
+    recent: BTreeMap<String, VecDeque<f64>>,
 }
 
 #[derive(Default)]
@@ -40,6 +46,20 @@ struct Rejected {
     /// Since the last log line about this plugin and reason.
     unlogged: u64,
     logged_at: Option<Instant>,
+}
+
+/// A plugin's calls at a glance, for the API and the dashboard.
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct CallSummary {
+    /// Calls since the host started, every operation and outcome.
+    pub calls: u64,
+    /// Of those, the ones that did not return `ok`.
+    pub failed: u64,
+    /// The 99th percentile duration of its latest calls that ran (nearest rank; calls refused
+    /// by backoff or a missing plugin do not count), in seconds.
+    pub p99_seconds: Option<f64>,
+    /// How many latest calls `p99_seconds` covers (at most 1000).
+    pub p99_calls: usize,
 }
 
 /// Calls of one plugin with one operation and outcome, for the API.
@@ -83,6 +103,43 @@ impl Telemetry {
             if seconds <= *bound {
                 h.counts[i] += 1;
             }
+        }
+        // A call refused before it reached the plugin took no time of its own.
+        if matches!(outcome, "backoff" | "plugin-down") {
+            return;
+        }
+        let recent = inner.recent.entry(plugin.to_owned()).or_default();
+        if recent.len() == RECENT_CALLS {
+            recent.pop_front();
+        }
+        recent.push_back(seconds);
+    }
+
+    /// Calls, failures and the p99 duration of one plugin.
+    pub fn summary_of(&self, plugin: &str) -> CallSummary {
+        let Ok(inner) = self.inner.lock() else {
+            return CallSummary::default();
+        };
+        let (mut calls, mut failed) = (0, 0);
+        for ((p, _, outcome), n) in &inner.calls {
+            if p == plugin {
+                calls += n;
+                if *outcome != "ok" {
+                    failed += n;
+                }
+            }
+        }
+        let mut recent: Vec<f64> = inner
+            .recent
+            .get(plugin)
+            .map(|r| r.iter().copied().collect())
+            .unwrap_or_default();
+        recent.sort_by(f64::total_cmp);
+        CallSummary {
+            calls,
+            failed,
+            p99_seconds: nearest_rank(&recent, 0.99),
+            p99_calls: recent.len(),
         }
     }
 
@@ -227,5 +284,43 @@ impl Telemetry {
                 *n as f64,
             );
         }
+    }
+}
+
+/// The `q` quantile of sorted `values` by the nearest-rank method: the smallest value with at
+/// least `q` of all values at or below it.
+fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.max(1) - 1).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p99_is_the_nearest_rank_of_the_latest_calls() {
+        let t = Telemetry::default();
+        assert!(t.summary_of("p").p99_seconds.is_none());
+        // 1..=100 ms: the 99th of 100 is 99 ms.
+        for ms in 1..=100 {
+            t.record_call("p", "sample", "ok", f64::from(ms) / 1000.0);
+        }
+        t.record_call("p", "sample", "trap", 0.0005);
+        t.record_call("p", "sample", "backoff", 0.0);
+        t.record_call("other", "sample", "ok", 9.0);
+        let s = t.summary_of("p");
+        assert_eq!((s.calls, s.failed, s.p99_calls), (102, 2, 101));
+        // 101 values: rank ceil(99.99) = 100, the 100th smallest is 99 ms.
+        assert_eq!(s.p99_seconds, Some(0.099));
+        // Only the latest 1000 count: 1000 slow calls push every fast one out.
+        for _ in 0..RECENT_CALLS {
+            t.record_call("p", "sample", "ok", 2.0);
+        }
+        let s = t.summary_of("p");
+        assert_eq!(
+            (s.p99_seconds, s.p99_calls, s.calls),
+            (Some(2.0), 1000, 1102)
+        );
     }
 }

@@ -307,6 +307,13 @@ async fn topology_filters_and_resource_lookup() {
     let (status, body) = get(&h.state, "/api/v1/topology?label=nonsense").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("must be key=value"));
+    // What the OpenAPI pattern `^[^=]+=` says: a key, then `=`; the value may be empty.
+    for bad in ["", "=team-0", "="] {
+        let (status, _) = get(&h.state, &format!("/api/v1/topology?label={bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "label={bad}");
+    }
+    let (status, _) = get(&h.state, "/api/v1/topology?label=team=").await;
+    assert_eq!(status, StatusCode::OK);
 
     let id = resources[0]["id"].as_str().expect("id");
     let detail = get_json(&h.state, &format!("/api/v1/resources/{id}")).await;

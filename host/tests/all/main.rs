@@ -12,6 +12,7 @@ mod cli_inspect;
 mod collection;
 mod contracts;
 mod crash;
+mod dashboard;
 mod deploy_monitoring;
 mod e2e_quickstart;
 mod fake_api;

@@ -91,6 +91,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         operations,
         [
             "DELETE /api/v1/plugins/{name}",
+            "GET /",
             "GET /api/v1/openapi.json",
             "GET /api/v1/plugins",
             "GET /api/v1/plugins/{name}",
@@ -98,6 +99,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
             "GET /api/v1/resources/{id}",
             "GET /api/v1/status",
             "GET /api/v1/topology",
+            "GET /dashboard/{file}",
             "GET /healthz",
             "GET /metrics",
             "GET /readyz",
@@ -109,5 +111,23 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "the routes in api/router.rs and the documented operations differ"
     );
     assert!(doc["components"]["schemas"]["TopologyView"].is_object());
+    // What clients generate from: the label filter's form, the upload as raw bytes (a media
+    // type a client can serialise), the dashboard's files by name.
+    let label = doc["paths"]["/api/v1/topology"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|p| p["name"] == "label")
+        .expect("label parameter");
+    assert_eq!(label["schema"]["pattern"], "^[^=]+=");
+    let upload = &doc["paths"]["/api/v1/plugins/{name}"]["put"]["requestBody"]["content"];
+    assert!(
+        upload["application/wasm"].is_object() && upload["application/octet-stream"].is_object()
+    );
+    let files = &doc["paths"]["/dashboard/{file}"]["get"]["parameters"][0]["schema"]["enum"];
+    assert!(
+        files.as_array().expect("enum").contains(&"app.js".into()),
+        "{files}"
+    );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }

@@ -1,0 +1,476 @@
+// The Carbonaut dashboard: reads the JSON API of the host that serves it and redraws every
+// REFRESH_MS. History comes from GET /api/v1/report; when that answers 404 (a host without the
+// report API) the page derives what it can from the current snapshot (/api/v1/topology,
+// /api/v1/status) and charts the totals it saw since it was opened. Every value is written
+// with textContent (never as HTML) and, where it is a number, also in full precision in a
+// data-value attribute.
+"use strict";
+(() => {
+  const params = new URLSearchParams(location.search);
+  // ?refresh=SECONDS (at least 1) overrides the default of 15 s.
+  const REFRESH_MS = Math.max(1, Number(params.get("refresh")) || 15) * 1000;
+  const TOKEN_KEY = "carbonaut-token";
+  const TOP = 10;
+  const PERIODS = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
+  const COLORS = ["#2f7d4f", "#3b6fb6", "#c9803a", "#8a55a8", "#b8465a", "#4a9ca6", "#8c8c3a", "#6b6b6b"];
+
+  // A token in the fragment (#token=...) is moved to sessionStorage and out of the address bar,
+  // so a link can carry it once without it staying visible or reaching a server log.
+  if (location.hash.startsWith("#token=")) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(location.hash.slice("#token=".length)));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+
+  const $ = (id) => document.getElementById(id);
+
+  class Unauthorized extends Error {}
+
+  async function api(path) {
+    const headers = { Accept: "application/json" };
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) headers.Authorization = "Bearer " + token;
+    const response = await fetch(path, { headers, cache: "no-store" });
+    if (response.status === 401 || response.status === 403) {
+      const body = await response.json().catch(() => ({}));
+      throw new Unauthorized(body.error || `${path} answered ${response.status}`);
+    }
+    if (response.status === 404 && path.startsWith("/api/v1/report")) return null;
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error(`${path} answered ${response.status}: ${body.error || response.statusText}`);
+    }
+    return response.json();
+  }
+
+  /** A number for people: 4 significant digits below 100, one decimal above. */
+  function num(x) {
+    if (x === null || x === undefined || !Number.isFinite(x)) return "–";
+    if (x === 0) return "0";
+    const a = Math.abs(x);
+    if (a >= 100) return x.toFixed(1);
+    if (a >= 1) return x.toFixed(3);
+    return x.toPrecision(3);
+  }
+  /** A table cell for a whole number. */
+  const count = (n) => (Number.isFinite(n) ? { value: n, text: String(n) } : { value: NaN, text: "–" });
+  const pct = (x) => (Number.isFinite(x) ? (100 * x).toFixed(1) + "%" : "–");
+  const utc = (ms) => new Date(ms).toISOString().slice(0, 19).replace("T", " ") + "Z";
+
+  function setNumber(el, value, text) {
+    el.textContent = text === undefined ? num(value) : text;
+    if (Number.isFinite(value)) el.dataset.value = String(value);
+    else delete el.dataset.value;
+  }
+
+  /** Replaces a table's rows; a cell is a string or {text, value, cls, title}. */
+  function fill(table, rows) {
+    const body = table.tBodies[0];
+    body.replaceChildren();
+    for (const cells of rows) {
+      const tr = body.insertRow();
+      for (const cell of cells) {
+        const td = tr.insertCell();
+        const c = typeof cell === "object" && cell !== null ? cell : { text: cell };
+        if ("value" in c) {
+          setNumber(td, c.value, c.text);
+          td.className = "n";
+        } else {
+          td.textContent = c.text ?? "";
+        }
+        if (c.cls) td.classList.add(c.cls);
+        if (c.title) td.title = c.title;
+      }
+    }
+    if (rows.length === 0) {
+      const td = body.insertRow().insertCell();
+      td.colSpan = table.tHead.rows[0].cells.length;
+      td.className = "empty";
+      td.textContent = "nothing yet";
+    }
+  }
+
+  // ---- the current snapshot, shared by both modes ------------------------------------------
+
+  function resourcesOf(topology) {
+    const out = [];
+    for (const a of topology.accounts)
+      for (const p of a.projects)
+        for (const r of p.resources) out.push({ account: a.name, project: p.id, projectName: p.name, r });
+    return out;
+  }
+
+  function snapshotTotals(resources) {
+    let joules = 0, grams = 0, estimatedJoules = 0, sampledJoules = 0;
+    for (const { r } of resources) {
+      const j = r.energy_joules_total ?? 0;
+      joules += j;
+      grams += r.emissions_grams_total ?? 0;
+      if (r.estimated !== null && r.estimated !== undefined) {
+        sampledJoules += j;
+        if (r.estimated) estimatedJoules += j;
+      }
+    }
+    const kwh = joules / 3.6e6;
+    return {
+      energy_kwh: kwh,
+      emissions_kgco2e: grams / 1000,
+      mean_intensity_g_per_kwh: kwh > 0 ? grams / kwh : NaN,
+      estimated_share: sampledJoules > 0 ? estimatedJoules / sampledJoules : NaN,
+    };
+  }
+
+  function showTotals(t) {
+    setNumber($("total-energy"), t.energy_kwh);
+    setNumber($("total-emissions"), t.emissions_kgco2e);
+    setNumber($("total-intensity"), t.mean_intensity_g_per_kwh);
+    setNumber($("total-estimated"), t.estimated_share, pct(t.estimated_share));
+    const measured = Number.isFinite(t.estimated_share) ? 1 - t.estimated_share : NaN;
+    setNumber($("total-measured"), measured, pct(measured) + " measured");
+  }
+
+  // ---- the chart: emissions stacked by group, intensity on a second axis -------------------
+
+  let plot = null;
+  let plotKey = "";
+
+  /** times (s), groups, values[group][i] (kg, null = none), intensity[i] (g/kWh); bars for
+   * amounts per step (the report), areas for running totals (the snapshot). */
+  function drawChart(times, groups, values, intensity, note, bars) {
+    $("chart-note").textContent = note;
+    const el = $("chart");
+    const width = Math.max(320, el.clientWidth || 900);
+    // Stacked: series k holds the sum of groups 0..k; drawn top first so each lower band
+    // paints over the one above it.
+    const stacked = [];
+    let running = times.map(() => 0);
+    for (const g of groups) {
+      running = running.map((s, i) => s + (values[g][i] ?? 0));
+      stacked.push(running);
+    }
+    const order = groups.map((_, k) => k).reverse();
+    const data = [times, ...order.map((k) => stacked[k]), intensity];
+    const key = groups.join("\u0000") + "|" + width + "|" + bars;
+    if (plot && plotKey === key) {
+      plot.setData(data);
+      return;
+    }
+    if (plot) plot.destroy();
+    plotKey = key;
+    const gaps = times.slice(1).map((t, i) => t - times[i]).filter((d) => d > 0);
+    const halfStep = (gaps.length ? Math.min(...gaps) : 3600) / 2;
+    const series = [
+      {},
+      ...order.map((k) => ({
+        label: groups[k],
+        stroke: COLORS[k % COLORS.length],
+        fill: COLORS[k % COLORS.length] + "cc",
+        width: 1,
+        paths: bars ? uPlot.paths.bars({ size: [0.7, 80] }) : undefined,
+        points: { show: !bars },
+        // The legend shows the group's own value, not the stack's.
+        value: (u, v, s, i) => (i === null ? "–" : num(values[groups[k]][i])) + " kg",
+      })),
+      {
+        label: "grid intensity",
+        scale: "g",
+        stroke: "#111",
+        width: 2,
+        dash: [6, 4],
+        points: { show: true, size: 5 },
+        value: (u, v) => (v === null ? "–" : num(v)) + " g/kWh",
+      },
+    ];
+    plot = new uPlot(
+      {
+        width,
+        height: 280,
+        series,
+        scales: {
+          // Bars are drawn centred on their step: half a step of room at each end.
+          x: { time: true, range: (u, min, max) => (bars ? [min - halfStep, max + halfStep] : [min, max]) },
+          // Stacks start at zero, or the bars' heights would lie.
+          y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] },
+          g: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] },
+        },
+        axes: [
+          {},
+          { label: "kgCO2e", size: 70, values: (u, vals) => vals.map(num) },
+          { label: "g/kWh", side: 1, scale: "g", size: 60, grid: { show: false } },
+        ],
+        legend: { live: true },
+      },
+      data,
+      el,
+    );
+  }
+
+  // ---- history: the report API --------------------------------------------------------------
+
+  async function fromReport(period, group) {
+    const to = new Date();
+    const from = new Date(to.getTime() - PERIODS[period]);
+    const step = PERIODS[period] > PERIODS["7d"] ? "day" : "hour";
+    // RFC 3339 to the second, as the report API's examples write it.
+    const rfc3339 = (d) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+    const q = (g) =>
+      `/api/v1/report?from=${rfc3339(from)}&to=${rfc3339(to)}&group_by=${g}&step=${step}`;
+    const byGroup = await api(q(group));
+    if (byGroup === null) return null;
+    const [byResource, byLocation] = await Promise.all([api(q("resource")), api(q("location"))]);
+    return { byGroup, byResource, byLocation, step };
+  }
+
+  /** Sums report rows per group over the period. */
+  function sumRows(rows) {
+    const out = new Map();
+    for (const row of rows) {
+      const s = out.get(row.group) || { energy_kwh: 0, emissions_kgco2e: 0 };
+      s.energy_kwh += row.energy_kwh;
+      s.emissions_kgco2e += row.emissions_kgco2e;
+      out.set(row.group, s);
+    }
+    return out;
+  }
+
+  function showReport(report, snapshot) {
+    const { byGroup, byResource, byLocation, step } = report;
+    $("source").textContent =
+      `History from the report API, ${utc(Date.parse(byGroup.from))} to ${utc(Date.parse(byGroup.to))} by ${step}.` +
+      (byGroup.notes && byGroup.notes.length ? " " + byGroup.notes.join(" ") : "");
+    showTotals(byGroup.totals);
+
+    const starts = [...new Set(byGroup.rows.map((r) => r.start))].sort();
+    const groups = [...new Set(byGroup.rows.map((r) => r.group))].sort();
+    const values = Object.fromEntries(groups.map((g) => [g, starts.map(() => null)]));
+    const kwh = starts.map(() => 0), grams = starts.map(() => 0);
+    for (const row of byGroup.rows) {
+      const i = starts.indexOf(row.start);
+      values[row.group][i] = (values[row.group][i] ?? 0) + row.emissions_kgco2e;
+      kwh[i] += row.energy_kwh;
+      grams[i] += row.emissions_kgco2e * 1000;
+    }
+    const intensity = kwh.map((k, i) => (k > 0 ? grams[i] / k : null));
+    drawChart(
+      starts.map((s) => Date.parse(s) / 1000),
+      groups,
+      values,
+      intensity,
+      starts.length ? `kgCO2e per ${step}` : "no data in this period",
+      true,
+    );
+
+    const names = new Map(snapshot.resources.map((x) => [x.r.id, x]));
+    const top = [...sumRows(byResource.rows)].sort((a, b) => b[1].emissions_kgco2e - a[1].emissions_kgco2e);
+    fill(
+      $("resources"),
+      top.slice(0, TOP).map(([id, s]) => {
+        const known = names.get(id);
+        return [
+          { text: known ? known.r.name : id, title: id },
+          known ? `${known.account} / ${known.projectName}` : "",
+          known ? known.r.grid_location ?? "" : "",
+          { value: s.energy_kwh },
+          { value: s.emissions_kgco2e },
+        ];
+      }),
+    );
+    const locations = [...sumRows(byLocation.rows)].sort((a, b) => b[1].emissions_kgco2e - a[1].emissions_kgco2e);
+    fill(
+      $("locations"),
+      locations.map(([name, s]) => [
+        name,
+        count(snapshot.status.locations[name]?.resources),
+        { value: s.energy_kwh > 0 ? (1000 * s.emissions_kgco2e) / s.energy_kwh : NaN },
+        { value: s.energy_kwh },
+        { value: s.emissions_kgco2e },
+      ]),
+    );
+  }
+
+  // ---- no report API: the current snapshot ---------------------------------------------------
+
+  /** What this page saw at each refresh: {t, kg: {group: kg}, kwh, g}. */
+  const seen = [];
+
+  function showSnapshot(snapshot, group) {
+    const { resources, status } = snapshot;
+    $("source").textContent =
+      "The report API is not available on this host: totals are since each resource was first " +
+      "measured (its counters), and the chart shows what this page saw since it was opened.";
+    const totals = snapshotTotals(resources);
+    showTotals(totals);
+
+    const kg = {};
+    for (const x of resources) {
+      const g = group === "project" ? `${x.account}/${x.projectName}` : x.account;
+      kg[g] = (kg[g] ?? 0) + (x.r.emissions_grams_total ?? 0) / 1000;
+    }
+    const last = seen[seen.length - 1];
+    if (!last || last.taken !== status.taken_at_ms || last.group !== group) {
+      if (last && last.group !== group) seen.length = 0;
+      seen.push({ t: status.taken_at_ms / 1000, taken: status.taken_at_ms, group, kg, kwh: totals.energy_kwh, g: totals.emissions_kgco2e * 1000 });
+      if (seen.length > 720) seen.shift();
+    }
+    const groups = [...new Set(seen.flatMap((s) => Object.keys(s.kg)))].sort();
+    const values = Object.fromEntries(groups.map((g) => [g, seen.map((s) => s.kg[g] ?? null)]));
+    // The grid intensity between two refreshes: the emissions added per energy added.
+    const intensity = seen.map((s, i) => {
+      if (i === 0) return null;
+      const dk = s.kwh - seen[i - 1].kwh;
+      return dk > 0 ? (s.g - seen[i - 1].g) / dk : null;
+    });
+    drawChart(
+      seen.map((s) => s.t),
+      groups,
+      values,
+      intensity,
+      seen.length < 2 ? "total kgCO2e so far; the chart grows as the page refreshes" : "total kgCO2e so far",
+      false,
+    );
+
+    const top = resources
+      .filter((x) => x.r.emissions_grams_total !== null)
+      .sort((a, b) => b.r.emissions_grams_total - a.r.emissions_grams_total)
+      .slice(0, TOP);
+    fill(
+      $("resources"),
+      top.map((x) => [
+        { text: x.r.name, title: x.r.id },
+        `${x.account} / ${x.projectName}`,
+        x.r.grid_location ?? "",
+        { value: (x.r.energy_joules_total ?? 0) / 3.6e6 },
+        { value: x.r.emissions_grams_total / 1000 },
+      ]),
+    );
+
+    const byLocation = new Map();
+    for (const x of resources) {
+      const name = x.r.grid_location ?? "(unknown)";
+      const s = byLocation.get(name) || { j: 0, g: 0 };
+      s.j += x.r.energy_joules_total ?? 0;
+      s.g += x.r.emissions_grams_total ?? 0;
+      byLocation.set(name, s);
+    }
+    fill(
+      $("locations"),
+      [...byLocation].sort((a, b) => b[1].g - a[1].g).map(([name, s]) => [
+        name,
+        count(status.locations[name]?.resources),
+        { value: status.locations[name]?.mix?.carbon_intensity ?? NaN, title: "current" },
+        { value: s.j / 3.6e6 },
+        { value: s.g / 1000 },
+      ]),
+    );
+  }
+
+  // ---- health: plugins and reloads ----------------------------------------------------------
+
+  function showPlugins(plugins, status) {
+    fill(
+      $("plugins"),
+      plugins.map((p) => {
+        const providers = Object.entries(status.providers)
+          .filter(([, v]) => v.plugin === p.name)
+          .map(([name, v]) => {
+            if (!v.degraded) return `${name}: ok`;
+            const n = v.consecutive_failures;
+            const wait = Math.ceil((v.retry_in_ms ?? 0) / 1000);
+            return `${name}: degraded after ${n} failure${n === 1 ? "" : "s"}, ` +
+              (wait > 0 ? `backing off ${wait} s` : "retried at its next interval");
+          });
+        const state = p.disabled ? "disabled" : p.up ? "up" : "down";
+        const c = p.call_summary || {};
+        return [
+          { text: `${p.name} ${p.version}`, title: p.sha256 },
+          { text: state, cls: state },
+          count(c.calls),
+          count(c.failed),
+          { value: c.p99_seconds === null || c.p99_seconds === undefined ? NaN : c.p99_seconds * 1000 },
+          { value: p.peak_memory_bytes / 1048576 },
+          { text: providers.join("; "), cls: providers.some((x) => x.includes("degraded")) ? "down" : "" },
+          { text: p.last_error ?? "", cls: "error" },
+        ];
+      }),
+    );
+  }
+
+  function showReloads(reloads) {
+    fill(
+      $("reloads"),
+      reloads.slice(0, 10).map((r) => [
+        utc(r.at_ms),
+        r.trigger,
+        { text: r.outcome, cls: { applied: "up", "rolled-back": "down" }[r.outcome] ?? "" },
+        count(r.duration_ms),
+        { text: [...r.items, r.reason].filter(Boolean).join("; ") },
+      ]),
+    );
+  }
+
+  // ---- the refresh loop ----------------------------------------------------------------------
+
+  function askForToken(message) {
+    $("login").hidden = false;
+    $("main").hidden = true;
+    $("login-why").textContent = message;
+    $("state").textContent = "needs a token";
+    $("state").className = "state down";
+  }
+
+  let running = false;
+  async function refresh() {
+    if (running) return;
+    running = true;
+    const period = $("period").value;
+    const group = $("group").value;
+    try {
+      const [topology, status, plugins, reloads] = await Promise.all([
+        api("/api/v1/topology"),
+        api("/api/v1/status"),
+        api("/api/v1/plugins"),
+        // A host without a reloader answers 503 here; the rest of the page still works.
+        api("/api/v1/reloads").catch((e) => (e instanceof Unauthorized ? Promise.reject(e) : [])),
+      ]);
+      const snapshot = { resources: resourcesOf(topology), status };
+      const report = await fromReport(period, group);
+      $("login").hidden = true;
+      $("main").hidden = false;
+      if (report) showReport(report, snapshot);
+      else showSnapshot(snapshot, group);
+      $("period").disabled = !report;
+      showPlugins(plugins, status);
+      showReloads(reloads);
+      $("state").textContent =
+        `${status.ready ? "ready" : "not ready yet"} · ${status.resources} resources · ` +
+        `updated ${utc(Date.now())} · every ${REFRESH_MS / 1000} s`;
+      $("state").className = "state " + (status.ready ? "up" : "down");
+      $("state").dataset.takenAt = String(status.taken_at_ms);
+    } catch (e) {
+      if (e instanceof Unauthorized) {
+        const had = sessionStorage.getItem(TOKEN_KEY);
+        if (had) sessionStorage.removeItem(TOKEN_KEY);
+        askForToken(had ? `The token was refused: ${e.message}` : `The JSON API wants a token: ${e.message}`);
+      } else {
+        $("state").textContent = `refresh failed: ${e.message}`;
+        $("state").className = "state down";
+      }
+    } finally {
+      running = false;
+    }
+  }
+
+  $("login-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+    $("token").value = "";
+    refresh();
+  });
+  $("period").addEventListener("change", refresh);
+  $("group").addEventListener("change", refresh);
+  window.addEventListener("resize", () => {
+    plotKey = "";
+    refresh();
+  });
+  refresh();
+  setInterval(refresh, REFRESH_MS);
+})();
