@@ -7,6 +7,7 @@ mod json;
 mod manage;
 mod metrics;
 mod openapi;
+mod report;
 mod router;
 
 pub use openapi::ApiDoc;

@@ -9,6 +9,7 @@
 mod catalogue;
 mod error;
 mod raw;
+mod reports;
 mod sandbox;
 mod secrets;
 mod settings;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use crate::runtime::bindings::ProviderKind;
 
 pub use error::{ConfigError, ConfigErrors, Position};
+pub use reports::ReportsConfig;
 pub use settings::Settings;
 
 /// Loopback, so a fresh install serves nothing to the network until the operator says so.
@@ -50,6 +52,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// What one plugin call may use (`[limits]`); see [`Limits`] for the defaults and why.
     pub limits: crate::runtime::Limits,
+    /// What the history rollups keep (`[reports]`).
+    pub reports: ReportsConfig,
     positions: Positions,
 }
 

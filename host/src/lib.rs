@@ -9,6 +9,7 @@ pub mod api;
 pub mod collect;
 pub mod config;
 pub mod daemon;
+pub mod history;
 pub mod plugins;
 pub mod reload;
 pub mod runtime;

@@ -91,6 +91,8 @@ pub struct Plan {
     /// Resources per resource-metrics call: big enough that a 10 000-resource account takes
     /// a handful of calls, small enough that one call's payload stays a few MiB.
     pub batch_size: usize,
+    /// What the history rollups keep (`[reports]`).
+    pub reports: crate::config::ReportsConfig,
 }
 
 /// Resources per resource-metrics call (see [`Plan::batch_size`]).
@@ -179,6 +181,7 @@ impl Plan {
             resource_metrics: config.intervals.resource_metrics,
             environment_interval: config.intervals.environment,
             batch_size: BATCH_SIZE,
+            reports: config.reports.clone(),
         })
     }
 }

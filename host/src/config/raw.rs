@@ -29,6 +29,8 @@ pub(super) struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub limits: RawLimits,
+    #[serde(default)]
+    pub reports: super::reports::RawReports,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -49,6 +49,7 @@ pub(super) fn build(
     });
     let intervals = c.intervals(&raw.intervals);
     let limits = c.limits(&raw.limits, Limits::default(), "limits");
+    let reports = c.reports(&raw.reports);
 
     let mut providers = BTreeMap::new();
     for (name, p) in raw.providers {
@@ -125,6 +126,7 @@ pub(super) fn build(
     let auth = c.auth(raw.auth);
 
     let config = Config {
+        reports,
         limits,
         tls,
         auth,

@@ -344,6 +344,9 @@ fn describe_config_change(old: &Config, new: &Config, items: &mut Vec<String>) {
     if old.auth != new.auth {
         items.push("auth changed".into());
     }
+    if old.reports != new.reports {
+        items.push("[reports] changed".into());
+    }
 }
 
 fn diff_maps<T: PartialEq>(

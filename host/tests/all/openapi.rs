@@ -95,6 +95,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
             "GET /api/v1/plugins",
             "GET /api/v1/plugins/{name}",
             "GET /api/v1/reloads",
+            "GET /api/v1/report",
             "GET /api/v1/resources/{id}",
             "GET /api/v1/status",
             "GET /api/v1/topology",
@@ -109,5 +110,6 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "the routes in api/router.rs and the documented operations differ"
     );
     assert!(doc["components"]["schemas"]["TopologyView"].is_object());
+    assert!(doc["components"]["schemas"]["Report"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
