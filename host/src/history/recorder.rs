@@ -317,3 +317,162 @@ fn capped_label_values(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::bindings::{Hardware, Location, Project, ResourceInfo, ResourceKind};
+    use crate::state::{AccountNode, ProjectNode, ResourceRecord};
+
+    const H0: u64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
+
+    fn topology(id: &ResourceId) -> Arc<Topology> {
+        let info = ResourceInfo {
+            id: "vm1".into(),
+            name: "vm1".into(),
+            kind: ResourceKind::Vm,
+            location: Location {
+                country: Some("DE".into()),
+                region: None,
+                zone: None,
+                coordinates: None,
+            },
+            hardware: Hardware {
+                vcpus: None,
+                memory_bytes: None,
+                cpu_model: None,
+            },
+            labels: vec![("team".into(), "blue".into())],
+        };
+        let record = ResourceRecord {
+            id: id.clone(),
+            info,
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            provider: "cloud".into(),
+        };
+        let project = ProjectNode {
+            project: Project {
+                id: "p1".into(),
+                name: "p1".into(),
+                labels: vec![],
+            },
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            provider: "cloud".into(),
+            resources: [("vm1".to_owned(), record)].into(),
+        };
+        let account = AccountNode {
+            name: "acme".into(),
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            provider: "cloud".into(),
+            projects: [("p1".to_owned(), project)].into(),
+        };
+        Arc::new(Topology {
+            accounts: [("acme".to_owned(), account)].into(),
+        })
+    }
+
+    fn advance<'a>(id: &'a ResourceId, at: u64, intensity: Option<f64>, grams: f64) -> Advance<'a> {
+        Advance {
+            resource: id,
+            location: Some("DE"),
+            provider: "meter",
+            priced_by: intensity.map(|_| "grid"),
+            previous_ms: Some(at - 5 * 60_000),
+            read_at_ms: at,
+            joules: 3.6e6,
+            grams,
+            intensity,
+            estimated: false,
+        }
+    }
+
+    #[test]
+    fn energy_priced_late_lands_in_the_hour_it_was_used_across_a_restart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sled::open(dir.path()).expect("sled");
+        let store = HistoryStore::new(db.open_tree("history").expect("tree"));
+        let settings = ReportsConfig {
+            label_keys: vec!["team".into()],
+            ..ReportsConfig::default()
+        };
+        let id = ResourceId("r1".into());
+        let topology = topology(&id);
+        let mut recorder = Recorder::new(store.clone(), settings.clone());
+        // 1 kWh at 00:10 with no intensity known: the counters hold it unpriced.
+        recorder.record(
+            &topology,
+            &settings,
+            advance(&id, H0 + 10 * 60_000, None, 0.0),
+        );
+        recorder.persist(H0 + 10 * 60_000);
+        // A restart; then at 01:10 another kWh, and 100 g/kWh prices both: 200 g in all.
+        let mut recorder = Recorder::new(store.clone(), settings.clone());
+        let at = H0 + HOUR_MS + 10 * 60_000;
+        recorder.record(&topology, &settings, advance(&id, at, Some(100.0), 200.0));
+        recorder.persist(at);
+
+        for dim in ["account", "project", "location", "label:team", "resource"] {
+            let group = match dim {
+                "account" => "acme",
+                "project" => "acme/p1",
+                "location" => "DE",
+                "label:team" => "blue",
+                _ => "r1",
+            };
+            let hour = |h: u64| {
+                store
+                    .get(&bucket::key(Tier::Hourly, dim, H0 + h * HOUR_MS, group))
+                    .expect("read")
+                    .expect("bucket")
+            };
+            let (first, second) = (hour(0), hour(1));
+            assert_eq!(first.energy_joules, 3.6e6, "{dim}");
+            assert!(
+                (first.emissions_grams - 100.0).abs() < 1e-9,
+                "{dim}: {first:?}"
+            );
+            assert_eq!(first.mean_intensity().map(f64::round), Some(100.0));
+            assert_eq!(second.energy_joules, 3.6e6);
+            assert!((second.emissions_grams - 100.0).abs() < 1e-9);
+            assert_eq!(second.providers, ["grid", "meter"]);
+            if dim != "resource" {
+                let day = store
+                    .get(&bucket::key(Tier::Daily, dim, H0, group))
+                    .expect("read")
+                    .expect("bucket");
+                assert_eq!(day.energy_joules, 7.2e6);
+                assert!((day.emissions_grams - 200.0).abs() < 1e-9);
+                assert_eq!(day.hours, 0b11);
+            }
+        }
+        assert!(store.load_pending().expect("pending").is_empty());
+    }
+
+    #[test]
+    fn a_resource_without_a_configured_label_is_unset() {
+        let id = ResourceId("r1".into());
+        let topology = topology(&id);
+        let capped = ReportsConfig {
+            label_keys: vec!["team".into(), "cost-center".into()],
+            max_label_values: 1,
+            ..ReportsConfig::default()
+        };
+        let values = capped_label_values(&topology, &capped);
+        assert!(values["team"].contains("blue"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sled::open(dir.path()).expect("sled");
+        let store = HistoryStore::new(db.open_tree("history").expect("tree"));
+        let mut recorder = Recorder::new(store.clone(), capped.clone());
+        recorder.record(
+            &topology,
+            &capped,
+            advance(&id, H0 + 60_000, Some(1.0), 1.0),
+        );
+        recorder.persist(H0 + 60_000);
+        let unset = bucket::key(Tier::Hourly, "label:cost-center", H0, UNSET_LABEL);
+        assert!(store.get(&unset).expect("read").is_some());
+    }
+}

@@ -1,7 +1,7 @@
 //! Reports: the buckets of one dimension over `[from, to)`, grouped into rows per step (hour,
 //! UTC day, UTC month) and group, with totals, coverage and notes; as JSON or CSV.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -258,18 +258,24 @@ impl Report {
         buckets: impl Iterator<Item = Result<(u64, String, Bucket), HistoryError>>,
     ) -> Result<Report, ReportError> {
         let (from, to) = (ceil(query.from_ms, tier), ceil(query.to_ms, tier));
-        let mut rows: BTreeMap<(u64, String), Sum> = BTreeMap::new();
+        let mut rows: HashMap<(u64, String), Sum> = HashMap::new();
         let mut total = Sum::default();
+        // Buckets come in time order: the current row's span answers most lookups.
+        let mut span = (0, 0);
         for item in buckets {
             let (start, group, b) = item?;
-            let (row_start, _) = query.step.row(start);
-            let key = (row_start, group);
-            if !rows.contains_key(&key) && rows.len() >= MAX_ROWS {
+            if !(span.0..span.1).contains(&start) {
+                span = query.step.row(start);
+            }
+            let key = (span.0, group);
+            if rows.len() >= MAX_ROWS && !rows.contains_key(&key) {
                 return Err(ReportError::TooLarge);
             }
             rows.entry(key).or_default().add(start, &b);
             total.add(start, &b);
         }
+        let mut rows: Vec<((u64, String), Sum)> = rows.into_iter().collect();
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let hours_between = |a: u64, b: u64| (b.saturating_sub(a) / HOUR_MS) as f64;
         let rows = rows
             .into_iter()
