@@ -120,3 +120,58 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    const REST: &str = "[paths]\nplugin_dir = \"p\"\nstate_dir = \"s\"\n\
+        [providers.cloud]\nplugin = \"mock-cloud\"\n\
+        [accounts.a]\ndiscovery = \"cloud\"\nresource_metrics = \"cloud\"\n";
+
+    fn parse(reports: &str) -> Result<Config, String> {
+        Config::parse(
+            &format!("{REST}{reports}"),
+            "x.toml",
+            Path::new("."),
+            &|_| None,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_settings() {
+        assert_eq!(parse("").expect("valid").reports, ReportsConfig::default());
+        let r = parse(
+            "[reports]\nlabel_keys = [\"team\", \"cost-center\"]\nmax_label_values = 7\n\
+             hourly_retention = \"2d\"\nresource_retention = \"12h\"\n",
+        )
+        .expect("valid")
+        .reports;
+        assert_eq!(r.label_keys, ["team", "cost-center"]);
+        assert_eq!(r.max_label_values, 7);
+        assert_eq!(r.hourly_retention, DAY * 2);
+        assert_eq!(r.resource_retention, Duration::from_secs(12 * 3600));
+        assert_eq!(r.daily_retention, DAY * 400);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_position() {
+        assert_eq!(
+            parse(
+                "[reports]\nlabel_keys = [\"team\", \"team\"]\nmax_label_values = 0\n\
+                 daily_retention = \"10m\"\n"
+            )
+            .expect_err("invalid"),
+            "x.toml:10:23: [reports] label_keys has `team` twice or empty; list each resource \
+             label key once\n\
+             x.toml:11:20: [reports] max_label_values is 0; use a number from 1 to 1000 \
+             (default 50)\n\
+             x.toml:12:19: [reports] daily_retention is shorter than an hour; keep buckets at \
+             least an hour, like `14d`"
+        );
+    }
+}
