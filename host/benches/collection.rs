@@ -167,6 +167,7 @@ impl Fixture {
                 telemetry,
                 reload: None,
                 auth: Arc::new(RwLock::new(config.auth.clone())),
+                history: None,
             },
             store,
             plan: Plan::from_config(&config, &plugins).expect("a plan"),

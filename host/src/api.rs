@@ -9,6 +9,7 @@ mod manage;
 mod metrics;
 mod openapi;
 mod plugin_info;
+mod report;
 mod router;
 mod starting;
 pub mod tls;

@@ -4,6 +4,7 @@ mod check;
 mod check_config;
 mod inspect;
 mod new;
+mod report;
 mod run;
 mod sign;
 mod wit;
@@ -54,6 +55,37 @@ enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Energy and emissions per account, project, location, resource or label over a period,
+    /// from the history rollups: of a stopped daemon's state directory, or of a running one.
+    Report {
+        /// The state directory of a stopped daemon (sled lets one process open it at a time).
+        #[arg(long, conflicts_with = "url")]
+        state_dir: Option<PathBuf>,
+        /// Ask a running daemon instead: http://HOST:PORT.
+        #[arg(long)]
+        url: Option<String>,
+        /// Bearer token for --url (a read token is enough).
+        #[arg(long, requires = "url")]
+        token: Option<String>,
+        /// Start: a date (2026-11-01, midnight UTC) or RFC 3339 with any offset; default: 24 h before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// Exclusive end, same forms; default: the end of the current UTC hour.
+        #[arg(long)]
+        to: Option<String>,
+        /// account, project, location, resource or label:KEY.
+        #[arg(long, default_value = "account")]
+        by: String,
+        /// hour, day or month (UTC).
+        #[arg(long, default_value = "day")]
+        step: String,
+        /// Print CSV (the header the README documents).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the WIT contract plugins are built against (carbonaut:provider and the WASI
     /// packages it uses), or write the files into a folder.
     Wit {
@@ -133,7 +165,8 @@ impl Cli {
             Command::CheckConfig { .. }
             | Command::HashToken
             | Command::Plugin(_)
-            | Command::Wit { .. } => "warn",
+            | Command::Wit { .. }
+            | Command::Report { .. } => "warn",
         }
     }
 }
@@ -201,5 +234,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
         }) => sign::sign(&key, &file, password_env.as_deref()),
         Command::Wit { out } => wit::run(out.as_deref()),
+        Command::Report {
+            state_dir,
+            url,
+            token,
+            from,
+            to,
+            by,
+            step,
+            csv,
+            json,
+        } => {
+            report::run(report::Options {
+                state_dir: state_dir.as_deref(),
+                url: url.as_deref(),
+                token: token.as_deref(),
+                from: from.as_deref(),
+                to: to.as_deref(),
+                by: &by,
+                step: &step,
+                csv,
+                json,
+            })
+            .await
+        }
     }
 }

@@ -10,6 +10,7 @@ mod access;
 mod catalogue;
 mod error;
 mod raw;
+mod reports;
 mod sandbox;
 mod secrets;
 mod settings;
@@ -26,6 +27,7 @@ use crate::model::ProviderKind;
 
 pub use access::{ClientCa, ClientMatch, ClientRule, Jwks, JwtConfig, load_jwks};
 pub use error::{ConfigError, ConfigErrors, Position};
+pub use reports::ReportsConfig;
 pub use settings::Settings;
 
 /// Loopback, so a fresh install serves nothing to the network until the operator says so.
@@ -55,6 +57,8 @@ pub struct Config {
     pub limits: crate::runtime::Limits,
     /// Pinned digests (`[plugins.NAME] sha256`) and signing keys (`[trust]`).
     pub trust: crate::trust::TrustPolicy,
+    /// What the history rollups keep (`[reports]`).
+    pub reports: ReportsConfig,
     positions: Positions,
 }
 

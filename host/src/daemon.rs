@@ -161,6 +161,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         telemetry,
         reload: Some(handle),
         auth,
+        history: Some(crate::history::HistoryStore::new(store.history_tree()?)),
     };
     let signals = tokio::spawn(async move {
         shutdown_signal().await;

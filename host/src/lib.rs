@@ -10,6 +10,7 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod daemon;
+pub mod history;
 pub mod model;
 pub mod plugins;
 pub mod reload;

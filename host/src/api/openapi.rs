@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{dashboard, json, manage, metrics, router};
+use super::{dashboard, json, manage, metrics, report, router};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,7 @@ use super::{dashboard, json, manage, metrics, router};
         manage::enable,
         manage::reload,
         manage::reloads,
+        report::report,
         document,
         dashboard::index,
         dashboard::asset,

@@ -12,7 +12,7 @@ use axum::routing::{delete, get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use super::auth::{self, Need};
-use super::{dashboard, json, manage, metrics, openapi};
+use super::{dashboard, json, manage, metrics, openapi, report};
 use crate::collect::Telemetry;
 use crate::config::AuthConfig;
 use crate::reload::MAX_UPLOAD_BYTES;
@@ -26,6 +26,8 @@ pub struct AppState {
     /// `None` where the host runs without a reloader (some tests): management answers 503.
     pub reload: Option<ReloadHandle>,
     pub auth: Arc<RwLock<AuthConfig>>,
+    /// The rollups `GET /api/v1/report` reads; `None` answers 503.
+    pub history: Option<crate::history::HistoryStore>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -44,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/plugins/{name}", get(manage::plugin))
         .route("/api/v1/status", get(json::status))
         .route("/api/v1/reloads", get(manage::reloads))
+        .route("/api/v1/report", get(report::report))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route_layer(from_fn_with_state(
             (state.clone(), Need::Read),

@@ -30,6 +30,8 @@ pub struct Collector {
     pub(super) mirror: Mirror,
     pub(super) plugins: Vec<Arc<Plugin>>,
     pub(super) disabled: BTreeSet<String>,
+    /// Hourly and daily rollups of what the samples add (`crate::history`).
+    pub(super) history: crate::history::Recorder,
 }
 
 /// The in-memory copy of the state plus what is not persisted (last samples, mixes, errors).
@@ -101,7 +103,12 @@ impl Collector {
             resources = topology.resource_count(),
             "state loaded"
         );
+        let history = crate::history::Recorder::new(
+            crate::history::HistoryStore::new(store.history_tree()?),
+            plan.reports.clone(),
+        );
         let collector = Collector {
+            history,
             plan,
             store,
             telemetry,

@@ -93,6 +93,8 @@ pub struct Plan {
     /// Resources per resource-metrics call: big enough that a 10 000-resource account takes
     /// a handful of calls, small enough that one call's payload stays a few MiB.
     pub batch_size: usize,
+    /// What the history rollups keep (`[reports]`).
+    pub reports: crate::config::ReportsConfig,
 }
 
 /// Resources per resource-metrics call (see [`Plan::batch_size`]).
@@ -182,6 +184,7 @@ impl Plan {
             environment_interval: config.intervals.environment,
             retention: config.intervals.retention,
             batch_size: BATCH_SIZE,
+            reports: config.reports.clone(),
         })
     }
 }

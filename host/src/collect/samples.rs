@@ -74,6 +74,7 @@ impl Collector {
                     .and_then(|key| self.mirror.mixes.intensity_at(key, sample.read_at));
                 let counters = self.mirror.counters.entry(id.clone()).or_default();
                 let previous_at = counters.last.map(|l| l.read_at_ms);
+                let grams_before = counters.emissions_grams_total;
                 let joules = match counters.advance(&sample, intensity, max_power) {
                     Ok(joules) => joules,
                     Err(refusal) => {
@@ -94,6 +95,26 @@ impl Collector {
                         continue;
                     }
                 };
+                self.history.record(
+                    &self.mirror.topology,
+                    &self.plan.reports,
+                    crate::history::Advance {
+                        resource: &id,
+                        location: locations.get(&id).map(String::as_str),
+                        provider: &account.resource_metrics.name,
+                        priced_by: self
+                            .plan
+                            .environment
+                            .as_ref()
+                            .map(|e| e.provider.name.as_str()),
+                        previous_ms: previous_at,
+                        read_at_ms: sample.read_at,
+                        joules,
+                        grams: counters.emissions_grams_total - grams_before,
+                        intensity,
+                        estimated: sample.estimated,
+                    },
+                );
                 if let Some(previous_at) = previous_at.filter(|p| sample.read_at > *p) {
                     let seconds = (sample.read_at - previous_at) as f64 / 1000.0;
                     self.mirror
@@ -109,6 +130,8 @@ impl Collector {
             status.last_collection_ms = Some(now_ms());
             status.last_collection_error = None;
         }
+        // Before the counters: their save flushes the database, history included.
+        self.history.persist(now_ms());
         let counters = &self.mirror.counters;
         if let Err(error) = self.store.save_counters(
             updated

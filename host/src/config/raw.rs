@@ -29,6 +29,8 @@ pub(super) struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub limits: RawLimits,
+    #[serde(default)]
+    pub reports: super::reports::RawReports,
     /// `[plugins.NAME]`: what is pinned about one plugin file.
     #[serde(default)]
     pub plugins: BTreeMap<String, RawPluginPin>,

@@ -50,6 +50,7 @@ pub(super) fn build(
     });
     let intervals = c.intervals(&raw.intervals);
     let limits = c.limits(&raw.limits, Limits::default(), "limits");
+    let reports = c.reports(&raw.reports);
 
     let mut providers = BTreeMap::new();
     for (name, p) in raw.providers {
@@ -129,6 +130,7 @@ pub(super) fn build(
 
     let config = Config {
         trust,
+        reports,
         limits,
         tls,
         auth,

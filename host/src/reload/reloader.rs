@@ -426,6 +426,9 @@ fn describe_config_change(old: &Config, new: &Config, items: &mut Vec<String>) {
     if old.trust != new.trust {
         items.push("plugin pins or trusted keys changed".into());
     }
+    if old.reports != new.reports {
+        items.push("[reports] changed".into());
+    }
 }
 
 fn diff_maps<T: PartialEq>(

@@ -113,6 +113,11 @@ impl StateStore {
         Ok(self.db.open_tree("plugin-kv")?)
     }
 
+    /// The tree of the history rollups (`crate::history`), flushed with the counters.
+    pub fn history_tree(&self) -> Result<sled::Tree, StateError> {
+        Ok(self.db.open_tree("history")?)
+    }
+
     /// The whole topology as last stored; unreadable records are quarantined.
     pub fn load_topology(&self) -> Result<(Topology, LoadReport), StateError> {
         let mut topology = Topology::default();

@@ -44,6 +44,7 @@ pub async fn harness(config: &str, plugins: &[&str]) -> Harness {
     let loaded = load_plugins(&runtime, &config).await.expect("plugins");
     let plan = Plan::from_config(&config, &loaded.by_name()).expect("plan");
     let store = Arc::new(StateStore::open(&config.state_dir).expect("state"));
+    let history = carbonaut::history::HistoryStore::new(store.history_tree().expect("history"));
     let telemetry = Arc::new(Telemetry::default());
     let snapshot = Arc::new(SnapshotCell::default());
     let collector = Collector::new(
@@ -61,6 +62,7 @@ pub async fn harness(config: &str, plugins: &[&str]) -> Harness {
             telemetry,
             reload: None,
             auth: Arc::new(std::sync::RwLock::new(config.auth.clone())),
+            history: Some(history),
         },
         _dirs: vec![plugin_dir, state_dir],
     }

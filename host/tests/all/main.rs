@@ -29,6 +29,7 @@ mod polyglot;
 mod prometheus_ingest;
 mod prometheus_server;
 mod reload;
+mod reports;
 mod static_grid;
 mod tls;
 mod trust;

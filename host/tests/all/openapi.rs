@@ -96,6 +96,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
             "GET /api/v1/plugins",
             "GET /api/v1/plugins/{name}",
             "GET /api/v1/reloads",
+            "GET /api/v1/report",
             "GET /api/v1/resources/{id}",
             "GET /api/v1/status",
             "GET /api/v1/topology",
@@ -129,5 +130,6 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         files.as_array().expect("enum").contains(&"app.js".into()),
         "{files}"
     );
+    assert!(doc["components"]["schemas"]["Report"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
