@@ -7,6 +7,7 @@
 //! ([`Config::check_plugins`]).
 
 mod catalogue;
+mod cluster;
 mod error;
 mod raw;
 mod sandbox;
@@ -50,6 +51,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// What one plugin call may use (`[limits]`); see [`Limits`] for the defaults and why.
     pub limits: crate::runtime::Limits,
+    /// Which shard this instance is (`[cluster]`, or the `run` flags); unsharded by default.
+    pub cluster: crate::cluster::Cluster,
     positions: Positions,
 }
 

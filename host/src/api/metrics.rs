@@ -15,6 +15,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot.get();
     let mut own = Exposition::with_capacity(8 * 1024);
     state.telemetry.render(&mut own);
+    snapshot.shard.render(&mut own);
     if let Some(reload) = &state.reload {
         reload.history().render(&mut own);
     }

@@ -65,6 +65,9 @@ impl Collector {
             .collect();
         for name in stale {
             if let Some(node) = topology.accounts.remove(&name) {
+                if plan.unowned.contains(&name) {
+                    continue; // another shard's now: kept in the store (see cluster::handoff)
+                }
                 tracing::info!(account = %name, "removing an account that is no longer configured from the state");
                 store.remove_account(&node)?;
             }
@@ -261,6 +264,7 @@ impl Collector {
             accounts: m.accounts.clone(),
             plugins,
             providers: self.provider_statuses(),
+            shard: self.plan.shard_status(),
         };
         snapshot.metrics_text = bytes::Bytes::from(render_metrics(&snapshot));
         self.publish.set(snapshot);

@@ -29,6 +29,16 @@ pub(super) struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub limits: RawLimits,
+    pub cluster: Option<RawCluster>,
+}
+
+/// `[cluster]`: this instance's shard (see `crate::cluster`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub shard: Spanned<u32>,
+    pub total_shards: Spanned<u32>,
+    pub unowned_retention: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

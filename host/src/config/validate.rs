@@ -123,8 +123,10 @@ pub(super) fn build(
     }
 
     let auth = c.auth(raw.auth);
+    let cluster = c.cluster(raw.cluster);
 
     let config = Config {
+        cluster,
         limits,
         tls,
         auth,

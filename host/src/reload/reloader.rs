@@ -143,7 +143,7 @@ impl Reloader {
         &mut self,
         items: &mut Vec<String>,
     ) -> Result<Option<Option<String>>, String> {
-        let (config, text) = self.source.load()?;
+        let (mut config, text) = self.source.load()?;
         let config_changed = text != self.config_text;
         let (plugins, change) = self
             .plugins
@@ -173,6 +173,11 @@ impl Reloader {
                 items.push(
                     "listen, state_dir and tls changes take effect at the next restart".into(),
                 );
+            }
+            // The pruner and the state were set up for the running shard: keep it.
+            if config.cluster != self.config.cluster {
+                items.push("[cluster] changes take effect at the next restart".into());
+                config.cluster = self.config.cluster;
             }
             if config.limits != self.config.limits {
                 items.push("[limits] changed".into());

@@ -90,6 +90,12 @@ impl StateStore {
         Ok(self.db.open_tree("plugin-kv")?)
     }
 
+    /// The tree where sharding notes when each account it does not own was first seen so
+    /// (`cluster::handoff`).
+    pub fn cluster_tree(&self) -> Result<sled::Tree, StateError> {
+        Ok(self.db.open_tree("cluster")?)
+    }
+
     /// The whole topology as last stored.
     pub fn load_topology(&self) -> Result<Topology, StateError> {
         let mut topology = Topology::default();

@@ -25,5 +25,6 @@ mod polyglot;
 mod prometheus_ingest;
 mod prometheus_server;
 mod reload;
+mod sharding;
 mod static_grid;
 mod tls;
