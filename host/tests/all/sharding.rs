@@ -224,7 +224,7 @@ fn three_shards_own_disjoint_accounts_and_add_up_to_one_instance() {
         );
         let text = shard.get("/metrics").text().expect("metrics");
         assert!(text.contains(&format!("\ncarbonaut_shard_ordinal {i}\n")));
-        assert!(text.contains("\ncarbonaut_shards_total 3\n"));
+        assert!(text.contains("\ncarbonaut_total_shards 3\n"));
         // Only owned accounts' resources are served.
         let resources = series(&text, "carbonaut_resource_info");
         assert_eq!(resources.len(), expected.len() * PER_ACCOUNT);
@@ -239,7 +239,7 @@ fn three_shards_own_disjoint_accounts_and_add_up_to_one_instance() {
     let text = single.get("/metrics").text().expect("metrics");
     assert!(
         text.contains("\ncarbonaut_shard_ordinal 0\n")
-            && text.contains("\ncarbonaut_shards_total 1\n")
+            && text.contains("\ncarbonaut_total_shards 1\n")
     );
 
     let prometheus = Prometheus::start(&[
