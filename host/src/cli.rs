@@ -47,9 +47,15 @@ enum Command {
         /// Keep the state in this directory instead of the config's.
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        #[command(flatten)]
+        shard: ShardArgs,
     },
     /// Check a config file and the plugins it names, without running anything.
-    CheckConfig { file: PathBuf },
+    CheckConfig {
+        file: PathBuf,
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
     /// Read an API token on standard input and print the SHA-256 to put in [[auth.tokens]].
     HashToken,
     /// Work with plugin files.
@@ -93,6 +99,42 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// Which shard this instance is, over the config's `[cluster]` (see README, "Sharding").
+#[derive(Debug, clap::Args)]
+pub struct ShardArgs {
+    /// This instance's shard ordinal, 0 to N-1: it owns the accounts that hash to it.
+    #[arg(
+        long,
+        requires = "total_shards",
+        conflicts_with = "shard_from_pod_name"
+    )]
+    shard: Option<u32>,
+    /// The number of shards N; every shard must be given the same.
+    #[arg(long)]
+    total_shards: Option<u32>,
+    /// Take the ordinal from a StatefulSet pod name: the number after its last `-`.
+    #[arg(long, value_name = "NAME", requires = "total_shards")]
+    shard_from_pod_name: Option<String>,
+}
+
+impl ShardArgs {
+    /// The shard the flags give, if any.
+    pub fn shard(&self) -> anyhow::Result<Option<carbonaut::cluster::Shard>> {
+        use carbonaut::cluster::Shard;
+        let Some(total) = self.total_shards else {
+            return Ok(None);
+        };
+        let shard = match (&self.shard_from_pod_name, self.shard) {
+            (Some(pod), _) => Shard::from_pod_name(pod, total)?,
+            (None, Some(ordinal)) => Shard::new(ordinal, total)?,
+            (None, None) => anyhow::bail!(
+                "--total-shards needs --shard or --shard-from-pod-name to say which shard this is"
+            ),
+        };
+        Ok(Some(shard))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,8 +229,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             listen,
             state_dir,
-        } => run::run(config.as_deref(), listen, state_dir).await,
-        Command::CheckConfig { file } => check_config::run(&file).await,
+            shard,
+        } => run::run(config.as_deref(), listen, state_dir, shard.shard()?).await,
+        Command::CheckConfig { file, shard } => check_config::run(&file, shard.shard()?).await,
         Command::HashToken => {
             let mut token = String::new();
             std::io::stdin().read_line(&mut token)?;

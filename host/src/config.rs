@@ -8,6 +8,7 @@
 
 mod access;
 mod catalogue;
+mod cluster;
 mod error;
 mod raw;
 mod reports;
@@ -59,6 +60,8 @@ pub struct Config {
     pub trust: crate::trust::TrustPolicy,
     /// What the history rollups keep (`[reports]`).
     pub reports: ReportsConfig,
+    /// Which shard this instance is (`[cluster]`, or the `run` flags); unsharded by default.
+    pub cluster: crate::cluster::Cluster,
     positions: Positions,
 }
 

@@ -111,6 +111,13 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
     let plugins = plugins?;
     let disabled = store.disabled_plugins()?;
     let plan = Plan::from_config(&config, &Reloader::usable_plugins(&plugins, &disabled))?;
+    let shard = config.cluster.shard;
+    tracing::info!(%shard, owned = plan.accounts.len(), others = plan.unowned.len(), "accounts assigned");
+    let retention = config.cluster.unowned_retention;
+    crate::cluster::prune_unowned(&store, shard, retention, crate::collect::now_ms())?;
+    if shard.total > 1 {
+        tokio::spawn(crate::cluster::run_pruner(store.clone(), shard, retention));
+    }
     let telemetry = Arc::new(Telemetry::default());
     let snapshot = Arc::new(SnapshotCell::default());
     let collector = Collector::new(

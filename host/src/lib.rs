@@ -3,10 +3,11 @@
 //!
 //! Data flows one way: `api` reads the `snapshot` that `collect` publishes; `collect` calls
 //! `plugins` and writes `state`; `plugins` call `runtime`. `config` is read at start-up and
-//! `daemon` wires it all together.
+//! `daemon` wires it all together; `cluster` decides which accounts this instance owns.
 
 pub mod api;
 pub mod clock;
+pub mod cluster;
 pub mod collect;
 pub mod config;
 pub mod daemon;

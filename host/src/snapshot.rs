@@ -77,6 +77,8 @@ pub struct Snapshot {
     pub plugins: Vec<PluginStatus>,
     /// Provider instances with their health (degraded while backing off after failures).
     pub providers: BTreeMap<String, ProviderStatus>,
+    /// Which shard this instance is and how many accounts it owns.
+    pub shard: crate::cluster::ShardStatus,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

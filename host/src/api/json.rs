@@ -248,6 +248,8 @@ pub struct StatusView {
     locations: BTreeMap<String, LocationStatus>,
     environment_error: Option<String>,
     providers: BTreeMap<String, ProviderStatus>,
+    /// This instance's shard; `accounts` lists only the accounts it owns.
+    shard: crate::cluster::ShardStatus,
 }
 
 /// Readiness, per-account last sync and collection with their errors, locations.
@@ -263,5 +265,6 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusView> {
         locations: s.locations.clone(),
         environment_error: s.environment_error.clone(),
         providers: s.providers.clone(),
+        shard: s.shard.clone(),
     })
 }

@@ -70,6 +70,12 @@ impl Collector {
             .collect();
         for name in stale {
             if let Some(node) = topology.accounts.remove(&name) {
+                if plan.unowned.contains(&name) {
+                    // Another shard's now: kept in the store (see cluster::handoff), and not
+                    // served here, not even what its removed resources used.
+                    departed.forget_account(&name);
+                    continue;
+                }
                 tracing::info!(account = %name, "removing an account that is no longer configured from the state");
                 store.remove_account(&node)?;
                 departed.forget_account(&name);
@@ -282,6 +288,7 @@ impl Collector {
             accounts: m.accounts.clone(),
             plugins,
             providers: self.provider_statuses(),
+            shard: self.plan.shard_status(),
         };
         snapshot.metrics_text = bytes::Bytes::from(render_metrics(&snapshot));
         self.publish.set(snapshot);

@@ -90,6 +90,11 @@ pub struct Plan {
     pub environment_interval: Duration,
     /// How long removed resources' counters are kept for their return.
     pub retention: Duration,
+    /// This instance's shard: `accounts` holds only the accounts it owns.
+    pub shard: crate::cluster::Cluster,
+    /// Configured accounts other shards own: not collected, their stored state left in place
+    /// (`cluster::handoff` prunes it after the retention).
+    pub unowned: std::collections::BTreeSet<String>,
     /// Resources per resource-metrics call: big enough that a 10 000-resource account takes
     /// a handful of calls, small enough that one call's payload stays a few MiB.
     pub batch_size: usize,
@@ -117,7 +122,18 @@ impl Plan {
         self.environment.as_ref().map_or(&NO_ZONES, |e| &e.zones)
     }
 
-    /// Binds providers and accounts of the config to loaded plugins; a provider whose plugin is
+    /// What `/api/v1/status` and the shard gauges say about this instance's shard.
+    pub fn shard_status(&self) -> crate::cluster::ShardStatus {
+        crate::cluster::ShardStatus {
+            ordinal: self.shard.shard.ordinal,
+            total: self.shard.shard.total,
+            owned_accounts: self.accounts.len(),
+            configured_accounts: self.accounts.len() + self.unowned.len(),
+            unowned_retention_seconds: self.shard.unowned_retention.as_secs(),
+        }
+    }
+
+    /// Binds the accounts this shard owns and the providers of the config to loaded plugins; a provider whose plugin is
     /// not in `plugins` is planned as down, with the reason.
     pub fn from_config(
         config: &Config,
@@ -157,9 +173,13 @@ impl Plan {
                 .cloned()
                 .with_context(|| format!("provider `{name}` is not defined"))
         };
-        let accounts = config
+        let shard = config.cluster.shard;
+        let (owned, unowned): (Vec<_>, Vec<_>) = config
             .accounts
             .iter()
+            .partition(|(name, _)| shard.owns(name));
+        let accounts = owned
+            .into_iter()
             .map(|(name, a)| {
                 Ok(AccountPlan {
                     name: name.clone(),
@@ -183,6 +203,8 @@ impl Plan {
             resource_metrics: config.intervals.resource_metrics,
             environment_interval: config.intervals.environment,
             retention: config.intervals.retention,
+            shard: config.cluster,
+            unowned: unowned.into_iter().map(|(n, _)| n.clone()).collect(),
             batch_size: BATCH_SIZE,
             reports: config.reports.clone(),
         })

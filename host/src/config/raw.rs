@@ -31,6 +31,7 @@ pub(super) struct RawConfig {
     pub limits: RawLimits,
     #[serde(default)]
     pub reports: super::reports::RawReports,
+    pub cluster: Option<RawCluster>,
     /// `[plugins.NAME]`: what is pinned about one plugin file.
     #[serde(default)]
     pub plugins: BTreeMap<String, RawPluginPin>,
@@ -51,6 +52,15 @@ pub(super) struct RawTrust {
     #[serde(default)]
     pub keys: Vec<Spanned<String>>,
     pub require_signatures: Option<Spanned<bool>>,
+}
+
+/// `[cluster]`: this instance's shard (see `crate::cluster`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub shard: Spanned<u32>,
+    pub total_shards: Spanned<u32>,
+    pub unowned_retention: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -127,8 +127,10 @@ pub(super) fn build(
     let have_client_ca = tls.as_ref().is_some_and(|t| t.client.is_some());
     let auth = c.auth(raw.auth, have_client_ca, base_dir);
     let trust = c.trust(&raw.plugins, &raw.trust);
+    let cluster = c.cluster(raw.cluster);
 
     let config = Config {
+        cluster,
         trust,
         reports,
         limits,

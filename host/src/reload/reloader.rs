@@ -172,7 +172,7 @@ impl Reloader {
         &mut self,
         items: &mut Vec<String>,
     ) -> Result<Option<Option<String>>, String> {
-        let (config, text) = self.source.load()?;
+        let (mut config, text) = self.source.load()?;
         // Files the config points at (the JWKS) count as part of it: a rotated key set
         // applies at the next reload even when the config text stayed the same.
         let config_changed = text != self.config_text || config.auth != self.config.auth;
@@ -213,6 +213,11 @@ impl Reloader {
                 items.push(
                     "listen, state_dir and tls changes take effect at the next restart".into(),
                 );
+            }
+            // The pruner and the state were set up for the running shard: keep it.
+            if config.cluster != self.config.cluster {
+                items.push("[cluster] changes take effect at the next restart".into());
+                config.cluster = self.config.cluster;
             }
             if config.limits != self.config.limits {
                 items.push("[limits] changed".into());

@@ -12,6 +12,8 @@ pub struct ConfigSource {
     pub path: Option<PathBuf>,
     pub listen: Option<std::net::SocketAddr>,
     pub state_dir: Option<PathBuf>,
+    /// `--shard`/`--total-shards` or `--shard-from-pod-name`, over the config's `[cluster]`.
+    pub shard: Option<crate::cluster::Shard>,
 }
 
 impl ConfigSource {
@@ -40,6 +42,9 @@ impl ConfigSource {
         }
         if let Some(dir) = &self.state_dir {
             config.state_dir = dir.clone();
+        }
+        if let Some(shard) = self.shard {
+            config.cluster.shard = shard;
         }
         config
     }

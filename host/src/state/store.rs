@@ -113,6 +113,12 @@ impl StateStore {
         Ok(self.db.open_tree("plugin-kv")?)
     }
 
+    /// The tree where sharding notes when each account it does not own was first seen so
+    /// (`cluster::handoff`).
+    pub fn cluster_tree(&self) -> Result<sled::Tree, StateError> {
+        Ok(self.db.open_tree("cluster")?)
+    }
+
     /// The tree of the history rollups (`crate::history`), flushed with the counters.
     pub fn history_tree(&self) -> Result<sled::Tree, StateError> {
         Ok(self.db.open_tree("history")?)

@@ -30,6 +30,7 @@ mod prometheus_ingest;
 mod prometheus_server;
 mod reload;
 mod reports;
+mod sharding;
 mod static_grid;
 mod tls;
 mod trust;
