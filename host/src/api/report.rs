@@ -15,15 +15,24 @@ use crate::history::{Report, ReportError, ReportQuery};
 #[into_params(parameter_in = Query)]
 pub struct ReportParams {
     /// A date (`2026-11-01`, midnight UTC) or RFC 3339 with any offset; default: `to` - 24 h.
+    #[param(
+        pattern = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))?$"
+    )]
     from: Option<String>,
     /// Exclusive end, same forms; default: the end of the current UTC hour.
+    #[param(
+        pattern = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))?$"
+    )]
     to: Option<String>,
     /// `account` (default), `project`, `location`, `resource` or `label:KEY` (a key of
     /// `[reports] label_keys`).
+    #[param(pattern = "^(account|project|location|resource|label:.+)$")]
     group_by: Option<String>,
     /// `hour` (default), `day` or `month`; buckets are UTC.
+    #[param(pattern = "^(hour|day|month)$")]
     step: Option<String>,
-    /// `csv` for CSV; JSON otherwise (or send `Accept: text/csv`).
+    /// `csv` for CSV, `json` (default) for JSON (or send `Accept: text/csv`).
+    #[param(pattern = "^(csv|json)$")]
     format: Option<String>,
 }
 
@@ -31,7 +40,8 @@ pub struct ReportParams {
 /// the history rollups (hourly buckets kept 14 days, daily 400, per resource 3 by default).
 #[utoipa::path(get, path = "/api/v1/report", params(ReportParams), security(("bearer" = [])),
     responses(
-        (status = 200, body = Report, description = "JSON; `text/csv` rows with `format=csv` or `Accept: text/csv`"),
+        (status = 200, description = "JSON; `text/csv` rows with `format=csv` or `Accept: text/csv`",
+            content((Report = "application/json"), (String = "text/csv"))),
         (status = 400, description = "A malformed from, to, group_by, step or format"),
         (status = 401, description = "No or unknown bearer token (when tokens are configured)"),
         (status = 422, description = "Too many rows: ask for a coarser step or a shorter range"),
