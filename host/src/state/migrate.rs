@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 
 use super::counters::Counters;
 use super::keys;
@@ -135,11 +135,7 @@ pub(super) fn from_v1(db: &sled::Db, dir: &Path) -> Result<(), StateError> {
             )?;
             Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
         });
-    match result {
-        Ok(()) => {}
-        Err(TransactionError::Storage(e)) => return Err(e.into()),
-        Err(TransactionError::Abort(never)) => match never {},
-    }
+    super::store::committed(result)?;
     db.flush()?;
     tracing::info!(
         dir = %dir.display(),

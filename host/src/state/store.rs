@@ -304,11 +304,7 @@ impl StateStore {
                 }
                 Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
             });
-        match result {
-            Ok(()) => {}
-            Err(TransactionError::Storage(e)) => return Err(e.into()),
-            Err(TransactionError::Abort(never)) => match never {},
-        }
+        committed(result)?;
         self.db.flush()?;
         Ok(())
     }
@@ -365,11 +361,7 @@ impl StateStore {
             }
             Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
         });
-        match result {
-            Ok(()) => {}
-            Err(TransactionError::Storage(e)) => return Err(e.into()),
-            Err(TransactionError::Abort(never)) => match never {},
-        }
+        committed(result)?;
         self.db.flush()?;
         Ok(())
     }
@@ -479,6 +471,17 @@ impl StateStore {
     pub fn flush(&self) -> Result<(), StateError> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+/// A transaction that cannot abort either committed or hit a storage error.
+pub(super) fn committed(
+    result: Result<(), TransactionError<std::convert::Infallible>>,
+) -> Result<(), StateError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(TransactionError::Storage(e)) => Err(e.into()),
+        Err(TransactionError::Abort(never)) => match never {},
     }
 }
 
