@@ -137,6 +137,16 @@
    * amounts per step (the report), areas for running totals (the snapshot). */
   function drawChart(times, groups, values, intensity, note, bars) {
     $("chart-note").textContent = note;
+    if (bars && times.length === 1) {
+      // A lone bar gives the time axis no span, and uPlot then widens it to years: pad it with
+      // an empty step on each side.
+      const step = times[0] % 86400 === 0 ? 86400 : 3600;
+      times = [times[0] - step, times[0], times[0] + step];
+      values = Object.fromEntries(
+        Object.entries(values).map(([g, v]) => [g, [null, v[0], null]]),
+      );
+      intensity = [null, intensity[0], null];
+    }
     const el = $("chart");
     const width = Math.max(320, el.clientWidth || 900);
     // Stacked: series k holds the sum of groups 0..k; drawn top first so each lower band

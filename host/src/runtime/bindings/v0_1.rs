@@ -17,14 +17,14 @@ use crate::runtime::bindings::carbonaut::provider::log as current_log;
 pub use self::carbonaut::provider::types::*;
 pub use exports::carbonaut::provider::{discovery, environment, metadata, resource_metrics};
 
-impl carbonaut::provider::log::Host for HostState {
+impl self::carbonaut::provider::log::Host for HostState {
     fn log(
         &mut self,
-        level: carbonaut::provider::log::Level,
+        level: self::carbonaut::provider::log::Level,
         message: String,
         fields: Vec<(String, String)>,
     ) {
-        use carbonaut::provider::log::Level as Old;
+        use self::carbonaut::provider::log::Level as Old;
         let level = match level {
             Old::Trace => current_log::Level::Trace,
             Old::Debug => current_log::Level::Debug,
