@@ -26,7 +26,8 @@
 //!    plugin and removed again, a few times: the same latency with an 18 MB compile in it.
 //!
 //! `CARBONAUT_BENCH_GUEST=path/to/plugin.wasm` adds any other component to the per-guest
-//! table.
+//! table. `CARBONAUT_BENCH_QUICK=1` measures the warm figures only: one cold run each (it
+//! fills the cache), no reload latency (part 3).
 //!
 //! Run with
 //! `CARGO_TARGET_DIR=target/bench-build nice -n 19 cargo bench -p carbonaut --bench cache`;
@@ -139,7 +140,12 @@ fn main() {
     if let Some(extra) = std::env::var_os("CARBONAUT_BENCH_GUEST") {
         guests.push(("CARBONAUT_BENCH_GUEST".into(), PathBuf::from(extra)));
     }
-    let (cold_runs, warm_runs) = if full { (COLD_RUNS, WARM_RUNS) } else { (1, 1) };
+    let (cold_runs, warm_runs) = match (full, quick()) {
+        (true, false) => (COLD_RUNS, WARM_RUNS),
+        (true, true) => (1, WARM_RUNS),
+        (false, _) => (1, 1),
+    };
+    let set_cold_runs = if quick() { 1 } else { SET_COLD_RUNS };
     let mut rows = Vec::new();
     for (label, path) in &guests {
         rows.push(per_guest(
@@ -160,11 +166,11 @@ fn main() {
     if let Some(first) = python.first() {
         let mut files = small.to_vec();
         files.push(first.clone());
-        sets.push(("4 small + 1 Python".into(), files, SET_COLD_RUNS));
+        sets.push(("4 small + 1 Python".into(), files, set_cold_runs));
     }
     if python.len() == PY_GUESTS {
         let files: Vec<PathBuf> = small.iter().chain(&python).cloned().collect();
-        sets.push(("4 small + 6 Python".into(), files, SET_COLD_RUNS));
+        sets.push(("4 small + 6 Python".into(), files, set_cold_runs));
     }
     println!(
         "\n== ready: Runtime::new + enable_cache + PluginSet::default().reload of a folder =="
@@ -180,11 +186,15 @@ fn main() {
         return;
     }
 
-    replace_in_process(&tokio, work.path());
-    for (label, files, _) in sets.iter().filter(|s| s.0 != "4 small + 1 Python") {
-        restart_daemon(work.path(), label, files);
+    if !quick() {
+        replace_in_process(&tokio, work.path());
     }
-    reload_latency(work.path(), python.first());
+    for (label, files, _) in sets.iter().filter(|s| s.0 != "4 small + 1 Python") {
+        restart_daemon(work.path(), label, files, set_cold_runs);
+    }
+    if !quick() {
+        reload_latency(work.path(), python.first());
+    }
     println!("\nload average at end: {}", load_average());
 }
 
@@ -192,6 +202,11 @@ fn main() {
 fn benchmarking() -> bool {
     let args: Vec<String> = std::env::args().collect();
     args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
+}
+
+/// `CARBONAUT_BENCH_QUICK=1`: warm figures only (one cold run each, no reload latency).
+fn quick() -> bool {
+    std::env::var_os("CARBONAUT_BENCH_QUICK").is_some_and(|v| v == "1")
 }
 
 fn load_average() -> String {
@@ -765,12 +780,12 @@ struct ReloadView {
 
 /// Restarts of the real binary on a folder of plugins: cold (fresh state directory, so an
 /// empty cache and a new sled database) and warm (the state the previous run left).
-fn restart_daemon(work: &Path, label: &str, files: &[PathBuf]) {
+fn restart_daemon(work: &Path, label: &str, files: &[PathBuf], cold_runs: usize) {
     // (spawn -> "listening on", spawn -> /readyz 200, CPU time used by "listening on")
     let mut cold = Vec::new();
     let mut warm = Vec::new();
     let mut config = PathBuf::new();
-    for run in 0..SET_COLD_RUNS {
+    for run in 0..cold_runs {
         config = site(&work.join(format!("restart-{}-{run}", files.len())), files);
         let daemon = Daemon::start(&config);
         let ready = daemon.wait_ready();
