@@ -10,7 +10,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings::carbonaut::provider::{key_value, log};
 use super::limits::EPOCH_TICK;
-use super::{CacheState, CompileCache, Grants, HostState, Limits};
+use super::{CacheState, CompileCache, Grants, HostState, KeyValueStore, Limits};
 use wasmtime::component::Component;
 
 /// Where instances get their memory from.
@@ -38,7 +38,7 @@ pub struct Runtime {
     limits: Limits,
     strategy: AllocationStrategy,
     cache: Option<CompileCache>,
-    key_value: Option<sled::Tree>,
+    key_value: Option<KeyValueStore>,
     _ticker: EpochTicker,
 }
 
@@ -100,9 +100,10 @@ impl Runtime {
     }
 
     /// Backs the `key-value` import with `tree` (namespaced per provider instance); without
-    /// it, the store is denied to every plugin.
+    /// it, the store is denied to every plugin. Plugins must be the tree's only writers, and
+    /// only through this runtime: it counts each namespace's bytes in memory.
     pub fn enable_key_value(&mut self, tree: sled::Tree) {
-        self.key_value = Some(tree);
+        self.key_value = Some(KeyValueStore::new(tree));
     }
 
     pub fn cache(&self) -> Option<&CompileCache> {
