@@ -53,6 +53,18 @@ pub async fn load_bytes(
     path: &str,
     bytes: Vec<u8>,
 ) -> Result<Plugin, LoadError> {
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    load_digested(runtime, path, bytes, sha256).await
+}
+
+/// [`load_bytes`] of bytes whose sha256 the caller knows already (a reload hashed them, or
+/// knew the unchanged file's digest): `sha256` must be theirs, since it keys the cache.
+pub(super) async fn load_digested(
+    runtime: &Arc<Runtime>,
+    path: &str,
+    bytes: Vec<u8>,
+    sha256: String,
+) -> Result<Plugin, LoadError> {
     let path = path.to_owned();
     if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
         return Err(LoadError::NotWasm { path });
@@ -60,7 +72,6 @@ pub async fn load_bytes(
     if bytes[4..8] == CORE_MODULE_VERSION {
         return Err(LoadError::CoreModule { path });
     }
-    let sha256 = hex::encode(Sha256::digest(&bytes));
     let size_bytes = bytes.len() as u64;
 
     // Compiling is CPU-bound (seconds for a large guest): keep it off the async workers.

@@ -3,7 +3,11 @@
 //!
 //! Deserializing runs native code that wasmtime trusts blindly, so the host only loads files
 //! it wrote itself, and checks each against the sha256 it recorded beside it when writing: a
-//! truncated or altered entry is removed and recompiled, never loaded.
+//! truncated or altered entry is removed and recompiled, never loaded. An entry that was
+//! checked once and has not changed since (its [`stamps::Stamp`]: inode, size, mtime,
+//! ctime) is not hashed again; nor is a plugin file (see [`stamps`]).
+
+mod stamps;
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -12,6 +16,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+pub use stamps::{Hashed, Stamps};
 
 /// Where a component came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -30,6 +36,7 @@ pub enum CacheState {
 pub struct CompileCache {
     dir: PathBuf,
     engine_key: String,
+    stamps: Stamps,
 }
 
 impl CompileCache {
@@ -38,6 +45,7 @@ impl CompileCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(CompileCache {
+            stamps: Stamps::open(&dir),
             dir,
             engine_key: format!("{:016x}", hasher.finish()),
         })
@@ -45,6 +53,12 @@ impl CompileCache {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The sha256 of the file at `path` (a plugin), without reading it when it is unchanged
+    /// since it was last hashed; with `keep_bytes`, also its bytes.
+    pub fn sha256_of(&self, path: &Path, keep_bytes: bool) -> std::io::Result<Hashed> {
+        self.stamps.sha256_of(path, keep_bytes)
     }
 
     fn entry(&self, sha256: &str) -> (PathBuf, PathBuf) {
@@ -91,17 +105,23 @@ impl CompileCache {
     ) -> Result<Component, String> {
         let expected =
             std::fs::read_to_string(checksum).map_err(|e| format!("no checksum: {e}"))?;
-        let bytes = std::fs::read(artifact).map_err(|e| format!("unreadable: {e}"))?;
-        let actual = hex::encode(Sha256::digest(&bytes));
-        if actual != expected.trim() {
+        let checked = self
+            .stamps
+            .sha256_of(artifact, false)
+            .map_err(|e| format!("unreadable: {e}"))?;
+        if checked.sha256 != expected.trim() {
             return Err("its checksum does not match (truncated or altered)".into());
         }
-        drop(bytes);
         // SAFETY: the file was written by `store` below from `Component::serialize` in this
-        // directory, which the host owns, and its content matches the checksum recorded then.
+        // directory, which the host owns, and its content matches the checksum recorded then
+        // (hashed now, or hashed earlier and unchanged since: same inode, size and times).
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize_file(engine, artifact) };
-        component.map_err(|e| format!("wasmtime refused it: {e:#}"))
+        let component = component.map_err(|e| format!("wasmtime refused it: {e:#}"))?;
+        if !Stamps::unchanged(artifact, checked.stamp) {
+            return Err("it changed while it was loaded".into());
+        }
+        Ok(component)
     }
 
     fn store(
@@ -130,6 +150,9 @@ impl CompileCache {
         let mut removed = 0;
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name == Stamps::file_name() {
+                continue;
+            }
             let stem = name.split('.').next().unwrap_or_default();
             let keep_it = stem
                 .rsplit_once('-')
@@ -138,6 +161,7 @@ impl CompileCache {
                 removed += 1;
             }
         }
+        self.stamps.prune();
         removed
     }
 }

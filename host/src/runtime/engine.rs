@@ -110,6 +110,23 @@ impl Runtime {
         self.cache.as_ref()
     }
 
+    /// The bytes of the plugin file `path` and their sha256. With a cache, the digest of a
+    /// file unchanged since it was last hashed is remembered rather than computed again
+    /// (see [`CompileCache::sha256_of`]); it is always the digest of the bytes returned.
+    pub fn read_plugin(&self, path: &std::path::Path) -> std::io::Result<(Vec<u8>, String)> {
+        match &self.cache {
+            Some(cache) => {
+                let read = cache.sha256_of(path, true)?;
+                Ok((read.bytes.unwrap_or_default(), read.sha256))
+            }
+            None => {
+                let bytes = std::fs::read(path)?;
+                let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+                Ok((bytes, sha256))
+            }
+        }
+    }
+
     /// Compiles `wasm`, or loads it precompiled when the cache holds it. CPU-bound: call it
     /// from a blocking thread.
     pub fn compile(&self, sha256: &str, wasm: &[u8]) -> wasmtime::Result<(Component, CacheState)> {
