@@ -235,7 +235,8 @@ fn python_guests(dir: &Path) -> Result<Vec<PathBuf>, String> {
         "componentize-py installed in a venv in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let wit = workspace_root().join("wit");
+    // The contract the guests target (wit/ holds one folder per supported version).
+    let wit = workspace_root().join("wit/0.2.0");
     let mut built = Vec::new();
     let names: Vec<String> = (0..PY_GUESTS).map(|i| format!("py-grid-{i}")).collect();
     // Two at a time: the machine has few cores and each run is mostly single-threaded.
