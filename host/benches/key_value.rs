@@ -5,8 +5,8 @@
 //! costs the same whatever the namespace holds), and the total. The namespace's byte count is
 //! then checked against a scan of the tree.
 //!
-//! Run with `CARGO_TARGET_DIR=target/bench-build nice -n 10 cargo bench -p carbonaut --bench
-//! key_value`; the figures are in BENCHMARKS.md. `cargo test --benches` runs 100 sets per case
+//! Run with `CARGO_TARGET_DIR=$PWD/target/bench-build nice -n 10 cargo bench -p carbonaut
+//! --bench key_value`; the figures are in BENCHMARKS.md. `cargo test --benches` runs 100 sets per case
 //! instead.
 
 use std::time::{Duration, Instant};

@@ -14,7 +14,7 @@ mod limits;
 mod store;
 pub mod tls_roots;
 
-pub use cache::{CacheState, CompileCache};
+pub use cache::{CacheState, CompileCache, Hashed};
 pub use engine::{AllocationStrategy, Runtime};
 pub use grants::Grants;
 pub use key_value::{

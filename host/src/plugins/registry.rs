@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::loader::load_digested;
+use super::loader::{Source, load_digested};
 use super::{LoadError, Plugin};
 use crate::runtime::Runtime;
 use crate::trust::{SIGNATURE_SUFFIX, TrustPolicy, Verdict};
@@ -147,7 +147,7 @@ impl PluginSet {
             let Job {
                 shown,
                 sha256,
-                bytes,
+                source,
                 signed_by,
             } = job;
             // A task each: compiling runs on blocking threads anyway, but deserializing,
@@ -157,7 +157,7 @@ impl PluginSet {
                 let (shown, sha256) = (shown.clone(), sha256.clone());
                 async move {
                     progress.begin(&shown);
-                    let result = load_digested(&runtime, &shown, bytes, sha256).await;
+                    let result = load_digested(&runtime, &shown, source, sha256).await;
                     progress.end(&shown);
                     result
                 }
@@ -255,11 +255,20 @@ impl PluginSet {
             path: shown.clone(),
             source,
         };
-        let (bytes, sha256) = runtime.read_plugin(file).map_err(read)?;
         let signature = read_signature(file).map_err(read)?;
+        // The bytes are read only to check a signature (or when the digest is not known by
+        // the file's stamp); the load reads them if it has to compile.
+        let hashed = runtime
+            .hash_plugin(file, trust.reads_bytes(signature.as_deref()))
+            .map_err(read)?;
+        let sha256 = hashed.sha256;
         // The signature is checked on the bytes, before anything is compiled or run.
         let verdict = trust
-            .check_signature(&shown, &bytes, signature.as_deref())
+            .check_signature(
+                &shown,
+                hashed.bytes.as_deref().unwrap_or_default(),
+                signature.as_deref(),
+            )
             .map_err(LoadError::Untrusted)?;
         if let Some(old) = old
             && old.info().sha256 == sha256
@@ -278,10 +287,14 @@ impl PluginSet {
                 reason: reason.clone(),
             });
         }
+        let source = match hashed.bytes {
+            Some(bytes) => Source::Bytes(bytes),
+            None => Source::File(file.to_path_buf(), hashed.size),
+        };
         Ok(Triage::Load(Job {
             shown,
             sha256,
-            bytes,
+            source,
             signed_by: verdict.signed_by,
         }))
     }
@@ -296,7 +309,7 @@ enum Triage {
 struct Job {
     shown: String,
     sha256: String,
-    bytes: Vec<u8>,
+    source: Source,
     signed_by: Option<String>,
 }
 

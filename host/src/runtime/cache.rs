@@ -77,6 +77,21 @@ impl CompileCache {
         sha256: &str,
         wasm: &[u8],
     ) -> wasmtime::Result<(Component, CacheState)> {
+        self.load_or_compile_with(engine, sha256, || Ok::<_, wasmtime::Error>(wasm))
+    }
+
+    /// [`CompileCache::load_or_compile`] asking for the bytes only when it must compile them
+    /// (they are not read at all on a hit); `wasm` must return bytes whose sha256 is `sha256`.
+    pub fn load_or_compile_with<W, E>(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        wasm: impl FnOnce() -> Result<W, E>,
+    ) -> Result<(Component, CacheState), E>
+    where
+        W: AsRef<[u8]>,
+        E: From<wasmtime::Error>,
+    {
         let (artifact, checksum) = self.entry(sha256);
         let mut state = CacheState::Compiled;
         if artifact.exists() {
@@ -90,7 +105,8 @@ impl CompileCache {
                 }
             }
         }
-        let component = Component::from_binary(engine, wasm)?;
+        let wasm = wasm()?;
+        let component = Component::from_binary(engine, wasm.as_ref())?;
         if let Err(error) = self.store(&component, &artifact, &checksum) {
             tracing::warn!(entry = %artifact.display(), %error, "could not write the cache entry; the next start compiles again");
         }

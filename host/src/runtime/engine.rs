@@ -110,19 +110,26 @@ impl Runtime {
         self.cache.as_ref()
     }
 
-    /// The bytes of the plugin file `path` and their sha256. With a cache, the digest of a
-    /// file unchanged since it was last hashed is remembered rather than computed again
-    /// (see [`CompileCache::sha256_of`]); it is always the digest of the bytes returned.
-    pub fn read_plugin(&self, path: &std::path::Path) -> std::io::Result<(Vec<u8>, String)> {
+    /// The sha256 of the plugin file `path`, and its bytes when `keep_bytes` (or when they
+    /// were read anyway). With a cache, the digest of a file unchanged since it was last
+    /// hashed is remembered rather than computed again (see [`CompileCache::sha256_of`]); it
+    /// is always the digest of the bytes returned.
+    pub fn hash_plugin(
+        &self,
+        path: &std::path::Path,
+        keep_bytes: bool,
+    ) -> std::io::Result<super::Hashed> {
         match &self.cache {
-            Some(cache) => {
-                let read = cache.sha256_of(path, true)?;
-                Ok((read.bytes.unwrap_or_default(), read.sha256))
-            }
+            Some(cache) => cache.sha256_of(path, keep_bytes),
             None => {
                 let bytes = std::fs::read(path)?;
-                let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-                Ok((bytes, sha256))
+                Ok(super::Hashed {
+                    sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+                    size: bytes.len() as u64,
+                    bytes: Some(bytes),
+                    stamp: None,
+                    hashed: true,
+                })
             }
         }
     }
@@ -130,10 +137,24 @@ impl Runtime {
     /// Compiles `wasm`, or loads it precompiled when the cache holds it. CPU-bound: call it
     /// from a blocking thread.
     pub fn compile(&self, sha256: &str, wasm: &[u8]) -> wasmtime::Result<(Component, CacheState)> {
+        self.compile_with(sha256, || Ok::<_, wasmtime::Error>(wasm))
+    }
+
+    /// [`Runtime::compile`] asking for the bytes only when it must compile them (not on a
+    /// cache hit); `wasm` must return bytes whose sha256 is `sha256`.
+    pub fn compile_with<W, E>(
+        &self,
+        sha256: &str,
+        wasm: impl FnOnce() -> Result<W, E>,
+    ) -> Result<(Component, CacheState), E>
+    where
+        W: AsRef<[u8]>,
+        E: From<wasmtime::Error>,
+    {
         match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, sha256, wasm),
+            Some(cache) => cache.load_or_compile_with(&self.engine, sha256, wasm),
             None => Ok((
-                Component::from_binary(&self.engine, wasm)?,
+                Component::from_binary(&self.engine, wasm()?.as_ref())?,
                 CacheState::Uncached,
             )),
         }

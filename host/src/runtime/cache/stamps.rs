@@ -78,6 +78,8 @@ pub struct Stamps {
 /// A file's sha256, and its bytes when they were asked for.
 pub struct Hashed {
     pub sha256: String,
+    /// The file's size in bytes.
+    pub size: u64,
     pub bytes: Option<Vec<u8>>,
     /// The file's stamp before it was checked, to tell later whether it changed since
     /// (while it was read included).
@@ -109,13 +111,16 @@ impl Stamps {
     /// The sha256 of the file at `path`: remembered when its stamp is unchanged, else read
     /// and hashed (and remembered). With `keep_bytes`, the file is read in any case and its
     /// bytes returned; they are what the returned digest is of (the stamp was the same before
-    /// and after reading them, or they were hashed).
+    /// and after reading them, or they were hashed). Without, the bytes are returned only
+    /// when they were read.
     pub fn sha256_of(&self, path: &Path, keep_bytes: bool) -> std::io::Result<Hashed> {
         let key = path.to_string_lossy().into_owned();
-        let before = Stamp::of(&std::fs::metadata(path)?);
+        let meta = std::fs::metadata(path)?;
+        let before = Stamp::of(&meta);
         if !keep_bytes && let Some(sha256) = self.known(&key, before) {
             return Ok(Hashed {
                 sha256,
+                size: meta.len(),
                 bytes: None,
                 stamp: before,
                 hashed: false,
@@ -130,6 +135,7 @@ impl Stamps {
         {
             return Ok(Hashed {
                 sha256,
+                size: bytes.len() as u64,
                 bytes: Some(bytes),
                 stamp: before,
                 hashed: false,
@@ -143,7 +149,8 @@ impl Stamps {
         }
         Ok(Hashed {
             sha256,
-            bytes: keep_bytes.then_some(bytes),
+            size: bytes.len() as u64,
+            bytes: Some(bytes),
             stamp: before,
             hashed: true,
         })
