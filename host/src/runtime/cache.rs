@@ -181,3 +181,53 @@ impl CompileCache {
         removed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek, SeekFrom, Write};
+
+    use super::*;
+    use crate::runtime::{Limits, Runtime};
+
+    /// A cache entry checked once and remembered by its stamp, then altered in place (same
+    /// inode, same size, mtime put back): its ctime changed, so it is hashed again, found
+    /// altered and recompiled, never loaded.
+    #[test]
+    fn an_entry_altered_after_its_stamp_was_remembered_is_recompiled() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut runtime = Runtime::new(Limits::default()).expect("a runtime");
+        runtime.enable_cache(dir.path().into()).expect("the cache");
+        let wasm = std::fs::read(env!("CARBONAUT_GUEST_MOCK_GRID")).expect("a guest");
+        let sha256 = hex::encode(Sha256::digest(&wasm));
+        let load = || runtime.compile(&sha256, &wasm).expect("it loads").1;
+        assert_eq!(load(), CacheState::Compiled);
+        std::thread::sleep(stamps::SETTLED + std::time::Duration::from_millis(100));
+        assert_eq!(load(), CacheState::Hit, "hashed, then remembered");
+        let index = std::fs::read_to_string(dir.path().join(Stamps::file_name())).expect("index");
+        assert!(
+            index.contains(".cwasm"),
+            "the entry's stamp is remembered: {index}"
+        );
+        assert_eq!(load(), CacheState::Hit, "known by its stamp");
+
+        let (artifact, _) = runtime.cache().expect("a cache").entry(&sha256);
+        let before = std::fs::metadata(&artifact).expect("stat");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&artifact)
+            .expect("open");
+        file.seek(SeekFrom::Start(before.len() / 2)).expect("seek");
+        file.write_all(b"\xde\xad\xbe\xef").expect("alter");
+        file.set_modified(before.modified().expect("mtime"))
+            .expect("put the mtime back");
+        drop(file);
+        let after = std::fs::metadata(&artifact).expect("stat");
+        assert_eq!(
+            (after.len(), after.modified().expect("mtime")),
+            (before.len(), before.modified().expect("mtime"))
+        );
+        assert_eq!(load(), CacheState::Recompiled);
+        assert_eq!(load(), CacheState::Hit);
+    }
+}

@@ -317,7 +317,18 @@ mod tests {
             db.flush().expect("flush");
             ns.used_bytes().expect("used")
         };
-        let db = sled::open(dir.path()).expect("sled reopens");
+        // sled's flusher thread lets go of the file lock shortly after the drop.
+        let mut tries = 0;
+        let db = loop {
+            match sled::open(dir.path()) {
+                Ok(db) => break db,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(error) => panic!("sled reopens: {error}"),
+            }
+        };
         let tree = db.open_tree("kv").expect("tree");
         assert_eq!(expected, truth(&tree, "p"));
         let ns = KeyValueStore::new(tree.clone()).namespace("p");

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
@@ -205,7 +206,12 @@ impl Stamps {
         let result = serde_json::to_vec(known)
             .map_err(std::io::Error::other)
             .and_then(|bytes| {
-                let tmp = self.file.with_extension("json.tmp");
+                // A name of its own: two runtimes may share a cache directory (tests do).
+                static SAVES: AtomicU64 = AtomicU64::new(0);
+                let n = SAVES.fetch_add(1, Ordering::Relaxed);
+                let tmp = self
+                    .file
+                    .with_extension(format!("json.{}.{n}.tmp", std::process::id()));
                 std::fs::write(&tmp, bytes)?;
                 std::fs::rename(&tmp, &self.file)
             });
