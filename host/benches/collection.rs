@@ -293,9 +293,17 @@ async fn measure_steps(fixture: &Fixture) -> Steps {
 
         // New values, as a collection stores; the collector's next save overwrites them.
         let started = Instant::now();
+        let per_account = snapshot.topology.accounts.values().map(|a| {
+            let of_account = a
+                .projects
+                .values()
+                .flat_map(|p| p.resources.values())
+                .filter_map(|r| counters.get(&r.id).map(|c| (&r.id, c)));
+            (a.name.as_str(), of_account)
+        });
         fixture
             .store
-            .save_counters(counters.iter())
+            .save_counters(per_account)
             .expect("the counters are stored");
         let save = started.elapsed();
 
@@ -909,8 +917,13 @@ fn sled_heap() -> Vec<(String, isize)> {
             for (_, c) in &mut counters {
                 c.energy_joules_total += 1.5;
             }
+            let names: Vec<String> = (0..ACCOUNTS).map(|a| format!("account-{a}")).collect();
+            let per_account = counters
+                .chunks(RESOURCES / ACCOUNTS)
+                .zip(&names)
+                .map(|(chunk, name)| (name.as_str(), chunk.iter().map(|(id, c)| (id, c))));
             store
-                .save_counters(counters.iter().map(|(id, c)| (id, c)))
+                .save_counters(per_account)
                 .expect("the counters are stored");
         }
         done = n;

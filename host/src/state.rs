@@ -3,8 +3,9 @@
 //!
 //! `topology`, `counters` and `departed` are pure (diffs, counter arithmetic, what removed
 //! resources used); `store` and `migrate` are the only modules that touch sled, `keys` says
-//! how their keys are encoded.
+//! how their keys are encoded and `chunks` how the counters are packed.
 
+mod chunks;
 mod counters;
 mod departed;
 mod keys;

@@ -12,7 +12,7 @@ use super::telemetry::Telemetry;
 use super::{location_key, now_ms};
 use crate::model::{Account, ResourceInfo, ResourceSample};
 use crate::plugins::{CallError, Reason, Rejections};
-use crate::state::{Refusal, ResourceId};
+use crate::state::{AccountNode, Counters, Refusal, ResourceId};
 
 impl Collector {
     pub async fn collect_samples(&mut self) {
@@ -50,7 +50,8 @@ impl Collector {
             .resources()
             .map(|(_, _, r)| (r.id.clone(), location_key(&r.info.location, zones)))
             .collect();
-        let mut updated = Vec::new();
+        let mut updated = 0usize;
+        let mut collected_accounts = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             let Ok((account, result)) = joined else {
                 tracing::error!("a sample collection task panicked");
@@ -91,7 +92,7 @@ impl Collector {
                                 sample.read_at
                             )
                         });
-                        updated.push(id);
+                        updated += 1;
                         continue;
                     }
                 };
@@ -121,32 +122,45 @@ impl Collector {
                         .derived_power
                         .insert(id.clone(), joules / seconds);
                 }
-                self.mirror.samples.insert(id.clone(), sample);
-                updated.push(id);
+                self.mirror.samples.insert(id, sample);
+                updated += 1;
             }
             self.telemetry
                 .record_rejections(&account.resource_metrics.plugin_name, &refused);
+            collected_accounts.push(account.name.clone());
             let status = self.status(&account.name);
             status.last_collection_ms = Some(now_ms());
             status.last_collection_error = None;
         }
         // Before the counters: their save flushes the database, history included.
         self.history.persist(now_ms());
-        let counters = &self.mirror.counters;
-        if let Err(error) = self.store.save_counters(
-            updated
-                .iter()
-                .filter_map(|id| counters.get(id).map(|c| (id, c))),
-        ) {
+        let (counters, topology) = (&self.mirror.counters, &self.mirror.topology);
+        let saved = collected_accounts
+            .iter()
+            .filter_map(|name| topology.accounts.get(name))
+            .map(|account| (account.name.as_str(), account_counters(account, counters)));
+        if let Err(error) = self.store.save_counters(saved) {
             tracing::error!(%error, "storing counters failed; they will be stored with the next collection");
         }
         tracing::debug!(
-            resources = updated.len(),
+            resources = updated,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "samples collected"
         );
         self.publish();
     }
+}
+
+/// The counters of an account's resources, as the store keeps them per account.
+pub(super) fn account_counters<'a>(
+    account: &'a AccountNode,
+    counters: &'a HashMap<ResourceId, Counters>,
+) -> impl Iterator<Item = (&'a ResourceId, &'a Counters)> {
+    account
+        .projects
+        .values()
+        .flat_map(|p| p.resources.values())
+        .filter_map(|r| counters.get(&r.id).map(|c| (&r.id, c)))
 }
 
 /// Collects one account in batches. Provider resource ids are unique within a project, not

@@ -12,7 +12,7 @@ use super::plan::AccountPlan;
 use super::telemetry::Telemetry;
 use crate::model::Account;
 use crate::plugins::CallError;
-use crate::state::{Discovered, diff_account};
+use crate::state::{Departed, Discovered, diff_account};
 
 impl Collector {
     pub async fn sync_topology(&mut self) {
@@ -51,11 +51,15 @@ impl Collector {
                 discovered,
                 now_ms(),
             );
-            let (retire, restore) =
-                self.mirror
-                    .departed
-                    .plan_sync(&sync, &self.mirror.counters, now_ms());
-            if let Err(error) = self.store.apply_sync(&sync, &retire, &restore) {
+            let moves = self
+                .mirror
+                .departed
+                .plan_sync(&sync, &self.mirror.counters, now_ms());
+            let counters_after = Departed::counters_after(&sync, &moves, &self.mirror.counters);
+            if let Err(error) = self
+                .store
+                .apply_sync(&sync, &moves.0, &moves.1, counters_after)
+            {
                 tracing::error!(account = %account.name, %error, "writing the topology sync failed; it will be retried");
                 self.telemetry.record_failure(&account.name, "sync");
                 self.status(&account.name).last_sync_error = Some(error.to_string());
@@ -66,12 +70,12 @@ impl Collector {
                 self.mirror.samples.remove(id);
                 self.mirror.derived_power.remove(id);
             }
-            if !restore.is_empty() {
-                tracing::info!(account = %account.name, resources = restore.len(), "removed resources came back within the retention window; their counters continue");
+            if !moves.1.is_empty() {
+                tracing::info!(account = %account.name, resources = moves.1.len(), "removed resources came back within the retention window; their counters continue");
             }
             self.mirror
                 .departed
-                .apply_sync((retire, restore), &mut self.mirror.counters);
+                .apply_sync(moves, &mut self.mirror.counters);
             tracing::info!(
                 account = %account.name,
                 projects_added = sync.projects.added,
