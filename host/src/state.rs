@@ -13,6 +13,7 @@ mod migrate;
 mod store;
 mod topology;
 
+pub use chunks::name_of as chunk_of;
 pub use counters::{Counters, LastReading, Refusal, emissions_grams, energy_delta_joules};
 pub use departed::{ArchiveKey, Departed, Expiry, Retired, SyncMoves, Totals};
 pub use store::{LoadReport, SCHEMA_VERSION, StateError, StateStore};

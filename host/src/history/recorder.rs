@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::bucket::{self, Bucket, DAY_MS, HOUR_MS, Tier};
 use super::store::HistoryStore;
-use super::{ACCOUNT, LOCATION, PROJECT, RESOURCE};
+use super::{ACCOUNT, LOCATION, PROJECT};
 use crate::config::ReportsConfig;
 use crate::state::{ResourceId, Topology};
 
@@ -56,12 +56,21 @@ struct Cached {
     dirty: bool,
 }
 
+/// The hourly buckets of the resources of one chunk, stored as one value.
+#[derive(Default)]
+struct Pack {
+    buckets: BTreeMap<String, Bucket>,
+    dirty: bool,
+}
+
 pub struct Recorder {
     store: HistoryStore,
     settings: ReportsConfig,
     indexed: Option<Arc<Topology>>,
     groups: HashMap<ResourceId, Arc<Groups>>,
     cache: HashMap<Vec<u8>, Cached>,
+    /// (hour, chunk) → the resources' buckets of that hour.
+    packs: HashMap<(u64, &'static str), Pack>,
     pending: HashMap<ResourceId, Vec<(u64, f64)>>,
     pending_dirty: HashSet<ResourceId>,
 }
@@ -82,6 +91,7 @@ impl Recorder {
             indexed: None,
             groups: HashMap::new(),
             cache: HashMap::new(),
+            packs: HashMap::new(),
             pending,
             pending_dirty: HashSet::new(),
         }
@@ -174,7 +184,29 @@ impl Recorder {
             self.add_to(bucket::key(Tier::Hourly, dim, hour_ms, group), b);
             self.add_to(bucket::key(Tier::Daily, dim, day, group), b);
         }
-        self.add_to(bucket::key(Tier::Hourly, RESOURCE, hour_ms, resource), b);
+        self.add_to_pack(hour_ms, resource, b);
+    }
+
+    fn add_to_pack(&mut self, hour_ms: u64, resource: &str, b: &Bucket) {
+        let chunk = crate::state::chunk_of(resource);
+        let store = &self.store;
+        let pack = self.packs.entry((hour_ms, chunk)).or_insert_with(|| {
+            let stored = store.resource_pack(hour_ms, chunk).unwrap_or_else(|error| {
+                tracing::error!(%error, "reading resources' history buckets failed; they start again from zero");
+                Vec::new()
+            });
+            Pack {
+                buckets: stored.into_iter().collect(),
+                dirty: false,
+            }
+        });
+        match pack.buckets.get_mut(resource) {
+            Some(bucket) => bucket.add(b),
+            None => {
+                pack.buckets.insert(resource.to_owned(), b.clone());
+            }
+        }
+        pack.dirty = true;
     }
 
     fn add_to(&mut self, key: Vec<u8>, b: &Bucket) {
@@ -255,6 +287,13 @@ impl Recorder {
                 .iter()
                 .filter(|(_, c)| c.dirty)
                 .map(|(k, c)| (k.as_slice(), &c.bucket)),
+            self.packs
+                .iter()
+                .filter(|(_, p)| p.dirty)
+                .map(|((hour, chunk), p)| {
+                    let entries = p.buckets.iter().map(|(id, b)| (id.as_str(), b));
+                    (*hour, *chunk, bucket::encode_pack(entries))
+                }),
             self.pending_dirty.iter().map(|id| {
                 let held = self.pending.get(id).unwrap_or(&empty);
                 (id, held.as_slice())
@@ -264,6 +303,9 @@ impl Recorder {
             Ok(()) => {
                 for c in self.cache.values_mut() {
                     c.dirty = false;
+                }
+                for p in self.packs.values_mut() {
+                    p.dirty = false;
                 }
                 self.pending_dirty.clear();
             }
@@ -275,6 +317,7 @@ impl Recorder {
             bucket::hour_start(now_ms).saturating_sub(HOUR_MS),
             bucket::day_start(now_ms).saturating_sub(DAY_MS),
         );
+        self.packs.retain(|(start, _), p| p.dirty || *start >= hour);
         self.cache.retain(|k, c| {
             c.dirty
                 || match bucket::parse_key(k) {
@@ -423,8 +466,19 @@ mod tests {
                 _ => "r1",
             };
             let hour = |h: u64| {
+                let start = H0 + h * HOUR_MS;
+                if dim == "resource" {
+                    // Resources' buckets are packed; a scan unpacks them.
+                    let rows: Vec<_> = store
+                        .scan(Tier::Hourly, dim, start, start + HOUR_MS)
+                        .collect::<Result<_, _>>()
+                        .expect("read");
+                    assert_eq!(rows.len(), 1, "{rows:?}");
+                    assert_eq!((rows[0].0, rows[0].1.as_str()), (start, group));
+                    return rows[0].2.clone();
+                }
                 store
-                    .get(&bucket::key(Tier::Hourly, dim, H0 + h * HOUR_MS, group))
+                    .get(&bucket::key(Tier::Hourly, dim, start, group))
                     .expect("read")
                     .expect("bucket")
             };
@@ -449,6 +503,35 @@ mod tests {
             }
         }
         assert!(store.load_pending().expect("pending").is_empty());
+    }
+
+    #[test]
+    fn a_resource_hour_continues_across_a_restart_in_its_pack() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sled::open(dir.path()).expect("sled");
+        let store = HistoryStore::new(db.open_tree("history").expect("tree"));
+        let settings = ReportsConfig::default();
+        let id = ResourceId("r1".into());
+        let topology = topology(&id);
+        for minute in [10, 40] {
+            // A new recorder each time: the second must read the pack the first wrote.
+            let mut recorder = Recorder::new(store.clone(), settings.clone());
+            let at = H0 + minute * 60_000;
+            recorder.record(&topology, &settings, advance(&id, at, Some(100.0), 100.0));
+            recorder.persist(at);
+        }
+        let rows: Vec<_> = store
+            .scan(Tier::Hourly, "resource", H0, H0 + HOUR_MS)
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].1, "r1");
+        assert_eq!(rows[0].2.energy_joules, 7.2e6);
+        let (values, _) = store.payload_bytes().expect("size");
+        assert!(
+            values < 10,
+            "one pack per hour and chunk, not a value per resource: {values}"
+        );
     }
 
     #[test]

@@ -34,9 +34,10 @@ pub enum ChunkError {
     Id(usize),
 }
 
-/// The chunk a resource's counters are stored in.
-pub fn name_of(id: &ResourceId) -> &'static str {
-    let first = id.0.as_bytes().first().copied().unwrap_or(b'_');
+/// The chunk a resource's counters are stored in (by its [`ResourceId`]'s text). The history
+/// packs resources' buckets by the same chunks.
+pub fn name_of(id: &str) -> &'static str {
+    let first = id.as_bytes().first().copied().unwrap_or(b'_');
     NAMES
         .iter()
         .find(|n| n.as_bytes()[0] == first)
@@ -70,7 +71,7 @@ pub fn account_writes<'a>(
     for (id, c) in counters {
         let slot = NAMES
             .iter()
-            .position(|n| *n == name_of(id))
+            .position(|n| *n == name_of(&id.0))
             .unwrap_or(NAMES.len() - 1);
         let value = &mut values[slot];
         if value.is_empty() {
@@ -235,7 +236,7 @@ mod tests {
             assert_eq!(account, "acme");
             if let Some(value) = value {
                 for (id, c) in decode(&value).expect("decodes") {
-                    assert_eq!(name_of(&id), chunk, "stored in its own chunk");
+                    assert_eq!(name_of(&id.0), chunk, "stored in its own chunk");
                     back.push((id, c));
                 }
             }
