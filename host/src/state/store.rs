@@ -178,7 +178,12 @@ impl StateStore {
                         .accounts
                         .get_mut(account)
                         .and_then(|a| a.projects.get_mut(project))
-                        .map(|p| p.resources.insert(rid.clone(), record))
+                        .map(|p| {
+                            // Unchanged records are not rewritten (see ResourceRecord).
+                            let mut record = record;
+                            record.last_seen_ms = record.last_seen_ms.max(p.last_seen_ms);
+                            p.resources.insert(rid.clone(), record)
+                        })
                         .is_some()
                 }
                 _ => false,
@@ -266,7 +271,14 @@ impl StateStore {
         let mut resource_values = Vec::new();
         for (pid, project) in &sync.node.projects {
             project_values.push((keys::encode(&[account, pid]), serde_json::to_vec(project)?));
-            for (rid, record) in &project.resources {
+        }
+        for (pid, rid) in &sync.changed_resources {
+            if let Some(record) = sync
+                .node
+                .projects
+                .get(pid)
+                .and_then(|p| p.resources.get(rid))
+            {
                 resource_values.push((
                     keys::encode(&[account, pid, rid]),
                     serde_json::to_vec(record)?,
