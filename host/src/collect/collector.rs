@@ -276,6 +276,7 @@ impl Collector {
             taken_at_ms: now_ms(),
             ready: m.synced,
             metrics_text: bytes::Bytes::new(),
+            metrics_gzip: Default::default(),
             topology: m.topology.clone(),
             counters: m.counters.clone(),
             departed: m.departed.by_project(),
@@ -292,6 +293,11 @@ impl Collector {
         };
         snapshot.metrics_text = bytes::Bytes::from(render_metrics(&snapshot));
         self.publish.set(snapshot);
+        // Compress for gzip scrapes now, beside the collector rather than in a scrape.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let published = self.publish.get();
+            runtime.spawn_blocking(move || published.metrics_gzip());
+        }
     }
 
     fn provider_statuses(&self) -> BTreeMap<String, ProviderStatus> {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::Snapshot;
-use super::exposition::Exposition;
+use super::exposition::{Exposition, label_set};
 use crate::model::{EnergySource, ResourceKind};
 use crate::state::{ResourceId, Totals};
 
@@ -42,20 +42,26 @@ pub fn render_metrics(s: &Snapshot) -> String {
         e.sample("carbonaut_resource_info", &l, 1.0);
     }
 
+    // The label set every per-resource family repeats, escaped once.
+    let label_sets: Vec<String> = resources
+        .iter()
+        .map(|(a, p, r)| {
+            label_set(&[
+                ("account", a.name.as_str()),
+                ("project", p.project.id.as_str()),
+                ("resource", r.info.id.as_str()),
+            ])
+        })
+        .collect();
     let gauge = |e: &mut Exposition,
                  name: &str,
                  help: &str,
                  kind: &str,
                  value: &dyn Fn(&ResourceId) -> Option<f64>| {
         e.family(name, kind, help);
-        for (a, p, r) in &resources {
+        for ((_, _, r), labels) in resources.iter().zip(&label_sets) {
             if let Some(v) = value(&r.id) {
-                let l = [
-                    ("account", a.name.as_str()),
-                    ("project", p.project.id.as_str()),
-                    ("resource", r.info.id.as_str()),
-                ];
-                e.sample(name, &l, v);
+                e.sample_with(name, labels, v);
             }
         }
     };
