@@ -73,7 +73,7 @@ pub struct Snapshot {
     /// Average power over the last interval when the provider gave only an energy counter.
     pub derived_power: HashMap<ResourceId, f64>,
     /// Location key (see [`crate::collect::location_key`]) of each resource.
-    pub location_of: HashMap<ResourceId, String>,
+    pub location_of: Arc<HashMap<ResourceId, String>>,
     pub locations: BTreeMap<String, LocationStatus>,
     pub environment_error: Option<String>,
     pub accounts: BTreeMap<String, AccountStatus>,
