@@ -136,12 +136,14 @@ impl Collector {
         if let Err(error) = self.store.save_counters(saved) {
             tracing::error!(%error, "storing counters failed; they will be stored with the next collection");
         }
+        self.publish();
+        let took = started.elapsed();
+        self.telemetry.record_stage("samples", took.as_secs_f64());
         tracing::debug!(
             resources = updated,
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = took.as_millis() as u64,
             "samples collected"
         );
-        self.publish();
     }
 }
 

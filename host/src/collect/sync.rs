@@ -97,12 +97,14 @@ impl Collector {
             self.mirror.synced = true;
         }
         self.expire_departed();
+        self.publish();
+        let took = started.elapsed();
+        self.telemetry.record_stage("sync", took.as_secs_f64());
         tracing::debug!(
             accounts = synced,
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = took.as_millis() as u64,
             "sync round done"
         );
-        self.publish();
     }
 
     /// Folds retired counters older than the retention window into the archived totals, a
