@@ -1,8 +1,10 @@
 //! The collector's side of the rollups: each advanced sample is split over the hours it
-//! spans and added to the buckets of its account, project, location, configured labels and
-//! resource; once per collection the touched buckets are written in one batch and a few old
-//! ones pruned. Buckets of the current and previous hour (and day) stay in memory, so a
-//! collection reads nothing back from sled.
+//! spans and added to its resource's bucket and to a staged bucket of its group (resources
+//! with the same account, project, location and configured labels share one); once per
+//! collection the staged buckets are added to the buckets of each of their dimensions, the
+//! touched buckets are written in one batch and a few old ones pruned. Staging makes a sample
+//! one map update instead of one per dimension and tier. Buckets of the current and previous
+//! hour (and day) stay in memory, so a collection reads nothing back from sled.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -44,12 +46,18 @@ pub struct Advance<'a> {
 }
 
 /// A resource's groups other than its location, from the topology.
+#[derive(PartialEq, Eq, Hash)]
 struct Groups {
     account: String,
     project: String,
     /// (dimension, value) per configured label key.
     labels: Vec<(String, String)>,
 }
+
+/// Where a sample's share of an hour is staged until [`Recorder::persist`]: the hour, the
+/// resource's groups (an index into `Recorder::group_sets`) and its location (an index into
+/// `Recorder::locations`).
+type StageKey = (u64, u32, u32);
 
 struct Cached {
     bucket: Bucket,
@@ -67,7 +75,14 @@ pub struct Recorder {
     store: HistoryStore,
     settings: ReportsConfig,
     indexed: Option<Arc<Topology>>,
-    groups: HashMap<ResourceId, Arc<Groups>>,
+    /// Resource → index into `group_sets`.
+    groups: HashMap<ResourceId, u32>,
+    /// Distinct group sets of the indexed topology.
+    group_sets: Vec<Groups>,
+    /// Location keys seen, by index; `location_ids` the other way.
+    locations: Vec<String>,
+    location_ids: HashMap<String, u32>,
+    stage: HashMap<StageKey, Bucket>,
     cache: HashMap<Vec<u8>, Cached>,
     /// (hour, chunk) → the resources' buckets of that hour.
     packs: HashMap<(u64, &'static str), Pack>,
@@ -90,6 +105,10 @@ impl Recorder {
             settings,
             indexed: None,
             groups: HashMap::new(),
+            group_sets: Vec::new(),
+            locations: Vec::new(),
+            location_ids: HashMap::new(),
+            stage: HashMap::new(),
             cache: HashMap::new(),
             packs: HashMap::new(),
             pending,
@@ -105,17 +124,13 @@ impl Recorder {
         advance: Advance<'_>,
     ) {
         self.refresh(topology, settings);
-        let Some(groups) = self.groups.get(advance.resource).cloned() else {
+        let Some(&group) = self.groups.get(advance.resource) else {
             return;
         };
-        let location = advance.location.unwrap_or("unknown");
-        let mut dims: Vec<(&str, &str)> = vec![
-            (ACCOUNT, groups.account.as_str()),
-            (PROJECT, groups.project.as_str()),
-            (LOCATION, location),
-        ];
-        dims.extend(groups.labels.iter().map(|(d, v)| (d.as_str(), v.as_str())));
+        let location = self.location_id(advance.location.unwrap_or("unknown"));
+        let target = (group, location);
         let resource = advance.resource.0.as_str();
+        let providers = [Some(advance.provider), advance.priced_by];
 
         let pieces = bucket::split_interval(advance.previous_ms, advance.read_at_ms);
         let grams_now = match advance.intensity {
@@ -133,22 +148,25 @@ impl Recorder {
             if advance.estimated {
                 b.estimated_joules = joules;
             }
-            b.add_provider(advance.provider);
-            match (advance.intensity, advance.priced_by) {
-                (Some(_), priced_by) => {
+            let priced = advance.intensity.is_some();
+            match advance.intensity {
+                Some(_) => {
                     b.emissions_grams = grams_now * piece.fraction;
                     b.priced_joules = joules;
-                    if let Some(p) = priced_by {
-                        b.add_provider(p);
-                    }
                 }
-                (None, _) => {
+                None => {
                     let held = self.pending.entry(advance.resource.clone()).or_default();
                     bucket::hold_unpriced(held, piece.hour_ms, joules, MAX_PENDING_HOURS);
                     self.pending_dirty.insert(advance.resource.clone());
                 }
             }
-            self.add(piece.hour_ms, &dims, resource, &b);
+            // The environment provider only names the energy it priced.
+            let named = if priced {
+                &providers[..]
+            } else {
+                &providers[..1]
+            };
+            self.add(piece.hour_ms, target, resource, &b, named);
         }
 
         // What the counters added beyond this sample's own energy: energy held unpriced,
@@ -164,7 +182,7 @@ impl Recorder {
                     priced_joules: joules,
                     ..Bucket::default()
                 };
-                self.add(hour, &dims, resource, &b);
+                self.add(hour, target, resource, &b, &[]);
             }
         } else if late != 0.0 {
             // Unpriced energy the history did not see held (it predates the history, or a
@@ -174,20 +192,78 @@ impl Recorder {
                 emissions_grams: late,
                 ..Bucket::default()
             };
-            self.add(hour, &dims, resource, &b);
+            self.add(hour, target, resource, &b, &[]);
         }
     }
 
-    fn add(&mut self, hour_ms: u64, dims: &[(&str, &str)], resource: &str, b: &Bucket) {
-        let day = bucket::day_start(hour_ms);
-        for (dim, group) in dims {
-            self.add_to(bucket::key(Tier::Hourly, dim, hour_ms, group), b);
-            self.add_to(bucket::key(Tier::Daily, dim, day, group), b);
+    fn location_id(&mut self, location: &str) -> u32 {
+        if let Some(id) = self.location_ids.get(location) {
+            return *id;
         }
-        self.add_to_pack(hour_ms, resource, b);
+        let id = self.locations.len() as u32;
+        self.locations.push(location.to_owned());
+        self.location_ids.insert(location.to_owned(), id);
+        id
     }
 
-    fn add_to_pack(&mut self, hour_ms: u64, resource: &str, b: &Bucket) {
+    /// Adds `b` (and `providers`) to the resource's bucket and its group's staged one.
+    fn add(
+        &mut self,
+        hour_ms: u64,
+        (group, location): (u32, u32),
+        resource: &str,
+        b: &Bucket,
+        providers: &[Option<&str>],
+    ) {
+        let staged = self.stage.entry((hour_ms, group, location)).or_default();
+        staged.add(b);
+        for p in providers.iter().flatten() {
+            staged.add_provider(p);
+        }
+        self.add_to_pack(hour_ms, resource, b, providers);
+    }
+
+    /// Adds the staged buckets to every dimension of their group, hourly and daily.
+    fn unstage(&mut self) {
+        let stage = std::mem::take(&mut self.stage);
+        for ((hour_ms, group, location), b) in &stage {
+            let (Some(groups), Some(location)) = (
+                self.group_sets.get(*group as usize),
+                self.locations.get(*location as usize),
+            ) else {
+                continue;
+            };
+            let mut dims: Vec<(&str, &str)> = vec![
+                (ACCOUNT, groups.account.as_str()),
+                (PROJECT, groups.project.as_str()),
+                (LOCATION, location.as_str()),
+            ];
+            dims.extend(groups.labels.iter().map(|(d, v)| (d.as_str(), v.as_str())));
+            let day = bucket::day_start(*hour_ms);
+            let keys: Vec<Vec<u8>> = dims
+                .iter()
+                .flat_map(|(dim, value)| {
+                    [
+                        bucket::key(Tier::Hourly, dim, *hour_ms, value),
+                        bucket::key(Tier::Daily, dim, day, value),
+                    ]
+                })
+                .collect();
+            for key in keys {
+                self.add_to(key, b);
+            }
+        }
+        self.stage = stage;
+        self.stage.clear();
+    }
+
+    fn add_to_pack(
+        &mut self,
+        hour_ms: u64,
+        resource: &str,
+        b: &Bucket,
+        providers: &[Option<&str>],
+    ) {
         let chunk = crate::state::chunk_of(resource);
         let store = &self.store;
         let pack = self.packs.entry((hour_ms, chunk)).or_insert_with(|| {
@@ -200,11 +276,13 @@ impl Recorder {
                 dirty: false,
             }
         });
-        match pack.buckets.get_mut(resource) {
-            Some(bucket) => bucket.add(b),
-            None => {
-                pack.buckets.insert(resource.to_owned(), b.clone());
-            }
+        let bucket = match pack.buckets.get_mut(resource) {
+            Some(bucket) => bucket,
+            None => pack.buckets.entry(resource.to_owned()).or_default(),
+        };
+        bucket.add(b);
+        for p in providers.iter().flatten() {
+            bucket.add_provider(p);
         }
         pack.dirty = true;
     }
@@ -236,7 +314,10 @@ impl Recorder {
         }
         self.settings = settings.clone();
         self.indexed = Some(topology.clone());
+        // Staged figures belong to the group sets they were staged under.
+        self.unstage();
         let labels = capped_label_values(topology, settings);
+        let mut ids: HashMap<Groups, u32> = HashMap::new();
         self.groups = topology
             .resources()
             .map(|(a, p, r)| {
@@ -262,9 +343,13 @@ impl Recorder {
                     project: super::project_group(&a.name, &p.project.id),
                     labels,
                 };
-                (r.id.clone(), Arc::new(groups))
+                let next = ids.len() as u32;
+                (r.id.clone(), *ids.entry(groups).or_insert(next))
             })
             .collect();
+        let mut sets: Vec<(u32, Groups)> = ids.into_iter().map(|(g, id)| (id, g)).collect();
+        sets.sort_by_key(|(id, _)| *id);
+        self.group_sets = sets.into_iter().map(|(_, g)| g).collect();
         // Unpriced energy of resources that are gone can never be priced.
         let gone: Vec<ResourceId> = self
             .pending
@@ -281,6 +366,7 @@ impl Recorder {
     /// Writes the buckets touched since the last call in one batch, forgets buckets older
     /// than the previous hour (and day), and prunes a few buckets past their retention.
     pub fn persist(&mut self, now_ms: u64) {
+        self.unstage();
         let empty: Vec<(u64, f64)> = Vec::new();
         let written = self.store.write(
             self.cache
