@@ -243,7 +243,8 @@ async fn measure_collection(fixture: &mut Fixture) -> Collection {
     }
     runs.sort();
     let snapshot = fixture.state.snapshot.get();
-    let text = String::from_utf8_lossy(&snapshot.metrics_text);
+    let text = snapshot.metrics.text().expect("the metrics text");
+    let text = String::from_utf8_lossy(&text);
     assert_eq!(
         count_lines(&text, EMISSIONS),
         RESOURCES,
@@ -252,7 +253,7 @@ async fn measure_collection(fixture: &mut Fixture) -> Collection {
     Collection {
         sync: fixture.sync,
         runs,
-        metrics_bytes: snapshot.metrics_text.len(),
+        metrics_bytes: text.len(),
     }
 }
 

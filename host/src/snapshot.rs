@@ -57,11 +57,9 @@ pub struct Snapshot {
     pub taken_at_ms: u64,
     /// True once a topology sync has succeeded in this process.
     pub ready: bool,
-    /// Resource, location and topology metrics in Prometheus text format, shared by every
-    /// scrape without a copy.
-    pub metrics_text: bytes::Bytes,
-    /// `metrics_text` gzipped, made once (see [`Snapshot::metrics_gzip`]).
-    pub metrics_gzip: std::sync::OnceLock<Option<Arc<gzip::GzipPrefix>>>,
+    /// Resource, location and topology metrics in Prometheus text format, kept gzipped once
+    /// compressed (see [`gzip::MetricsBody`]).
+    pub metrics: gzip::MetricsBody,
     pub topology: Arc<Topology>,
     pub counters: HashMap<ResourceId, Counters>,
     /// What removed resources used, per (account, project) and per (account, None) for
@@ -82,23 +80,6 @@ pub struct Snapshot {
     pub providers: BTreeMap<String, ProviderStatus>,
     /// Which shard this instance is and how many accounts it owns.
     pub shard: crate::cluster::ShardStatus,
-}
-
-impl Snapshot {
-    /// `metrics_text` gzipped, compressed at the first call: the collector makes that call
-    /// right after publishing, off its own task, so a scrape seldom waits and never
-    /// compresses the text itself.
-    pub fn metrics_gzip(&self) -> Option<Arc<gzip::GzipPrefix>> {
-        self.metrics_gzip
-            .get_or_init(|| match gzip::GzipPrefix::new(&self.metrics_text) {
-                Ok(prefix) => Some(Arc::new(prefix)),
-                Err(error) => {
-                    tracing::error!(%error, "compressing /metrics failed; it is served uncompressed");
-                    None
-                }
-            })
-            .clone()
-    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

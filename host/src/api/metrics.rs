@@ -44,13 +44,25 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         )
             .into_response();
     }
-    // Two chunks, so the multi-megabyte snapshot is served without being copied.
+    // The snapshot's text is kept compressed: inflated for this scraper, off the workers.
+    let text = tokio::task::spawn_blocking(move || snapshot.metrics.text()).await;
+    let text = match text {
+        Ok(Ok(text)) => text,
+        Ok(Err(error)) => {
+            tracing::error!(%error, "inflating /metrics failed; serving only the live part");
+            Bytes::new()
+        }
+        Err(error) => {
+            tracing::error!(%error, "inflating /metrics failed; serving only the live part");
+            Bytes::new()
+        }
+    };
     (
         [
             (header::CONTENT_TYPE, CONTENT_TYPE),
             (header::VARY, "accept-encoding"),
         ],
-        chunked([snapshot.metrics_text.clone(), own]),
+        chunked([text, own]),
     )
         .into_response()
 }
@@ -60,7 +72,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
 /// on a blocking thread, once for every scraper of that snapshot.
 async fn gzipped(snapshot: Arc<Snapshot>, own: Bytes) -> Option<[Bytes; 2]> {
     let finish = move || {
-        let prefix = snapshot.metrics_gzip()?;
+        let prefix = snapshot.metrics.gzip()?;
         match prefix.finish_with(&own) {
             Ok(tail) => Some([prefix.bytes.clone(), tail]),
             Err(error) => {

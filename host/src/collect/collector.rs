@@ -278,8 +278,7 @@ impl Collector {
         let mut snapshot = Snapshot {
             taken_at_ms: now_ms(),
             ready: m.synced,
-            metrics_text: bytes::Bytes::new(),
-            metrics_gzip: Default::default(),
+            metrics: Default::default(),
             topology: m.topology.clone(),
             counters: m.counters.clone(),
             departed: m.departed.by_project(),
@@ -294,12 +293,12 @@ impl Collector {
             providers: self.provider_statuses(),
             shard: self.plan.shard_status(),
         };
-        snapshot.metrics_text = bytes::Bytes::from(render_metrics(&snapshot));
+        snapshot.metrics = crate::snapshot::gzip::MetricsBody::new(render_metrics(&snapshot));
         self.publish.set(snapshot);
         // Compress for gzip scrapes now, beside the collector rather than in a scrape.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let published = self.publish.get();
-            runtime.spawn_blocking(move || published.metrics_gzip());
+            runtime.spawn_blocking(move || published.metrics.gzip());
         }
     }
 
