@@ -97,6 +97,8 @@ impl MetricsBody {
                         if let Ok(mut kept) = self.text.lock() {
                             *kept = None;
                         }
+                        // The text, and the previous snapshot, are gone: give their pages back.
+                        crate::memory::release_free_heap();
                         Some(Arc::new(prefix))
                     }
                     Err(error) => {
