@@ -12,7 +12,7 @@ use super::plan::AccountPlan;
 use super::telemetry::Telemetry;
 use crate::model::Account;
 use crate::plugins::CallError;
-use crate::state::{Departed, Discovered, diff_account};
+use crate::state::{Departed, Discovered, Topology, diff_account};
 
 impl Collector {
     pub async fn sync_topology(&mut self) {
@@ -25,7 +25,10 @@ impl Collector {
                 (account, result)
             });
         }
-        let mut topology = (*self.mirror.topology).clone();
+        // Synced accounts get their new node; only the others are copied over at the end, so
+        // a sync never holds two full copies of the inventory besides the published one.
+        let previous = self.mirror.topology.clone();
+        let mut topology = Topology::default();
         let mut synced = 0;
         while let Some(joined) = tasks.join_next().await {
             let Ok((account, result)) = joined else {
@@ -47,7 +50,7 @@ impl Collector {
             let sync = diff_account(
                 &account.name,
                 &account.discovery.name,
-                topology.accounts.get(&account.name),
+                previous.accounts.get(&account.name),
                 discovered,
                 now_ms(),
             );
@@ -91,6 +94,11 @@ impl Collector {
             status.last_sync_ms = Some(now_ms());
             status.last_sync_error = None;
             synced += 1;
+        }
+        for (name, node) in &previous.accounts {
+            if !topology.accounts.contains_key(name) {
+                topology.accounts.insert(name.clone(), node.clone());
+            }
         }
         self.mirror.topology = Arc::new(topology);
         if synced > 0 {
