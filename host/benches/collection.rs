@@ -443,15 +443,42 @@ impl Latencies {
 }
 
 async fn measure_scrapes(state: AppState) -> Scrapes {
-    let client = reqwest::Client::new();
+    // What Prometheus sends: both sides answer gzip, the static one with the bytes carbonaut
+    // served once.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT_ENCODING,
+        reqwest::header::HeaderValue::from_static("gzip"),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client");
     let metrics_url = serve(app(state)).await;
-    let body = fetch(&client, &metrics_url).await;
+    let first = client.get(&metrics_url).send().await.expect("a response");
+    assert_eq!(
+        first
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.as_bytes()),
+        Some(b"gzip".as_slice()),
+        "/metrics answers gzip"
+    );
+    let body = first.bytes().await.expect("a body");
     let fixed_body = body.clone();
     let fixed_url = serve(Router::new().route(
         "/metrics",
         get(move || {
             let body = fixed_body.clone();
-            async move { ([(CONTENT_TYPE, METRICS_CONTENT_TYPE)], body) }
+            async move {
+                (
+                    [
+                        (CONTENT_TYPE, METRICS_CONTENT_TYPE),
+                        (axum::http::header::CONTENT_ENCODING, "gzip"),
+                    ],
+                    body,
+                )
+            }
         }),
     ))
     .await;
@@ -1006,7 +1033,7 @@ fn report(
     );
 
     println!(
-        "\n2. Scrapes: {SCRAPERS} concurrent clients, {SCRAPE_ROUNDS} alternating rounds of {} s per side",
+        "\n2. Scrapes with Accept-Encoding: gzip: {SCRAPERS} concurrent clients, {SCRAPE_ROUNDS} alternating rounds of {} s per side",
         SCRAPE_ROUND_TIME.as_secs()
     );
     for (name, l, bytes) in [
@@ -1018,7 +1045,7 @@ fn report(
         ("static bytes", &scrapes.fixed, scrapes.fixed_bytes),
     ] {
         println!(
-            "   {name:<21} {:>6} requests  p50 {}  p99 {}  max {}  body {bytes} bytes",
+            "   {name:<21} {:>6} requests  p50 {}  p99 {}  max {}  body {bytes} bytes (gzip)",
             l.sorted.len(),
             ms(l.p(0.50)),
             ms(l.p(0.99)),
