@@ -91,7 +91,7 @@ pub fn label_set(labels: &[(&str, &str)]) -> String {
 }
 
 fn escape_into(out: &mut String, value: &str) {
-    if !value.contains(['\\', '"', '\n']) {
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
         out.push_str(value);
         return;
     }
