@@ -14,10 +14,12 @@ mod limits;
 mod store;
 pub mod tls_roots;
 
-pub use cache::{CacheState, CompileCache};
+pub use cache::{CacheState, CompileCache, Hashed};
 pub use engine::{AllocationStrategy, Runtime};
 pub use grants::Grants;
-pub use key_value::{MAX_KEY_BYTES, MAX_NAMESPACE_BYTES, MAX_VALUE_BYTES, Namespace};
+pub use key_value::{
+    KeyValueStore, MAX_KEY_BYTES, MAX_NAMESPACE_BYTES, MAX_VALUE_BYTES, Namespace,
+};
 pub use limiter::CallLimiter;
 pub use limits::{EPOCH_TICK, Limits};
 pub use store::{HostState, MAX_LOG_LINES_PER_CALL, MAX_LOG_MESSAGE_BYTES};

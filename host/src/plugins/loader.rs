@@ -1,7 +1,7 @@
 //! Reads `.wasm` files into [`Plugin`]s: checks the bytes, compiles, inspects the exports,
 //! links, then asks the plugin for its metadata. Each step that fails says which file and why.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -53,29 +53,87 @@ pub async fn load_bytes(
     path: &str,
     bytes: Vec<u8>,
 ) -> Result<Plugin, LoadError> {
-    let path = path.to_owned();
-    if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
-        return Err(LoadError::NotWasm { path });
-    }
-    if bytes[4..8] == CORE_MODULE_VERSION {
-        return Err(LoadError::CoreModule { path });
-    }
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let size_bytes = bytes.len() as u64;
+    load_digested(runtime, path, Source::Bytes(bytes), sha256).await
+}
+
+/// Where a load finds the component's bytes.
+pub(super) enum Source {
+    Bytes(Vec<u8>),
+    /// Read only if the cache has no entry for the digest: a warm start does not read a large
+    /// plugin it knows by its stamp. The file's size is given.
+    File(PathBuf, u64),
+}
+
+/// Why compiling stopped: a load error with its own message, or the compiler's.
+enum CompileError {
+    Load(LoadError),
+    Wasm(wasmtime::Error),
+}
+
+impl From<wasmtime::Error> for CompileError {
+    fn from(error: wasmtime::Error) -> Self {
+        CompileError::Wasm(error)
+    }
+}
+
+/// [`load_bytes`] of a component whose sha256 the caller knows already (a reload hashed
+/// its bytes, or knew the unchanged file's digest): `sha256` must be theirs, since it keys
+/// the cache.
+pub(super) async fn load_digested(
+    runtime: &Arc<Runtime>,
+    path: &str,
+    source: Source,
+    sha256: String,
+) -> Result<Plugin, LoadError> {
+    let path = path.to_owned();
+    let size_bytes = match &source {
+        Source::Bytes(bytes) => {
+            check_magic(&path, bytes)?;
+            bytes.len() as u64
+        }
+        Source::File(_, size) => *size,
+    };
 
     // Compiling is CPU-bound (seconds for a large guest): keep it off the async workers.
     let compiler = runtime.clone();
-    let key = sha256.clone();
-    let (component, cache) = tokio::task::spawn_blocking(move || compiler.compile(&key, &bytes))
-        .await
-        .map_err(|e| LoadError::Invalid {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?
-        .map_err(|e| LoadError::Invalid {
+    let (key, shown) = (sha256.clone(), path.clone());
+    let compiled = tokio::task::spawn_blocking(move || {
+        compiler.compile_with(&key, || match source {
+            Source::Bytes(bytes) => Ok(bytes),
+            Source::File(file, _) => {
+                let read = compiler
+                    .hash_plugin(&file, true)
+                    .map_err(|source| LoadError::Read {
+                        path: shown.clone(),
+                        source,
+                    })
+                    .map_err(CompileError::Load)?;
+                if read.sha256 != key {
+                    // Rewritten since the reload looked at it: the watcher reloads it again.
+                    return Err(CompileError::Load(LoadError::Read {
+                        path: shown.clone(),
+                        source: std::io::Error::other("the file changed while it was loading"),
+                    }));
+                }
+                let bytes = read.bytes.unwrap_or_default();
+                check_magic(&shown, &bytes).map_err(CompileError::Load)?;
+                Ok(bytes)
+            }
+        })
+    })
+    .await
+    .map_err(|e| LoadError::Invalid {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let (component, cache) = compiled.map_err(|error| match error {
+        CompileError::Load(error) => error,
+        CompileError::Wasm(e) => LoadError::Invalid {
             path: path.clone(),
             reason: format!("{e:#}"),
-        })?;
+        },
+    })?;
 
     let shape =
         inspect_component(runtime.engine(), &component).map_err(|e| shape_error(&path, e))?;
@@ -141,6 +199,18 @@ pub async fn load_bytes(
         signed_by: None,
     };
     Ok(Plugin::new(runtime.clone(), pre, exports, info))
+}
+
+/// A component starts with the magic bytes and the component layer.
+fn check_magic(path: &str, bytes: &[u8]) -> Result<(), LoadError> {
+    let path = path.to_owned();
+    if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+        return Err(LoadError::NotWasm { path });
+    }
+    if bytes[4..8] == CORE_MODULE_VERSION {
+        return Err(LoadError::CoreModule { path });
+    }
+    Ok(())
 }
 
 fn shape_error(path: &str, error: ShapeError) -> LoadError {

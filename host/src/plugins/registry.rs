@@ -3,17 +3,18 @@
 //! pre-linked component, and a new file that fails to load never replaces the version that
 //! was serving. A file that was refused is remembered by its digest: the same bytes are not
 //! run again on the next reload (a plugin whose `metadata` loops would otherwise cost every
-//! reload its full deadline). Changed files load concurrently, so one slow plugin delays a
-//! reload by its own time, not by the sum of all.
+//! reload its full deadline). Changed files load concurrently, each in its own task (so on
+//! several cores at once), so one slow plugin delays a reload by its own time, not by the
+//! sum of all. A file unchanged since it was last hashed (same inode, size and times) is
+//! known by its remembered sha256 (`CompileCache::sha256_of`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
-use super::{LoadError, Plugin, load_bytes};
+use super::loader::{Source, load_digested};
+use super::{LoadError, Plugin};
 use crate::runtime::Runtime;
 use crate::trust::{SIGNATURE_SUFFIX, TrustPolicy, Verdict};
 
@@ -131,7 +132,7 @@ impl PluginSet {
         let mut to_load = Vec::new();
         for file in files {
             let old = self.by_file.get(&file).cloned();
-            match self.triage(&file, old.as_ref(), trust, &mut next) {
+            match self.triage(runtime, &file, old.as_ref(), trust, &mut next) {
                 Ok(Triage::Keep(plugin)) => {
                     next.by_file.insert(file, plugin);
                 }
@@ -142,11 +143,34 @@ impl PluginSet {
                 }
             }
         }
-        let loads = to_load.into_iter().map(|(file, old, job)| async move {
-            progress.begin(&job.shown);
-            let result = load_bytes(runtime, &job.shown, job.bytes).await;
-            progress.end(&job.shown);
-            (file, old, job.shown, job.sha256, job.signed_by, result)
+        let loads = to_load.into_iter().map(|(file, old, job)| {
+            let Job {
+                shown,
+                sha256,
+                source,
+                signed_by,
+            } = job;
+            // A task each: compiling runs on blocking threads anyway, but deserializing,
+            // linking and the `metadata` call run on the task's own worker.
+            let task = tokio::spawn({
+                let (runtime, progress) = (runtime.clone(), progress.clone());
+                let (shown, sha256) = (shown.clone(), sha256.clone());
+                async move {
+                    progress.begin(&shown);
+                    let result = load_digested(&runtime, &shown, source, sha256).await;
+                    progress.end(&shown);
+                    result
+                }
+            });
+            async move {
+                let result = task.await.unwrap_or_else(|error| {
+                    Err(LoadError::Invalid {
+                        path: shown.clone(),
+                        reason: format!("loading it failed: {error}"),
+                    })
+                });
+                (file, old, shown, sha256, signed_by, result)
+            }
         });
         for (file, old, shown, sha256, signed_by, result) in
             futures_util::future::join_all(loads).await
@@ -220,6 +244,7 @@ impl PluginSet {
     /// refused before).
     fn triage(
         &self,
+        runtime: &Runtime,
         file: &Path,
         old: Option<&Arc<Plugin>>,
         trust: &TrustPolicy,
@@ -230,12 +255,20 @@ impl PluginSet {
             path: shown.clone(),
             source,
         };
-        let bytes = std::fs::read(file).map_err(read)?;
         let signature = read_signature(file).map_err(read)?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
+        // The bytes are read only to check a signature (or when the digest is not known by
+        // the file's stamp); the load reads them if it has to compile.
+        let hashed = runtime
+            .hash_plugin(file, trust.reads_bytes(signature.as_deref()))
+            .map_err(read)?;
+        let sha256 = hashed.sha256;
         // The signature is checked on the bytes, before anything is compiled or run.
         let verdict = trust
-            .check_signature(&shown, &bytes, signature.as_deref())
+            .check_signature(
+                &shown,
+                hashed.bytes.as_deref().unwrap_or_default(),
+                signature.as_deref(),
+            )
             .map_err(LoadError::Untrusted)?;
         if let Some(old) = old
             && old.info().sha256 == sha256
@@ -254,10 +287,14 @@ impl PluginSet {
                 reason: reason.clone(),
             });
         }
+        let source = match hashed.bytes {
+            Some(bytes) => Source::Bytes(bytes),
+            None => Source::File(file.to_path_buf(), hashed.size),
+        };
         Ok(Triage::Load(Job {
             shown,
             sha256,
-            bytes,
+            source,
             signed_by: verdict.signed_by,
         }))
     }
@@ -272,7 +309,7 @@ enum Triage {
 struct Job {
     shown: String,
     sha256: String,
-    bytes: Vec<u8>,
+    source: Source,
     signed_by: Option<String>,
 }
 

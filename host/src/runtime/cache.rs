@@ -3,7 +3,11 @@
 //!
 //! Deserializing runs native code that wasmtime trusts blindly, so the host only loads files
 //! it wrote itself, and checks each against the sha256 it recorded beside it when writing: a
-//! truncated or altered entry is removed and recompiled, never loaded.
+//! truncated or altered entry is removed and recompiled, never loaded. An entry that was
+//! checked once and has not changed since (its [`stamps::Stamp`]: inode, size, mtime,
+//! ctime) is not hashed again; nor is a plugin file (see [`stamps`]).
+
+mod stamps;
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -12,6 +16,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+pub use stamps::{Hashed, Stamps};
 
 /// Where a component came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -30,6 +36,7 @@ pub enum CacheState {
 pub struct CompileCache {
     dir: PathBuf,
     engine_key: String,
+    stamps: Stamps,
 }
 
 impl CompileCache {
@@ -38,6 +45,7 @@ impl CompileCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(CompileCache {
+            stamps: Stamps::open(&dir),
             dir,
             engine_key: format!("{:016x}", hasher.finish()),
         })
@@ -45,6 +53,12 @@ impl CompileCache {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The sha256 of the file at `path` (a plugin), without reading it when it is unchanged
+    /// since it was last hashed; with `keep_bytes`, also its bytes.
+    pub fn sha256_of(&self, path: &Path, keep_bytes: bool) -> std::io::Result<Hashed> {
+        self.stamps.sha256_of(path, keep_bytes)
     }
 
     fn entry(&self, sha256: &str) -> (PathBuf, PathBuf) {
@@ -63,6 +77,21 @@ impl CompileCache {
         sha256: &str,
         wasm: &[u8],
     ) -> wasmtime::Result<(Component, CacheState)> {
+        self.load_or_compile_with(engine, sha256, || Ok::<_, wasmtime::Error>(wasm))
+    }
+
+    /// [`CompileCache::load_or_compile`] asking for the bytes only when it must compile them
+    /// (they are not read at all on a hit); `wasm` must return bytes whose sha256 is `sha256`.
+    pub fn load_or_compile_with<W, E>(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        wasm: impl FnOnce() -> Result<W, E>,
+    ) -> Result<(Component, CacheState), E>
+    where
+        W: AsRef<[u8]>,
+        E: From<wasmtime::Error>,
+    {
         let (artifact, checksum) = self.entry(sha256);
         let mut state = CacheState::Compiled;
         if artifact.exists() {
@@ -76,7 +105,8 @@ impl CompileCache {
                 }
             }
         }
-        let component = Component::from_binary(engine, wasm)?;
+        let wasm = wasm()?;
+        let component = Component::from_binary(engine, wasm.as_ref())?;
         if let Err(error) = self.store(&component, &artifact, &checksum) {
             tracing::warn!(entry = %artifact.display(), %error, "could not write the cache entry; the next start compiles again");
         }
@@ -91,17 +121,23 @@ impl CompileCache {
     ) -> Result<Component, String> {
         let expected =
             std::fs::read_to_string(checksum).map_err(|e| format!("no checksum: {e}"))?;
-        let bytes = std::fs::read(artifact).map_err(|e| format!("unreadable: {e}"))?;
-        let actual = hex::encode(Sha256::digest(&bytes));
-        if actual != expected.trim() {
+        let checked = self
+            .stamps
+            .sha256_of(artifact, false)
+            .map_err(|e| format!("unreadable: {e}"))?;
+        if checked.sha256 != expected.trim() {
             return Err("its checksum does not match (truncated or altered)".into());
         }
-        drop(bytes);
         // SAFETY: the file was written by `store` below from `Component::serialize` in this
-        // directory, which the host owns, and its content matches the checksum recorded then.
+        // directory, which the host owns, and its content matches the checksum recorded then
+        // (hashed now, or hashed earlier and unchanged since: same inode, size and times).
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize_file(engine, artifact) };
-        component.map_err(|e| format!("wasmtime refused it: {e:#}"))
+        let component = component.map_err(|e| format!("wasmtime refused it: {e:#}"))?;
+        if !Stamps::unchanged(artifact, checked.stamp) {
+            return Err("it changed while it was loaded".into());
+        }
+        Ok(component)
     }
 
     fn store(
@@ -130,6 +166,9 @@ impl CompileCache {
         let mut removed = 0;
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name == Stamps::file_name() {
+                continue;
+            }
             let stem = name.split('.').next().unwrap_or_default();
             let keep_it = stem
                 .rsplit_once('-')
@@ -138,6 +177,57 @@ impl CompileCache {
                 removed += 1;
             }
         }
+        self.stamps.prune();
         removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek, SeekFrom, Write};
+
+    use super::*;
+    use crate::runtime::{Limits, Runtime};
+
+    /// A cache entry checked once and remembered by its stamp, then altered in place (same
+    /// inode, same size, mtime put back): its ctime changed, so it is hashed again, found
+    /// altered and recompiled, never loaded.
+    #[test]
+    fn an_entry_altered_after_its_stamp_was_remembered_is_recompiled() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut runtime = Runtime::new(Limits::default()).expect("a runtime");
+        runtime.enable_cache(dir.path().into()).expect("the cache");
+        let wasm = std::fs::read(env!("CARBONAUT_GUEST_MOCK_GRID")).expect("a guest");
+        let sha256 = hex::encode(Sha256::digest(&wasm));
+        let load = || runtime.compile(&sha256, &wasm).expect("it loads").1;
+        assert_eq!(load(), CacheState::Compiled);
+        std::thread::sleep(stamps::SETTLED + std::time::Duration::from_millis(100));
+        assert_eq!(load(), CacheState::Hit, "hashed, then remembered");
+        let index = std::fs::read_to_string(dir.path().join(Stamps::file_name())).expect("index");
+        assert!(
+            index.contains(".cwasm"),
+            "the entry's stamp is remembered: {index}"
+        );
+        assert_eq!(load(), CacheState::Hit, "known by its stamp");
+
+        let (artifact, _) = runtime.cache().expect("a cache").entry(&sha256);
+        let before = std::fs::metadata(&artifact).expect("stat");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&artifact)
+            .expect("open");
+        file.seek(SeekFrom::Start(before.len() / 2)).expect("seek");
+        file.write_all(b"\xde\xad\xbe\xef").expect("alter");
+        file.set_modified(before.modified().expect("mtime"))
+            .expect("put the mtime back");
+        drop(file);
+        let after = std::fs::metadata(&artifact).expect("stat");
+        assert_eq!(
+            (after.len(), after.modified().expect("mtime")),
+            (before.len(), before.modified().expect("mtime"))
+        );
+        assert_eq!(load(), CacheState::Recompiled);
+        assert_eq!(load(), CacheState::Hit);
     }
 }

@@ -10,7 +10,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings::carbonaut::provider::{key_value, log};
 use super::limits::EPOCH_TICK;
-use super::{CacheState, CompileCache, Grants, HostState, Limits};
+use super::{CacheState, CompileCache, Grants, HostState, KeyValueStore, Limits};
 use wasmtime::component::Component;
 
 /// Where instances get their memory from.
@@ -38,7 +38,7 @@ pub struct Runtime {
     limits: Limits,
     strategy: AllocationStrategy,
     cache: Option<CompileCache>,
-    key_value: Option<sled::Tree>,
+    key_value: Option<KeyValueStore>,
     _ticker: EpochTicker,
 }
 
@@ -100,22 +100,61 @@ impl Runtime {
     }
 
     /// Backs the `key-value` import with `tree` (namespaced per provider instance); without
-    /// it, the store is denied to every plugin.
+    /// it, the store is denied to every plugin. Plugins must be the tree's only writers, and
+    /// only through this runtime: it counts each namespace's bytes in memory.
     pub fn enable_key_value(&mut self, tree: sled::Tree) {
-        self.key_value = Some(tree);
+        self.key_value = Some(KeyValueStore::new(tree));
     }
 
     pub fn cache(&self) -> Option<&CompileCache> {
         self.cache.as_ref()
     }
 
+    /// The sha256 of the plugin file `path`, and its bytes when `keep_bytes` (or when they
+    /// were read anyway). With a cache, the digest of a file unchanged since it was last
+    /// hashed is remembered rather than computed again (see [`CompileCache::sha256_of`]); it
+    /// is always the digest of the bytes returned.
+    pub fn hash_plugin(
+        &self,
+        path: &std::path::Path,
+        keep_bytes: bool,
+    ) -> std::io::Result<super::Hashed> {
+        match &self.cache {
+            Some(cache) => cache.sha256_of(path, keep_bytes),
+            None => {
+                let bytes = std::fs::read(path)?;
+                Ok(super::Hashed {
+                    sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+                    size: bytes.len() as u64,
+                    bytes: Some(bytes),
+                    stamp: None,
+                    hashed: true,
+                })
+            }
+        }
+    }
+
     /// Compiles `wasm`, or loads it precompiled when the cache holds it. CPU-bound: call it
     /// from a blocking thread.
     pub fn compile(&self, sha256: &str, wasm: &[u8]) -> wasmtime::Result<(Component, CacheState)> {
+        self.compile_with(sha256, || Ok::<_, wasmtime::Error>(wasm))
+    }
+
+    /// [`Runtime::compile`] asking for the bytes only when it must compile them (not on a
+    /// cache hit); `wasm` must return bytes whose sha256 is `sha256`.
+    pub fn compile_with<W, E>(
+        &self,
+        sha256: &str,
+        wasm: impl FnOnce() -> Result<W, E>,
+    ) -> Result<(Component, CacheState), E>
+    where
+        W: AsRef<[u8]>,
+        E: From<wasmtime::Error>,
+    {
         match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, sha256, wasm),
+            Some(cache) => cache.load_or_compile_with(&self.engine, sha256, wasm),
             None => Ok((
-                Component::from_binary(&self.engine, wasm)?,
+                Component::from_binary(&self.engine, wasm()?.as_ref())?,
                 CacheState::Uncached,
             )),
         }

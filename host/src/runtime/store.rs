@@ -12,7 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::bindings::carbonaut::provider::key_value::StoreError;
 use super::bindings::carbonaut::provider::log;
 use super::http::HttpPolicy;
-use super::key_value::Namespace;
+use super::key_value::{KeyValueStore, Namespace};
 use super::{CallLimiter, Grants, Limits};
 
 pub struct HostState {
@@ -39,7 +39,7 @@ impl HostState {
         plugin: Arc<str>,
         limits: &Limits,
         grants: &Grants,
-        key_value: Option<&sled::Tree>,
+        key_value: Option<&KeyValueStore>,
     ) -> Result<Self, String> {
         // Clocks and random are all a default WasiCtx grants: no env, no sockets, no stdio,
         // and no files but the directories the operator granted, read-only.
@@ -54,7 +54,7 @@ impl HostState {
                 })?;
         }
         let key_value = match (&grants.key_value, key_value) {
-            (Some(namespace), Some(tree)) => Some(Namespace::new(tree.clone(), namespace)),
+            (Some(namespace), Some(store)) => Some(store.namespace(namespace)),
             _ => None,
         };
         Ok(HostState {

@@ -146,6 +146,12 @@ impl TrustPolicy {
         }
     }
 
+    /// Whether [`TrustPolicy::check_signature`] reads the file's bytes for this `signature`
+    /// (otherwise it may be given none).
+    pub fn reads_bytes(&self, signature: Option<&str>) -> bool {
+        signature.is_some() && !self.keys.is_empty()
+    }
+
     /// A signature is checked whenever there is one and keys are configured: a signature
     /// that does not verify is refused even where signatures are optional, since it says
     /// the file is not what its signer shipped.
