@@ -285,7 +285,12 @@ pub fn render_metrics(s: &Snapshot) -> String {
 }
 
 /// A per-resource family: name, type, help, and its value from a resource's figures.
-type Family = (&'static str, &'static str, &'static str, fn(&Live) -> Option<f64>);
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Live) -> Option<f64>,
+);
 
 /// One resource's figures, as the per-resource families print them.
 struct Live {

@@ -27,8 +27,10 @@ use super::topology::{
 /// counters and archived totals. 3: counters in chunks per account (`chunks`).
 pub const SCHEMA_VERSION: u32 = 3;
 pub(super) const SCHEMA_KEY: &[u8] = b"schema_version";
-/// sled caches pages in memory; its 1 GiB default would dwarf the rest of the host.
-const CACHE_BYTES: u64 = 16 << 20;
+/// sled caches pages in memory; its 1 GiB default would dwarf the rest of the host. Reads are
+/// rare (the load at start, a history pack once an hour), and 16 MiB held the pages of the
+/// first sync's writes for nothing (BENCHMARKS.md, "Footprint").
+const CACHE_BYTES: u64 = 4 << 20;
 /// Where the counters live since schema version 3 (`counters` held one value per resource).
 pub(super) const COUNTER_TREE: &str = "counter-chunks";
 
