@@ -243,7 +243,8 @@ async fn measure_collection(fixture: &mut Fixture) -> Collection {
     }
     runs.sort();
     let snapshot = fixture.state.snapshot.get();
-    let text = String::from_utf8_lossy(&snapshot.metrics_text);
+    let text = snapshot.metrics.text().expect("the metrics text");
+    let text = String::from_utf8_lossy(&text);
     assert_eq!(
         count_lines(&text, EMISSIONS),
         RESOURCES,
@@ -252,7 +253,7 @@ async fn measure_collection(fixture: &mut Fixture) -> Collection {
     Collection {
         sync: fixture.sync,
         runs,
-        metrics_bytes: snapshot.metrics_text.len(),
+        metrics_bytes: text.len(),
     }
 }
 
@@ -293,9 +294,17 @@ async fn measure_steps(fixture: &Fixture) -> Steps {
 
         // New values, as a collection stores; the collector's next save overwrites them.
         let started = Instant::now();
+        let per_account = snapshot.topology.accounts.values().map(|a| {
+            let of_account = a
+                .projects
+                .values()
+                .flat_map(|p| p.resources.values())
+                .filter_map(|r| counters.get(&r.id).map(|c| (&r.id, c)));
+            (a.name.as_str(), of_account)
+        });
         fixture
             .store
-            .save_counters(counters.iter())
+            .save_counters(per_account)
             .expect("the counters are stored");
         let save = started.elapsed();
 
@@ -434,15 +443,42 @@ impl Latencies {
 }
 
 async fn measure_scrapes(state: AppState) -> Scrapes {
-    let client = reqwest::Client::new();
+    // What Prometheus sends: both sides answer gzip, the static one with the bytes carbonaut
+    // served once.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT_ENCODING,
+        reqwest::header::HeaderValue::from_static("gzip"),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client");
     let metrics_url = serve(app(state)).await;
-    let body = fetch(&client, &metrics_url).await;
+    let first = client.get(&metrics_url).send().await.expect("a response");
+    assert_eq!(
+        first
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.as_bytes()),
+        Some(b"gzip".as_slice()),
+        "/metrics answers gzip"
+    );
+    let body = first.bytes().await.expect("a body");
     let fixed_body = body.clone();
     let fixed_url = serve(Router::new().route(
         "/metrics",
         get(move || {
             let body = fixed_body.clone();
-            async move { ([(CONTENT_TYPE, METRICS_CONTENT_TYPE)], body) }
+            async move {
+                (
+                    [
+                        (CONTENT_TYPE, METRICS_CONTENT_TYPE),
+                        (axum::http::header::CONTENT_ENCODING, "gzip"),
+                    ],
+                    body,
+                )
+            }
         }),
     ))
     .await;
@@ -909,8 +945,13 @@ fn sled_heap() -> Vec<(String, isize)> {
             for (_, c) in &mut counters {
                 c.energy_joules_total += 1.5;
             }
+            let names: Vec<String> = (0..ACCOUNTS).map(|a| format!("account-{a}")).collect();
+            let per_account = counters
+                .chunks(RESOURCES / ACCOUNTS)
+                .zip(&names)
+                .map(|(chunk, name)| (name.as_str(), chunk.iter().map(|(id, c)| (id, c))));
             store
-                .save_counters(counters.iter().map(|(id, c)| (id, c)))
+                .save_counters(per_account)
                 .expect("the counters are stored");
         }
         done = n;
@@ -992,7 +1033,7 @@ fn report(
     );
 
     println!(
-        "\n2. Scrapes: {SCRAPERS} concurrent clients, {SCRAPE_ROUNDS} alternating rounds of {} s per side",
+        "\n2. Scrapes with Accept-Encoding: gzip: {SCRAPERS} concurrent clients, {SCRAPE_ROUNDS} alternating rounds of {} s per side",
         SCRAPE_ROUND_TIME.as_secs()
     );
     for (name, l, bytes) in [
@@ -1004,7 +1045,7 @@ fn report(
         ("static bytes", &scrapes.fixed, scrapes.fixed_bytes),
     ] {
         println!(
-            "   {name:<21} {:>6} requests  p50 {}  p99 {}  max {}  body {bytes} bytes",
+            "   {name:<21} {:>6} requests  p50 {}  p99 {}  max {}  body {bytes} bytes (gzip)",
             l.sorted.len(),
             ms(l.p(0.50)),
             ms(l.p(0.99)),

@@ -17,7 +17,10 @@ SHARDS=${1:-10}
 ACCOUNTS=${2:-100}
 PER_PROJECT=${3:-100}
 MINUTES=${4:-6}
-BIN=target/release/carbonaut
+# BIN and PLUGINS default to `cargo build --release`'s outputs; a bench target dir works too
+# (BIN=target/bench-build/release/carbonaut PLUGINS=target/bench-build/plugins).
+BIN=${BIN:-target/release/carbonaut}
+PLUGINS=${PLUGINS:-$PWD/target/plugins}
 [ -x "$BIN" ] || { echo "build it first: cargo build --release" >&2; exit 1; }
 command -v prometheus >/dev/null || { echo "apt-get install prometheus" >&2; exit 1; }
 
@@ -25,7 +28,7 @@ WORK=$PWD/target/sharded-bench
 rm -rf "$WORK" && mkdir -p "$WORK"
 CONFIG=$WORK/carbonaut.toml
 {
-  printf '[paths]\nplugin_dir = "%s"\nstate_dir = "state"\n\n' "$PWD/target/plugins"
+  printf '[paths]\nplugin_dir = "%s"\nstate_dir = "state"\n\n' "$PLUGINS"
   printf '[intervals]\ntopology_sync = "10m"\nresource_metrics = "60s"\nenvironment = "10m"\n\n'
   printf '[providers.cloud]\nplugin = "mock-cloud"\nsettings = { projects = 10, resources_per_project = %s }\n' "$PER_PROJECT"
   printf '[providers.meter]\nplugin = "mock-meter"\n[providers.grid]\nplugin = "static-grid"\n'

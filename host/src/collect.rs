@@ -5,6 +5,7 @@
 mod collector;
 mod environment;
 mod health;
+mod locations;
 mod mixes;
 mod plan;
 mod samples;

@@ -12,6 +12,7 @@ pub mod collect;
 pub mod config;
 pub mod daemon;
 pub mod history;
+pub mod memory;
 pub mod model;
 pub mod plugins;
 pub mod reload;

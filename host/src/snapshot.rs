@@ -3,6 +3,7 @@
 //! the snapshot current at that moment.
 
 pub mod exposition;
+pub mod gzip;
 pub mod render;
 
 use std::collections::{BTreeMap, HashMap};
@@ -56,9 +57,9 @@ pub struct Snapshot {
     pub taken_at_ms: u64,
     /// True once a topology sync has succeeded in this process.
     pub ready: bool,
-    /// Resource, location and topology metrics in Prometheus text format, shared by every
-    /// scrape without a copy.
-    pub metrics_text: bytes::Bytes,
+    /// Resource, location and topology metrics in Prometheus text format, kept gzipped once
+    /// compressed (see [`gzip::MetricsBody`]).
+    pub metrics: gzip::MetricsBody,
     pub topology: Arc<Topology>,
     pub counters: HashMap<ResourceId, Counters>,
     /// What removed resources used, per (account, project) and per (account, None) for
@@ -70,7 +71,7 @@ pub struct Snapshot {
     /// Average power over the last interval when the provider gave only an energy counter.
     pub derived_power: HashMap<ResourceId, f64>,
     /// Location key (see [`crate::collect::location_key`]) of each resource.
-    pub location_of: HashMap<ResourceId, String>,
+    pub location_of: Arc<HashMap<ResourceId, String>>,
     pub locations: BTreeMap<String, LocationStatus>,
     pub environment_error: Option<String>,
     pub accounts: BTreeMap<String, AccountStatus>,

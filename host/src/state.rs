@@ -3,8 +3,9 @@
 //!
 //! `topology`, `counters` and `departed` are pure (diffs, counter arithmetic, what removed
 //! resources used); `store` and `migrate` are the only modules that touch sled, `keys` says
-//! how their keys are encoded.
+//! how their keys are encoded and `chunks` how the counters are packed.
 
+mod chunks;
 mod counters;
 mod departed;
 mod keys;
@@ -12,6 +13,7 @@ mod migrate;
 mod store;
 mod topology;
 
+pub use chunks::name_of as chunk_of;
 pub use counters::{Counters, LastReading, Refusal, emissions_grams, energy_delta_joules};
 pub use departed::{ArchiveKey, Departed, Expiry, Retired, SyncMoves, Totals};
 pub use store::{LoadReport, SCHEMA_VERSION, StateError, StateStore};

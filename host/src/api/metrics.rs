@@ -1,17 +1,25 @@
-//! `GET /metrics`: the pre-rendered snapshot text followed by the live self-metrics.
+//! `GET /metrics`: the pre-rendered snapshot text followed by the live self-metrics, gzipped
+//! for scrapers that accept it.
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use super::AppState;
+use crate::snapshot::Snapshot;
 use crate::snapshot::exposition::Exposition;
+use crate::snapshot::gzip::accepts_gzip;
 
-/// Prometheus text format: the latest collection plus live self-metrics.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Prometheus text format: the latest collection plus live self-metrics; gzipped when the
+/// scraper accepts it (the collection's part compressed once, not per scrape).
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let snapshot = state.snapshot.get();
     let mut own = Exposition::with_capacity(8 * 1024);
     state.telemetry.render(&mut own);
@@ -20,17 +28,64 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(reload) = &state.reload {
         reload.history().render(&mut own);
     }
-    // Two chunks, so the multi-megabyte snapshot is served without being copied.
-    let chunks: [Result<Bytes, std::convert::Infallible>; 2] = [
-        Ok(snapshot.metrics_text.clone()),
-        Ok(Bytes::from(own.finish())),
-    ];
+    let own = Bytes::from(own.finish());
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    if gzip && let Some(body) = gzipped(snapshot.clone(), own.clone()).await {
+        return (
+            [
+                (header::CONTENT_TYPE, CONTENT_TYPE),
+                (header::CONTENT_ENCODING, "gzip"),
+                (header::VARY, "accept-encoding"),
+            ],
+            chunked(body),
+        )
+            .into_response();
+    }
+    // The snapshot's text is kept compressed: inflated for this scraper, off the workers.
+    let text = tokio::task::spawn_blocking(move || snapshot.metrics.text()).await;
+    let text = match text {
+        Ok(Ok(text)) => text,
+        Ok(Err(error)) => {
+            tracing::error!(%error, "inflating /metrics failed; serving only the live part");
+            Bytes::new()
+        }
+        Err(error) => {
+            tracing::error!(%error, "inflating /metrics failed; serving only the live part");
+            Bytes::new()
+        }
+    };
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        Body::from_stream(futures_util::stream::iter(chunks)),
+        [
+            (header::CONTENT_TYPE, CONTENT_TYPE),
+            (header::VARY, "accept-encoding"),
+        ],
+        chunked([text, own]),
     )
         .into_response()
+}
+
+/// The compressed snapshot text, then `own` compressed after it. The snapshot's part is
+/// normally ready (compressed when it was published); if a scrape comes first, it is made
+/// on a blocking thread, once for every scraper of that snapshot.
+async fn gzipped(snapshot: Arc<Snapshot>, own: Bytes) -> Option<[Bytes; 2]> {
+    let finish = move || {
+        let prefix = snapshot.metrics.gzip()?;
+        match prefix.finish_with(&own) {
+            Ok(tail) => Some([prefix.bytes.clone(), tail]),
+            Err(error) => {
+                tracing::error!(%error, "compressing /metrics failed; served uncompressed");
+                None
+            }
+        }
+    };
+    tokio::task::spawn_blocking(finish).await.ok().flatten()
+}
+
+fn chunked<const N: usize>(chunks: [Bytes; N]) -> Body {
+    Body::from_stream(futures_util::stream::iter(
+        chunks.map(Ok::<_, std::convert::Infallible>),
+    ))
 }

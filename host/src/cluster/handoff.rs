@@ -80,7 +80,7 @@ fn forget_last_readings(store: &StateStore, node: &AccountNode) -> Result<(), St
     for c in counters.values_mut() {
         c.last = None;
     }
-    store.save_counters(counters.iter())
+    store.save_counters([(node.name.as_str(), counters.iter())])
 }
 
 /// Prunes every [`PRUNE_EVERY`] (or the retention, when shorter) for as long as the process

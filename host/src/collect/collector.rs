@@ -9,11 +9,12 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
+use super::locations::LocationIndex;
 use super::mixes::MixHistory;
+use super::now_ms;
 use super::plan::Plan;
 use super::telemetry::Telemetry;
 use super::update::PlanUpdate;
-use super::{location_key, now_ms};
 use crate::model::ResourceSample;
 use crate::plugins::{CallError, Plugin};
 use crate::snapshot::{
@@ -48,6 +49,7 @@ pub(super) struct Mirror {
     pub accounts: BTreeMap<String, AccountStatus>,
     pub plugin_errors: HashMap<String, Option<String>>,
     pub synced: bool,
+    pub locations: LocationIndex,
 }
 
 impl Collector {
@@ -113,7 +115,7 @@ impl Collector {
             crate::history::HistoryStore::new(store.history_tree()?),
             plan.reports.clone(),
         );
-        let collector = Collector {
+        let mut collector = Collector {
             history,
             plan,
             store,
@@ -240,22 +242,23 @@ impl Collector {
     }
 
     /// Publishes the mirror as the current snapshot.
-    pub(super) fn publish(&self) {
+    pub(super) fn publish(&mut self) {
+        self.mirror
+            .locations
+            .refresh(&self.mirror.topology, self.plan.zones());
         let m = &self.mirror;
-        let zones = self.plan.zones();
-        let mut location_of = HashMap::new();
-        let mut locations: BTreeMap<String, LocationStatus> = BTreeMap::new();
-        for (_, _, r) in m.topology.resources() {
-            let key = location_key(&r.info.location, zones);
-            locations
-                .entry(key.clone())
-                .or_insert_with(|| LocationStatus {
-                    mix: m.mixes.latest(&key).cloned(),
-                    resources: 0,
-                })
-                .resources += 1;
-            location_of.insert(r.id.clone(), key);
-        }
+        let locations: BTreeMap<String, LocationStatus> = m
+            .locations
+            .counts
+            .iter()
+            .map(|(key, n)| {
+                let status = LocationStatus {
+                    mix: m.mixes.latest(key).cloned(),
+                    resources: *n,
+                };
+                (key.clone(), status)
+            })
+            .collect();
         let plugins = self
             .plugins
             .iter()
@@ -275,14 +278,14 @@ impl Collector {
         let mut snapshot = Snapshot {
             taken_at_ms: now_ms(),
             ready: m.synced,
-            metrics_text: bytes::Bytes::new(),
+            metrics: Default::default(),
             topology: m.topology.clone(),
             counters: m.counters.clone(),
             departed: m.departed.by_project(),
             quarantined: self.store.quarantined(),
             samples: m.samples.clone(),
             derived_power: m.derived_power.clone(),
-            location_of,
+            location_of: m.locations.of.clone(),
             locations,
             environment_error: m.environment_error.clone(),
             accounts: m.accounts.clone(),
@@ -290,8 +293,13 @@ impl Collector {
             providers: self.provider_statuses(),
             shard: self.plan.shard_status(),
         };
-        snapshot.metrics_text = bytes::Bytes::from(render_metrics(&snapshot));
+        snapshot.metrics = crate::snapshot::gzip::MetricsBody::new(render_metrics(&snapshot));
         self.publish.set(snapshot);
+        // Compress for gzip scrapes now, beside the collector rather than in a scrape.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let published = self.publish.get();
+            runtime.spawn_blocking(move || published.metrics.gzip());
+        }
     }
 
     fn provider_statuses(&self) -> BTreeMap<String, ProviderStatus> {

@@ -13,6 +13,7 @@ impl Collector {
         let Some(env) = self.plan.environment.clone() else {
             return;
         };
+        let stage_started = Instant::now();
         let mut queries: BTreeMap<String, LocationQuery> = BTreeMap::new();
         for (_, _, r) in self.mirror.topology.resources() {
             let key = location_key(&r.info.location, &env.zones);
@@ -70,5 +71,7 @@ impl Collector {
             }
         }
         self.publish();
+        self.telemetry
+            .record_stage("environment", stage_started.elapsed().as_secs_f64());
     }
 }

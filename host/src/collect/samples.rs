@@ -7,50 +7,45 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 
 use super::collector::Collector;
+use super::now_ms;
 use super::plan::AccountPlan;
 use super::telemetry::Telemetry;
-use super::{location_key, now_ms};
 use crate::model::{Account, ResourceInfo, ResourceSample};
 use crate::plugins::{CallError, Reason, Rejections};
-use crate::state::{Refusal, ResourceId};
+use crate::state::{AccountNode, Counters, Refusal, ResourceId, Topology};
 
 impl Collector {
     pub async fn collect_samples(&mut self) {
         let started = Instant::now();
-        let mut per_account: HashMap<&str, Vec<(ResourceId, ResourceInfo)>> = HashMap::new();
-        for (a, _, r) in self.mirror.topology.resources() {
-            per_account
-                .entry(a.name.as_str())
-                .or_default()
-                .push((r.id.clone(), r.info.clone()));
-        }
         let mut tasks = JoinSet::new();
         for account in &self.plan.accounts {
-            let resources = per_account
-                .remove(account.name.as_str())
-                .unwrap_or_default();
-            if resources.is_empty() {
+            let has_resources = self
+                .mirror
+                .topology
+                .accounts
+                .get(&account.name)
+                .is_some_and(|a| a.projects.values().any(|p| !p.resources.is_empty()));
+            if !has_resources {
                 continue;
             }
-            let (account, telemetry, batch) = (
+            let (account, telemetry, batch, topology) = (
                 account.clone(),
                 self.telemetry.clone(),
                 self.plan.batch_size,
+                self.mirror.topology.clone(),
             );
             tasks.spawn(async move {
-                let result = collect_account(&account, resources, batch, &telemetry).await;
+                let result = collect_account(&account, &topology, batch, &telemetry).await;
                 (account, result)
             });
         }
 
-        let zones = self.plan.zones();
-        let locations: HashMap<ResourceId, String> = self
-            .mirror
-            .topology
-            .resources()
-            .map(|(_, _, r)| (r.id.clone(), location_key(&r.info.location, zones)))
-            .collect();
-        let mut updated = Vec::new();
+        self.mirror
+            .locations
+            .refresh(&self.mirror.topology, self.plan.zones());
+        let locations = self.mirror.locations.of.clone();
+        let mut updated = 0usize;
+        let mut collected_accounts = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             let Ok((account, result)) = joined else {
                 tracing::error!("a sample collection task panicked");
@@ -91,7 +86,7 @@ impl Collector {
                                 sample.read_at
                             )
                         });
-                        updated.push(id);
+                        updated += 1;
                         continue;
                     }
                 };
@@ -121,59 +116,81 @@ impl Collector {
                         .derived_power
                         .insert(id.clone(), joules / seconds);
                 }
-                self.mirror.samples.insert(id.clone(), sample);
-                updated.push(id);
+                self.mirror.samples.insert(id, sample);
+                updated += 1;
             }
             self.telemetry
                 .record_rejections(&account.resource_metrics.plugin_name, &refused);
+            collected_accounts.push(account.name.clone());
             let status = self.status(&account.name);
             status.last_collection_ms = Some(now_ms());
             status.last_collection_error = None;
         }
         // Before the counters: their save flushes the database, history included.
         self.history.persist(now_ms());
-        let counters = &self.mirror.counters;
-        if let Err(error) = self.store.save_counters(
-            updated
-                .iter()
-                .filter_map(|id| counters.get(id).map(|c| (id, c))),
-        ) {
+        let (counters, topology) = (&self.mirror.counters, &self.mirror.topology);
+        let saved = collected_accounts
+            .iter()
+            .filter_map(|name| topology.accounts.get(name))
+            .map(|account| (account.name.as_str(), account_counters(account, counters)));
+        if let Err(error) = self.store.save_counters(saved) {
             tracing::error!(%error, "storing counters failed; they will be stored with the next collection");
         }
+        self.publish();
+        let took = started.elapsed();
+        self.telemetry.record_stage("samples", took.as_secs_f64());
         tracing::debug!(
-            resources = updated.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            resources = updated,
+            elapsed_ms = took.as_millis() as u64,
             "samples collected"
         );
-        self.publish();
     }
+}
+
+/// The counters of an account's resources, as the store keeps them per account.
+pub(super) fn account_counters<'a>(
+    account: &'a AccountNode,
+    counters: &'a HashMap<ResourceId, Counters>,
+) -> impl Iterator<Item = (&'a ResourceId, &'a Counters)> {
+    account
+        .projects
+        .values()
+        .flat_map(|p| p.resources.values())
+        .filter_map(|r| counters.get(&r.id).map(|c| (&r.id, c)))
 }
 
 /// Collects one account in batches. Provider resource ids are unique within a project, not
 /// across an account's projects, so a batch never holds the same provider id twice.
 async fn collect_account(
     account: &AccountPlan,
-    resources: Vec<(ResourceId, ResourceInfo)>,
+    topology: &Topology,
     batch_size: usize,
     telemetry: &Telemetry,
 ) -> Result<Vec<(ResourceId, ResourceSample)>, CallError> {
+    // References, not clones: only a batch's infos are cloned, for the call.
+    let mut resources: Vec<(&ResourceId, &ResourceInfo)> = Vec::new();
+    if let Some(a) = topology.accounts.get(&account.name) {
+        for p in a.projects.values() {
+            resources.extend(p.resources.values().map(|r| (&r.id, &r.info)));
+        }
+    }
     let provider = &account.resource_metrics;
     let plugin = provider.plugin()?;
     let plugin_account = Account {
         name: account.name.clone(),
         settings: account.settings.clone(),
     };
-    let mut out = Vec::with_capacity(resources.len());
+    let mut out = Vec::new();
     let mut batch: Vec<ResourceInfo> = Vec::new();
-    let mut ids: HashMap<String, ResourceId> = HashMap::new();
+    let mut ids: HashMap<&str, &ResourceId> = HashMap::new();
     let mut resources = resources.into_iter().peekable();
     while resources.peek().is_some() || !batch.is_empty() {
         while let Some((id, info)) = resources.peek() {
-            if batch.len() >= batch_size.max(1) || ids.contains_key(&info.id) {
+            if batch.len() >= batch_size.max(1) || ids.contains_key(info.id.as_str()) {
                 break;
             }
-            ids.insert(info.id.clone(), id.clone());
-            batch.push(info.clone());
+            ids.insert(info.id.as_str(), *id);
+            batch.push((*info).clone());
             resources.next();
         }
         let started = Instant::now();
@@ -199,8 +216,8 @@ async fn collect_account(
         telemetry.record_rejections(plugin.name(), &checked.rejected);
         for sample in checked.items {
             // The checks kept only samples of resources in this batch.
-            if let Some(id) = ids.get(&sample.resource_id) {
-                out.push((id.clone(), sample));
+            if let Some(id) = ids.get(sample.resource_id.as_str()) {
+                out.push(((*id).clone(), sample));
             }
         }
         batch.clear();

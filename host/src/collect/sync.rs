@@ -12,7 +12,7 @@ use super::plan::AccountPlan;
 use super::telemetry::Telemetry;
 use crate::model::Account;
 use crate::plugins::CallError;
-use crate::state::{Discovered, diff_account};
+use crate::state::{Departed, Discovered, Topology, diff_account};
 
 impl Collector {
     pub async fn sync_topology(&mut self) {
@@ -25,7 +25,10 @@ impl Collector {
                 (account, result)
             });
         }
-        let mut topology = (*self.mirror.topology).clone();
+        // Synced accounts get their new node; only the others are copied over at the end, so
+        // a sync never holds two full copies of the inventory besides the published one.
+        let previous = self.mirror.topology.clone();
+        let mut topology = Topology::default();
         let mut synced = 0;
         while let Some(joined) = tasks.join_next().await {
             let Ok((account, result)) = joined else {
@@ -47,15 +50,19 @@ impl Collector {
             let sync = diff_account(
                 &account.name,
                 &account.discovery.name,
-                topology.accounts.get(&account.name),
+                previous.accounts.get(&account.name),
                 discovered,
                 now_ms(),
             );
-            let (retire, restore) =
-                self.mirror
-                    .departed
-                    .plan_sync(&sync, &self.mirror.counters, now_ms());
-            if let Err(error) = self.store.apply_sync(&sync, &retire, &restore) {
+            let moves = self
+                .mirror
+                .departed
+                .plan_sync(&sync, &self.mirror.counters, now_ms());
+            let counters_after = Departed::counters_after(&sync, &moves, &self.mirror.counters);
+            if let Err(error) = self
+                .store
+                .apply_sync(&sync, &moves.0, &moves.1, counters_after)
+            {
                 tracing::error!(account = %account.name, %error, "writing the topology sync failed; it will be retried");
                 self.telemetry.record_failure(&account.name, "sync");
                 self.status(&account.name).last_sync_error = Some(error.to_string());
@@ -66,12 +73,12 @@ impl Collector {
                 self.mirror.samples.remove(id);
                 self.mirror.derived_power.remove(id);
             }
-            if !restore.is_empty() {
-                tracing::info!(account = %account.name, resources = restore.len(), "removed resources came back within the retention window; their counters continue");
+            if !moves.1.is_empty() {
+                tracing::info!(account = %account.name, resources = moves.1.len(), "removed resources came back within the retention window; their counters continue");
             }
             self.mirror
                 .departed
-                .apply_sync((retire, restore), &mut self.mirror.counters);
+                .apply_sync(moves, &mut self.mirror.counters);
             tracing::info!(
                 account = %account.name,
                 projects_added = sync.projects.added,
@@ -88,17 +95,24 @@ impl Collector {
             status.last_sync_error = None;
             synced += 1;
         }
+        for (name, node) in &previous.accounts {
+            if !topology.accounts.contains_key(name) {
+                topology.accounts.insert(name.clone(), node.clone());
+            }
+        }
         self.mirror.topology = Arc::new(topology);
         if synced > 0 {
             self.mirror.synced = true;
         }
         self.expire_departed();
+        self.publish();
+        let took = started.elapsed();
+        self.telemetry.record_stage("sync", took.as_secs_f64());
         tracing::debug!(
             accounts = synced,
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = took.as_millis() as u64,
             "sync round done"
         );
-        self.publish();
     }
 
     /// Folds retired counters older than the retention window into the archived totals, a

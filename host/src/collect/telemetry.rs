@@ -38,6 +38,8 @@ struct Inner {
     rejected: BTreeMap<(String, Reason), Rejected>,
     /// The latest call durations of each plugin, in seconds, oldest first.
     recent: BTreeMap<String, VecDeque<f64>>,
+    /// Per collection stage: how many ran, and how long the last one took (seconds).
+    stages: BTreeMap<&'static str, (u64, f64)>,
 }
 
 #[derive(Default)]
@@ -218,8 +220,42 @@ impl Telemetry {
             .collect()
     }
 
+    /// One run of a collection stage (`sync`, `samples`, `environment`), whole: plugin calls,
+    /// counters, the state written and the snapshot published.
+    pub fn record_stage(&self, stage: &'static str, seconds: f64) {
+        if let Ok(mut inner) = self.inner.lock() {
+            let entry = inner.stages.entry(stage).or_default();
+            entry.0 += 1;
+            entry.1 = seconds;
+        }
+    }
+
     pub fn render(&self, out: &mut Exposition) {
         let Ok(inner) = self.inner.lock() else { return };
+        out.family(
+            "carbonaut_collection_runs_total",
+            "counter",
+            "Collection stages run (sync, samples, environment), failed or not.",
+        );
+        for (stage, (n, _)) in &inner.stages {
+            out.sample(
+                "carbonaut_collection_runs_total",
+                &[("stage", stage)],
+                *n as f64,
+            );
+        }
+        out.family(
+            "carbonaut_collection_last_duration_seconds",
+            "gauge",
+            "How long the last run of a collection stage took, state writes and publishing included.",
+        );
+        for (stage, (_, seconds)) in &inner.stages {
+            out.sample(
+                "carbonaut_collection_last_duration_seconds",
+                &[("stage", stage)],
+                *seconds,
+            );
+        }
         out.family(
             "carbonaut_plugin_calls_total",
             "counter",

@@ -126,6 +126,53 @@ impl Bucket {
 
 const ENCODING_VERSION: u8 = 1;
 
+/// The group under which the hourly buckets of resources in one chunk (the state's counter
+/// chunk of their id) are packed in one value: `#` and the chunk name, which no resource id
+/// starts with.
+pub fn pack_group(chunk: &str) -> String {
+    format!("#{chunk}")
+}
+
+/// Resources' buckets packed in one value, sorted by resource id: each entry is the id as a
+/// length byte and its bytes, then the bucket's encoding as a 2-byte little-endian length
+/// and its bytes. One value per chunk and hour instead of one per resource and hour: sled's
+/// memory grows with the number of values written (BENCHMARKS.md, "Footprint").
+pub fn encode_pack<'a>(entries: impl IntoIterator<Item = (&'a str, &'a Bucket)>) -> Vec<u8> {
+    let mut out = vec![PACK_VERSION];
+    for (id, b) in entries {
+        let id = &id.as_bytes()[..id.len().min(255)];
+        let encoded = b.encode();
+        let Ok(len) = u16::try_from(encoded.len()) else {
+            continue; // 8 providers of at most 255 bytes cannot reach 64 KiB
+        };
+        out.push(id.len() as u8);
+        out.extend_from_slice(id);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&encoded);
+    }
+    out
+}
+
+/// The entries of a pack; `None` for bytes [`encode_pack`] did not write.
+pub fn decode_pack(bytes: &[u8]) -> Option<Vec<(String, Bucket)>> {
+    let (&version, mut rest) = bytes.split_first()?;
+    if version != PACK_VERSION {
+        return None;
+    }
+    let mut out = Vec::new();
+    while let Some((&len, after)) = rest.split_first() {
+        let id = std::str::from_utf8(after.get(..len as usize)?).ok()?;
+        let after = &after[len as usize..];
+        let size = u16::from_le_bytes(after.get(..2)?.try_into().ok()?) as usize;
+        let bucket = Bucket::decode(after.get(2..2 + size)?)?;
+        out.push((id.to_owned(), bucket));
+        rest = &after[2 + size..];
+    }
+    Some(out)
+}
+
+const PACK_VERSION: u8 = 1;
+
 pub fn hour_start(ms: u64) -> u64 {
     ms - ms % HOUR_MS
 }
@@ -303,6 +350,30 @@ pub fn parse_key(key: &[u8]) -> Option<(Tier, &str, u64, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packs_round_trip_and_refuse_damage() {
+        let mut b = Bucket {
+            energy_joules: 0.1 + 0.2,
+            hours: 5,
+            ..Bucket::default()
+        };
+        b.add_provider("meter");
+        let pack = encode_pack([("0a", &b), ("0b", &Bucket::default())]);
+        let back = decode_pack(&pack).expect("decodes");
+        assert_eq!(
+            back,
+            vec![
+                ("0a".to_owned(), b.clone()),
+                ("0b".to_owned(), Bucket::default())
+            ]
+        );
+        // Cut at an entry's end, a pack is shorter but whole.
+        let boundary = encode_pack([("0a", &b)]).len();
+        for cut in (2..pack.len()).filter(|c| *c != boundary) {
+            assert!(decode_pack(&pack[..cut]).is_none(), "cut at {cut}");
+        }
+    }
 
     const T0: u64 = 1_795_000_000_000 - 1_795_000_000_000 % DAY_MS;
 

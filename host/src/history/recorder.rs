@@ -1,15 +1,17 @@
 //! The collector's side of the rollups: each advanced sample is split over the hours it
-//! spans and added to the buckets of its account, project, location, configured labels and
-//! resource; once per collection the touched buckets are written in one batch and a few old
-//! ones pruned. Buckets of the current and previous hour (and day) stay in memory, so a
-//! collection reads nothing back from sled.
+//! spans and added to its resource's bucket and to a staged bucket of its group (resources
+//! with the same account, project, location and configured labels share one); once per
+//! collection the staged buckets are added to the buckets of each of their dimensions, the
+//! touched buckets are written in one batch and a few old ones pruned. Staging makes a sample
+//! one map update instead of one per dimension and tier. Buckets of the current and previous
+//! hour (and day) stay in memory, so a collection reads nothing back from sled.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::bucket::{self, Bucket, DAY_MS, HOUR_MS, Tier};
 use super::store::HistoryStore;
-use super::{ACCOUNT, LOCATION, PROJECT, RESOURCE};
+use super::{ACCOUNT, LOCATION, PROJECT};
 use crate::config::ReportsConfig;
 use crate::state::{ResourceId, Topology};
 
@@ -44,6 +46,7 @@ pub struct Advance<'a> {
 }
 
 /// A resource's groups other than its location, from the topology.
+#[derive(PartialEq, Eq, Hash)]
 struct Groups {
     account: String,
     project: String,
@@ -51,8 +54,20 @@ struct Groups {
     labels: Vec<(String, String)>,
 }
 
+/// Where a sample's share of an hour is staged until [`Recorder::persist`]: the hour, the
+/// resource's groups (an index into `Recorder::group_sets`) and its location (an index into
+/// `Recorder::locations`).
+type StageKey = (u64, u32, u32);
+
 struct Cached {
     bucket: Bucket,
+    dirty: bool,
+}
+
+/// The hourly buckets of the resources of one chunk, stored as one value.
+#[derive(Default)]
+struct Pack {
+    buckets: BTreeMap<String, Bucket>,
     dirty: bool,
 }
 
@@ -60,8 +75,17 @@ pub struct Recorder {
     store: HistoryStore,
     settings: ReportsConfig,
     indexed: Option<Arc<Topology>>,
-    groups: HashMap<ResourceId, Arc<Groups>>,
+    /// Resource → index into `group_sets`.
+    groups: HashMap<ResourceId, u32>,
+    /// Distinct group sets of the indexed topology.
+    group_sets: Vec<Groups>,
+    /// Location keys seen, by index; `location_ids` the other way.
+    locations: Vec<String>,
+    location_ids: HashMap<String, u32>,
+    stage: HashMap<StageKey, Bucket>,
     cache: HashMap<Vec<u8>, Cached>,
+    /// (hour, chunk) → the resources' buckets of that hour.
+    packs: HashMap<(u64, &'static str), Pack>,
     pending: HashMap<ResourceId, Vec<(u64, f64)>>,
     pending_dirty: HashSet<ResourceId>,
 }
@@ -81,7 +105,12 @@ impl Recorder {
             settings,
             indexed: None,
             groups: HashMap::new(),
+            group_sets: Vec::new(),
+            locations: Vec::new(),
+            location_ids: HashMap::new(),
+            stage: HashMap::new(),
             cache: HashMap::new(),
+            packs: HashMap::new(),
             pending,
             pending_dirty: HashSet::new(),
         }
@@ -95,17 +124,13 @@ impl Recorder {
         advance: Advance<'_>,
     ) {
         self.refresh(topology, settings);
-        let Some(groups) = self.groups.get(advance.resource).cloned() else {
+        let Some(&group) = self.groups.get(advance.resource) else {
             return;
         };
-        let location = advance.location.unwrap_or("unknown");
-        let mut dims: Vec<(&str, &str)> = vec![
-            (ACCOUNT, groups.account.as_str()),
-            (PROJECT, groups.project.as_str()),
-            (LOCATION, location),
-        ];
-        dims.extend(groups.labels.iter().map(|(d, v)| (d.as_str(), v.as_str())));
+        let location = self.location_id(advance.location.unwrap_or("unknown"));
+        let target = (group, location);
         let resource = advance.resource.0.as_str();
+        let providers = [Some(advance.provider), advance.priced_by];
 
         let pieces = bucket::split_interval(advance.previous_ms, advance.read_at_ms);
         let grams_now = match advance.intensity {
@@ -123,22 +148,25 @@ impl Recorder {
             if advance.estimated {
                 b.estimated_joules = joules;
             }
-            b.add_provider(advance.provider);
-            match (advance.intensity, advance.priced_by) {
-                (Some(_), priced_by) => {
+            let priced = advance.intensity.is_some();
+            match advance.intensity {
+                Some(_) => {
                     b.emissions_grams = grams_now * piece.fraction;
                     b.priced_joules = joules;
-                    if let Some(p) = priced_by {
-                        b.add_provider(p);
-                    }
                 }
-                (None, _) => {
+                None => {
                     let held = self.pending.entry(advance.resource.clone()).or_default();
                     bucket::hold_unpriced(held, piece.hour_ms, joules, MAX_PENDING_HOURS);
                     self.pending_dirty.insert(advance.resource.clone());
                 }
             }
-            self.add(piece.hour_ms, &dims, resource, &b);
+            // The environment provider only names the energy it priced.
+            let named = if priced {
+                &providers[..]
+            } else {
+                &providers[..1]
+            };
+            self.add(piece.hour_ms, target, resource, &b, named);
         }
 
         // What the counters added beyond this sample's own energy: energy held unpriced,
@@ -154,7 +182,7 @@ impl Recorder {
                     priced_joules: joules,
                     ..Bucket::default()
                 };
-                self.add(hour, &dims, resource, &b);
+                self.add(hour, target, resource, &b, &[]);
             }
         } else if late != 0.0 {
             // Unpriced energy the history did not see held (it predates the history, or a
@@ -164,17 +192,99 @@ impl Recorder {
                 emissions_grams: late,
                 ..Bucket::default()
             };
-            self.add(hour, &dims, resource, &b);
+            self.add(hour, target, resource, &b, &[]);
         }
     }
 
-    fn add(&mut self, hour_ms: u64, dims: &[(&str, &str)], resource: &str, b: &Bucket) {
-        let day = bucket::day_start(hour_ms);
-        for (dim, group) in dims {
-            self.add_to(bucket::key(Tier::Hourly, dim, hour_ms, group), b);
-            self.add_to(bucket::key(Tier::Daily, dim, day, group), b);
+    fn location_id(&mut self, location: &str) -> u32 {
+        if let Some(id) = self.location_ids.get(location) {
+            return *id;
         }
-        self.add_to(bucket::key(Tier::Hourly, RESOURCE, hour_ms, resource), b);
+        let id = self.locations.len() as u32;
+        self.locations.push(location.to_owned());
+        self.location_ids.insert(location.to_owned(), id);
+        id
+    }
+
+    /// Adds `b` (and `providers`) to the resource's bucket and its group's staged one.
+    fn add(
+        &mut self,
+        hour_ms: u64,
+        (group, location): (u32, u32),
+        resource: &str,
+        b: &Bucket,
+        providers: &[Option<&str>],
+    ) {
+        let staged = self.stage.entry((hour_ms, group, location)).or_default();
+        staged.add(b);
+        for p in providers.iter().flatten() {
+            staged.add_provider(p);
+        }
+        self.add_to_pack(hour_ms, resource, b, providers);
+    }
+
+    /// Adds the staged buckets to every dimension of their group, hourly and daily.
+    fn unstage(&mut self) {
+        let stage = std::mem::take(&mut self.stage);
+        for ((hour_ms, group, location), b) in &stage {
+            let (Some(groups), Some(location)) = (
+                self.group_sets.get(*group as usize),
+                self.locations.get(*location as usize),
+            ) else {
+                continue;
+            };
+            let mut dims: Vec<(&str, &str)> = vec![
+                (ACCOUNT, groups.account.as_str()),
+                (PROJECT, groups.project.as_str()),
+                (LOCATION, location.as_str()),
+            ];
+            dims.extend(groups.labels.iter().map(|(d, v)| (d.as_str(), v.as_str())));
+            let day = bucket::day_start(*hour_ms);
+            let keys: Vec<Vec<u8>> = dims
+                .iter()
+                .flat_map(|(dim, value)| {
+                    [
+                        bucket::key(Tier::Hourly, dim, *hour_ms, value),
+                        bucket::key(Tier::Daily, dim, day, value),
+                    ]
+                })
+                .collect();
+            for key in keys {
+                self.add_to(key, b);
+            }
+        }
+        self.stage = stage;
+        self.stage.clear();
+    }
+
+    fn add_to_pack(
+        &mut self,
+        hour_ms: u64,
+        resource: &str,
+        b: &Bucket,
+        providers: &[Option<&str>],
+    ) {
+        let chunk = crate::state::chunk_of(resource);
+        let store = &self.store;
+        let pack = self.packs.entry((hour_ms, chunk)).or_insert_with(|| {
+            let stored = store.resource_pack(hour_ms, chunk).unwrap_or_else(|error| {
+                tracing::error!(%error, "reading resources' history buckets failed; they start again from zero");
+                Vec::new()
+            });
+            Pack {
+                buckets: stored.into_iter().collect(),
+                dirty: false,
+            }
+        });
+        let bucket = match pack.buckets.get_mut(resource) {
+            Some(bucket) => bucket,
+            None => pack.buckets.entry(resource.to_owned()).or_default(),
+        };
+        bucket.add(b);
+        for p in providers.iter().flatten() {
+            bucket.add_provider(p);
+        }
+        pack.dirty = true;
     }
 
     fn add_to(&mut self, key: Vec<u8>, b: &Bucket) {
@@ -204,7 +314,10 @@ impl Recorder {
         }
         self.settings = settings.clone();
         self.indexed = Some(topology.clone());
+        // Staged figures belong to the group sets they were staged under.
+        self.unstage();
         let labels = capped_label_values(topology, settings);
+        let mut ids: HashMap<Groups, u32> = HashMap::new();
         self.groups = topology
             .resources()
             .map(|(a, p, r)| {
@@ -230,9 +343,13 @@ impl Recorder {
                     project: super::project_group(&a.name, &p.project.id),
                     labels,
                 };
-                (r.id.clone(), Arc::new(groups))
+                let next = ids.len() as u32;
+                (r.id.clone(), *ids.entry(groups).or_insert(next))
             })
             .collect();
+        let mut sets: Vec<(u32, Groups)> = ids.into_iter().map(|(g, id)| (id, g)).collect();
+        sets.sort_by_key(|(id, _)| *id);
+        self.group_sets = sets.into_iter().map(|(_, g)| g).collect();
         // Unpriced energy of resources that are gone can never be priced.
         let gone: Vec<ResourceId> = self
             .pending
@@ -249,12 +366,20 @@ impl Recorder {
     /// Writes the buckets touched since the last call in one batch, forgets buckets older
     /// than the previous hour (and day), and prunes a few buckets past their retention.
     pub fn persist(&mut self, now_ms: u64) {
+        self.unstage();
         let empty: Vec<(u64, f64)> = Vec::new();
         let written = self.store.write(
             self.cache
                 .iter()
                 .filter(|(_, c)| c.dirty)
                 .map(|(k, c)| (k.as_slice(), &c.bucket)),
+            self.packs
+                .iter()
+                .filter(|(_, p)| p.dirty)
+                .map(|((hour, chunk), p)| {
+                    let entries = p.buckets.iter().map(|(id, b)| (id.as_str(), b));
+                    (*hour, *chunk, bucket::encode_pack(entries))
+                }),
             self.pending_dirty.iter().map(|id| {
                 let held = self.pending.get(id).unwrap_or(&empty);
                 (id, held.as_slice())
@@ -264,6 +389,9 @@ impl Recorder {
             Ok(()) => {
                 for c in self.cache.values_mut() {
                     c.dirty = false;
+                }
+                for p in self.packs.values_mut() {
+                    p.dirty = false;
                 }
                 self.pending_dirty.clear();
             }
@@ -275,6 +403,7 @@ impl Recorder {
             bucket::hour_start(now_ms).saturating_sub(HOUR_MS),
             bucket::day_start(now_ms).saturating_sub(DAY_MS),
         );
+        self.packs.retain(|(start, _), p| p.dirty || *start >= hour);
         self.cache.retain(|k, c| {
             c.dirty
                 || match bucket::parse_key(k) {
@@ -423,8 +552,19 @@ mod tests {
                 _ => "r1",
             };
             let hour = |h: u64| {
+                let start = H0 + h * HOUR_MS;
+                if dim == "resource" {
+                    // Resources' buckets are packed; a scan unpacks them.
+                    let rows: Vec<_> = store
+                        .scan(Tier::Hourly, dim, start, start + HOUR_MS)
+                        .collect::<Result<_, _>>()
+                        .expect("read");
+                    assert_eq!(rows.len(), 1, "{rows:?}");
+                    assert_eq!((rows[0].0, rows[0].1.as_str()), (start, group));
+                    return rows[0].2.clone();
+                }
                 store
-                    .get(&bucket::key(Tier::Hourly, dim, H0 + h * HOUR_MS, group))
+                    .get(&bucket::key(Tier::Hourly, dim, start, group))
                     .expect("read")
                     .expect("bucket")
             };
@@ -449,6 +589,35 @@ mod tests {
             }
         }
         assert!(store.load_pending().expect("pending").is_empty());
+    }
+
+    #[test]
+    fn a_resource_hour_continues_across_a_restart_in_its_pack() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sled::open(dir.path()).expect("sled");
+        let store = HistoryStore::new(db.open_tree("history").expect("tree"));
+        let settings = ReportsConfig::default();
+        let id = ResourceId("r1".into());
+        let topology = topology(&id);
+        for minute in [10, 40] {
+            // A new recorder each time: the second must read the pack the first wrote.
+            let mut recorder = Recorder::new(store.clone(), settings.clone());
+            let at = H0 + minute * 60_000;
+            recorder.record(&topology, &settings, advance(&id, at, Some(100.0), 100.0));
+            recorder.persist(at);
+        }
+        let rows: Vec<_> = store
+            .scan(Tier::Hourly, "resource", H0, H0 + HOUR_MS)
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].1, "r1");
+        assert_eq!(rows[0].2.energy_joules, 7.2e6);
+        let (values, _) = store.payload_bytes().expect("size");
+        assert!(
+            values < 10,
+            "one pack per hour and chunk, not a value per resource: {values}"
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The rollups in sled: one tree (`history`) in the state database, read and written only
 //! here. Buckets are written in one batch per collection; old ones are pruned a bounded number
-//! of keys at a time, so pruning never pauses a collection for long.
+//! of keys at a time, so pruning never pauses a collection for long. Resources' hourly
+//! buckets are packed, one value per hour and chunk of resource ids (`bucket::encode_pack`);
+//! `scan` unpacks them, so a report sees one bucket per resource.
 
+use super::RESOURCE;
 use super::bucket::{self, Bucket, PENDING_PREFIX, Tier, Unpriced};
 use crate::config::ReportsConfig;
 use crate::state::ResourceId;
@@ -32,16 +35,35 @@ impl HistoryStore {
         }
     }
 
-    /// Writes `buckets` and the unpriced energy of `pending` (empty: removed) in one batch.
-    /// Not flushed: the counters saved right after flush the whole database.
+    /// The resources' buckets of one hour and chunk, as last written.
+    pub fn resource_pack(
+        &self,
+        hour_ms: u64,
+        chunk: &str,
+    ) -> Result<Vec<(String, Bucket)>, HistoryError> {
+        let key = bucket::key(Tier::Hourly, RESOURCE, hour_ms, &bucket::pack_group(chunk));
+        match self.tree.get(&key)? {
+            None => Ok(Vec::new()),
+            Some(v) => bucket::decode_pack(&v).ok_or_else(|| corrupt(&key)),
+        }
+    }
+
+    /// Writes `buckets`, the resources' `packs` (hour, chunk, encoded) and the unpriced energy
+    /// of `pending` (empty: removed) in one batch. Not flushed: the counters saved right after
+    /// flush the whole database.
     pub fn write<'a>(
         &self,
         buckets: impl IntoIterator<Item = (&'a [u8], &'a Bucket)>,
+        packs: impl IntoIterator<Item = (u64, &'a str, Vec<u8>)>,
         pending: impl IntoIterator<Item = (&'a ResourceId, &'a [(u64, f64)])>,
     ) -> Result<(), HistoryError> {
         let mut batch = sled::Batch::default();
         for (k, b) in buckets {
             batch.insert(k, b.encode());
+        }
+        for (hour, chunk, value) in packs {
+            let k = bucket::key(Tier::Hourly, RESOURCE, hour, &bucket::pack_group(chunk));
+            batch.insert(k, value);
         }
         for (id, held) in pending {
             let k = pending_key(id);
@@ -77,11 +99,22 @@ impl HistoryStore {
     ) -> impl Iterator<Item = Result<(u64, String, Bucket), HistoryError>> + use<> {
         let start = bucket::key(tier, dimension, from_ms, "");
         let end = bucket::key(tier, dimension, to_ms, "");
-        self.tree.range(start..end).map(|item| {
-            let (k, v) = item?;
-            let (_, _, start, group) = bucket::parse_key(&k).ok_or_else(|| corrupt(&k))?;
-            let b = Bucket::decode(&v).ok_or_else(|| corrupt(&k))?;
-            Ok((start, group.to_owned(), b))
+        let packed = tier == Tier::Hourly && dimension == RESOURCE;
+        self.tree.range(start..end).flat_map(move |item| {
+            let unpacked = || -> Result<Vec<(u64, String, Bucket)>, HistoryError> {
+                let (k, v) = item?;
+                let (_, _, start, group) = bucket::parse_key(&k).ok_or_else(|| corrupt(&k))?;
+                if packed {
+                    let entries = bucket::decode_pack(&v).ok_or_else(|| corrupt(&k))?;
+                    return Ok(entries.into_iter().map(|(id, b)| (start, id, b)).collect());
+                }
+                let b = Bucket::decode(&v).ok_or_else(|| corrupt(&k))?;
+                Ok(vec![(start, group.to_owned(), b)])
+            };
+            match unpacked() {
+                Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(error) => vec![Err(error)],
+            }
         })
     }
 
@@ -212,7 +245,7 @@ mod tests {
             keys.push(key(Tier::Daily, "account", now - d * DAY_MS, "a"));
         }
         let b = one(1.0);
-        s.write(keys.iter().map(|k| (k.as_slice(), &b)), [])
+        s.write(keys.iter().map(|k| (k.as_slice(), &b)), [], [])
             .expect("write");
         let settings = ReportsConfig {
             hourly_retention: std::time::Duration::from_secs(24 * 3600),
@@ -255,9 +288,9 @@ mod tests {
         let (_dir, s) = store();
         let id = ResourceId("abc".into());
         let held = vec![(HOUR_MS, 5.0)];
-        s.write([], [(&id, held.as_slice())]).expect("write");
+        s.write([], [], [(&id, held.as_slice())]).expect("write");
         assert_eq!(s.load_pending().expect("load"), vec![(id.clone(), held)]);
-        s.write([], [(&id, &[][..])]).expect("write");
+        s.write([], [], [(&id, &[][..])]).expect("write");
         assert!(s.load_pending().expect("load").is_empty());
     }
 }

@@ -28,6 +28,14 @@ impl Exposition {
         self.value(value);
     }
 
+    /// A sample whose label set was rendered before by [`label_set`] (a resource's labels
+    /// repeat in every family: escaped once, copied after).
+    pub fn sample_with(&mut self, name: &str, label_set: &str, value: f64) {
+        self.out.push_str(name);
+        self.out.push_str(label_set);
+        self.value(value);
+    }
+
     /// A histogram bucket: the labels plus `le`.
     pub fn bucket(&mut self, name: &str, labels: &[(&str, &str)], le: &str, value: f64) {
         self.out.push_str(name);
@@ -64,14 +72,29 @@ impl Exposition {
             self.out.push_str("NaN");
         } else if value.is_infinite() {
             self.out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
+        } else if value.fract() == 0.0 && value.abs() < 1e15 {
+            // Whole numbers (counts, flags, integral readings) print as integers, as `fmt` did.
+            self.out.push_str(itoa::Buffer::new().format(value as i64));
         } else {
-            let _ = write!(self.out, "{value}");
+            // Shortest representation that parses back to the same f64, like `fmt`, faster.
+            self.out.push_str(ryu::Buffer::new().format_finite(value));
         }
         self.out.push('\n');
     }
 }
 
+/// `{k="v",...}` for `labels`, escaped: what [`Exposition::sample_with`] takes.
+pub fn label_set(labels: &[(&str, &str)]) -> String {
+    let mut e = Exposition::with_capacity(64);
+    e.labels(labels, None);
+    e.out
+}
+
 fn escape_into(out: &mut String, value: &str) {
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use super::Snapshot;
-use super::exposition::Exposition;
+use super::exposition::{Exposition, label_set};
 use crate::model::{EnergySource, ResourceKind};
-use crate::state::{ResourceId, Totals};
+use crate::state::Totals;
 
 /// Bytes per resource in the rendered text, measured on the mock topology; sizing the buffer
 /// up front avoids regrowing a multi-megabyte string.
@@ -20,10 +20,11 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "gauge",
         "Static facts of a discovered resource (always 1).",
     );
+    let mut vcpus = itoa::Buffer::new();
     for (a, p, r) in &resources {
         let i = &r.info;
-        let vcpus = i.hardware.vcpus.map(|v| v.to_string()).unwrap_or_default();
-        let location = s.location_of.get(&r.id).cloned().unwrap_or_default();
+        let vcpus = i.hardware.vcpus.map_or("", |v| vcpus.format(v));
+        let location = s.location_of.get(&r.id).map_or("", String::as_str);
         let l = [
             ("account", a.name.as_str()),
             ("project", p.project.id.as_str()),
@@ -34,82 +35,84 @@ pub fn render_metrics(s: &Snapshot) -> String {
             ("country", i.location.country.as_deref().unwrap_or("")),
             ("region", i.location.region.as_deref().unwrap_or("")),
             ("zone", i.location.zone.as_deref().unwrap_or("")),
-            ("location", location.as_str()),
-            ("vcpus", vcpus.as_str()),
+            ("location", location),
+            ("vcpus", vcpus),
             ("cpu_model", i.hardware.cpu_model.as_deref().unwrap_or("")),
             ("provider", r.provider.as_str()),
         ];
         e.sample("carbonaut_resource_info", &l, 1.0);
     }
 
-    let gauge = |e: &mut Exposition,
-                 name: &str,
-                 help: &str,
-                 kind: &str,
-                 value: &dyn Fn(&ResourceId) -> Option<f64>| {
-        e.family(name, kind, help);
-        for (a, p, r) in &resources {
-            if let Some(v) = value(&r.id) {
-                let l = [
+    // Each resource's figures, looked up once for the six families below, with the label set
+    // every one of them repeats, escaped once.
+    let live: Vec<Live> = resources
+        .iter()
+        .map(|(a, p, r)| {
+            let sample = s.samples.get(&r.id);
+            let counters = s.counters.get(&r.id);
+            Live {
+                labels: label_set(&[
                     ("account", a.name.as_str()),
                     ("project", p.project.id.as_str()),
                     ("resource", r.info.id.as_str()),
-                ];
-                e.sample(name, &l, v);
+                ]),
+                energy: counters.map(|c| c.energy_joules_total),
+                emissions: counters.map(|c| c.emissions_grams_total),
+                power: sample
+                    .and_then(|x| x.power_watts)
+                    .or_else(|| s.derived_power.get(&r.id).copied()),
+                frequency: sample.and_then(|x| x.cpu_frequency_hertz),
+                utilization: sample.and_then(|x| x.cpu_utilization_ratio),
+                estimated: sample.map(|x| if x.estimated { 1.0 } else { 0.0 }),
+            }
+        })
+        .collect();
+    let families: [Family; 6] = [
+        (
+            "carbonaut_resource_energy_joules_total",
+            "counter",
+            "Energy used by the resource since it was first seen.",
+            |l| l.energy,
+        ),
+        (
+            "carbonaut_resource_emissions_grams_total",
+            "counter",
+            "Emissions (gCO2eq) of the resource's energy since it was first seen.",
+            |l| l.emissions,
+        ),
+        (
+            "carbonaut_resource_power_watts",
+            "gauge",
+            "Power draw: the provider's reading, else the average over the last interval.",
+            |l| l.power,
+        ),
+        (
+            "carbonaut_resource_cpu_frequency_hertz",
+            "gauge",
+            "CPU frequency at the last sample.",
+            |l| l.frequency,
+        ),
+        (
+            "carbonaut_resource_cpu_utilization_ratio",
+            "gauge",
+            "CPU utilisation (0 to 1) at the last sample.",
+            |l| l.utilization,
+        ),
+        (
+            "carbonaut_resource_estimated",
+            "gauge",
+            "1 when the last sample came from a model (no meter readable), 0 when measured.",
+            |l| l.estimated,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        e.family(name, kind, help);
+        for l in &live {
+            if let Some(v) = value(l) {
+                e.sample_with(name, &l.labels, v);
             }
         }
-    };
-    gauge(
-        &mut e,
-        "carbonaut_resource_energy_joules_total",
-        "Energy used by the resource since it was first seen.",
-        "counter",
-        &|id| s.counters.get(id).map(|c| c.energy_joules_total),
-    );
-    gauge(
-        &mut e,
-        "carbonaut_resource_emissions_grams_total",
-        "Emissions (gCO2eq) of the resource's energy since it was first seen.",
-        "counter",
-        &|id| s.counters.get(id).map(|c| c.emissions_grams_total),
-    );
-    gauge(
-        &mut e,
-        "carbonaut_resource_power_watts",
-        "Power draw: the provider's reading, else the average over the last interval.",
-        "gauge",
-        &|id| {
-            s.samples
-                .get(id)
-                .and_then(|x| x.power_watts)
-                .or_else(|| s.derived_power.get(id).copied())
-        },
-    );
-    gauge(
-        &mut e,
-        "carbonaut_resource_cpu_frequency_hertz",
-        "CPU frequency at the last sample.",
-        "gauge",
-        &|id| s.samples.get(id).and_then(|x| x.cpu_frequency_hertz),
-    );
-    gauge(
-        &mut e,
-        "carbonaut_resource_cpu_utilization_ratio",
-        "CPU utilisation (0 to 1) at the last sample.",
-        "gauge",
-        &|id| s.samples.get(id).and_then(|x| x.cpu_utilization_ratio),
-    );
-    gauge(
-        &mut e,
-        "carbonaut_resource_estimated",
-        "1 when the last sample came from a model (no meter readable), 0 when measured.",
-        "gauge",
-        &|id| {
-            s.samples
-                .get(id)
-                .map(|x| if x.estimated { 1.0 } else { 0.0 })
-        },
-    );
+    }
 
     // Sums per project and per account: live resources plus what removed ones used, so a
     // total never goes down when the inventory shrinks (see `state::departed`).
@@ -279,6 +282,25 @@ pub fn render_metrics(s: &Snapshot) -> String {
         );
     }
     e.finish()
+}
+
+/// A per-resource family: name, type, help, and its value from a resource's figures.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Live) -> Option<f64>,
+);
+
+/// One resource's figures, as the per-resource families print them.
+struct Live {
+    labels: String,
+    energy: Option<f64>,
+    emissions: Option<f64>,
+    power: Option<f64>,
+    frequency: Option<f64>,
+    utilization: Option<f64>,
+    estimated: Option<f64>,
 }
 
 pub fn kind_label(kind: ResourceKind) -> &'static str {

@@ -138,6 +138,29 @@ impl Departed {
         (retire, restore)
     }
 
+    /// The account's counters as they will be once `moves` apply: what the store writes with
+    /// the sync (restored counters, else the live ones, of every resource still there).
+    pub fn counters_after<'a>(
+        sync: &'a AccountSync,
+        moves: &'a SyncMoves,
+        counters: &'a HashMap<ResourceId, Counters>,
+    ) -> Vec<(&'a ResourceId, &'a Counters)> {
+        let returned: HashMap<&ResourceId, &Counters> =
+            moves.1.iter().map(|(id, c)| (id, c)).collect();
+        sync.node
+            .projects
+            .values()
+            .flat_map(|p| p.resources.values())
+            .filter_map(|r| {
+                returned
+                    .get(&r.id)
+                    .copied()
+                    .or_else(|| counters.get(&r.id))
+                    .map(|c| (&r.id, c))
+            })
+            .collect()
+    }
+
     /// Applies `moves` (after the store has).
     pub fn apply_sync(&mut self, moves: SyncMoves, counters: &mut HashMap<ResourceId, Counters>) {
         let (retire, restore) = moves;

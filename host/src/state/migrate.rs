@@ -5,6 +5,8 @@
 //! id was ambiguous. Account names come from the config and cannot hold one, so an account
 //! prefix is found by the stored account names; the resource id is in the record itself; the
 //! project id is what lies between. A record that still does not fit is quarantined.
+//!
+//! Version 2 stored one counters value per resource; version 3 packs them per account.
 
 use std::path::Path;
 
@@ -129,10 +131,7 @@ pub(super) fn from_v1(db: &sled::Db, dir: &Path) -> Result<(), StateError> {
                 let bytes = serde_json::to_vec(&record).unwrap_or_default();
                 q.insert(keys::encode(&[tree, &hex::encode(key)]), bytes)?;
             }
-            root.insert(
-                super::store::SCHEMA_KEY,
-                super::store::SCHEMA_VERSION.to_string().as_bytes(),
-            )?;
+            root.insert(super::store::SCHEMA_KEY, b"2".as_slice())?;
             Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
         });
     super::store::committed(result)?;
@@ -140,8 +139,89 @@ pub(super) fn from_v1(db: &sled::Db, dir: &Path) -> Result<(), StateError> {
     tracing::info!(
         dir = %dir.display(),
         set_aside = set_aside.len(),
-        "state migrated from schema version 1 to {}",
-        super::store::SCHEMA_VERSION
+        "state migrated from schema version 1 to 2"
+    );
+    Ok(())
+}
+
+/// Version 2 kept one JSON value per resource in the `counters` tree; version 3 packs them in
+/// chunks per account (`chunks`). The account of a counter is found through the resource
+/// records; counters of no stored resource are dropped (a start would drop them anyway), and
+/// values that do not decode are quarantined.
+pub(super) fn from_v2(db: &sled::Db, dir: &Path) -> Result<(), StateError> {
+    let resources = db.open_tree("resources")?;
+    let old = db.open_tree("counters")?;
+    let new = db.open_tree(super::store::COUNTER_TREE)?;
+    let quarantine = db.open_tree("quarantine")?;
+
+    let mut account_of = std::collections::HashMap::new();
+    for item in resources.iter() {
+        let (key, value) = item?;
+        if let (Some(parts), Ok(record)) =
+            (keys::decode(&key), decode::<ResourceRecord>(&key, &value))
+            && let Some(account) = parts.first()
+        {
+            account_of.insert(record.id, account.clone());
+        }
+    }
+    let mut per_account: std::collections::BTreeMap<String, Vec<(ResourceId, Counters)>> =
+        Default::default();
+    let mut set_aside = Vec::new();
+    let mut orphans = 0usize;
+    for item in old.iter() {
+        let (key, value) = item?;
+        let id = ResourceId(String::from_utf8_lossy(&key).into_owned());
+        match decode::<Counters>(&key, &value) {
+            Ok(c) if super::store::sound_counters(&c) => match account_of.get(&id) {
+                Some(account) => per_account
+                    .entry(account.clone())
+                    .or_default()
+                    .push((id, c)),
+                None => orphans += 1,
+            },
+            _ => set_aside.push((key.to_vec(), value.to_vec())),
+        }
+    }
+    let mut writes = Vec::new();
+    for (account, entries) in &per_account {
+        writes.extend(super::chunks::account_writes(
+            account,
+            entries.iter().map(|(id, c)| (id, c)),
+        ));
+    }
+    let old_keys: Vec<sled::IVec> = old.iter().keys().collect::<Result<_, _>>()?;
+    let result = (&old, &new, &quarantine, &**db).transaction(|(old, new, q, root)| {
+        for key in &old_keys {
+            old.remove(key)?;
+        }
+        for (key, value) in &writes {
+            if let Some(v) = value {
+                new.insert(key.as_slice(), v.as_slice())?;
+            }
+        }
+        for (key, value) in &set_aside {
+            let record = serde_json::json!({
+                "tree": "counters",
+                "key": hex::encode(key),
+                "reason": "could not be read while migrating from schema version 2",
+                "value": String::from_utf8_lossy(value),
+            });
+            let bytes = serde_json::to_vec(&record).unwrap_or_default();
+            q.insert(keys::encode(&["counters", &hex::encode(key)]), bytes)?;
+        }
+        root.insert(super::store::SCHEMA_KEY, b"3".as_slice())?;
+        Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
+    });
+    super::store::committed(result)?;
+    db.flush()?;
+    drop(old);
+    db.drop_tree("counters")?;
+    tracing::info!(
+        dir = %dir.display(),
+        accounts = per_account.len(),
+        set_aside = set_aside.len(),
+        dropped_without_resource = orphans,
+        "state migrated from schema version 2 to 3 (counters in chunks per account)"
     );
     Ok(())
 }

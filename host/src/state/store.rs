@@ -1,7 +1,9 @@
 //! sled persistence of the topology, the counters and what removed resources used. Topology
 //! changes of one account are one transaction (with the counters they retire or restore);
 //! counters of one collection are one batch; both are flushed before returning, so what a
-//! caller was told is stored survives a crash. Keys are length-prefixed (`keys`), values JSON.
+//! caller was told is stored survives a crash. Keys are length-prefixed (`keys`), values JSON,
+//! except the counters: a few binary chunks per account (`chunks`), so a save writes a few
+//! hundred values rather than one per resource.
 //! A record that cannot be read is moved to the `quarantine` tree, logged and skipped: one bad
 //! record never stops a start.
 
@@ -12,6 +14,7 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use super::chunks;
 use super::counters::Counters;
 use super::departed::{ArchiveKey, Departed, Expiry, Retired, Totals};
 use super::keys;
@@ -21,11 +24,15 @@ use super::topology::{
 
 /// The layout version of the state directory. Bump it when a stored type changes shape, and
 /// migrate the older versions in `migrate`. 2: length-prefixed keys and resource ids, retired
-/// counters and archived totals.
-pub const SCHEMA_VERSION: u32 = 2;
+/// counters and archived totals. 3: counters in chunks per account (`chunks`).
+pub const SCHEMA_VERSION: u32 = 3;
 pub(super) const SCHEMA_KEY: &[u8] = b"schema_version";
-/// sled caches pages in memory; its 1 GiB default would dwarf the rest of the host.
-const CACHE_BYTES: u64 = 16 << 20;
+/// sled caches pages in memory; its 1 GiB default would dwarf the rest of the host. Reads are
+/// rare (the load at start, a history pack once an hour), and 16 MiB held the pages of the
+/// first sync's writes for nothing (BENCHMARKS.md, "Footprint").
+const CACHE_BYTES: u64 = 4 << 20;
+/// Where the counters live since schema version 3 (`counters` held one value per resource).
+pub(super) const COUNTER_TREE: &str = "counter-chunks";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -52,6 +59,7 @@ pub struct StateStore {
     accounts: sled::Tree,
     projects: sled::Tree,
     resources: sled::Tree,
+    /// Account and chunk → the counters of its resources in that chunk (`chunks`).
     counters: sled::Tree,
     /// Resource id → [`Retired`]: counters of removed resources, waiting for their return.
     retired: sled::Tree,
@@ -86,7 +94,11 @@ impl StateStore {
                 db.flush()?;
             }
             Some(found) if found.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
-            Some(found) if found.as_ref() == b"1" => super::migrate::from_v1(&db, dir)?,
+            Some(found) if found.as_ref() == b"1" => {
+                super::migrate::from_v1(&db, dir)?;
+                super::migrate::from_v2(&db, dir)?;
+            }
+            Some(found) if found.as_ref() == b"2" => super::migrate::from_v2(&db, dir)?,
             Some(found) => {
                 return Err(StateError::UnknownSchema {
                     dir: dir.to_owned(),
@@ -98,7 +110,7 @@ impl StateStore {
             accounts: db.open_tree("accounts")?,
             projects: db.open_tree("projects")?,
             resources: db.open_tree("resources")?,
-            counters: db.open_tree("counters")?,
+            counters: db.open_tree(COUNTER_TREE)?,
             retired: db.open_tree("retired")?,
             archive: db.open_tree("archive")?,
             quarantine: db.open_tree("quarantine")?,
@@ -168,7 +180,12 @@ impl StateStore {
                         .accounts
                         .get_mut(account)
                         .and_then(|a| a.projects.get_mut(project))
-                        .map(|p| p.resources.insert(rid.clone(), record))
+                        .map(|p| {
+                            // Unchanged records are not rewritten (see ResourceRecord).
+                            let mut record = record;
+                            record.last_seen_ms = record.last_seen_ms.max(p.last_seen_ms);
+                            p.resources.insert(rid.clone(), record)
+                        })
                         .is_some()
                 }
                 _ => false,
@@ -240,13 +257,15 @@ impl StateStore {
     }
 
     /// Writes one account's sync in a single transaction: the new nodes, the removal of what
-    /// disappeared, the retirement of removed resources' counters (`retire`) and the return
-    /// of counters to resources that came back (`restore`).
-    pub fn apply_sync(
+    /// disappeared, the retirement of removed resources' counters (`retire`), the return of
+    /// counters to resources that came back (`restore`), and the account's counters as they
+    /// are after both (`counters`: they replace what is stored for the account).
+    pub fn apply_sync<'a>(
         &self,
         sync: &AccountSync,
         retire: &[(ResourceId, Retired)],
         restore: &[(ResourceId, Counters)],
+        counters: impl IntoIterator<Item = (&'a ResourceId, &'a Counters)>,
     ) -> Result<(), StateError> {
         let account = &sync.node.name;
         let account_value = serde_json::to_vec(&sync.node)?;
@@ -254,7 +273,14 @@ impl StateStore {
         let mut resource_values = Vec::new();
         for (pid, project) in &sync.node.projects {
             project_values.push((keys::encode(&[account, pid]), serde_json::to_vec(project)?));
-            for (rid, record) in &project.resources {
+        }
+        for (pid, rid) in &sync.changed_resources {
+            if let Some(record) = sync
+                .node
+                .projects
+                .get(pid)
+                .and_then(|p| p.resources.get(rid))
+            {
                 resource_values.push((
                     keys::encode(&[account, pid, rid]),
                     serde_json::to_vec(record)?,
@@ -267,12 +293,7 @@ impl StateStore {
                 retired_values.push((id.0.as_bytes(), serde_json::to_vec(record)?));
             }
         }
-        let mut restored_values = Vec::new();
-        for (id, counters) in restore {
-            if sound_counters(counters) {
-                restored_values.push((id.0.as_bytes(), serde_json::to_vec(counters)?));
-            }
-        }
+        let counter_writes = chunks::account_writes(account, sound_only(counters));
         let result = (
             &self.accounts,
             &self.projects,
@@ -285,16 +306,20 @@ impl StateStore {
                 for pid in &sync.removed_projects {
                     projects.remove(keys::encode(&[account, pid]))?;
                 }
-                for (pid, rid, id) in &sync.removed_resources {
+                for (pid, rid, _) in &sync.removed_resources {
                     resources.remove(keys::encode(&[account, pid, rid]))?;
-                    counters.remove(id.0.as_bytes())?;
                 }
                 for (k, v) in &retired_values {
                     retired.insert(*k, v.as_slice())?;
                 }
-                for (k, v) in &restored_values {
-                    retired.remove(*k)?;
-                    counters.insert(*k, v.as_slice())?;
+                for (id, _) in restore {
+                    retired.remove(id.0.as_bytes())?;
+                }
+                for (k, v) in &counter_writes {
+                    match v {
+                        Some(v) => counters.insert(k.as_slice(), v.as_slice())?,
+                        None => counters.remove(k.as_slice())?,
+                    };
                 }
                 for (k, v) in &project_values {
                     projects.insert(k.as_slice(), v.as_slice())?;
@@ -372,11 +397,13 @@ impl StateStore {
         let mut projects = sled::Batch::default();
         let mut resources = sled::Batch::default();
         let mut counters = sled::Batch::default();
+        for item in self.counters.scan_prefix(keys::encode(&[&node.name])) {
+            counters.remove(item?.0);
+        }
         for (pid, project) in &node.projects {
             projects.remove(keys::encode(&[&node.name, pid]));
-            for (rid, record) in &project.resources {
+            for rid in project.resources.keys() {
                 resources.remove(keys::encode(&[&node.name, pid, rid]));
-                counters.remove(record.id.0.as_bytes());
             }
         }
         let mut retired = sled::Batch::default();
@@ -400,30 +427,83 @@ impl StateStore {
         Ok(())
     }
 
-    /// Every resource's counters; unreadable or unsound ones are quarantined.
+    /// Every resource's counters; an unreadable chunk, or an unsound entry in one, is
+    /// quarantined and the rest loads.
     pub fn load_counters(
         &self,
         report: &mut LoadReport,
     ) -> Result<HashMap<ResourceId, Counters>, StateError> {
-        Ok(self
-            .read_all::<Counters>(&self.counters, report)?
-            .into_iter()
-            .map(|(key, c)| (ResourceId(String::from_utf8_lossy(&key).into_owned()), c))
-            .collect())
+        let mut out = HashMap::new();
+        for item in self.counters.iter() {
+            let (key, value) = item?;
+            if chunks::parse_key(&key).is_none() {
+                self.set_aside(&self.counters, &key, "not an account chunk key", report)?;
+                continue;
+            }
+            let entries = match chunks::decode(&value) {
+                Ok(entries) => entries,
+                Err(error) => {
+                    self.set_aside(&self.counters, &key, &error.to_string(), report)?;
+                    continue;
+                }
+            };
+            for (id, counters) in entries {
+                if sound_counters(&counters) {
+                    out.insert(id, counters);
+                } else {
+                    self.quarantine_entry(&key, &id, &counters, report)?;
+                }
+            }
+        }
+        Ok(out)
     }
 
-    /// Stores the counters of one collection atomically. A counter that is not finite is
-    /// never written (the arithmetic refuses such deltas; this is the last line).
-    pub fn save_counters<'a>(
+    /// Keeps one unsound entry of a chunk in the quarantine; the chunk itself stays (its other
+    /// entries are good) and the entry is dropped from it at the account's next save.
+    fn quarantine_entry(
         &self,
-        items: impl IntoIterator<Item = (&'a ResourceId, &'a Counters)>,
+        chunk: &[u8],
+        id: &ResourceId,
+        counters: &Counters,
+        report: &mut LoadReport,
     ) -> Result<(), StateError> {
+        let shown = keys::decode(chunk)
+            .map(|parts| parts.join("/"))
+            .unwrap_or_else(|| hex::encode(chunk));
+        let why = "a number is not finite or negative";
+        tracing::error!(chunk = %crate::text::escape(&shown, 200), resource = %id, reason = %why, "stored counters cannot be believed; they are set aside in the quarantine tree and skipped");
+        let record = serde_json::json!({
+            "tree": COUNTER_TREE,
+            "key": hex::encode(chunk),
+            "resource": id.0,
+            "reason": why,
+            "value": format!("{counters:?}"),
+        });
+        self.quarantine.insert(
+            keys::encode(&[COUNTER_TREE, &hex::encode(chunk), &id.0]),
+            serde_json::to_vec(&record)?,
+        )?;
+        report.quarantined += 1;
+        Ok(())
+    }
+
+    /// Stores the counters of the given accounts in one batch, each account's set replacing
+    /// what was stored for it. A counter that is not finite is never written (the arithmetic
+    /// refuses such deltas; this is the last line).
+    pub fn save_counters<'a, C>(
+        &self,
+        accounts: impl IntoIterator<Item = (&'a str, C)>,
+    ) -> Result<(), StateError>
+    where
+        C: IntoIterator<Item = (&'a ResourceId, &'a Counters)>,
+    {
         let mut batch = sled::Batch::default();
-        for (id, counters) in items {
-            if sound_counters(counters) {
-                batch.insert(id.0.as_bytes(), serde_json::to_vec(counters)?);
-            } else {
-                tracing::error!(resource = %id, ?counters, "refusing to store counters that are not finite");
+        for (account, counters) in accounts {
+            for (key, value) in chunks::account_writes(account, sound_only(counters)) {
+                match value {
+                    Some(v) => batch.insert(key, v),
+                    None => batch.remove(key),
+                }
             }
         }
         self.counters.apply_batch(batch)?;
@@ -507,7 +587,20 @@ impl Checkable for Retired {
 }
 impl Checkable for Totals {}
 
-fn sound_counters(c: &Counters) -> bool {
+/// `counters` without those that must not be written, each logged.
+fn sound_only<'a>(
+    counters: impl IntoIterator<Item = (&'a ResourceId, &'a Counters)>,
+) -> impl Iterator<Item = (&'a ResourceId, &'a Counters)> {
+    counters.into_iter().filter(|(id, c)| {
+        let sound = sound_counters(c);
+        if !sound {
+            tracing::error!(resource = %id, counters = ?c, "refusing to store counters that are not finite");
+        }
+        sound
+    })
+}
+
+pub(super) fn sound_counters(c: &Counters) -> bool {
     [
         c.energy_joules_total,
         c.emissions_grams_total,
@@ -546,7 +639,9 @@ mod tests {
         ] {
             counters.energy_joules_total = value;
             counters.emissions_grams_total = value * 7.0;
-            store.save_counters([(&id, &counters)]).expect("save");
+            store
+                .save_counters([("acme", [(&id, &counters)])])
+                .expect("save");
             let loaded = store
                 .load_counters(&mut LoadReport::default())
                 .expect("load");
@@ -668,6 +763,74 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_state_gets_its_counters_packed_per_account() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kept = ResourceId::new("acme", "p", "vm-1");
+        let kept_counters = Counters {
+            energy_joules_total: 37.236000061035156,
+            emissions_grams_total: 0.1 + 0.2,
+            unattributed_joules: 0.0,
+            last: Some(crate::state::LastReading {
+                energy_joules: Some(1.0),
+                power_watts: None,
+                read_at_ms: 42,
+            }),
+        };
+        {
+            let db = sled::open(dir.path()).expect("sled");
+            db.insert(SCHEMA_KEY, b"2".as_slice()).expect("schema");
+            let resources = db.open_tree("resources").expect("t");
+            let counters = db.open_tree("counters").expect("t");
+            resources
+                .insert(
+                    keys::encode(&["acme", "p", "vm-1"]),
+                    serde_json::to_vec(&record("acme", "p", "vm-1", kept.clone())).expect("json"),
+                )
+                .expect("insert");
+            counters
+                .insert(
+                    kept.0.as_bytes(),
+                    serde_json::to_vec(&kept_counters).expect("json"),
+                )
+                .expect("insert");
+            // A counter of no stored resource, and one that does not decode.
+            counters
+                .insert(
+                    "0000000000000000",
+                    serde_json::to_vec(&kept_counters).expect("json"),
+                )
+                .expect("insert");
+            counters
+                .insert("ffffffffffffffff", b"{".as_slice())
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        let store = StateStore::reopen(dir.path()).expect("migrated");
+        let mut report = LoadReport::default();
+        let loaded = store.load_counters(&mut report).expect("counters");
+        assert_eq!(report.quarantined, 0);
+        assert_eq!(loaded.len(), 1, "{loaded:?}");
+        assert_eq!(loaded[&kept], kept_counters);
+        assert_eq!(store.quarantined(), 1, "the unreadable value is kept aside");
+        assert!(
+            !store
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n.as_ref() == b"counters"),
+            "the old tree is gone"
+        );
+        drop(store);
+        let store = StateStore::reopen(dir.path()).expect("reopen");
+        assert_eq!(
+            store
+                .load_counters(&mut LoadReport::default())
+                .expect("again")[&kept],
+            kept_counters
+        );
+    }
+
+    #[test]
     fn an_unreadable_record_is_quarantined_and_the_rest_loads() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = StateStore::open(dir.path()).expect("open");
@@ -675,25 +838,32 @@ mod tests {
             energy_joules_total: 5.0,
             ..Counters::default()
         };
+        let bad_id = ResourceId("1bad".into());
+        let negative = Counters {
+            energy_joules_total: -4.0,
+            ..Counters::default()
+        };
         store
-            .save_counters([(&ResourceId("good".into()), &good)])
+            .save_counters([("acme", [(&ResourceId("0good".into()), &good)])])
             .expect("save");
-        // What an earlier release wrote for an infinite counter: JSON null.
+        // What a damaged disk or an older bug could leave: an entry with a negative total
+        // written past the checks, a chunk cut short, and a key that is not a chunk's.
+        let mut raw = chunks::account_writes("acme", [(&bad_id, &negative)]);
+        let (key, value) = raw.remove(1);
         store
             .counters
-            .insert(
-                "bad",
-                br#"{"energy_joules_total":null,"emissions_grams_total":0.0,"unattributed_joules":0.0,"last":null}"#
-                    .as_slice(),
-            )
+            .insert(key, value.expect("chunk 1"))
+            .expect("insert");
+        let (key, value) =
+            chunks::account_writes("other", [(&ResourceId("2x".into()), &good)]).remove(2);
+        let value = value.expect("chunk 2");
+        store
+            .counters
+            .insert(key, &value[..value.len() - 3])
             .expect("insert");
         store
             .counters
-            .insert(
-                "negative",
-                br#"{"energy_joules_total":-4.0,"emissions_grams_total":0.0,"unattributed_joules":0.0,"last":null}"#
-                    .as_slice(),
-            )
+            .insert("stray", b"{}".as_slice())
             .expect("insert");
         drop(store);
         let store = StateStore::reopen(dir.path()).expect("open");
@@ -701,17 +871,17 @@ mod tests {
         let loaded = store
             .load_counters(&mut report)
             .expect("loads despite the bad record");
-        assert_eq!(report.quarantined, 2);
+        assert_eq!(report.quarantined, 3);
         assert_eq!(loaded.len(), 1);
-        assert_eq!(loaded[&ResourceId("good".into())], good);
-        assert_eq!(store.quarantined(), 2, "kept for an operator, not deleted");
+        assert_eq!(loaded[&ResourceId("0good".into())], good);
+        assert_eq!(store.quarantined(), 3, "kept for an operator, not deleted");
         // Counters that are not finite are never written.
         let inf = Counters {
             energy_joules_total: f64::INFINITY,
             ..Counters::default()
         };
         store
-            .save_counters([(&ResourceId("inf".into()), &inf)])
+            .save_counters([("acme", [(&ResourceId("inf".into()), &inf)])])
             .expect("save");
         let loaded = store
             .load_counters(&mut LoadReport::default())

@@ -42,6 +42,9 @@ pub struct ResourceRecord {
     pub id: ResourceId,
     pub info: ResourceInfo,
     pub first_seen_ms: u64,
+    /// In memory, the last sync that listed it. The store rewrites a record only when it
+    /// changed (writing every record at every sync made sled grow without bound), so a record
+    /// loaded after a restart takes its project's last sync instead.
     pub last_seen_ms: u64,
     /// The provider instance that discovered it.
     pub provider: String,
@@ -112,6 +115,9 @@ pub struct AccountSync {
     pub resources: LevelCounts,
     pub removed_projects: Vec<String>,
     pub removed_resources: Vec<(String, String, ResourceId)>,
+    /// (project id, resource id) of the records that are new or changed beyond their
+    /// last-seen time: the only ones the store writes.
+    pub changed_resources: Vec<(String, String)>,
 }
 
 /// Computes the account's new node from what discovery returned, keeping first-seen times of
@@ -126,6 +132,7 @@ pub fn diff_account(
     let mut projects = LevelCounts::default();
     let mut resources = LevelCounts::default();
     let mut removed_resources = Vec::new();
+    let mut changed_resources = Vec::new();
     let mut node = AccountNode {
         name: name.to_owned(),
         first_seen_ms: previous.map_or(now_ms, |p| p.first_seen_ms),
@@ -155,6 +162,9 @@ pub fn diff_account(
                         provider: provider.to_owned(),
                         info,
                     };
+                    if kept.is_none_or(|k| k.info != record.info || k.provider != record.provider) {
+                        changed_resources.push((project.id.clone(), record.info.id.clone()));
+                    }
                     new_resources.insert(record.info.id.clone(), record);
                 }
                 if let Some(old) = old {
@@ -207,6 +217,7 @@ pub fn diff_account(
         resources,
         removed_projects,
         removed_resources,
+        changed_resources,
     }
 }
 
@@ -319,6 +330,9 @@ mod tests {
         );
         let r2 = &second.node.projects["p1"].resources["r2"];
         assert_eq!((r2.first_seen_ms, r2.last_seen_ms), (10, 20));
+        // Only the new record is written; r2 changed nothing but its last-seen time.
+        assert_eq!(second.changed_resources, [("p1".into(), "r3".into())]);
+        assert_eq!(first.changed_resources.len(), 3);
         assert_eq!(r2.id, ResourceId::new("a", "p1", "r2"), "ids are stable");
         let mut removed: Vec<&str> = second
             .removed_resources

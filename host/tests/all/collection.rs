@@ -338,7 +338,7 @@ fn a_state_of_another_schema_version_is_refused() {
     assert!(matches!(err, StateError::UnknownSchema { .. }));
     assert!(
         err.to_string()
-            .contains("has schema version 999, but this carbonaut reads version 2"),
+            .contains("has schema version 999, but this carbonaut reads version 3"),
         "{err}"
     );
 }

@@ -224,7 +224,9 @@ fn random_samples_never_make_a_counter_unfinite_or_go_down() {
             let intensity = (rng.below(2) == 0).then(|| rng.below(5000) as f64);
             let _ = c.advance(s, intensity, rules.max_power_watts);
         }
-        store.save_counters(counters.iter()).expect("save");
+        store
+            .save_counters([("fuzz", counters.iter())])
+            .expect("save");
         drop(store);
         let store = StateStore::reopen(dir.path()).expect("reopen");
         let mut report = LoadReport::default();

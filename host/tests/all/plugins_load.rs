@@ -94,7 +94,9 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                 vec![
                     "projects".into(),
                     "resources_per_project".into(),
-                    "churn_period_secs".into()
+                    "churn_period_secs".into(),
+                    "extra_labels".into(),
+                    "label_bytes".into()
                 ]
             ),
             ("mock-grid".into(), vec![ProviderKind::Environment], vec![]),

@@ -43,6 +43,16 @@ impl Plugin for MockCloud {
             "Replace a tenth of the resources every this many seconds (default 0: never)",
             false,
         )
+        .setting(
+            "extra_labels",
+            "Labels added to each resource beside `team`, for load tests (default 0)",
+            false,
+        )
+        .setting(
+            "label_bytes",
+            "Length of each extra label's value (default 16)",
+            false,
+        )
     }
 }
 
@@ -99,6 +109,8 @@ impl Discovery for MockCloud {
     ) -> Result<Vec<ResourceInfo>, ProviderError> {
         let per_project = number(&settings, &account, "resources_per_project", 5)?;
         let churn = number(&settings, &account, "churn_period_secs", 0)?;
+        let extra_labels = number(&settings, &account, "extra_labels", 0)?;
+        let label_bytes = number(&settings, &account, "label_bytes", 16)? as usize;
         // In period n, slots whose index is n mod 10 get a fresh generation suffix: a tenth of
         // the resources are "replaced" each period, the rest keep their ids.
         let period = if churn == 0 { 0 } else { unix_secs() / churn };
@@ -126,7 +138,13 @@ impl Discovery for MockCloud {
                         memory_bytes: Some(gib << 30),
                         cpu_model: Some("Mock Xeon 8375C".into()),
                     },
-                    labels: vec![("team".into(), format!("team-{}", j % 3))],
+                    labels: std::iter::once(("team".into(), format!("team-{}", j % 3)))
+                        .chain((0..extra_labels).map(|k| {
+                            let value = format!("{id}-{k}-");
+                            let value = value.repeat(label_bytes / value.len() + 1);
+                            (format!("extra-{k}"), value[..label_bytes].to_owned())
+                        }))
+                        .collect(),
                     id,
                 }
             })

@@ -194,7 +194,12 @@ fn account_total_is_all_energy_ever_counted_whatever_the_churn() {
             let sync = diff_account("A", "d", node.as_ref(), Discovered { projects }, step);
             let moves = departed.plan_sync(&sync, &counters, step);
             store
-                .apply_sync(&sync, &moves.0, &moves.1)
+                .apply_sync(
+                    &sync,
+                    &moves.0,
+                    &moves.1,
+                    Departed::counters_after(&sync, &moves, &counters),
+                )
                 .expect("store sync");
             departed.apply_sync(moves, &mut counters);
             // Energy on every live resource.
@@ -207,7 +212,7 @@ fn account_total_is_all_energy_ever_counted_whatever_the_churn() {
                 }
             }
             let live: Vec<(&ResourceId, &Counters)> = counters.iter().collect();
-            store.save_counters(live).expect("save");
+            store.save_counters([("A", live)]).expect("save");
             node = Some(sync.node);
             let mut topology = Topology::default();
             if let Some(n) = &node {

@@ -1,0 +1,218 @@
+//! `/metrics` compressed for scrapers that accept gzip (Prometheus always does): the snapshot's
+//! text is deflated once per collection, and each scrape only deflates its few kilobytes of
+//! live self-metrics and appends them.
+//!
+//! One gzip member, not two concatenated: some decoders stop after the first member. The
+//! snapshot's part ends with a sync flush (byte-aligned, not final), so a second raw deflate
+//! stream may follow it; the trailer's CRC-32 is the two parts' CRCs combined.
+//!
+//! Once compressed, the snapshot's text is dropped ([`MetricsBody`]): at 10 000 resources it
+//! is about 10 MiB against 1 MiB compressed, and Prometheus always asks for gzip. A scraper
+//! that does not accept gzip gets the text inflated for it (about 11 ms at that size).
+
+use std::io::{Read as _, Write as _};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::DeflateEncoder;
+
+/// Level 1: the text is repetitive enough that faster levels lose little (measured in
+/// BENCHMARKS.md), and compressing must not cost a scraper more than it saves.
+const LEVEL: u32 = 1;
+/// A gzip header: magic, deflate, no flags, no mtime, no extra flags, unknown OS.
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+
+/// The compressed start of a gzip body: header and deflated snapshot text, not yet final.
+#[derive(Debug)]
+pub struct GzipPrefix {
+    pub bytes: Bytes,
+    crc: crc32fast::Hasher,
+    /// Bytes of text compressed.
+    pub len: u64,
+}
+
+impl GzipPrefix {
+    pub fn new(text: &[u8]) -> std::io::Result<Self> {
+        let mut out = Vec::with_capacity(text.len() / 8 + 64);
+        out.extend_from_slice(&HEADER);
+        let mut encoder = DeflateEncoder::new(out, Compression::new(LEVEL));
+        encoder.write_all(text)?;
+        // A sync flush ends on a byte boundary with no final block: another stream may follow.
+        encoder.flush()?;
+        // Take what was written so far; the encoder, dropped, ends its stream in an empty Vec.
+        let out = std::mem::take(encoder.get_mut());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(text);
+        Ok(GzipPrefix {
+            bytes: Bytes::from(out),
+            crc,
+            len: text.len() as u64,
+        })
+    }
+
+    /// The rest of the body after [`GzipPrefix::bytes`]: `tail` deflated with the final
+    /// block, then the trailer over the prefix's text and `tail`.
+    pub fn finish_with(&self, tail: &[u8]) -> std::io::Result<Bytes> {
+        let buffer = Vec::with_capacity(tail.len() / 2 + 16);
+        let mut encoder = DeflateEncoder::new(buffer, Compression::new(LEVEL));
+        encoder.write_all(tail)?;
+        let mut out = encoder.finish()?;
+        let mut tail_crc = crc32fast::Hasher::new();
+        tail_crc.update(tail);
+        let mut crc = self.crc.clone();
+        crc.combine(&tail_crc);
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        // ISIZE is the length modulo 2^32 (RFC 1952).
+        out.extend_from_slice(&((self.len + tail.len() as u64) as u32).to_le_bytes());
+        Ok(Bytes::from(out))
+    }
+}
+
+/// The snapshot's part of `/metrics`: rendered as text, then kept compressed only.
+#[derive(Debug, Default)]
+pub struct MetricsBody {
+    /// The rendered text until it is compressed.
+    text: Mutex<Option<Bytes>>,
+    gzip: OnceLock<Option<Arc<GzipPrefix>>>,
+}
+
+impl MetricsBody {
+    pub fn new(text: String) -> Self {
+        MetricsBody {
+            text: Mutex::new(Some(Bytes::from(text))),
+            gzip: OnceLock::new(),
+        }
+    }
+
+    /// The compressed text, compressed at the first call (the collector makes it right after
+    /// publishing, beside its own task), after which the text itself is dropped. `None` only
+    /// if compressing failed; the text is then kept.
+    pub fn gzip(&self) -> Option<Arc<GzipPrefix>> {
+        self.gzip
+            .get_or_init(|| {
+                let text = self.text.lock().ok()?.clone()?;
+                match GzipPrefix::new(&text) {
+                    Ok(prefix) => {
+                        if let Ok(mut kept) = self.text.lock() {
+                            *kept = None;
+                        }
+                        // The text, and the previous snapshot, are gone: give their pages back.
+                        crate::memory::release_free_heap();
+                        Some(Arc::new(prefix))
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "compressing /metrics failed; it is served uncompressed");
+                        None
+                    }
+                }
+            })
+            .clone()
+    }
+
+    /// The text, inflated again if it was compressed already. Blocking: call it off the
+    /// async workers.
+    pub fn text(&self) -> std::io::Result<Bytes> {
+        if let Some(text) = self.text.lock().ok().and_then(|t| t.clone()) {
+            return Ok(text);
+        }
+        let Some(prefix) = self.gzip() else {
+            return Ok(Bytes::new());
+        };
+        let mut whole = prefix.bytes.to_vec();
+        whole.extend_from_slice(&prefix.finish_with(b"")?);
+        let mut text = Vec::with_capacity(usize::try_from(prefix.len).unwrap_or(0));
+        flate2::read::GzDecoder::new(whole.as_slice()).read_to_end(&mut text)?;
+        Ok(Bytes::from(text))
+    }
+}
+
+impl Clone for MetricsBody {
+    fn clone(&self) -> Self {
+        let gzip = OnceLock::new();
+        if let Some(done) = self.gzip.get() {
+            let _ = gzip.set(done.clone());
+        }
+        MetricsBody {
+            text: Mutex::new(self.text.lock().ok().and_then(|t| t.clone())),
+            gzip,
+        }
+    }
+}
+
+/// Whether an `Accept-Encoding` value accepts gzip (`gzip` or `*`, without `q=0`).
+pub fn accepts_gzip(accept_encoding: &str) -> bool {
+    accept_encoding.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("");
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f64>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_and_tail_make_one_gzip_member_every_decoder_reads() {
+        let text = "carbonaut_resource_energy_joules_total{account=\"a\"} 1.5\n".repeat(5000);
+        let tail = "carbonaut_build_info{version=\"0.1.0\"} 1\n";
+        let prefix = GzipPrefix::new(text.as_bytes()).expect("compress");
+        let mut body = prefix.bytes.to_vec();
+        body.extend_from_slice(&prefix.finish_with(tail.as_bytes()).expect("tail"));
+        assert!(body.len() < text.len() / 10, "compressed: {}", body.len());
+        // GzDecoder reads one member only: the whole text proves a single member.
+        let mut back = String::new();
+        flate2::read::GzDecoder::new(body.as_slice())
+            .read_to_string(&mut back)
+            .expect("a valid gzip stream, CRC and length checked");
+        assert_eq!(back, format!("{text}{tail}"));
+        // An empty tail works too.
+        let mut body = prefix.bytes.to_vec();
+        body.extend_from_slice(&prefix.finish_with(b"").expect("tail"));
+        let mut back = String::new();
+        flate2::read::GzDecoder::new(body.as_slice())
+            .read_to_string(&mut back)
+            .expect("valid");
+        assert_eq!(back, text);
+    }
+
+    #[test]
+    fn the_body_drops_its_text_once_compressed_and_inflates_it_on_demand() {
+        let text = "x_total{a=\"b\"} 1\n".repeat(1000);
+        let body = MetricsBody::new(text.clone());
+        assert_eq!(body.text().expect("text"), text.as_bytes());
+        let prefix = body.gzip().expect("compressed");
+        assert!(
+            body.text.lock().expect("lock").is_none(),
+            "the text is dropped"
+        );
+        assert_eq!(prefix.len, text.len() as u64);
+        assert_eq!(body.text().expect("inflated"), text.as_bytes());
+        assert!(
+            Arc::ptr_eq(&prefix, &body.gzip().expect("again")),
+            "compressed once"
+        );
+    }
+
+    #[test]
+    fn accept_encoding_is_read_like_a_server_should() {
+        for yes in [
+            "gzip",
+            "deflate, gzip;q=1.0, *;q=0.5",
+            "GZIP",
+            "*",
+            "br, gzip;q=0.2",
+        ] {
+            assert!(accepts_gzip(yes), "{yes}");
+        }
+        for no in ["", "identity", "gzip;q=0", "deflate, gzip; q=0.0", "br"] {
+            assert!(!accepts_gzip(no), "{no}");
+        }
+    }
+}
