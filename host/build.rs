@@ -40,8 +40,11 @@ fn main() {
     );
     println!("cargo:rerun-if-env-changed=CARBONAUT_SKIP_GUEST_BUILD");
 
+    // A relative CARGO_TARGET_DIR is relative to where cargo ran, which a build script cannot
+    // know (it runs in host/); the documented commands run at the repository's root.
     let target_root = env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
+        .map(|dir| if dir.is_relative() { root.join(dir) } else { dir })
         .unwrap_or_else(|_| root.join("target"));
     let guest_target = target_root.join("guests");
     let built = guest_target.join("wasm32-wasip2").join("guest");
