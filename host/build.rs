@@ -44,7 +44,13 @@ fn main() {
     // know (it runs in host/); the documented commands run at the repository's root.
     let target_root = env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|dir| if dir.is_relative() { root.join(dir) } else { dir })
+        .map(|dir| {
+            if dir.is_relative() {
+                root.join(dir)
+            } else {
+                dir
+            }
+        })
         .unwrap_or_else(|_| root.join("target"));
     let guest_target = target_root.join("guests");
     let built = guest_target.join("wasm32-wasip2").join("guest");
