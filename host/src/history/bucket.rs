@@ -271,6 +271,40 @@ pub fn encode_pending(pending: &[(u64, f64)]) -> Vec<u8> {
     out
 }
 
+/// The unpriced energy of the resources of one chunk in one value: per resource its id as a
+/// length byte and its bytes, the number of hours (2 bytes, little-endian), then
+/// [`encode_pending`]'s 16 bytes per hour. One value per chunk, not per resource: while no
+/// intensity is known every resource holds energy, and 10 000 values a collection made sled
+/// grow (BENCHMARKS.md, "Footprint").
+pub fn encode_pending_pack<'a>(
+    entries: impl IntoIterator<Item = (&'a str, &'a [(u64, f64)])>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (id, held) in entries {
+        let id = &id.as_bytes()[..id.len().min(255)];
+        let held = &held[..held.len().min(usize::from(u16::MAX))];
+        out.push(id.len() as u8);
+        out.extend_from_slice(id);
+        out.extend_from_slice(&(held.len() as u16).to_le_bytes());
+        out.extend_from_slice(&encode_pending(held));
+    }
+    out
+}
+
+/// The entries of [`encode_pending_pack`]; `None` for bytes it did not write.
+pub fn decode_pending_pack(mut bytes: &[u8]) -> Option<Vec<(String, Vec<(u64, f64)>)>> {
+    let mut out = Vec::new();
+    while let Some((&len, rest)) = bytes.split_first() {
+        let id = std::str::from_utf8(rest.get(..len as usize)?).ok()?;
+        let rest = &rest[len as usize..];
+        let hours = u16::from_le_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+        let held = rest.get(2..2 + hours * 16)?;
+        out.push((id.to_owned(), decode_pending(held)));
+        bytes = &rest[2 + hours * 16..];
+    }
+    Some(out)
+}
+
 pub fn decode_pending(bytes: &[u8]) -> Vec<(u64, f64)> {
     bytes
         .chunks_exact(16)

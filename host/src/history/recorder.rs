@@ -6,7 +6,7 @@
 //! one map update instead of one per dimension and tier. Buckets of the current and previous
 //! hour (and day) stay in memory, so a collection reads nothing back from sled.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::bucket::{self, Bucket, DAY_MS, HOUR_MS, Tier};
@@ -363,11 +363,28 @@ impl Recorder {
         }
     }
 
+    /// Every chunk holding a resource whose unpriced energy changed, with all of that chunk's
+    /// unpriced energy (the store keeps one value per chunk).
+    fn pending_chunks(&self) -> Vec<crate::history::store::PendingChunk<'_>> {
+        let dirty: BTreeSet<&'static str> = self
+            .pending_dirty
+            .iter()
+            .map(|id| crate::state::chunk_of(&id.0))
+            .collect();
+        let mut chunks: BTreeMap<&'static str, Vec<(&ResourceId, &[(u64, f64)])>> =
+            dirty.iter().map(|c| (*c, Vec::new())).collect();
+        for (id, held) in &self.pending {
+            if let Some(entries) = chunks.get_mut(crate::state::chunk_of(&id.0)) {
+                entries.push((id, held.as_slice()));
+            }
+        }
+        chunks.into_iter().collect()
+    }
+
     /// Writes the buckets touched since the last call in one batch, forgets buckets older
     /// than the previous hour (and day), and prunes a few buckets past their retention.
     pub fn persist(&mut self, now_ms: u64) {
         self.unstage();
-        let empty: Vec<(u64, f64)> = Vec::new();
         let written = self.store.write(
             self.cache
                 .iter()
@@ -380,10 +397,7 @@ impl Recorder {
                     let entries = p.buckets.iter().map(|(id, b)| (id.as_str(), b));
                     (*hour, *chunk, bucket::encode_pack(entries))
                 }),
-            self.pending_dirty.iter().map(|id| {
-                let held = self.pending.get(id).unwrap_or(&empty);
-                (id, held.as_slice())
-            }),
+            self.pending_chunks(),
         );
         match written {
             Ok(()) => {

@@ -4,6 +4,8 @@
 //! buckets are packed, one value per hour and chunk of resource ids (`bucket::encode_pack`);
 //! `scan` unpacks them, so a report sees one bucket per resource.
 
+use std::collections::BTreeMap;
+
 use super::RESOURCE;
 use super::bucket::{self, Bucket, PENDING_PREFIX, Tier, Unpriced};
 use crate::config::ReportsConfig;
@@ -16,6 +18,9 @@ pub enum HistoryError {
     #[error("history record {key} cannot be read")]
     Corrupt { key: String },
 }
+
+/// One chunk's resources and their unpriced energy, written as one value.
+pub type PendingChunk<'a> = (&'static str, Vec<(&'a ResourceId, &'a [(u64, f64)])>);
 
 /// A handle on the rollup tree; clones share it (the collector writes, the API reads).
 #[derive(Clone)]
@@ -48,14 +53,15 @@ impl HistoryStore {
         }
     }
 
-    /// Writes `buckets`, the resources' `packs` (hour, chunk, encoded) and the unpriced energy
-    /// of `pending` (empty: removed) in one batch. Not flushed: the counters saved right after
+    /// Writes `buckets`, the resources' `packs` (hour, chunk, encoded) and, per chunk, all the
+    /// unpriced energy of its resources (`pending`; none: the chunk's value removed) in one
+    /// batch. Not flushed: the counters saved right after
     /// flush the whole database.
     pub fn write<'a>(
         &self,
         buckets: impl IntoIterator<Item = (&'a [u8], &'a Bucket)>,
         packs: impl IntoIterator<Item = (u64, &'a str, Vec<u8>)>,
-        pending: impl IntoIterator<Item = (&'a ResourceId, &'a [(u64, f64)])>,
+        pending: impl IntoIterator<Item = PendingChunk<'a>>,
     ) -> Result<(), HistoryError> {
         let mut batch = sled::Batch::default();
         for (k, b) in buckets {
@@ -65,25 +71,53 @@ impl HistoryStore {
             let k = bucket::key(Tier::Hourly, RESOURCE, hour, &bucket::pack_group(chunk));
             batch.insert(k, value);
         }
-        for (id, held) in pending {
-            let k = pending_key(id);
-            if held.is_empty() {
+        for (chunk, entries) in pending {
+            let k = pending_key(chunk);
+            if entries.is_empty() {
                 batch.remove(k);
             } else {
-                batch.insert(k, bucket::encode_pending(held));
+                let entries = entries.iter().map(|(id, held)| (id.0.as_str(), *held));
+                batch.insert(k, bucket::encode_pending_pack(entries));
             }
         }
         self.tree.apply_batch(batch)?;
         Ok(())
     }
 
-    /// Every resource's unpriced energy, by hour.
+    /// Every resource's unpriced energy, by hour. Values of the per-resource layout an
+    /// earlier release wrote are rewritten as chunks (one batch) the first time.
     pub fn load_pending(&self) -> Result<Vec<(ResourceId, Unpriced)>, HistoryError> {
         let mut out = Vec::new();
+        let mut legacy = Vec::new();
         for item in self.tree.scan_prefix([PENDING_PREFIX]) {
             let (k, v) = item?;
-            let id = String::from_utf8_lossy(&k[1..]).into_owned();
-            out.push((ResourceId(id), bucket::decode_pending(&v)));
+            if k.get(1) == Some(&PACK_MARK) {
+                let entries = bucket::decode_pending_pack(&v).ok_or_else(|| corrupt(&k))?;
+                out.extend(entries.into_iter().map(|(id, held)| (ResourceId(id), held)));
+            } else {
+                let id = String::from_utf8_lossy(&k[1..]).into_owned();
+                out.push((ResourceId(id), bucket::decode_pending(&v)));
+                legacy.push(k);
+            }
+        }
+        if !legacy.is_empty() {
+            let mut chunks: BTreeMap<&'static str, Vec<(&ResourceId, &[(u64, f64)])>> =
+                BTreeMap::new();
+            for (id, held) in &out {
+                chunks
+                    .entry(crate::state::chunk_of(&id.0))
+                    .or_default()
+                    .push((id, held.as_slice()));
+            }
+            let mut batch = sled::Batch::default();
+            for k in legacy {
+                batch.remove(k);
+            }
+            for (chunk, entries) in chunks {
+                let entries = entries.iter().map(|(id, held)| (id.0.as_str(), *held));
+                batch.insert(pending_key(chunk), bucket::encode_pending_pack(entries));
+            }
+            self.tree.apply_batch(batch)?;
         }
         Ok(out)
     }
@@ -200,10 +234,13 @@ impl HistoryStore {
     }
 }
 
-fn pending_key(id: &ResourceId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + id.0.len());
-    k.push(PENDING_PREFIX);
-    k.extend_from_slice(id.0.as_bytes());
+/// `p#` and the chunk: resource ids (hex) never start with `#`, so the per-resource keys of
+/// earlier releases (`p` and the id) are told apart.
+const PACK_MARK: u8 = b'#';
+
+fn pending_key(chunk: &str) -> Vec<u8> {
+    let mut k = vec![PENDING_PREFIX, PACK_MARK];
+    k.extend_from_slice(chunk.as_bytes());
     k
 }
 
@@ -284,13 +321,49 @@ mod tests {
     }
 
     #[test]
-    fn pending_energy_is_stored_and_removed() {
+    fn pending_energy_is_stored_per_chunk_and_removed() {
         let (_dir, s) = store();
-        let id = ResourceId("abc".into());
-        let held = vec![(HOUR_MS, 5.0)];
-        s.write([], [], [(&id, held.as_slice())]).expect("write");
-        assert_eq!(s.load_pending().expect("load"), vec![(id.clone(), held)]);
-        s.write([], [], [(&id, &[][..])]).expect("write");
+        let (a, b) = (ResourceId("abc".into()), ResourceId("a12".into()));
+        let held = vec![(HOUR_MS, 5.0), (2 * HOUR_MS, 0.1 + 0.2)];
+        let other = vec![(HOUR_MS, 7.0)];
+        let chunk = crate::state::chunk_of("abc");
+        assert_eq!(chunk, crate::state::chunk_of("a12"));
+        s.write(
+            [],
+            [],
+            [(chunk, vec![(&a, held.as_slice()), (&b, other.as_slice())])],
+        )
+        .expect("write");
+        let mut loaded = s.load_pending().expect("load");
+        loaded.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(loaded, vec![(b.clone(), other), (a.clone(), held)]);
+        assert_eq!(
+            s.payload_bytes().expect("size").0,
+            1,
+            "one value for the chunk"
+        );
+        s.write([], [], [(chunk, vec![])]).expect("write");
         assert!(s.load_pending().expect("load").is_empty());
+    }
+
+    #[test]
+    fn per_resource_pending_values_of_an_earlier_release_are_rewritten_as_chunks() {
+        let (_dir, s) = store();
+        let held = vec![(HOUR_MS, 5.0)];
+        for id in ["abc", "a12", "0ff"] {
+            let mut k = vec![PENDING_PREFIX];
+            k.extend_from_slice(id.as_bytes());
+            s.tree
+                .insert(k, bucket::encode_pending(&held))
+                .expect("insert");
+        }
+        let mut first = s.load_pending().expect("load");
+        first.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(first.len(), 3);
+        // Two chunks ("a" and "0"), no per-resource value left, and the same energy again.
+        assert_eq!(s.payload_bytes().expect("size").0, 2);
+        let mut again = s.load_pending().expect("load again");
+        again.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(again, first);
     }
 }
