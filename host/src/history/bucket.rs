@@ -292,7 +292,7 @@ pub fn encode_pending_pack<'a>(
 }
 
 /// The entries of [`encode_pending_pack`]; `None` for bytes it did not write.
-pub fn decode_pending_pack(mut bytes: &[u8]) -> Option<Vec<(String, Vec<(u64, f64)>)>> {
+pub fn decode_pending_pack(mut bytes: &[u8]) -> Option<Vec<(String, Unpriced)>> {
     let mut out = Vec::new();
     while let Some((&len, rest)) = bytes.split_first() {
         let id = std::str::from_utf8(rest.get(..len as usize)?).ok()?;

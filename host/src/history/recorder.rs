@@ -365,13 +365,13 @@ impl Recorder {
 
     /// Every chunk holding a resource whose unpriced energy changed, with all of that chunk's
     /// unpriced energy (the store keeps one value per chunk).
-    fn pending_chunks(&self) -> Vec<crate::history::store::PendingChunk<'_>> {
+    fn pending_chunks(&self) -> Vec<super::store::PendingChunk<'_>> {
         let dirty: BTreeSet<&'static str> = self
             .pending_dirty
             .iter()
             .map(|id| crate::state::chunk_of(&id.0))
             .collect();
-        let mut chunks: BTreeMap<&'static str, Vec<(&ResourceId, &[(u64, f64)])>> =
+        let mut chunks: BTreeMap<&'static str, super::store::PendingEntries<'_>> =
             dirty.iter().map(|c| (*c, Vec::new())).collect();
         for (id, held) in &self.pending {
             if let Some(entries) = chunks.get_mut(crate::state::chunk_of(&id.0)) {

@@ -20,7 +20,9 @@ pub enum HistoryError {
 }
 
 /// One chunk's resources and their unpriced energy, written as one value.
-pub type PendingChunk<'a> = (&'static str, Vec<(&'a ResourceId, &'a [(u64, f64)])>);
+pub type PendingChunk<'a> = (&'static str, PendingEntries<'a>);
+/// Resources and their unpriced energy by hour.
+pub type PendingEntries<'a> = Vec<(&'a ResourceId, &'a [(u64, f64)])>;
 
 /// A handle on the rollup tree; clones share it (the collector writes, the API reads).
 #[derive(Clone)]
@@ -101,8 +103,7 @@ impl HistoryStore {
             }
         }
         if !legacy.is_empty() {
-            let mut chunks: BTreeMap<&'static str, Vec<(&ResourceId, &[(u64, f64)])>> =
-                BTreeMap::new();
+            let mut chunks: BTreeMap<&'static str, PendingEntries<'_>> = BTreeMap::new();
             for (id, held) in &out {
                 chunks
                     .entry(crate::state::chunk_of(&id.0))
