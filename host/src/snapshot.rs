@@ -15,7 +15,7 @@ use crate::model::{EnergyMix, ResourceSample};
 use crate::plugins::PluginInfo;
 use crate::state::{ArchiveKey, Counters, ResourceId, Topology, Totals};
 
-pub use render::render_metrics;
+pub use render::{render_metrics, render_metrics_gzip};
 
 /// How one account's collection went.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -57,8 +57,8 @@ pub struct Snapshot {
     pub taken_at_ms: u64,
     /// True once a topology sync has succeeded in this process.
     pub ready: bool,
-    /// Resource, location and topology metrics in Prometheus text format, kept gzipped once
-    /// compressed (see [`gzip::MetricsBody`]).
+    /// Resource, location and topology metrics in Prometheus text format, kept gzipped (see
+    /// [`gzip::MetricsBody`]).
     pub metrics: gzip::MetricsBody,
     pub topology: Arc<Topology>,
     pub counters: HashMap<ResourceId, Counters>,

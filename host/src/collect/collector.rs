@@ -17,9 +17,10 @@ use super::telemetry::Telemetry;
 use super::update::PlanUpdate;
 use crate::model::ResourceSample;
 use crate::plugins::{CallError, Plugin};
+use crate::snapshot::gzip::MetricsBody;
 use crate::snapshot::{
     AccountStatus, GrantedView, LocationStatus, PluginStatus, ProviderStatus, Snapshot,
-    SnapshotCell, render_metrics,
+    SnapshotCell, render_metrics, render_metrics_gzip,
 };
 use crate::state::{Counters, Departed, LoadReport, ResourceId, StateStore, Topology};
 
@@ -293,12 +294,18 @@ impl Collector {
             providers: self.provider_statuses(),
             shard: self.plan.shard_status(),
         };
-        snapshot.metrics = crate::snapshot::gzip::MetricsBody::new(render_metrics(&snapshot));
+        snapshot.metrics = match render_metrics_gzip(&snapshot) {
+            Ok(compressed) => MetricsBody::compressed(compressed),
+            Err(error) => {
+                tracing::error!(%error, "compressing /metrics failed; it is served uncompressed");
+                MetricsBody::new(render_metrics(&snapshot))
+            }
+        };
         self.publish.set(snapshot);
-        // Compress for gzip scrapes now, beside the collector rather than in a scrape.
+        // The previous snapshot is gone once scrapes let go of it: give its pages back,
+        // beside the collector.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let published = self.publish.get();
-            runtime.spawn_blocking(move || published.metrics.gzip());
+            runtime.spawn_blocking(crate::memory::release_free_heap);
         }
     }
 

@@ -6,26 +6,47 @@
 
 use std::fmt::Write as _;
 
+use super::gzip::{GzipPrefix, GzipStream};
+
+/// Text kept before it is handed to the compressor, in gzip mode.
+const SPILL_BYTES: usize = 64 << 10;
+
 #[derive(Default)]
 pub struct Exposition {
     out: String,
+    /// In gzip mode, where `out` goes once it holds [`SPILL_BYTES`].
+    sink: Option<GzipStream>,
+    spill_error: Option<std::io::Error>,
 }
 
 impl Exposition {
     pub fn with_capacity(bytes: usize) -> Self {
         Exposition {
             out: String::with_capacity(bytes),
+            ..Exposition::default()
+        }
+    }
+
+    /// Compresses as it goes ([`Exposition::finish_gzip`]); `compressed_bytes` sizes the
+    /// output buffer.
+    pub fn gzip(compressed_bytes: usize) -> Self {
+        Exposition {
+            out: String::with_capacity(SPILL_BYTES + 4096),
+            sink: Some(GzipStream::new(compressed_bytes)),
+            spill_error: None,
         }
     }
 
     pub fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        self.spill();
     }
 
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.out.push_str(name);
         self.labels(labels, None);
         self.value(value);
+        self.spill();
     }
 
     /// A sample whose label set was rendered before by [`label_set`] (a resource's labels
@@ -34,6 +55,7 @@ impl Exposition {
         self.out.push_str(name);
         self.out.push_str(label_set);
         self.value(value);
+        self.spill();
     }
 
     /// A histogram bucket: the labels plus `le`.
@@ -43,8 +65,37 @@ impl Exposition {
         self.value(value);
     }
 
+    /// The text. Only for an exposition made without [`Exposition::gzip`].
     pub fn finish(self) -> String {
+        debug_assert!(
+            self.sink.is_none(),
+            "a gzip exposition ends with finish_gzip"
+        );
         self.out
+    }
+
+    /// The compressed text of an exposition made with [`Exposition::gzip`].
+    pub fn finish_gzip(mut self) -> std::io::Result<GzipPrefix> {
+        let Some(mut sink) = self.sink.take() else {
+            return GzipPrefix::new(self.out.as_bytes());
+        };
+        if let Some(error) = self.spill_error {
+            return Err(error);
+        }
+        sink.write(self.out.as_bytes())?;
+        sink.finish()
+    }
+
+    fn spill(&mut self) {
+        if self.out.len() < SPILL_BYTES {
+            return;
+        }
+        if let Some(sink) = &mut self.sink {
+            if let Err(error) = sink.write(self.out.as_bytes()) {
+                self.spill_error.get_or_insert(error);
+            }
+            self.out.clear();
+        }
     }
 
     fn labels(&mut self, labels: &[(&str, &str)], le: Option<&str>) {
@@ -108,6 +159,31 @@ fn escape_into(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gzip_mode_compresses_exactly_the_text_mode() {
+        use std::io::Read as _;
+        let fill = |e: &mut Exposition| {
+            e.family("x_total", "counter", "An example.");
+            for i in 0..20_000 {
+                e.sample("x_total", &[("resource", &format!("r{i}"))], i as f64 * 0.5);
+            }
+        };
+        let mut text = Exposition::default();
+        fill(&mut text);
+        let text = text.finish();
+        let mut zipped = Exposition::gzip(1024);
+        fill(&mut zipped);
+        let prefix = zipped.finish_gzip().expect("compressed");
+        assert!(text.len() > 4 * SPILL_BYTES, "spilled several times");
+        let mut body = prefix.bytes.to_vec();
+        body.extend_from_slice(&prefix.finish_with(b"").expect("tail"));
+        let mut back = String::new();
+        flate2::read::GzDecoder::new(body.as_slice())
+            .read_to_string(&mut back)
+            .expect("valid gzip");
+        assert_eq!(back, text);
+    }
 
     #[test]
     fn renders_families_samples_and_escapes_labels() {

@@ -1,14 +1,15 @@
 //! `/metrics` compressed for scrapers that accept gzip (Prometheus always does): the snapshot's
-//! text is deflated once per collection, and each scrape only deflates its few kilobytes of
-//! live self-metrics and appends them.
+//! text is deflated once per collection, as it is rendered, and each scrape only deflates its
+//! few kilobytes of live self-metrics and appends them.
 //!
 //! One gzip member, not two concatenated: some decoders stop after the first member. The
 //! snapshot's part ends with a sync flush (byte-aligned, not final), so a second raw deflate
 //! stream may follow it; the trailer's CRC-32 is the two parts' CRCs combined.
 //!
-//! Once compressed, the snapshot's text is dropped ([`MetricsBody`]): at 10 000 resources it
-//! is about 10 MiB against 1 MiB compressed, and Prometheus always asks for gzip. A scraper
-//! that does not accept gzip gets the text inflated for it (about 11 ms at that size).
+//! The collector renders the snapshot's text straight into a [`GzipStream`] and keeps only the
+//! compressed form ([`MetricsBody`]): at 10 000 resources the text is about 10 MiB against
+//! 1 MiB compressed, and Prometheus always asks for gzip. A scraper that does not accept gzip
+//! gets the text inflated for it (about 11 ms at that size).
 
 use std::io::{Read as _, Write as _};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -32,23 +33,50 @@ pub struct GzipPrefix {
     pub len: u64,
 }
 
-impl GzipPrefix {
-    pub fn new(text: &[u8]) -> std::io::Result<Self> {
-        let mut out = Vec::with_capacity(text.len() / 8 + 64);
+/// A [`GzipPrefix`] being written: text deflated as it comes, never held whole.
+pub struct GzipStream {
+    encoder: DeflateEncoder<Vec<u8>>,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl GzipStream {
+    /// `capacity`: the expected compressed size.
+    pub fn new(capacity: usize) -> Self {
+        let mut out = Vec::with_capacity(capacity.max(HEADER.len()));
         out.extend_from_slice(&HEADER);
-        let mut encoder = DeflateEncoder::new(out, Compression::new(LEVEL));
-        encoder.write_all(text)?;
+        GzipStream {
+            encoder: DeflateEncoder::new(out, Compression::new(LEVEL)),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+        }
+    }
+
+    pub fn write(&mut self, text: &[u8]) -> std::io::Result<()> {
+        self.encoder.write_all(text)?;
+        self.crc.update(text);
+        self.len += text.len() as u64;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> std::io::Result<GzipPrefix> {
         // A sync flush ends on a byte boundary with no final block: another stream may follow.
-        encoder.flush()?;
+        self.encoder.flush()?;
         // Take what was written so far; the encoder, dropped, ends its stream in an empty Vec.
-        let out = std::mem::take(encoder.get_mut());
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(text);
+        let out = std::mem::take(self.encoder.get_mut());
         Ok(GzipPrefix {
             bytes: Bytes::from(out),
-            crc,
-            len: text.len() as u64,
+            crc: self.crc,
+            len: self.len,
         })
+    }
+}
+
+impl GzipPrefix {
+    pub fn new(text: &[u8]) -> std::io::Result<Self> {
+        let mut stream = GzipStream::new(text.len() / 8 + 64);
+        stream.write(text)?;
+        stream.finish()
     }
 
     /// The rest of the body after [`GzipPrefix::bytes`]: `tail` deflated with the final
@@ -69,7 +97,8 @@ impl GzipPrefix {
     }
 }
 
-/// The snapshot's part of `/metrics`: rendered as text, then kept compressed only.
+/// The snapshot's part of `/metrics`, kept compressed: rendered compressed by the collector
+/// ([`MetricsBody::compressed`]), or given as text and compressed at the first gzip scrape.
 #[derive(Debug, Default)]
 pub struct MetricsBody {
     /// The rendered text until it is compressed.
@@ -82,6 +111,14 @@ impl MetricsBody {
         MetricsBody {
             text: Mutex::new(Some(Bytes::from(text))),
             gzip: OnceLock::new(),
+        }
+    }
+
+    /// A body rendered compressed in the first place (`render_metrics_gzip`).
+    pub fn compressed(prefix: GzipPrefix) -> Self {
+        MetricsBody {
+            text: Mutex::new(None),
+            gzip: OnceLock::from(Some(Arc::new(prefix))),
         }
     }
 

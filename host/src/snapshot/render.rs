@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::Snapshot;
 use super::exposition::{Exposition, label_set};
+use super::gzip::GzipPrefix;
 use crate::model::{EnergySource, ResourceKind};
 use crate::state::Totals;
 
@@ -11,8 +12,23 @@ use crate::state::Totals;
 /// up front avoids regrowing a multi-megabyte string.
 const BYTES_PER_RESOURCE: usize = 1100;
 
+/// The snapshot's metrics as text.
 pub fn render_metrics(s: &Snapshot) -> String {
     let mut e = Exposition::with_capacity(4096 + s.topology.resource_count() * BYTES_PER_RESOURCE);
+    render_into(s, &mut e);
+    e.finish()
+}
+
+/// The snapshot's metrics gzipped as they are rendered, never whole as text: at 10 000
+/// resources the text is about 10 MiB and the compressed form 1 MiB (BENCHMARKS.md,
+/// "Footprint").
+pub fn render_metrics_gzip(s: &Snapshot) -> std::io::Result<GzipPrefix> {
+    let mut e = Exposition::gzip(s.topology.resource_count() * 100);
+    render_into(s, &mut e);
+    e.finish_gzip()
+}
+
+fn render_into(s: &Snapshot, e: &mut Exposition) {
     let resources: Vec<_> = s.topology.resources().collect();
 
     e.family(
@@ -281,7 +297,6 @@ pub fn render_metrics(s: &Snapshot) -> String {
             degraded,
         );
     }
-    e.finish()
 }
 
 /// A per-resource family: name, type, help, and its value from a resource's figures.
