@@ -427,6 +427,25 @@
     $("state").className = "state down";
   }
 
+  // Topology, status and plugins of one snapshot: a collection published between two of the
+  // requests would mix two snapshots on the page, so the status is read before and after, and
+  // the reads are made again (a few times at most) when it changed.
+  async function oneSnapshot() {
+    for (let attempt = 0; ; attempt++) {
+      const before = await api("/api/v1/status");
+      const [topology, plugins, reloads] = await Promise.all([
+        api("/api/v1/topology"),
+        api("/api/v1/plugins"),
+        // A host without a reloader answers 503 here; the rest of the page still works.
+        api("/api/v1/reloads").catch((e) => (e instanceof Unauthorized ? Promise.reject(e) : [])),
+      ]);
+      const status = await api("/api/v1/status");
+      if (status.taken_at_ms === before.taken_at_ms || attempt >= 3) {
+        return [topology, status, plugins, reloads];
+      }
+    }
+  }
+
   let running = false;
   async function refresh() {
     if (running) return;
@@ -434,13 +453,7 @@
     const period = $("period").value;
     const group = $("group").value;
     try {
-      const [topology, status, plugins, reloads] = await Promise.all([
-        api("/api/v1/topology"),
-        api("/api/v1/status"),
-        api("/api/v1/plugins"),
-        // A host without a reloader answers 503 here; the rest of the page still works.
-        api("/api/v1/reloads").catch((e) => (e instanceof Unauthorized ? Promise.reject(e) : [])),
-      ]);
+      const [topology, status, plugins, reloads] = await oneSnapshot();
       const snapshot = { resources: resourcesOf(topology), status };
       const report = await fromReport(period, group);
       $("login").hidden = true;
