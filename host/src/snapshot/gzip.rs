@@ -18,8 +18,9 @@ use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
-/// Level 1: the text is repetitive enough that faster levels lose little (measured in
-/// BENCHMARKS.md), and compressing must not cost a scraper more than it saves.
+/// Level 1: measured ad hoc on a 10.6 MB `/metrics` text of 10 000 resources, levels 1, 2, 3
+/// and 6 took 16.8, 34.1, 49.1 and 111.5 ms for 945, 782, 749 and 682 KB: the text is
+/// repetitive enough that slower levels save little, and the collection pays for the time.
 const LEVEL: u32 = 1;
 /// A gzip header: magic, deflate, no flags, no mtime, no extra flags, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
@@ -156,10 +157,10 @@ impl MetricsBody {
         let Some(prefix) = self.gzip() else {
             return Ok(Bytes::new());
         };
-        let mut whole = prefix.bytes.to_vec();
-        whole.extend_from_slice(&prefix.finish_with(b"")?);
+        let tail = prefix.finish_with(b"")?;
         let mut text = Vec::with_capacity(usize::try_from(prefix.len).unwrap_or(0));
-        flate2::read::GzDecoder::new(whole.as_slice()).read_to_end(&mut text)?;
+        flate2::read::GzDecoder::new(prefix.bytes.as_ref().chain(tail.as_ref()))
+            .read_to_end(&mut text)?;
         Ok(Bytes::from(text))
     }
 }

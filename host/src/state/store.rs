@@ -28,8 +28,9 @@ use super::topology::{
 pub const SCHEMA_VERSION: u32 = 3;
 pub(super) const SCHEMA_KEY: &[u8] = b"schema_version";
 /// sled caches pages in memory; its 1 GiB default would dwarf the rest of the host. Reads are
-/// rare (the load at start, a history pack once an hour), and 16 MiB held the pages of the
-/// first sync's writes for nothing (BENCHMARKS.md, "Footprint").
+/// rare (the load at start, a history pack once an hour); 4 MiB instead of 16 came with
+/// 77.0 MiB resident instead of 87.5 at 10 000 resources, in runs on different machine loads
+/// (BENCHMARKS.md, "Footprint", runs A and B).
 const CACHE_BYTES: u64 = 4 << 20;
 /// Where the counters live since schema version 3 (`counters` held one value per resource).
 pub(super) const COUNTER_TREE: &str = "counter-chunks";
