@@ -15,6 +15,10 @@ pub struct PlanUpdate {
     pub plugins: Vec<Arc<Plugin>>,
     /// Plugin names an operator disabled; listed, but not used.
     pub disabled: BTreeSet<String>,
+    /// Told once the plan is applied and its snapshot published, so a reload answered
+    /// "applied" is what the next API read shows (the collector applies updates only
+    /// between collection steps).
+    pub applied: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// What the collector should do right after applying an update.
@@ -27,9 +31,23 @@ pub struct FollowUp {
 
 impl Collector {
     pub fn apply_update(&mut self, update: PlanUpdate) -> FollowUp {
-        let old = std::mem::replace(&mut self.plan, update.plan);
-        self.plugins = update.plugins;
-        self.disabled = update.disabled;
+        let follow = self.apply_plan(update.plan, update.plugins, update.disabled);
+        if let Some(applied) = update.applied {
+            // The reloader may have given up waiting; nothing to tell then.
+            let _ = applied.send(());
+        }
+        follow
+    }
+
+    fn apply_plan(
+        &mut self,
+        plan: Plan,
+        plugins: Vec<Arc<Plugin>>,
+        disabled: BTreeSet<String>,
+    ) -> FollowUp {
+        let old = std::mem::replace(&mut self.plan, plan);
+        self.plugins = plugins;
+        self.disabled = disabled;
         let mut follow = FollowUp {
             timers_changed: old.topology_sync != self.plan.topology_sync
                 || old.resource_metrics != self.plan.resource_metrics

@@ -242,13 +242,20 @@ impl Reloader {
                 }
             }
         }
+        let (applied, on_applied) = tokio::sync::oneshot::channel();
         let update = PlanUpdate {
             plan,
             plugins: plugins.plugins().cloned().collect(),
             disabled,
+            applied: Some(applied),
         };
         self.updates
             .send(update)
+            .await
+            .map_err(|_| "the collector has stopped".to_owned())?;
+        // Answer once the collector took the plan (after the step it is in, at most one
+        // collection): a client reading the plugins right after "applied" sees the new set.
+        on_applied
             .await
             .map_err(|_| "the collector has stopped".to_owned())?;
         if let Some(cache) = self.runtime.cache() {

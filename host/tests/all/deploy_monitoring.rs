@@ -248,6 +248,7 @@ fn every_dashboard_query_and_recording_rule_returns_data_from_the_demo() {
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut failures;
+    let mut evaluated;
     loop {
         failures = Vec::new();
         let mut one = BTreeMap::new();
@@ -281,6 +282,25 @@ fn every_dashboard_query_and_recording_rule_returns_data_from_the_demo() {
                 failures.push(format!("recording rule {record}: {why}"));
             }
         }
+        // Every rule evaluates without error (a join that matches many-to-many would show
+        // here), and the healthy demo sets off no alert. A rule is evaluated every second, so
+        // it may still hold the first scrapes' view for a moment (CarbonautCountersStalled
+        // pends while the counters wait for their second sample): its state counts once the
+        // dashboard's queries return data, and is read again until then or the deadline.
+        evaluated = 0;
+        if failures.is_empty() {
+            let rules = prometheus.api("rules", &[]).expect("GET /api/v1/rules");
+            for group in rules["data"]["groups"].as_array().expect("rule groups") {
+                for rule in group["rules"].as_array().expect("rules") {
+                    evaluated += 1;
+                    if rule["health"] != "ok" {
+                        failures.push(format!("rule failed to evaluate: {rule}"));
+                    } else if rule["type"] == "alerting" && rule["state"] != "inactive" {
+                        failures.push(format!("alert on the healthy demo: {rule}"));
+                    }
+                }
+            }
+        }
         if failures.is_empty() || Instant::now() > deadline {
             break;
         }
@@ -288,28 +308,11 @@ fn every_dashboard_query_and_recording_rule_returns_data_from_the_demo() {
     }
     assert!(
         failures.is_empty(),
-        "after 120 s, {} queries still fail:\n{}\ncarbonaut log:\n{}",
+        "after 120 s, {} queries or rules still fail:\n{}\ncarbonaut log:\n{}",
         failures.len(),
         failures.join("\n"),
         daemon.log()
     );
-
-    // Every rule evaluates without error (a join that matches many-to-many would show here),
-    // and the healthy demo sets off no alert.
-    let rules = prometheus.api("rules", &[]).expect("GET /api/v1/rules");
-    let mut evaluated = 0;
-    for group in rules["data"]["groups"].as_array().expect("rule groups") {
-        for rule in group["rules"].as_array().expect("rules") {
-            evaluated += 1;
-            assert_eq!(rule["health"], "ok", "rule failed to evaluate: {rule}");
-            if rule["type"] == "alerting" {
-                assert_eq!(
-                    rule["state"], "inactive",
-                    "alert on the healthy demo: {rule}"
-                );
-            }
-        }
-    }
     assert!(
         evaluated >= records.len() + 5,
         "only {evaluated} rules loaded"
