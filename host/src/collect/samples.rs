@@ -167,7 +167,7 @@ async fn collect_account(
     batch_size: usize,
     telemetry: &Telemetry,
 ) -> Result<Vec<(ResourceId, ResourceSample)>, CallError> {
-    // References, not clones: only a batch's infos are cloned, for the call.
+    // References, not clones: the call converts a batch's infos for the guest.
     let mut resources: Vec<(&ResourceId, &ResourceInfo)> = Vec::new();
     if let Some(a) = topology.accounts.get(&account.name) {
         for p in a.projects.values() {
@@ -181,7 +181,7 @@ async fn collect_account(
         settings: account.settings.clone(),
     };
     let mut out = Vec::new();
-    let mut batch: Vec<ResourceInfo> = Vec::new();
+    let mut batch: Vec<&ResourceInfo> = Vec::new();
     let mut ids: HashMap<&str, &ResourceId> = HashMap::new();
     let mut resources = resources.into_iter().peekable();
     while resources.peek().is_some() || !batch.is_empty() {
@@ -190,7 +190,7 @@ async fn collect_account(
                 break;
             }
             ids.insert(info.id.as_str(), *id);
-            batch.push((*info).clone());
+            batch.push(*info);
             resources.next();
         }
         let started = Instant::now();

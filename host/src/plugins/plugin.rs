@@ -2,6 +2,7 @@
 //! Every call gets a fresh instance (microseconds with the pooling allocator), so a trap or a
 //! leak in one call cannot affect the next and concurrent calls need no lock.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -178,19 +179,22 @@ impl Plugin {
         ))
     }
 
-    /// One call for the whole batch of `resources`.
-    pub async fn collect_samples(
+    /// One call for the whole batch of `resources` (owned or borrowed: the collector passes
+    /// references into its topology, converted once, here).
+    pub async fn collect_samples<R: Borrow<ResourceInfo>>(
         &self,
         grants: &Grants,
         settings: &Settings,
         account: &Account,
-        resources: &[ResourceInfo],
+        resources: &[R],
     ) -> Result<Checked<Vec<ResourceSample>>, CallError> {
         self.require(ProviderKind::ResourceMetrics)?;
         let cx = self.context("resource-metrics.collect", grants);
         let account = convert::account(account);
-        let batch: Vec<wit::ResourceInfo> =
-            resources.iter().map(convert::resource_to_wit).collect();
+        let batch: Vec<wit::ResourceInfo> = resources
+            .iter()
+            .map(|r| convert::resource_to_wit(r.borrow()))
+            .collect();
         let items = cx
             .call(&self.pre, self.log_name.clone(), async |store, instance| {
                 self.exports

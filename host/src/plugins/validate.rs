@@ -5,6 +5,7 @@
 //! counted by reason (a bounded set, [`Reason`]); the rest of the answer is kept. The rules are
 //! documented for plugin authors in `docs/plugin-authors.md` ("What the host accepts").
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::model::{
@@ -320,13 +321,13 @@ fn sample(s: &mut ResourceSample, rules: &Rules, rejected: &mut Rejections) -> R
 }
 
 /// Samples of one batch: at most one per asked resource, each passing [`sample`]'s checks.
-pub fn samples(
+pub fn samples<R: Borrow<ResourceInfo>>(
     list: Vec<ResourceSample>,
-    asked: &[ResourceInfo],
+    asked: &[R],
     rules: &Rules,
 ) -> Checked<Vec<ResourceSample>> {
     let mut rejected = Rejections::default();
-    let asked: HashSet<&str> = asked.iter().map(|r| r.id.as_str()).collect();
+    let asked: HashSet<&str> = asked.iter().map(|r| r.borrow().id.as_str()).collect();
     let mut seen = HashSet::new();
     let mut items = Vec::with_capacity(list.len());
     for mut s in list {

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::gzip::{GzipPrefix, GzipStream};
+use super::gzip::{DeflateWriter, Deflated, GzipPrefix};
 
 /// Text kept before it is handed to the compressor, in gzip mode.
 const SPILL_BYTES: usize = 64 << 10;
@@ -15,7 +15,9 @@ const SPILL_BYTES: usize = 64 << 10;
 pub struct Exposition {
     out: String,
     /// In gzip mode, where `out` goes once it holds [`SPILL_BYTES`].
-    sink: Option<GzipStream>,
+    sink: Option<DeflateWriter>,
+    /// In gzip mode, the sections ended so far ([`Exposition::end_section`]).
+    sections: Vec<Deflated>,
     spill_error: Option<std::io::Error>,
 }
 
@@ -32,8 +34,24 @@ impl Exposition {
     pub fn gzip(compressed_bytes: usize) -> Self {
         Exposition {
             out: String::with_capacity(SPILL_BYTES + 4096),
-            sink: Some(GzipStream::new(compressed_bytes)),
-            spill_error: None,
+            sink: Some(DeflateWriter::new(compressed_bytes)),
+            ..Exposition::default()
+        }
+    }
+
+    /// In gzip mode, ends a section: what was written since the last one becomes a segment
+    /// of its own, so sections rendered apart can be put in order afterwards. No-op for text.
+    pub fn end_section(&mut self) {
+        let Some(sink) = &mut self.sink else {
+            return;
+        };
+        let cut = sink.write(self.out.as_bytes()).and_then(|()| sink.cut());
+        self.out.clear();
+        match cut {
+            Ok(section) => self.sections.push(section),
+            Err(error) => {
+                self.spill_error.get_or_insert(error);
+            }
         }
     }
 
@@ -75,15 +93,23 @@ impl Exposition {
     }
 
     /// The compressed text of an exposition made with [`Exposition::gzip`].
-    pub fn finish_gzip(mut self) -> std::io::Result<GzipPrefix> {
-        let Some(mut sink) = self.sink.take() else {
+    pub fn finish_gzip(self) -> std::io::Result<GzipPrefix> {
+        if self.sink.is_none() {
             return GzipPrefix::new(self.out.as_bytes());
-        };
-        if let Some(error) = self.spill_error {
-            return Err(error);
         }
-        sink.write(self.out.as_bytes())?;
-        sink.finish()
+        Ok(GzipPrefix::join(self.finish_sections()?))
+    }
+
+    /// The sections of an exposition made with [`Exposition::gzip`], the text after the last
+    /// [`Exposition::end_section`] as one more.
+    pub fn finish_sections(mut self) -> std::io::Result<Vec<Deflated>> {
+        if !self.out.is_empty() {
+            self.end_section();
+        }
+        match self.spill_error {
+            Some(error) => Err(error),
+            None => Ok(self.sections),
+        }
     }
 
     fn spill(&mut self) {

@@ -6,7 +6,8 @@
 //! snapshot's part ends with a sync flush (byte-aligned, not final), so a second raw deflate
 //! stream may follow it; the trailer's CRC-32 is the two parts' CRCs combined.
 //!
-//! The collector renders the snapshot's text straight into a [`GzipStream`] and keeps only the
+//! The collector renders the snapshot's text straight into [`DeflateWriter`]s, a part of the
+//! resources per thread, and keeps only the
 //! compressed form ([`MetricsBody`]): at 10 000 resources the text is about 10 MiB against
 //! 1 MiB compressed, and Prometheus always asks for gzip. A scraper that does not accept gzip
 //! gets the text inflated for it (about 11 ms at that size).
@@ -34,20 +35,28 @@ pub struct GzipPrefix {
     pub len: u64,
 }
 
-/// A [`GzipPrefix`] being written: text deflated as it comes, never held whole.
-pub struct GzipStream {
+/// A run of text deflated on its own: raw deflate blocks ending in a sync flush (byte-aligned,
+/// not final) and referring to nothing before them, so segments compressed apart (on several
+/// threads) can follow each other in one stream, in any order the text needs.
+#[derive(Debug)]
+pub struct Deflated {
+    bytes: Vec<u8>,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+/// Text deflated as it comes, never held whole, cut into [`Deflated`] segments.
+pub struct DeflateWriter {
     encoder: DeflateEncoder<Vec<u8>>,
     crc: crc32fast::Hasher,
     len: u64,
 }
 
-impl GzipStream {
-    /// `capacity`: the expected compressed size.
+impl DeflateWriter {
+    /// `capacity`: the expected compressed size of the first segment.
     pub fn new(capacity: usize) -> Self {
-        let mut out = Vec::with_capacity(capacity.max(HEADER.len()));
-        out.extend_from_slice(&HEADER);
-        GzipStream {
-            encoder: DeflateEncoder::new(out, Compression::new(LEVEL)),
+        DeflateWriter {
+            encoder: DeflateEncoder::new(Vec::with_capacity(capacity), Compression::new(LEVEL)),
             crc: crc32fast::Hasher::new(),
             len: 0,
         }
@@ -60,24 +69,48 @@ impl GzipStream {
         Ok(())
     }
 
-    pub fn finish(mut self) -> std::io::Result<GzipPrefix> {
+    /// The segment written so far; what is written next starts a new one, with a fresh
+    /// encoder (its window must not reach into this segment, which may not precede it).
+    pub fn cut(&mut self) -> std::io::Result<Deflated> {
         // A sync flush ends on a byte boundary with no final block: another stream may follow.
         self.encoder.flush()?;
-        // Take what was written so far; the encoder, dropped, ends its stream in an empty Vec.
-        let out = std::mem::take(self.encoder.get_mut());
-        Ok(GzipPrefix {
-            bytes: Bytes::from(out),
-            crc: self.crc,
-            len: self.len,
+        let bytes = std::mem::take(self.encoder.get_mut());
+        let capacity = bytes.len();
+        // The old encoder, dropped, ends its stream in the empty Vec left behind.
+        self.encoder = DeflateEncoder::new(Vec::with_capacity(capacity), Compression::new(LEVEL));
+        Ok(Deflated {
+            bytes,
+            crc: std::mem::take(&mut self.crc),
+            len: std::mem::take(&mut self.len),
         })
     }
 }
 
 impl GzipPrefix {
     pub fn new(text: &[u8]) -> std::io::Result<Self> {
-        let mut stream = GzipStream::new(text.len() / 8 + 64);
-        stream.write(text)?;
-        stream.finish()
+        let mut writer = DeflateWriter::new(text.len() / 8 + 64);
+        writer.write(text)?;
+        Ok(Self::join([writer.cut()?]))
+    }
+
+    /// One gzip member's start made of `segments`, in order.
+    pub fn join(segments: impl IntoIterator<Item = Deflated>) -> Self {
+        let segments: Vec<Deflated> = segments.into_iter().collect();
+        let size = HEADER.len() + segments.iter().map(|s| s.bytes.len()).sum::<usize>();
+        let mut bytes = Vec::with_capacity(size);
+        bytes.extend_from_slice(&HEADER);
+        let mut crc = crc32fast::Hasher::new();
+        let mut len = 0;
+        for segment in segments {
+            bytes.extend_from_slice(&segment.bytes);
+            crc.combine(&segment.crc);
+            len += segment.len;
+        }
+        GzipPrefix {
+            bytes: Bytes::from(bytes),
+            crc,
+            len,
+        }
     }
 
     /// The rest of the body after [`GzipPrefix::bytes`]: `tail` deflated with the final

@@ -6,38 +6,101 @@ use super::Snapshot;
 use super::exposition::{Exposition, label_set};
 use super::gzip::GzipPrefix;
 use crate::model::{EnergySource, ResourceKind};
-use crate::state::Totals;
+use crate::state::{AccountNode, ProjectNode, ResourceRecord, Totals};
 
 /// Bytes per resource in the rendered text, measured on the mock topology; sizing the buffer
 /// up front avoids regrowing a multi-megabyte string.
 const BYTES_PER_RESOURCE: usize = 1100;
 
+/// Below this many resources the `/metrics` text is rendered on one thread: a thread costs
+/// more than the part it would take.
+const RESOURCES_PER_THREAD: usize = 5_000;
+
 /// The snapshot's metrics as text.
 pub fn render_metrics(s: &Snapshot) -> String {
     let mut e = Exposition::with_capacity(4096 + s.topology.resource_count() * BYTES_PER_RESOURCE);
-    render_into(s, &mut e);
+    let resources: Vec<Row> = s.topology.resources().collect();
+    resource_families(s, &resources, true, &mut e);
+    totals_and_the_rest(s, &resources, &mut e);
     e.finish()
 }
 
 /// The snapshot's metrics gzipped as they are rendered, never whole as text: at 10 000
 /// resources the text is about 10 MiB and the compressed form 1 MiB (BENCHMARKS.md,
-/// "Footprint").
+/// "Footprint"). Large inventories are rendered and compressed a part of the resources per
+/// core: each part's share of a family is a segment of its own ([`Exposition::end_section`]),
+/// and the segments are put in family order afterwards.
 pub fn render_metrics_gzip(s: &Snapshot) -> std::io::Result<GzipPrefix> {
-    let mut e = Exposition::gzip(s.topology.resource_count() * 100);
-    render_into(s, &mut e);
-    e.finish_gzip()
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let parts = (s.topology.resource_count() / RESOURCES_PER_THREAD).clamp(1, threads.min(8));
+    render_metrics_gzip_in(s, parts)
 }
 
-fn render_into(s: &Snapshot, e: &mut Exposition) {
-    let resources: Vec<_> = s.topology.resources().collect();
+/// [`render_metrics_gzip`] with the resources split in `parts`, each on a thread of its own.
+fn render_metrics_gzip_in(s: &Snapshot, parts: usize) -> std::io::Result<GzipPrefix> {
+    let resources: Vec<Row> = s.topology.resources().collect();
+    let per_part = resources.len().div_ceil(parts.max(1)).max(1);
+    let slices: Vec<&[Row]> = if resources.is_empty() {
+        vec![&[]]
+    } else {
+        resources.chunks(per_part).collect()
+    };
+    let render_part = |slice: &[Row], first: bool| {
+        let mut e = Exposition::gzip(slice.len() * 100 / RESOURCE_FAMILIES);
+        resource_families(s, slice, first, &mut e);
+        e.finish_sections()
+    };
+    let (parts, rest) = std::thread::scope(|scope| {
+        let others: Vec<_> = slices[1..]
+            .iter()
+            .map(|slice| scope.spawn(|| render_part(slice, false)))
+            .collect();
+        let mut parts = vec![render_part(slices[0], true)];
+        let mut e = Exposition::gzip(64 << 10);
+        totals_and_the_rest(s, &resources, &mut e);
+        let rest = e.finish_sections();
+        for other in others {
+            parts.push(
+                other
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a render thread panicked"))),
+            );
+        }
+        (parts, rest)
+    });
+    let mut parts = parts
+        .into_iter()
+        .map(|part| part.map(Vec::into_iter))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    // Family by family, each part's segment of it in the parts' order.
+    let mut segments = Vec::with_capacity(parts.len() * RESOURCE_FAMILIES + 1);
+    for _ in 0..RESOURCE_FAMILIES {
+        for part in &mut parts {
+            segments.extend(part.next());
+        }
+    }
+    segments.extend(rest?);
+    Ok(GzipPrefix::join(segments))
+}
 
-    e.family(
-        "carbonaut_resource_info",
-        "gauge",
-        "Static facts of a discovered resource (always 1).",
-    );
+/// A resource with its account and project, as the topology lists them.
+type Row<'a> = (&'a AccountNode, &'a ProjectNode, &'a ResourceRecord);
+
+/// Sections [`resource_families`] ends: the info family and the six of [`Live`].
+const RESOURCE_FAMILIES: usize = 7;
+
+/// The per-resource families for `resources`, each ended as a section; `headers`: the part
+/// that comes first prints each family's HELP and TYPE.
+fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exposition) {
+    if headers {
+        e.family(
+            "carbonaut_resource_info",
+            "gauge",
+            "Static facts of a discovered resource (always 1).",
+        );
+    }
     let mut vcpus = itoa::Buffer::new();
-    for (a, p, r) in &resources {
+    for (a, p, r) in resources {
         let i = &r.info;
         let vcpus = i.hardware.vcpus.map_or("", |v| vcpus.format(v));
         let location = s.location_of.get(&r.id).map_or("", String::as_str);
@@ -58,6 +121,7 @@ fn render_into(s: &Snapshot, e: &mut Exposition) {
         ];
         e.sample("carbonaut_resource_info", &l, 1.0);
     }
+    e.end_section();
 
     // Each resource's figures, looked up once for the six families below, with the label set
     // every one of them repeats, escaped once.
@@ -83,7 +147,7 @@ fn render_into(s: &Snapshot, e: &mut Exposition) {
             }
         })
         .collect();
-    let families: [Family; 6] = [
+    let families: [Family; RESOURCE_FAMILIES - 1] = [
         (
             "carbonaut_resource_energy_joules_total",
             "counter",
@@ -122,14 +186,20 @@ fn render_into(s: &Snapshot, e: &mut Exposition) {
         ),
     ];
     for (name, kind, help, value) in families {
-        e.family(name, kind, help);
+        if headers {
+            e.family(name, kind, help);
+        }
         for l in &live {
             if let Some(v) = value(l) {
                 e.sample_with(name, &l.labels, v);
             }
         }
+        e.end_section();
     }
+}
 
+/// Project, account, location, plugin and provider families, after the resources'.
+fn totals_and_the_rest(s: &Snapshot, resources: &[Row], e: &mut Exposition) {
     // Sums per project and per account: live resources plus what removed ones used, so a
     // total never goes down when the inventory shrinks (see `state::departed`).
     let mut projects: BTreeMap<(&str, &str), Totals> = BTreeMap::new();
@@ -139,7 +209,7 @@ fn render_into(s: &Snapshot, e: &mut Exposition) {
         .keys()
         .map(|a| (a.as_str(), (Totals::default(), 0)))
         .collect();
-    for (a, p, r) in &resources {
+    for (a, p, r) in resources {
         let c = s.counters.get(&r.id).map(Totals::of).unwrap_or_default();
         projects
             .entry((a.name.as_str(), p.project.id.as_str()))
@@ -324,4 +394,127 @@ pub fn kind_label(kind: ResourceKind) -> &'static str {
 
 pub fn source_label(source: EnergySource) -> &'static str {
     source.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Read as _;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::{Hardware, Location, Project, ResourceInfo, ResourceSample};
+    use crate::state::{Counters, ResourceId, Topology};
+
+    /// Two accounts of two projects of `per_project` resources, every other one with
+    /// counters and a sample, and one label value that needs escaping.
+    fn snapshot(per_project: usize) -> Snapshot {
+        let mut s = Snapshot::default();
+        let mut topology = Topology::default();
+        for a in ["acme", "globex"] {
+            let mut projects = BTreeMap::new();
+            for p in ["web", "batch"] {
+                let mut resources = BTreeMap::new();
+                for i in 0..per_project {
+                    let name = format!("vm-{i}");
+                    let id = ResourceId::new(a, p, &name);
+                    let info = ResourceInfo {
+                        id: name.clone(),
+                        name: format!("{name} \"quoted\""),
+                        kind: ResourceKind::Vm,
+                        location: Location {
+                            country: Some("FR".into()),
+                            ..Location::default()
+                        },
+                        hardware: Hardware {
+                            vcpus: Some(2),
+                            ..Hardware::default()
+                        },
+                        labels: Default::default(),
+                    };
+                    if i % 2 == 0 {
+                        let counters = Counters {
+                            energy_joules_total: i as f64 * 1.5,
+                            emissions_grams_total: i as f64 * 0.25,
+                            ..Counters::default()
+                        };
+                        s.counters.insert(id.clone(), counters);
+                        let sample = ResourceSample {
+                            resource_id: name.clone(),
+                            energy_joules: Some(i as f64),
+                            power_watts: Some(10.0 + i as f64),
+                            cpu_frequency_hertz: None,
+                            cpu_utilization_ratio: Some(0.5),
+                            read_at: 1,
+                            estimated: i % 4 == 0,
+                        };
+                        s.samples.insert(id.clone(), sample);
+                    }
+                    let record = ResourceRecord {
+                        id,
+                        info,
+                        first_seen_ms: 1,
+                        last_seen_ms: 2,
+                        provider: "cloud".into(),
+                    };
+                    resources.insert(name, record);
+                }
+                let project = ProjectNode {
+                    project: Project {
+                        id: p.into(),
+                        name: p.into(),
+                        labels: Default::default(),
+                    },
+                    first_seen_ms: 1,
+                    last_seen_ms: 2,
+                    provider: "cloud".into(),
+                    resources,
+                };
+                projects.insert(p.to_owned(), project);
+            }
+            let account = AccountNode {
+                name: a.into(),
+                first_seen_ms: 1,
+                last_seen_ms: 2,
+                provider: "cloud".into(),
+                projects,
+            };
+            topology.accounts.insert(a.to_owned(), account);
+        }
+        s.topology = Arc::new(topology);
+        s
+    }
+
+    fn inflate(prefix: &GzipPrefix) -> String {
+        let mut body = prefix.bytes.to_vec();
+        body.extend_from_slice(&prefix.finish_with(b"").expect("tail"));
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(body.as_slice())
+            .read_to_string(&mut text)
+            .expect("one valid gzip member");
+        text
+    }
+
+    #[test]
+    fn rendering_in_parts_on_threads_gives_the_text_of_one_rendering() {
+        let s = snapshot(25);
+        let text = render_metrics(&s);
+        assert_eq!(text.matches("carbonaut_resource_info{").count(), 100);
+        assert_eq!(
+            text.matches("# TYPE carbonaut_resource_power_watts gauge")
+                .count(),
+            1
+        );
+        // 1 part, parts that divide the 100 resources evenly and unevenly, more parts than
+        // accounts or projects, and more parts than resources.
+        for parts in [1, 2, 3, 7, 150] {
+            let prefix = render_metrics_gzip_in(&s, parts).expect("rendered");
+            assert_eq!(prefix.len, text.len() as u64, "{parts} parts");
+            assert_eq!(inflate(&prefix), text, "{parts} parts");
+        }
+        let empty = Snapshot::default();
+        let prefix = render_metrics_gzip_in(&empty, 2).expect("rendered");
+        assert_eq!(inflate(&prefix), render_metrics(&empty));
+        assert!(render_metrics(&empty).contains("# HELP carbonaut_resource_info"));
+    }
 }

@@ -33,7 +33,12 @@ async fn hostile_on(runtime: &Arc<Runtime>) -> Plugin {
 
 async fn attack(plugin: &Plugin, grants: &Grants, pairs: &[(&str, &str)]) -> Result<(), CallError> {
     plugin
-        .collect_samples(grants, &settings(pairs), &account(), &[])
+        .collect_samples(
+            grants,
+            &settings(pairs),
+            &account(),
+            &[] as &[carbonaut::model::ResourceInfo],
+        )
         .await
         .map(|_| ())
 }

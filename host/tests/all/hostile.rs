@@ -45,12 +45,22 @@ impl Arena {
         };
         let result = self
             .hostile
-            .collect_samples(&Grants::NONE, &settings(&[("mode", mode)]), &account, &[])
+            .collect_samples(
+                &Grants::NONE,
+                &settings(&[("mode", mode)]),
+                &account,
+                &[] as &[carbonaut::model::ResourceInfo],
+            )
             .await
             .map(|_| ());
         // The neighbour on the same engine still answers.
         self.meter
-            .collect_samples(&Grants::NONE, &vec![], &account, &[])
+            .collect_samples(
+                &Grants::NONE,
+                &vec![],
+                &account,
+                &[] as &[carbonaut::model::ResourceInfo],
+            )
             .await
             .expect("the other plugin keeps answering");
         result
@@ -178,7 +188,7 @@ async fn a_granted_directory_is_readable_and_nothing_else() {
             &grants,
             &settings(&[("mode", "read-granted")]),
             &account,
-            &[],
+            &[] as &[carbonaut::model::ResourceInfo],
         )
         .await
         .expect_err("the guest reports what it could do");
