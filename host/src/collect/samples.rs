@@ -64,10 +64,16 @@ impl Collector {
             let max_power = account.resource_metrics.limits().max_power_watts as f64;
             let mut refused = Rejections::default();
             for (id, sample) in samples {
-                let intensity = locations
-                    .get(&id)
-                    .and_then(|key| self.mirror.mixes.intensity_at(key, sample.read_at));
-                let counters = self.mirror.counters.entry(id.clone()).or_default();
+                let location = locations.get(&id).map(String::as_str);
+                let intensity =
+                    location.and_then(|key| self.mirror.mixes.intensity_at(key, sample.read_at));
+                // Looked up before inserting: `entry` would clone the id for every sample.
+                if !self.mirror.counters.contains_key(&id) {
+                    self.mirror.counters.insert(id.clone(), Counters::default());
+                }
+                let Some(counters) = self.mirror.counters.get_mut(&id) else {
+                    continue;
+                };
                 let previous_at = counters.last.map(|l| l.read_at_ms);
                 let grams_before = counters.emissions_grams_total;
                 let joules = match counters.advance(&sample, intensity, max_power) {
@@ -95,7 +101,7 @@ impl Collector {
                     &self.plan.reports,
                     crate::history::Advance {
                         resource: &id,
-                        location: locations.get(&id).map(String::as_str),
+                        location,
                         provider: &account.resource_metrics.name,
                         priced_by: self
                             .plan
@@ -111,10 +117,13 @@ impl Collector {
                     },
                 );
                 if let Some(previous_at) = previous_at.filter(|p| sample.read_at > *p) {
-                    let seconds = (sample.read_at - previous_at) as f64 / 1000.0;
-                    self.mirror
-                        .derived_power
-                        .insert(id.clone(), joules / seconds);
+                    let power = joules / ((sample.read_at - previous_at) as f64 / 1000.0);
+                    match self.mirror.derived_power.get_mut(&id) {
+                        Some(derived) => *derived = power,
+                        None => {
+                            self.mirror.derived_power.insert(id.clone(), power);
+                        }
+                    }
                 }
                 self.mirror.samples.insert(id, sample);
                 updated += 1;

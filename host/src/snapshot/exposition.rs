@@ -125,22 +125,7 @@ impl Exposition {
     }
 
     fn labels(&mut self, labels: &[(&str, &str)], le: Option<&str>) {
-        if labels.is_empty() && le.is_none() {
-            return;
-        }
-        self.out.push('{');
-        let mut first = true;
-        for (k, v) in labels.iter().copied().chain(le.map(|le| ("le", le))) {
-            if !first {
-                self.out.push(',');
-            }
-            first = false;
-            self.out.push_str(k);
-            self.out.push_str("=\"");
-            escape_into(&mut self.out, v);
-            self.out.push('"');
-        }
-        self.out.push('}');
+        push_labels(&mut self.out, labels, le);
     }
 
     fn value(&mut self, value: f64) {
@@ -160,11 +145,29 @@ impl Exposition {
     }
 }
 
-/// `{k="v",...}` for `labels`, escaped: what [`Exposition::sample_with`] takes.
-pub fn label_set(labels: &[(&str, &str)]) -> String {
-    let mut e = Exposition::with_capacity(64);
-    e.labels(labels, None);
-    e.out
+/// Appends `{k="v",...}` for `labels`, escaped, to `out`: what [`Exposition::sample_with`]
+/// takes. Many label sets can share one string (no allocation per resource).
+pub fn push_label_set(out: &mut String, labels: &[(&str, &str)]) {
+    push_labels(out, labels, None);
+}
+
+fn push_labels(out: &mut String, labels: &[(&str, &str)], le: Option<&str>) {
+    if labels.is_empty() && le.is_none() {
+        return;
+    }
+    out.push('{');
+    let mut first = true;
+    for (k, v) in labels.iter().copied().chain(le.map(|le| ("le", le))) {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_into(out, v);
+        out.push('"');
+    }
+    out.push('}');
 }
 
 fn escape_into(out: &mut String, value: &str) {

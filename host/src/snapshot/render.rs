@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::Snapshot;
-use super::exposition::{Exposition, label_set};
+use super::exposition::{Exposition, push_label_set};
 use super::gzip::GzipPrefix;
 use crate::model::{EnergySource, ResourceKind};
 use crate::state::{AccountNode, ProjectNode, ResourceRecord, Totals};
@@ -124,18 +124,24 @@ fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exp
     e.end_section();
 
     // Each resource's figures, looked up once for the six families below, with the label set
-    // every one of them repeats, escaped once.
+    // every one of them repeats, escaped once (all of them in one string).
+    let mut label_sets = String::with_capacity(resources.len() * 64);
     let live: Vec<Live> = resources
         .iter()
         .map(|(a, p, r)| {
             let sample = s.samples.get(&r.id);
             let counters = s.counters.get(&r.id);
-            Live {
-                labels: label_set(&[
+            let start = label_sets.len();
+            push_label_set(
+                &mut label_sets,
+                &[
                     ("account", a.name.as_str()),
                     ("project", p.project.id.as_str()),
                     ("resource", r.info.id.as_str()),
-                ]),
+                ],
+            );
+            Live {
+                labels: start..label_sets.len(),
                 energy: counters.map(|c| c.energy_joules_total),
                 emissions: counters.map(|c| c.emissions_grams_total),
                 power: sample
@@ -191,7 +197,7 @@ fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exp
         }
         for l in &live {
             if let Some(v) = value(l) {
-                e.sample_with(name, &l.labels, v);
+                e.sample_with(name, &label_sets[l.labels.clone()], v);
             }
         }
         e.end_section();
@@ -379,7 +385,8 @@ type Family = (
 
 /// One resource's figures, as the per-resource families print them.
 struct Live {
-    labels: String,
+    /// Where its label set is in the part's string of label sets.
+    labels: std::ops::Range<usize>,
     energy: Option<f64>,
     emissions: Option<f64>,
     power: Option<f64>,
