@@ -135,8 +135,10 @@ impl Collector {
             status.last_collection_ms = Some(now_ms());
             status.last_collection_error = None;
         }
+        let collected = started.elapsed();
         // Before the counters: their save flushes the database, history included.
         self.history.persist(now_ms());
+        let history_saved = started.elapsed();
         let (counters, topology) = (&self.mirror.counters, &self.mirror.topology);
         let saved = collected_accounts
             .iter()
@@ -145,12 +147,17 @@ impl Collector {
         if let Err(error) = self.store.save_counters(saved) {
             tracing::error!(%error, "storing counters failed; they will be stored with the next collection");
         }
+        let counters_saved = started.elapsed();
         self.publish();
         let took = started.elapsed();
         self.telemetry.record_stage("samples", took.as_secs_f64());
+        // The steps' ends, so a slow collection says where its time went.
         tracing::debug!(
             resources = updated,
             elapsed_ms = took.as_millis() as u64,
+            collected_ms = collected.as_millis() as u64,
+            history_saved_ms = history_saved.as_millis() as u64,
+            counters_saved_ms = counters_saved.as_millis() as u64,
             "samples collected"
         );
     }
