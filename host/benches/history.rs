@@ -266,7 +266,7 @@ fn size_and_reports() {
     }
     let hourly = written.get() - daily;
     let t = topology();
-    let ids: Vec<String> = t.resources().map(|(_, _, r)| r.id.0.clone()).collect();
+    let ids: Vec<String> = t.resources().map(|(_, _, r)| r.id.to_string()).collect();
     let resource_hours = config.resource_retention.as_millis() as u64 / HOUR_MS;
     for h in 0..resource_hours {
         let start = now - (h + 1) * HOUR_MS;

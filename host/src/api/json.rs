@@ -93,7 +93,7 @@ pub struct ResourceDetail {
 fn resource_view(s: &Snapshot, r: &ResourceRecord) -> ResourceView {
     let counters = s.counters.get(&r.id);
     ResourceView {
-        id: r.id.0.clone(),
+        id: r.id.to_string(),
         provider_id: r.info.id.clone(),
         name: r.info.name.clone(),
         kind: kind_label(r.info.kind),
@@ -177,7 +177,7 @@ pub async fn resource(
     Path(id): Path<String>,
 ) -> Result<Json<ResourceDetail>, ApiError> {
     let s = state.snapshot.get();
-    let found = s.topology.resources().find(|(_, _, r)| r.id.0 == id);
+    let found = s.topology.resources().find(|(_, _, r)| r.id.as_str() == id);
     let Some((a, p, r)) = found else {
         return Err(ApiError::NotFound(format!(
             "no resource with id `{id}`; GET /api/v1/topology lists them"

@@ -129,7 +129,7 @@ impl Recorder {
         };
         let location = self.location_id(advance.location.unwrap_or("unknown"));
         let target = (group, location);
-        let resource = advance.resource.0.as_str();
+        let resource = advance.resource.as_str();
         let providers = [Some(advance.provider), advance.priced_by];
 
         let pieces = bucket::split_interval(advance.previous_ms, advance.read_at_ms);

@@ -78,7 +78,7 @@ impl HistoryStore {
             if entries.is_empty() {
                 batch.remove(k);
             } else {
-                let entries = entries.iter().map(|(id, held)| (id.0.as_str(), *held));
+                let entries = entries.iter().map(|(id, held)| (id.as_str(), *held));
                 batch.insert(k, bucket::encode_pending_pack(entries));
             }
         }
@@ -95,10 +95,14 @@ impl HistoryStore {
             let (k, v) = item?;
             if k.get(1) == Some(&PACK_MARK) {
                 let entries = bucket::decode_pending_pack(&v).ok_or_else(|| corrupt(&k))?;
-                out.extend(entries.into_iter().map(|(id, held)| (ResourceId(id), held)));
+                out.extend(
+                    entries
+                        .into_iter()
+                        .map(|(id, held)| (ResourceId(id.into()), held)),
+                );
             } else {
                 let id = String::from_utf8_lossy(&k[1..]).into_owned();
-                out.push((ResourceId(id), bucket::decode_pending(&v)));
+                out.push((ResourceId(id.into()), bucket::decode_pending(&v)));
                 legacy.push(k);
             }
         }
@@ -115,7 +119,7 @@ impl HistoryStore {
                 batch.remove(k);
             }
             for (chunk, entries) in chunks {
-                let entries = entries.iter().map(|(id, held)| (id.0.as_str(), *held));
+                let entries = entries.iter().map(|(id, held)| (id.as_str(), *held));
                 batch.insert(pending_key(chunk), bucket::encode_pending_pack(entries));
             }
             self.tree.apply_batch(batch)?;

@@ -108,7 +108,7 @@ fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exp
             ("account", a.name.as_str()),
             ("project", p.project.id.as_str()),
             ("resource", i.id.as_str()),
-            ("id", r.id.0.as_str()),
+            ("id", r.id.as_str()),
             ("name", i.name.as_str()),
             ("kind", kind_label(i.kind)),
             ("country", i.location.country.as_deref().unwrap_or("")),

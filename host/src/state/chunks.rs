@@ -148,7 +148,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(ResourceId, Counters)>, ChunkError> {
                 read_at_ms: u64::from_le_bytes(reader.array()?),
             });
         }
-        out.push((ResourceId(id.to_owned()), c));
+        out.push((ResourceId(id.into()), c));
     }
     Ok(out)
 }
@@ -223,7 +223,7 @@ mod tests {
             .enumerate()
             .map(|(i, last)| {
                 (
-                    ResourceId(format!("{i:x}123456789abcdef")),
+                    ResourceId(format!("{i:x}123456789abcdef").into()),
                     counters(0.1 * i as f64 + 1e-300, *last),
                 )
             })

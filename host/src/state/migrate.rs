@@ -170,7 +170,7 @@ pub(super) fn from_v2(db: &sled::Db, dir: &Path) -> Result<(), StateError> {
     let mut orphans = 0usize;
     for item in old.iter() {
         let (key, value) = item?;
-        let id = ResourceId(String::from_utf8_lossy(&key).into_owned());
+        let id = ResourceId(String::from_utf8_lossy(&key).into());
         match decode::<Counters>(&key, &value) {
             Ok(c) if super::store::sound_counters(&c) => match account_of.get(&id) {
                 Some(account) => per_account

@@ -339,10 +339,9 @@ impl StateStore {
     pub fn load_departed(&self, report: &mut LoadReport) -> Result<Departed, StateError> {
         let mut departed = Departed::default();
         for (key, record) in self.read_all::<Retired>(&self.retired, report)? {
-            departed.retired.insert(
-                ResourceId(String::from_utf8_lossy(&key).into_owned()),
-                record,
-            );
+            departed
+                .retired
+                .insert(ResourceId(String::from_utf8_lossy(&key).into()), record);
         }
         for (key, totals) in self.read_all::<Totals>(&self.archive, report)? {
             match keys::decode(&key).as_deref() {

@@ -8,16 +8,22 @@ use sha2::{Digest, Sha256};
 use crate::model::{Project, ResourceInfo};
 
 /// The host's id of a resource: derived from account, project and the provider's resource id,
-/// so it is the same across syncs and restarts and safe in a URL.
+/// so it is the same across syncs and restarts and safe in a URL. Shared, not copied: the
+/// topology, the counters, the samples and the snapshot's maps all key by the same id, and a
+/// publish copies those maps (a clone is a reference count, not an allocation).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ResourceId(pub String);
+pub struct ResourceId(pub std::sync::Arc<str>);
 
 impl ResourceId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// The hash of the three parts, length-prefixed (see `keys`): no content of one part can
     /// make two triples hash alike.
     pub fn new(account: &str, project: &str, resource: &str) -> Self {
         let digest = Sha256::digest(super::keys::encode(&[account, project, resource]));
-        ResourceId(hex::encode(&digest[..8]))
+        ResourceId(hex::encode(&digest[..8]).into())
     }
 
     /// The id schema version 1 gave the same triple (parts ended by NUL), for the migration.
@@ -27,7 +33,7 @@ impl ResourceId {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
-        ResourceId(hex::encode(&hash.finalize()[..8]))
+        ResourceId(hex::encode(&hash.finalize()[..8]).into())
     }
 }
 
