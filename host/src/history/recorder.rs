@@ -67,7 +67,8 @@ struct Cached {
 /// The hourly buckets of the resources of one chunk, stored as one value.
 #[derive(Default)]
 struct Pack {
-    buckets: BTreeMap<String, Bucket>,
+    /// Hashed, not ordered: looked up once per sample, and its order is not stored.
+    buckets: HashMap<String, Bucket>,
     dirty: bool,
 }
 
