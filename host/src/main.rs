@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    carbonaut::memory::limit_arenas();
+    carbonaut::memory::tune_allocator();
     let args = cli::Cli::parse();
     cli::init_logging(args.log_level());
     let runtime = match tokio::runtime::Runtime::new() {

@@ -1,4 +1,4 @@
-//! Handing freed heap back to the operating system.
+//! glibc's allocator settings, and handing freed heap back to the operating system.
 //!
 //! glibc keeps what other threads freed in their own arenas and returns it only when the top
 //! of an arena is free: at 10 000 resources (debug build) two arenas held about 83 MiB
@@ -10,21 +10,34 @@
 /// thing in `main`, before any thread exists. Measured at 10 000 resources: 147 MiB resident
 /// with glibc's default of 8 arenas per core, 81 MiB with one (BENCHMARKS.md, "Footprint");
 /// per-thread caches keep the allocation paths of the few busy threads apart anyway.
+///
+/// Also fixes glibc's mmap threshold at [`MMAP_THRESHOLD`] unless `MALLOC_MMAP_THRESHOLD_` is
+/// set. By default glibc raises the threshold to the size of each mmapped block it frees, so
+/// after the first collection its large transient buffers (rendered parts, copied maps) come
+/// from the heap, where they leave holes the heap keeps; fixed, they are mapped and unmapped
+/// whole.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn limit_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
-        return;
-    }
-    // SAFETY: mallopt only sets a parameter of glibc's allocator; it is called before any
+pub fn tune_allocator() {
+    let unset = |name: &str| std::env::var_os(name).is_none();
+    // SAFETY: mallopt only sets parameters of glibc's allocator; it is called before any
     // other thread exists.
     #[allow(unsafe_code)]
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
+        if unset("MALLOC_ARENA_MAX") {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+        if unset("MALLOC_MMAP_THRESHOLD_") {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        }
     }
 }
 
+/// Allocations from this size up are mapped on their own (glibc's initial default).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 128 << 10;
+
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn limit_arenas() {}
+pub fn tune_allocator() {}
 
 /// Returns free heap pages of every arena to the kernel (`malloc_trim(0)`); a no-op where
 /// the C library is not glibc.
