@@ -345,3 +345,60 @@ fn protected_metrics_need_a_token_and_stale_cache_entries_are_pruned() {
     );
     daemon.stop();
 }
+
+/// An upload answered "applied" is what the next read shows, even while a collection is in
+/// progress: the collector applies a new plan only between steps, and the reloader waits
+/// for it. Here every sample collection lasts 2 s (a guest that sleeps, then answers) and the
+/// next starts 1 s later, so an upload almost always lands inside one.
+#[test]
+fn an_applied_upload_is_what_the_next_read_shows_during_a_long_collection() {
+    const HOSTILE: &str = env!("CARBONAUT_GUEST_HOSTILE");
+    let site = Site::new(
+        r#"
+[providers.slow]
+plugin = "hostile"
+settings = { mode = "slow" }
+
+[accounts.acme]
+discovery = "cloud"
+resource_metrics = "slow"
+"#,
+    );
+    std::fs::copy(HOSTILE, site.plugins().join("hostile.wasm")).expect("copy");
+    let daemon = site.start();
+    daemon.wait_for("/readyz", 60, |b| b.starts_with("ready"));
+    for round in 0..2 {
+        let started = std::time::Instant::now();
+        let (guest, version) = if round == 0 {
+            (MOCK_GRID_NEXT, "0.2.0")
+        } else {
+            (MOCK_GRID, "0.1.0")
+        };
+        let (status, body) = call(
+            &daemon,
+            Method::PUT,
+            "/api/v1/plugins/mock-grid",
+            Some(ADMIN_TOKEN),
+            std::fs::read(guest).expect("guest"),
+        );
+        assert_eq!(status, 200, "{body}");
+        let record: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(record["outcome"], "applied", "{body}");
+        let (status, body) = call(
+            &daemon,
+            Method::GET,
+            "/api/v1/plugins/mock-grid",
+            Some(READ_TOKEN),
+            vec![],
+        );
+        assert_eq!(status, 200, "{body}");
+        let detail: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(
+            detail["version"],
+            version,
+            "round {round}: read right after an upload answered in {:?}",
+            started.elapsed()
+        );
+    }
+    daemon.stop();
+}

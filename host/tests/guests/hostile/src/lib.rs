@@ -1,6 +1,7 @@
 //! A plugin that attacks its host, one way per `mode` setting, for the hostile-plugin suite:
 //! loop, memory-bomb, stack-overflow, panic, huge-result, sleep, read-passwd, read-env,
-//! log-flood, http-get (to the `url` setting), kv-count, kv-fill. With mode `ok` it behaves.
+//! log-flood, http-get (to the `url` setting), kv-count, kv-fill. With mode `ok` it behaves;
+//! with `slow` it answers nothing after 2 s (a long, successful collection).
 
 use carbonaut_sdk::{
     Account, Metadata, Plugin, ProviderError, ResourceInfo, ResourceMetrics, ResourceSample,
@@ -57,6 +58,11 @@ impl ResourceMetrics for Hostile {
             }
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(Vec::new())
+            }
+            // Not an attack: a call that succeeds after 2 s, for a collection that lasts.
+            "slow" => {
+                std::thread::sleep(std::time::Duration::from_secs(2));
                 Ok(Vec::new())
             }
             "read-passwd" => {
