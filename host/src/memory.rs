@@ -3,8 +3,8 @@
 //! glibc keeps what other threads freed in their own arenas and returns it only when the top
 //! of an arena is free: at 10 000 resources (debug build) two arenas held about 83 MiB
 //! resident, and `malloc_trim` took the anonymous memory from 115 to 78 MiB (BENCHMARKS.md,
-//! "Footprint"). The snapshot calls
-//! [`release_free_heap`] once per publish, after the previous collection's buffers are gone.
+//! "Footprint"). The collector calls [`release_free_heap`] once per publish, beside its task,
+//! once the previous snapshot's buffers can be gone.
 
 /// Caps glibc at one malloc arena unless the operator set `MALLOC_ARENA_MAX`. Call it first
 /// thing in `main`, before any thread exists. Measured at 10 000 resources: 147 MiB resident

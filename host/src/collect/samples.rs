@@ -70,13 +70,8 @@ impl Collector {
                 let location = locations.get(&id).map(String::as_str);
                 let intensity =
                     location.and_then(|key| self.mirror.mixes.intensity_at(key, sample.read_at));
-                // Looked up before inserting: `entry` would clone the id for every sample.
-                if !self.mirror.counters.contains_key(&id) {
-                    self.mirror.counters.insert(id.clone(), Counters::default());
-                }
-                let Some(counters) = self.mirror.counters.get_mut(&id) else {
-                    continue;
-                };
+                // Cloning an id is a reference count (`ResourceId` shares its text).
+                let counters = self.mirror.counters.entry(id.clone()).or_default();
                 let previous_at = counters.last.map(|l| l.read_at_ms);
                 let grams_before = counters.emissions_grams_total;
                 let joules = match counters.advance(&sample, intensity, max_power) {
@@ -120,13 +115,10 @@ impl Collector {
                     },
                 );
                 if let Some(previous_at) = previous_at.filter(|p| sample.read_at > *p) {
-                    let power = joules / ((sample.read_at - previous_at) as f64 / 1000.0);
-                    match self.mirror.derived_power.get_mut(&id) {
-                        Some(derived) => *derived = power,
-                        None => {
-                            self.mirror.derived_power.insert(id.clone(), power);
-                        }
-                    }
+                    let seconds = (sample.read_at - previous_at) as f64 / 1000.0;
+                    self.mirror
+                        .derived_power
+                        .insert(id.clone(), joules / seconds);
                 }
                 self.mirror.samples.insert(id, sample);
                 updated += 1;

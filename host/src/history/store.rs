@@ -74,13 +74,7 @@ impl HistoryStore {
             batch.insert(k, value);
         }
         for (chunk, entries) in pending {
-            let k = pending_key(chunk);
-            if entries.is_empty() {
-                batch.remove(k);
-            } else {
-                let entries = entries.iter().map(|(id, held)| (id.as_str(), *held));
-                batch.insert(k, bucket::encode_pending_pack(entries));
-            }
+            write_pending(&mut batch, chunk, &entries);
         }
         self.tree.apply_batch(batch)?;
         Ok(())
@@ -119,8 +113,7 @@ impl HistoryStore {
                 batch.remove(k);
             }
             for (chunk, entries) in chunks {
-                let entries = entries.iter().map(|(id, held)| (id.as_str(), *held));
-                batch.insert(pending_key(chunk), bucket::encode_pending_pack(entries));
+                write_pending(&mut batch, chunk, &entries);
             }
             self.tree.apply_batch(batch)?;
         }
@@ -236,6 +229,17 @@ impl HistoryStore {
             bytes += (k.len() + v.len()) as u64;
         }
         Ok((count, bytes))
+    }
+}
+
+/// One chunk's unpriced energy into `batch`: its value, or its removal when it holds none.
+fn write_pending(batch: &mut sled::Batch, chunk: &str, entries: &PendingEntries<'_>) {
+    let k = pending_key(chunk);
+    if entries.is_empty() {
+        batch.remove(k);
+    } else {
+        let entries = entries.iter().map(|(id, held)| (id.as_str(), *held));
+        batch.insert(k, bucket::encode_pending_pack(entries));
     }
 }
 

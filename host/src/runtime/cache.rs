@@ -69,19 +69,9 @@ impl CompileCache {
         )
     }
 
-    /// The component for `wasm` (whose sha256 is `sha256`), from the cache when a valid entry
-    /// exists, else compiled and stored.
-    pub fn load_or_compile(
-        &self,
-        engine: &Engine,
-        sha256: &str,
-        wasm: &[u8],
-    ) -> wasmtime::Result<(Component, CacheState)> {
-        self.load_or_compile_with(engine, sha256, || Ok::<_, wasmtime::Error>(wasm))
-    }
-
-    /// [`CompileCache::load_or_compile`] asking for the bytes only when it must compile them
-    /// (they are not read at all on a hit); `wasm` must return bytes whose sha256 is `sha256`.
+    /// The component whose sha256 is `sha256`, from the cache when a valid entry exists,
+    /// else compiled from the bytes `wasm` returns and stored. The bytes are asked for only
+    /// when they must be compiled (not read at all on a hit); their sha256 must be `sha256`.
     pub fn load_or_compile_with<W, E>(
         &self,
         engine: &Engine,

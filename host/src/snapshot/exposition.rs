@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::gzip::{DeflateWriter, Deflated, GzipPrefix};
+use super::gzip::{DeflateWriter, Deflated};
 
 /// Text kept before it is handed to the compressor, in gzip mode.
 const SPILL_BYTES: usize = 64 << 10;
@@ -29,7 +29,7 @@ impl Exposition {
         }
     }
 
-    /// Compresses as it goes ([`Exposition::finish_gzip`]); `compressed_bytes` sizes the
+    /// Compresses as it goes ([`Exposition::finish_sections`]); `compressed_bytes` sizes the
     /// output buffer.
     pub fn gzip(compressed_bytes: usize) -> Self {
         Exposition {
@@ -67,7 +67,7 @@ impl Exposition {
         self.spill();
     }
 
-    /// A sample whose label set was rendered before by [`label_set`] (a resource's labels
+    /// A sample whose label set was rendered before by [`push_label_set`] (a resource's labels
     /// repeat in every family: escaped once, copied after).
     pub fn sample_with(&mut self, name: &str, label_set: &str, value: f64) {
         self.out.push_str(name);
@@ -87,17 +87,9 @@ impl Exposition {
     pub fn finish(self) -> String {
         debug_assert!(
             self.sink.is_none(),
-            "a gzip exposition ends with finish_gzip"
+            "a gzip exposition ends with finish_sections"
         );
         self.out
-    }
-
-    /// The compressed text of an exposition made with [`Exposition::gzip`].
-    pub fn finish_gzip(self) -> std::io::Result<GzipPrefix> {
-        if self.sink.is_none() {
-            return GzipPrefix::new(self.out.as_bytes());
-        }
-        Ok(GzipPrefix::join(self.finish_sections()?))
     }
 
     /// The sections of an exposition made with [`Exposition::gzip`], the text after the last
@@ -191,7 +183,7 @@ mod tests {
 
     #[test]
     fn the_gzip_mode_compresses_exactly_the_text_mode() {
-        use std::io::Read as _;
+        use super::super::gzip::GzipPrefix;
         let fill = |e: &mut Exposition| {
             e.family("x_total", "counter", "An example.");
             for i in 0..20_000 {
@@ -203,15 +195,9 @@ mod tests {
         let text = text.finish();
         let mut zipped = Exposition::gzip(1024);
         fill(&mut zipped);
-        let prefix = zipped.finish_gzip().expect("compressed");
+        let prefix = GzipPrefix::join(zipped.finish_sections().expect("compressed"));
         assert!(text.len() > 4 * SPILL_BYTES, "spilled several times");
-        let mut body = prefix.bytes.to_vec();
-        body.extend_from_slice(&prefix.finish_with(b"").expect("tail"));
-        let mut back = String::new();
-        flate2::read::GzDecoder::new(body.as_slice())
-            .read_to_string(&mut back)
-            .expect("valid gzip");
-        assert_eq!(back, text);
+        assert_eq!(prefix.inflate().expect("valid gzip"), text.as_bytes());
     }
 
     #[test]

@@ -113,6 +113,16 @@ impl GzipPrefix {
         }
     }
 
+    /// The text, inflated from the body this prefix makes with an empty tail (read as one
+    /// gzip member, its CRC and length checked).
+    pub fn inflate(&self) -> std::io::Result<Vec<u8>> {
+        let tail = self.finish_with(b"")?;
+        let mut text = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
+        flate2::read::GzDecoder::new(self.bytes.as_ref().chain(tail.as_ref()))
+            .read_to_end(&mut text)?;
+        Ok(text)
+    }
+
     /// The rest of the body after [`GzipPrefix::bytes`]: `tail` deflated with the final
     /// block, then the trailer over the prefix's text and `tail`.
     pub fn finish_with(&self, tail: &[u8]) -> std::io::Result<Bytes> {
@@ -156,9 +166,9 @@ impl MetricsBody {
         }
     }
 
-    /// The compressed text, compressed at the first call (the collector makes it right after
-    /// publishing, beside its own task), after which the text itself is dropped. `None` only
-    /// if compressing failed; the text is then kept.
+    /// The compressed text. A body made from text (the collector's fallback when rendering
+    /// compressed failed) is compressed at the first call, after which the text is dropped.
+    /// `None` only if compressing failed; the text is then kept.
     pub fn gzip(&self) -> Option<Arc<GzipPrefix>> {
         self.gzip
             .get_or_init(|| {
@@ -190,11 +200,7 @@ impl MetricsBody {
         let Some(prefix) = self.gzip() else {
             return Ok(Bytes::new());
         };
-        let tail = prefix.finish_with(b"")?;
-        let mut text = Vec::with_capacity(usize::try_from(prefix.len).unwrap_or(0));
-        flate2::read::GzDecoder::new(prefix.bytes.as_ref().chain(tail.as_ref()))
-            .read_to_end(&mut text)?;
-        Ok(Bytes::from(text))
+        Ok(Bytes::from(prefix.inflate()?))
     }
 }
 
@@ -244,13 +250,7 @@ mod tests {
             .expect("a valid gzip stream, CRC and length checked");
         assert_eq!(back, format!("{text}{tail}"));
         // An empty tail works too.
-        let mut body = prefix.bytes.to_vec();
-        body.extend_from_slice(&prefix.finish_with(b"").expect("tail"));
-        let mut back = String::new();
-        flate2::read::GzDecoder::new(body.as_slice())
-            .read_to_string(&mut back)
-            .expect("valid");
-        assert_eq!(back, text);
+        assert_eq!(prefix.inflate().expect("valid"), text.as_bytes());
     }
 
     #[test]

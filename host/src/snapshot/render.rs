@@ -12,8 +12,9 @@ use crate::state::{AccountNode, ProjectNode, ResourceRecord, Totals};
 /// up front avoids regrowing a multi-megabyte string.
 const BYTES_PER_RESOURCE: usize = 1100;
 
-/// Below this many resources the `/metrics` text is rendered on one thread: a thread costs
-/// more than the part it would take.
+/// Resources per render thread: below twice this many, `/metrics` is rendered on one
+/// thread. A judgement, not measured: a part should be worth a thread's spawn and its own
+/// compressor.
 const RESOURCES_PER_THREAD: usize = 5_000;
 
 /// The snapshot's metrics as text.
@@ -406,7 +407,6 @@ pub fn source_label(source: EnergySource) -> &'static str {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::io::Read as _;
     use std::sync::Arc;
 
     use super::*;
@@ -493,13 +493,7 @@ mod tests {
     }
 
     fn inflate(prefix: &GzipPrefix) -> String {
-        let mut body = prefix.bytes.to_vec();
-        body.extend_from_slice(&prefix.finish_with(b"").expect("tail"));
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(body.as_slice())
-            .read_to_string(&mut text)
-            .expect("one valid gzip member");
-        text
+        String::from_utf8(prefix.inflate().expect("one valid gzip member")).expect("UTF-8")
     }
 
     #[test]
