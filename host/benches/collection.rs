@@ -168,6 +168,7 @@ impl Fixture {
                 reload: None,
                 auth: Arc::new(RwLock::new(config.auth.clone())),
                 history: None,
+                vitals: Default::default(),
             },
             store,
             plan: Plan::from_config(&config, &plugins).expect("a plan"),

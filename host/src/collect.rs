@@ -13,7 +13,7 @@ mod sync;
 mod telemetry;
 mod update;
 
-pub use collector::Collector;
+pub use collector::{Collector, GiveUp};
 pub use health::{Health, ProviderHealth};
 pub use plan::{
     AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone,

@@ -48,6 +48,10 @@ pub struct Config {
     pub plugin_dir: PathBuf,
     pub state_dir: PathBuf,
     pub intervals: Intervals,
+    /// Bounds on writes to the state directory (`[state]`).
+    pub state: StateConfig,
+    /// How long SIGTERM may take, stuck writes included (`[server] shutdown_timeout`).
+    pub shutdown_timeout: Duration,
     pub providers: BTreeMap<String, ProviderConfig>,
     pub accounts: BTreeMap<String, AccountConfig>,
     pub environment: Option<EnvironmentConfig>,
@@ -146,6 +150,33 @@ impl Default for Intervals {
         }
     }
 }
+
+/// Bounds on writes to the state directory (`[state]`). sled does not recover from an I/O
+/// error (every write fails from then on, or a flush never returns), so a daemon whose
+/// writes keep failing exits for its supervisor to restart it: crash-only, never limbo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateConfig {
+    /// One write (a collection's counters and history, a sync) that takes longer failed.
+    /// A collection of 100 000 resources writes in well under a second (BENCHMARKS.md); 30 s
+    /// leaves room for a slow disk without leaving the collector waiting for minutes.
+    pub write_timeout: Duration,
+    /// Writes failing without a success for this long stop the daemon (exit code 1), after
+    /// `/readyz`, the metric and the log had time to say so.
+    pub give_up_after: Duration,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            write_timeout: Duration::from_secs(30),
+            give_up_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The default of `[server] shutdown_timeout`: what systemd and Kubernetes wait before
+/// SIGKILL is 90 s and 30 s, so 10 s ends well inside both.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A named instance of a plugin (`[providers.NAME]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +277,8 @@ impl fmt::Debug for Config {
             .field("plugin_dir", &self.plugin_dir)
             .field("state_dir", &self.state_dir)
             .field("intervals", &self.intervals)
+            .field("state", &self.state)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .field("providers", &self.providers)
             .field("accounts", &self.accounts)
             .field("environment", &self.environment)

@@ -120,6 +120,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
     }
     let telemetry = Arc::new(Telemetry::default());
     let snapshot = Arc::new(SnapshotCell::default());
+    let vitals = Arc::new(crate::vitals::Vitals::default());
     let collector = Collector::new(
         plan,
         plugins.plugins().cloned().collect(),
@@ -127,6 +128,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         telemetry.clone(),
         snapshot.clone(),
     )?
+    .with_vitals(vitals.clone())
     .with_disabled(disabled);
 
     let auth = Arc::new(RwLock::new(config.auth.clone()));
@@ -162,26 +164,70 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening on {scheme}://{addr} (dashboard at /, /metrics, /api/v1/topology)");
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let collector_task = tokio::spawn(collector.run(plans, stop_rx.clone()));
+    let stop_tx = Arc::new(stop_tx);
+    // The collector stops the server when it gives up on an unwritable state (exit 1).
+    let collector_task = tokio::spawn({
+        let stop = stop_tx.clone();
+        let run = collector.run(plans, stop_rx.clone());
+        async move {
+            let outcome = run.await;
+            let _ = stop.send(true);
+            outcome
+        }
+    });
     let state = AppState {
         snapshot,
         telemetry,
         reload: Some(handle),
         auth,
         history: Some(crate::history::HistoryStore::new(store.history_tree()?)),
+        vitals: vitals.clone(),
     };
-    let signals = tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
+    let signals = tokio::spawn({
+        let stop = stop_tx.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+        }
     });
     serve(listener, app(state), config.tls.clone(), stop_rx).await?;
     signals.abort();
     hup.abort();
-    collector_task.await.context("the collector task failed")?;
-    store.flush()?;
-    tracing::info!("stopped; state flushed");
-    Ok(())
+    finish(collector_task, &store, config.shutdown_timeout).await
+}
+
+/// Waits for the collector to stop and flushes the state, for at most `limit`: a store call
+/// stuck on a failing disk never holds the process (SIGTERM ends it within `limit`; what was
+/// served is stored already, since counters are published only once saved).
+async fn finish(
+    collector: tokio::task::JoinHandle<Result<(), crate::collect::GiveUp>>,
+    store: &Arc<StateStore>,
+    limit: std::time::Duration,
+) -> anyhow::Result<()> {
+    let store = store.clone();
+    let stopping = async move {
+        let outcome = collector.await.context("the collector task failed")?;
+        outcome?;
+        // sled's flush can hang on a failing disk: off the runtime, under the same limit.
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .context("the final flush stopped")??;
+        anyhow::Ok(())
+    };
+    match tokio::time::timeout(limit, stopping).await {
+        Ok(Ok(())) => {
+            tracing::info!("stopped; state flushed");
+            Ok(())
+        }
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(anyhow::anyhow!(
+            "shutdown did not finish within {} ([server] shutdown_timeout): a write to the state \
+             directory is stuck (a full or failing disk?); exiting without the final flush. \
+             Every counter served was stored before it was served",
+            humantime_serde::re::humantime::format_duration(limit)
+        )),
+    }
 }
 
 /// Serves plain HTTP, or HTTPS with rustls when `tls` is set, until `stop` turns true.

@@ -17,7 +17,7 @@ mod store;
 
 pub use bucket::{Bucket, DAY_MS, HOUR_MS, Tier, key as bucket_key};
 pub use instant::{format_instant, parse_instant};
-pub use recorder::{Advance, OTHER_LABEL, Recorder, UNSET_LABEL};
+pub use recorder::{Advance, HistoryWrite, OTHER_LABEL, Recorder, UNSET_LABEL};
 pub use report::{GroupBy, Report, ReportError, ReportQuery, ReportRow, ReportTotals, Step};
 pub use store::{HistoryError, HistoryStore};
 

@@ -4,6 +4,8 @@
 //! Data flows one way: `api` reads the `snapshot` that `collect` publishes; `collect` calls
 //! `plugins` and writes `state`; `plugins` call `runtime`. `config` is read at start-up and
 //! `daemon` wires it all together; `cluster` decides which accounts this instance owns.
+//! `vitals` (whether the state can be written, whether the collector steps) is written by
+//! `state` and `collect` and read by `api` at request time.
 
 pub mod api;
 pub mod clock;
@@ -21,3 +23,4 @@ pub mod snapshot;
 pub mod state;
 pub mod text;
 pub mod trust;
+pub mod vitals;

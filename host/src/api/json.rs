@@ -250,6 +250,18 @@ pub struct StatusView {
     providers: BTreeMap<String, ProviderStatus>,
     /// This instance's shard; `accounts` lists only the accounts it owns.
     shard: crate::cluster::ShardStatus,
+    /// Whether the state directory can be written (read live, not from the snapshot).
+    state: StateView,
+}
+
+/// The state directory's health: while writes fail, counters are not published.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StateView {
+    writable: bool,
+    /// The current run of failed writes, when the latest write failed.
+    failure: Option<crate::vitals::WriteFailure>,
+    /// Failed writes per store since the start.
+    write_failures: BTreeMap<String, u64>,
 }
 
 /// Readiness, per-account last sync and collection with their errors, locations.
@@ -257,6 +269,7 @@ pub struct StatusView {
     responses((status = 200, body = StatusView), (status = 401)))]
 pub async fn status(State(state): State<AppState>) -> Json<StatusView> {
     let s = state.snapshot.get();
+    let failure = state.vitals.write_failure();
     Json(StatusView {
         ready: s.ready,
         taken_at_ms: s.taken_at_ms,
@@ -266,5 +279,15 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusView> {
         environment_error: s.environment_error.clone(),
         providers: s.providers.clone(),
         shard: s.shard.clone(),
+        state: StateView {
+            writable: failure.is_none(),
+            failure,
+            write_failures: state
+                .vitals
+                .write_failures()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        },
     })
 }

@@ -23,6 +23,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     let snapshot = state.snapshot.get();
     let mut own = Exposition::with_capacity(8 * 1024);
     state.telemetry.render(&mut own);
+    state.vitals.render(&mut own);
     super::plugin_info::render(&snapshot.plugins, &mut own);
     snapshot.shard.render(&mut own);
     if let Some(reload) = &state.reload {

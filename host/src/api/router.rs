@@ -28,6 +28,8 @@ pub struct AppState {
     pub auth: Arc<RwLock<AuthConfig>>,
     /// The rollups `GET /api/v1/report` reads; `None` answers 503.
     pub history: Option<crate::history::HistoryStore>,
+    /// Whether the state can be written and the collector steps, read at request time.
+    pub vitals: Arc<crate::vitals::Vitals>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -90,21 +92,44 @@ pub fn app(state: AppState) -> Router {
 /// Request bodies of everything but uploads.
 const SMALL_BODY_BYTES: usize = 16 * 1024;
 
-/// Liveness: answers while the process serves.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = String)))]
-pub async fn healthz() -> &'static str {
-    "ok\n"
+/// Liveness: 200 while the collector finishes steps; 503 once it has not for three sample
+/// intervals (a minute at least) plus the write timeout, so a supervisor restarts a daemon
+/// that stopped counting.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = String), (status = 503, body = String)))]
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
+    match state.vitals.stalled() {
+        None => (StatusCode::OK, "ok\n".to_owned()),
+        Some(age) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not alive: the collector has not finished a step for {}s\n",
+                age.as_secs()
+            ),
+        ),
+    }
 }
 
-/// Readiness: 200 after the first successful topology sync, 503 before.
+/// Readiness: 200 after the first successful topology sync while the state can be written;
+/// 503 before, and while writes to the state directory fail (naming the cause).
 #[utoipa::path(get, path = "/readyz", responses((status = 200, body = String), (status = 503, body = String)))]
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    if let Some(failure) = state.vitals.write_failure() {
+        let since = crate::clock::now_ms().saturating_sub(failure.since_ms) / 1000;
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: the state cannot be written for {since}s ({} failed {} writes: {}); \
+                 counters are not published until it can\n",
+                failure.failures, failure.store, failure.cause
+            ),
+        );
+    }
     if state.snapshot.get().ready {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, "ready\n".to_owned())
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: waiting for the first successful topology sync\n",
+            "not ready: waiting for the first successful topology sync\n".to_owned(),
         )
     }
 }

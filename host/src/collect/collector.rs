@@ -22,11 +22,32 @@ use crate::snapshot::{
     AccountStatus, GrantedView, LocationStatus, PluginStatus, ProviderStatus, Snapshot,
     SnapshotCell, render_metrics, render_metrics_gzip,
 };
-use crate::state::{Counters, Departed, LoadReport, ResourceId, StateStore, Topology};
+use crate::state::{Counters, Departed, LoadReport, ResourceId, StateStore, Topology, WriteGate};
+use crate::vitals::Vitals;
+
+/// The collector stopped because the state could not be written for `[state] give_up_after`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the state directory {dir} could not be written for {}s ({error}); carbonaut exits so its \
+     supervisor restarts it (sled does not recover from an I/O error). Every counter served was \
+     stored; free space or fix the disk, and the restart continues from there",
+    failing.as_secs()
+)]
+pub struct GiveUp {
+    pub dir: std::path::PathBuf,
+    pub failing: std::time::Duration,
+    pub error: String,
+}
 
 pub struct Collector {
     pub(super) plan: Plan,
     pub(super) store: Arc<StateStore>,
+    /// Every write of a running collection goes through it: off the runtime, bounded.
+    pub(super) gate: WriteGate,
+    /// Accounts whose counters in the mirror are ahead of the store (their last save
+    /// failed): nothing is published until a save of them succeeds, so a served counter is
+    /// never ahead of what a restart loads.
+    pub(super) unsaved: BTreeSet<String>,
     pub(super) telemetry: Arc<Telemetry>,
     publish: Arc<SnapshotCell>,
     pub(super) mirror: Mirror,
@@ -116,9 +137,12 @@ impl Collector {
             crate::history::HistoryStore::new(store.history_tree()?),
             plan.reports.clone(),
         );
+        let gate = WriteGate::new(store.clone(), Arc::new(Vitals::default()));
         let mut collector = Collector {
             history,
             plan,
+            gate,
+            unsaved: BTreeSet::new(),
             store,
             telemetry,
             publish,
@@ -136,6 +160,17 @@ impl Collector {
         Ok(collector)
     }
 
+    /// What the probes read: whether the state can be written, when a step last finished.
+    pub fn vitals(&self) -> Arc<Vitals> {
+        self.gate.vitals().clone()
+    }
+
+    /// Reports into `vitals` instead of the collector's own (the daemon's, shared with the API).
+    pub fn with_vitals(mut self, vitals: Arc<Vitals>) -> Self {
+        self.gate = WriteGate::new(self.store.clone(), vitals);
+        self
+    }
+
     /// Marks plugins an operator disabled (persisted in the state).
     pub fn with_disabled(mut self, disabled: BTreeSet<String>) -> Self {
         self.disabled = disabled;
@@ -144,20 +179,27 @@ impl Collector {
     }
 
     /// Runs until `shutdown` turns true: a sync, the energy mix and samples first, then each
-    /// on its interval.
+    /// on its interval. Returns early with [`GiveUp`] when the state has not been writable for
+    /// `[state] give_up_after` (sled does not recover from an I/O error: a restart does).
     pub async fn run(
         mut self,
         mut updates: mpsc::Receiver<PlanUpdate>,
         mut shutdown: watch::Receiver<bool>,
-    ) {
+    ) -> Result<(), GiveUp> {
+        let vitals = self.gate.vitals().clone();
+        vitals.watch_steps(self.liveness_window());
         let [mut sync, mut samples, mut environment] = self.timers();
         // Order the first round: topology, then the mix its locations need, then samples.
         sync.tick().await;
         self.sync_topology().await;
+        vitals.step_done();
         environment.tick().await;
         self.collect_environment().await;
+        vitals.step_done();
         samples.tick().await;
         self.collect_samples().await;
+        vitals.step_done();
+        let mut outcome = Ok(());
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -169,9 +211,10 @@ impl Collector {
                     self.warn_if_overrun("resource_metrics", started, self.plan.resource_metrics);
                 }
                 Some(update) = updates.recv() => {
-                    let follow = self.apply_update(update);
+                    let follow = self.apply_update(update).await;
                     if follow.timers_changed {
                         [sync, samples, environment] = self.timers();
+                        vitals.watch_steps(self.liveness_window());
                     }
                     if follow.sync {
                         self.sync_topology().await;
@@ -181,14 +224,47 @@ impl Collector {
                     }
                 }
             }
+            vitals.step_done();
+            if let Some(failing) = vitals.failing_for()
+                && failing >= self.plan.state.give_up_after
+            {
+                outcome = Err(GiveUp {
+                    dir: self.gate.dir().to_owned(),
+                    failing,
+                    error: vitals.write_failure().map(|f| f.error).unwrap_or_default(),
+                });
+                break;
+            }
             if *shutdown.borrow() {
                 break;
             }
         }
-        if let Err(error) = self.store.flush() {
-            tracing::error!(%error, "flushing the state on shutdown failed");
+        if outcome.is_ok() {
+            self.flush_on_shutdown().await;
         }
         tracing::info!("collector stopped");
+        outcome
+    }
+
+    /// Flushes what it can, within the write timeout; says what it could not.
+    async fn flush_on_shutdown(&self) {
+        let flushed = self
+            .gate
+            .write("counters", self.plan.state.write_timeout, |store| {
+                store.flush()
+            })
+            .await;
+        if let Err(error) = flushed {
+            tracing::error!(%error, "flushing the state on shutdown failed; what was served is stored, the rest is measured again after the restart");
+        }
+    }
+
+    /// How long the collector may go without finishing a step before `/healthz` fails:
+    /// three sample intervals (a minute at least), plus the write timeout a failing store
+    /// may take per step.
+    fn liveness_window(&self) -> std::time::Duration {
+        (self.plan.resource_metrics * 3).max(std::time::Duration::from_secs(60))
+            + self.plan.state.write_timeout
     }
 
     /// Back-to-back collections keep the store writing without pause (sled's memory grows
@@ -242,8 +318,13 @@ impl Collector {
         *entry = result.as_ref().err().map(|e| e.to_string());
     }
 
-    /// Publishes the mirror as the current snapshot.
+    /// Publishes the mirror as the current snapshot, unless its counters are ahead of the
+    /// store (see [`Collector::unsaved`]): the previous snapshot stays served then.
     pub(super) fn publish(&mut self) {
+        if !self.unsaved.is_empty() {
+            tracing::debug!("counters not saved; the previous snapshot stays served");
+            return;
+        }
         self.mirror
             .locations
             .refresh(&self.mirror.topology, self.plan.zones());

@@ -100,6 +100,8 @@ pub struct Plan {
     pub batch_size: usize,
     /// What the history rollups keep (`[reports]`).
     pub reports: crate::config::ReportsConfig,
+    /// Bounds on writes to the state directory (`[state]`).
+    pub state: crate::config::StateConfig,
 }
 
 /// Resources per resource-metrics call (see [`Plan::batch_size`]).
@@ -207,6 +209,7 @@ impl Plan {
             unowned: unowned.into_iter().map(|(n, _)| n.clone()).collect(),
             batch_size: BATCH_SIZE,
             reports: config.reports.clone(),
+            state: config.state,
         })
     }
 }

@@ -12,7 +12,7 @@ use super::plan::AccountPlan;
 use super::telemetry::Telemetry;
 use crate::model::{Account, ResourceInfo, ResourceSample};
 use crate::plugins::{CallError, Reason, Rejections};
-use crate::state::{AccountNode, Counters, Refusal, ResourceId, Topology};
+use crate::state::{AccountNode, Counters, Refusal, ResourceId, StateStore, Topology};
 
 impl Collector {
     pub async fn collect_samples(&mut self) {
@@ -132,19 +132,11 @@ impl Collector {
             processing += processing_started.elapsed();
         }
         let collected = started.elapsed();
-        // Before the counters: their save flushes the database, history included.
-        self.history.persist(now_ms());
-        let history_saved = started.elapsed();
-        let (counters, topology) = (&self.mirror.counters, &self.mirror.topology);
-        let saved = collected_accounts
-            .iter()
-            .filter_map(|name| topology.accounts.get(name))
-            .map(|account| (account.name.as_str(), account_counters(account, counters)));
-        if let Err(error) = self.store.save_counters(saved) {
-            tracing::error!(%error, "storing counters failed; they will be stored with the next collection");
+        let saved = self.save_samples(collected_accounts).await;
+        let saved_at = started.elapsed();
+        if saved {
+            self.publish();
         }
-        let counters_saved = started.elapsed();
-        self.publish();
         let took = started.elapsed();
         self.telemetry.record_stage("samples", took.as_secs_f64());
         // The steps' ends, so a slow collection says where its time went.
@@ -153,11 +145,53 @@ impl Collector {
             elapsed_ms = took.as_millis() as u64,
             collected_ms = collected.as_millis() as u64,
             processing_ms = processing.as_millis() as u64,
-            history_saved_ms = history_saved.as_millis() as u64,
-            counters_saved_ms = counters_saved.as_millis() as u64,
+            saved_ms = saved_at.as_millis() as u64,
+            stored = saved,
             "samples collected"
         );
     }
+}
+
+impl Collector {
+    /// Writes the history and the counters of `collected` accounts (and of any whose earlier
+    /// save failed) in one call off the runtime, history first: the counters' save flushes
+    /// both. Returns whether they are stored; if not, the mirror keeps them, nothing is
+    /// published, and the next collection writes them again.
+    async fn save_samples(&mut self, collected: Vec<String>) -> bool {
+        let now = now_ms();
+        let history = self.history.prepare_write(now);
+        let mut accounts = std::mem::take(&mut self.unsaved);
+        accounts.extend(collected);
+        let (counters, topology) = (&self.mirror.counters, &self.mirror.topology);
+        let batch = StateStore::counter_batch(
+            accounts
+                .iter()
+                .filter_map(|name| topology.accounts.get(name))
+                .map(|account| (account.name.as_str(), account_counters(account, counters))),
+        );
+        let written = self
+            .gate
+            .write("counters", self.plan.state.write_timeout, move |store| {
+                history.apply().map_err(SaveError::History)?;
+                store.write_counters(batch).map_err(SaveError::Counters)
+            })
+            .await;
+        self.history.finish_write(now, written.is_ok());
+        if written.is_err() {
+            self.unsaved = accounts;
+            return false;
+        }
+        true
+    }
+}
+
+/// Which half of a collection's save failed.
+#[derive(Debug, thiserror::Error)]
+enum SaveError {
+    #[error("the history: {0}")]
+    History(crate::history::HistoryError),
+    #[error("the counters: {0}")]
+    Counters(crate::state::StateError),
 }
 
 /// The counters of an account's resources, as the store keeps them per account.

@@ -12,7 +12,7 @@ use super::plan::AccountPlan;
 use super::telemetry::Telemetry;
 use crate::model::Account;
 use crate::plugins::CallError;
-use crate::state::{Departed, Discovered, Topology, diff_account};
+use crate::state::{Departed, Discovered, StateStore, Topology, WriteError, diff_account};
 
 impl Collector {
     pub async fn sync_topology(&mut self) {
@@ -59,10 +59,21 @@ impl Collector {
                 .departed
                 .plan_sync(&sync, &self.mirror.counters, now_ms());
             let counters_after = Departed::counters_after(&sync, &moves, &self.mirror.counters);
-            if let Err(error) = self
-                .store
-                .apply_sync(&sync, &moves.0, &moves.1, counters_after)
-            {
+            let written = match StateStore::sync_write(&sync, &moves.0, &moves.1, counters_after) {
+                Ok(write) => {
+                    self.gate
+                        .write("topology", self.plan.state.write_timeout, move |store| {
+                            store.write_sync(write)
+                        })
+                        .await
+                }
+                Err(error) => Err(WriteError::Failed {
+                    store: "topology",
+                    dir: self.gate.dir().to_owned(),
+                    source: Box::new(error),
+                }),
+            };
+            if let Err(error) = written {
                 tracing::error!(account = %account.name, %error, "writing the topology sync failed; it will be retried");
                 self.telemetry.record_failure(&account.name, "sync");
                 self.status(&account.name).last_sync_error = Some(error.to_string());
@@ -104,7 +115,7 @@ impl Collector {
         if synced > 0 {
             self.mirror.synced = true;
         }
-        self.expire_departed();
+        self.expire_departed().await;
         self.publish();
         let took = started.elapsed();
         self.telemetry.record_stage("sync", took.as_secs_f64());
@@ -117,7 +128,7 @@ impl Collector {
 
     /// Folds retired counters older than the retention window into the archived totals, a
     /// bounded number per sync so a large expiry never holds the collector long.
-    fn expire_departed(&mut self) {
+    async fn expire_departed(&mut self) {
         const PER_PASS: usize = 10_000;
         let retention_ms = u64::try_from(self.plan.retention.as_millis()).unwrap_or(u64::MAX);
         let expiry =
@@ -127,8 +138,14 @@ impl Collector {
         if expiry.is_empty() {
             return;
         }
-        match self.store.apply_expiry(&expiry) {
-            Ok(()) => {
+        let written = self
+            .gate
+            .write("topology", self.plan.state.write_timeout, move |store| {
+                store.apply_expiry(&expiry).map(|()| expiry)
+            })
+            .await;
+        match written {
+            Ok(expiry) => {
                 tracing::info!(
                     resources = expiry.expired.len(),
                     projects = expiry.folded.len(),

@@ -30,8 +30,10 @@ pub struct FollowUp {
 }
 
 impl Collector {
-    pub fn apply_update(&mut self, update: PlanUpdate) -> FollowUp {
-        let follow = self.apply_plan(update.plan, update.plugins, update.disabled);
+    pub async fn apply_update(&mut self, update: PlanUpdate) -> FollowUp {
+        let follow = self
+            .apply_plan(update.plan, update.plugins, update.disabled)
+            .await;
         if let Some(applied) = update.applied {
             // The reloader may have given up waiting; nothing to tell then.
             let _ = applied.send(());
@@ -39,7 +41,7 @@ impl Collector {
         follow
     }
 
-    fn apply_plan(
+    async fn apply_plan(
         &mut self,
         plan: Plan,
         plugins: Vec<Arc<Plugin>>,
@@ -73,7 +75,13 @@ impl Collector {
                     }
                 }
                 self.mirror.departed.forget_account(&name);
-                if let Err(error) = self.store.remove_account(&node) {
+                let removed = self
+                    .gate
+                    .write("topology", self.plan.state.write_timeout, move |store| {
+                        store.remove_account(&node)
+                    })
+                    .await;
+                if let Err(error) = removed {
                     tracing::error!(account = %name, %error, "removing an unconfigured account from the state failed");
                 }
                 tracing::info!(account = %name, "account removed from the config; its topology and counters are dropped");

@@ -21,6 +21,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub intervals: RawIntervals,
     #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
     pub providers: BTreeMap<String, RawProvider>,
     pub environment: Option<RawEnvironment>,
     #[serde(default)]
@@ -99,6 +101,16 @@ pub(super) struct RawToken {
 pub(super) struct RawServer {
     pub listen: Option<Spanned<String>>,
     pub tls: Option<RawTls>,
+    pub shutdown_timeout: Option<Spanned<String>>,
+}
+
+/// `[state]`: how long a write to the state directory may take, and how long writes may fail
+/// before the daemon exits for its supervisor to restart it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawState {
+    pub write_timeout: Option<Spanned<String>>,
+    pub give_up_after: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -49,6 +49,12 @@ pub(super) fn build(
         key: base_dir.join(t.key),
     });
     let intervals = c.intervals(&raw.intervals);
+    let state = c.state(&raw.state);
+    let shutdown_timeout = c.interval(
+        "shutdown_timeout",
+        &raw.server.shutdown_timeout,
+        super::DEFAULT_SHUTDOWN_TIMEOUT,
+    );
     let limits = c.limits(&raw.limits, Limits::default(), "limits");
     let reports = c.reports(&raw.reports);
 
@@ -141,6 +147,8 @@ pub(super) fn build(
         plugin_dir: base_dir.join(raw.paths.plugin_dir),
         state_dir: base_dir.join(raw.paths.state_dir),
         intervals,
+        state,
+        shutdown_timeout,
         providers,
         accounts,
         environment,
@@ -228,6 +236,22 @@ impl Checker<'_> {
             ),
             environment: self.interval("environment", &raw.environment, default.environment),
             retention: self.interval("retention", &raw.retention, default.retention),
+        }
+    }
+
+    fn state(&mut self, raw: &super::raw::RawState) -> super::StateConfig {
+        let default = super::StateConfig::default();
+        super::StateConfig {
+            write_timeout: self.interval(
+                "write_timeout",
+                &raw.write_timeout,
+                default.write_timeout,
+            ),
+            give_up_after: self.interval(
+                "give_up_after",
+                &raw.give_up_after,
+                default.give_up_after,
+            ),
         }
     }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::bucket::{self, Bucket, DAY_MS, HOUR_MS, Tier};
-use super::store::HistoryStore;
+use super::store::{HistoryError, HistoryStore};
 use super::{ACCOUNT, LOCATION, PROJECT};
 use crate::config::ReportsConfig;
 use crate::state::{ResourceId, Topology};
@@ -385,8 +385,19 @@ impl Recorder {
     /// Writes the buckets touched since the last call in one batch, forgets buckets older
     /// than the previous hour (and day), and prunes a few buckets past their retention.
     pub fn persist(&mut self, now_ms: u64) {
+        let write = self.prepare_write(now_ms);
+        let written = write.apply();
+        if let Err(error) = &written {
+            tracing::error!(%error, "writing the history failed; it is retried with the next collection");
+        }
+        self.finish_write(now_ms, written.is_ok());
+    }
+
+    /// What [`Recorder::persist`] writes, owned, so it can be written on another thread; then
+    /// [`Recorder::finish_write`] with whether it was.
+    pub fn prepare_write(&mut self, now_ms: u64) -> HistoryWrite {
         self.unstage();
-        let written = self.store.write(
+        let batch = HistoryStore::batch(
             self.cache
                 .iter()
                 .filter(|(_, c)| c.dirty)
@@ -400,19 +411,26 @@ impl Recorder {
                 }),
             self.pending_chunks(),
         );
-        match written {
-            Ok(()) => {
-                for c in self.cache.values_mut() {
-                    c.dirty = false;
-                }
-                for p in self.packs.values_mut() {
-                    p.dirty = false;
-                }
-                self.pending_dirty.clear();
+        HistoryWrite {
+            store: self.store.clone(),
+            batch,
+            settings: self.settings.clone(),
+            now_ms,
+        }
+    }
+
+    /// After a [`HistoryWrite`]: what was written is clean (or stays dirty, to be written
+    /// with the next collection), and buckets older than the previous hour (and day) are
+    /// forgotten unless they still wait to be written.
+    pub fn finish_write(&mut self, now_ms: u64, written: bool) {
+        if written {
+            for c in self.cache.values_mut() {
+                c.dirty = false;
             }
-            Err(error) => {
-                tracing::error!(%error, "writing the history failed; it is retried with the next collection");
+            for p in self.packs.values_mut() {
+                p.dirty = false;
             }
+            self.pending_dirty.clear();
         }
         let (hour, day) = (
             bucket::hour_start(now_ms).saturating_sub(HOUR_MS),
@@ -427,9 +445,31 @@ impl Recorder {
                     None => false,
                 }
         });
-        if let Err(error) = self.store.prune_step(now_ms, &self.settings, PRUNE_BUDGET) {
+    }
+}
+
+/// One collection's history write ([`Recorder::prepare_write`]): the batch, then a bounded
+/// pruning step.
+pub struct HistoryWrite {
+    store: HistoryStore,
+    batch: sled::Batch,
+    settings: ReportsConfig,
+    now_ms: u64,
+}
+
+impl HistoryWrite {
+    /// Writes the batch (not flushed: the counters' save right after flushes both), then
+    /// prunes a few buckets past their retention (a failure there is logged, not returned:
+    /// the next collection prunes again).
+    pub fn apply(self) -> Result<(), HistoryError> {
+        self.store.apply(self.batch)?;
+        if let Err(error) = self
+            .store
+            .prune_step(self.now_ms, &self.settings, PRUNE_BUDGET)
+        {
             tracing::error!(%error, "pruning old history buckets failed");
         }
+        Ok(())
     }
 }
 

@@ -65,6 +65,15 @@ impl HistoryStore {
         packs: impl IntoIterator<Item = (u64, &'a str, Vec<u8>)>,
         pending: impl IntoIterator<Item = PendingChunk<'a>>,
     ) -> Result<(), HistoryError> {
+        self.apply(Self::batch(buckets, packs, pending))
+    }
+
+    /// The batch [`HistoryStore::write`] applies, built without touching the tree.
+    pub fn batch<'a>(
+        buckets: impl IntoIterator<Item = (&'a [u8], &'a Bucket)>,
+        packs: impl IntoIterator<Item = (u64, &'a str, Vec<u8>)>,
+        pending: impl IntoIterator<Item = PendingChunk<'a>>,
+    ) -> sled::Batch {
         let mut batch = sled::Batch::default();
         for (k, b) in buckets {
             batch.insert(k, b.encode());
@@ -76,6 +85,11 @@ impl HistoryStore {
         for (chunk, entries) in pending {
             write_pending(&mut batch, chunk, &entries);
         }
+        batch
+    }
+
+    /// Applies a batch made by [`HistoryStore::batch`] (not flushed, as `write`).
+    pub fn apply(&self, batch: sled::Batch) -> Result<(), HistoryError> {
         self.tree.apply_batch(batch)?;
         Ok(())
     }

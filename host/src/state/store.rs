@@ -56,6 +56,8 @@ pub enum StateError {
 }
 
 pub struct StateStore {
+    /// Where it lives, for error messages.
+    dir: PathBuf,
     db: sled::Db,
     accounts: sled::Tree,
     projects: sled::Tree,
@@ -71,6 +73,23 @@ pub struct StateStore {
     /// Plugin name → "disabled", for plugins an operator disabled through the API.
     plugins: sled::Tree,
 }
+
+/// One account's sync, encoded ([`StateStore::sync_write`]): keys and values to write, keys
+/// to remove.
+#[derive(Default)]
+pub struct SyncWrite {
+    account: (Vec<u8>, Vec<u8>),
+    projects: Vec<(Vec<u8>, Vec<u8>)>,
+    resources: Vec<(Vec<u8>, Vec<u8>)>,
+    removed_projects: Vec<Vec<u8>>,
+    removed_resources: Vec<Vec<u8>>,
+    retired: Vec<(Vec<u8>, Vec<u8>)>,
+    restored: Vec<Vec<u8>>,
+    counters: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// Encoded counters of some accounts, ready to write ([`StateStore::counter_batch`]).
+pub struct CounterBatch(sled::Batch);
 
 /// Records set aside while loading, for the log and `carbonaut_state_quarantined_records`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +135,7 @@ impl StateStore {
             archive: db.open_tree("archive")?,
             quarantine: db.open_tree("quarantine")?,
             plugins: db.open_tree("plugins")?,
+            dir: dir.to_owned(),
             db,
         })
     }
@@ -268,12 +288,26 @@ impl StateStore {
         restore: &[(ResourceId, Counters)],
         counters: impl IntoIterator<Item = (&'a ResourceId, &'a Counters)>,
     ) -> Result<(), StateError> {
+        self.write_sync(Self::sync_write(sync, retire, restore, counters)?)
+    }
+
+    /// What [`StateStore::apply_sync`] writes, encoded and owned, built without touching the
+    /// store (so only the write itself goes to a blocking thread).
+    pub fn sync_write<'a>(
+        sync: &AccountSync,
+        retire: &[(ResourceId, Retired)],
+        restore: &[(ResourceId, Counters)],
+        counters: impl IntoIterator<Item = (&'a ResourceId, &'a Counters)>,
+    ) -> Result<SyncWrite, StateError> {
         let account = &sync.node.name;
-        let account_value = serde_json::to_vec(&sync.node)?;
-        let mut project_values = Vec::new();
-        let mut resource_values = Vec::new();
+        let mut write = SyncWrite {
+            account: (keys::encode(&[account]), serde_json::to_vec(&sync.node)?),
+            ..SyncWrite::default()
+        };
         for (pid, project) in &sync.node.projects {
-            project_values.push((keys::encode(&[account, pid]), serde_json::to_vec(project)?));
+            write
+                .projects
+                .push((keys::encode(&[account, pid]), serde_json::to_vec(project)?));
         }
         for (pid, rid) in &sync.changed_resources {
             if let Some(record) = sync
@@ -282,19 +316,40 @@ impl StateStore {
                 .get(pid)
                 .and_then(|p| p.resources.get(rid))
             {
-                resource_values.push((
+                write.resources.push((
                     keys::encode(&[account, pid, rid]),
                     serde_json::to_vec(record)?,
                 ));
             }
         }
-        let mut retired_values = Vec::new();
         for (id, record) in retire {
             if sound_counters(&record.counters) {
-                retired_values.push((id.0.as_bytes(), serde_json::to_vec(record)?));
+                write
+                    .retired
+                    .push((id.0.as_bytes().to_vec(), serde_json::to_vec(record)?));
             }
         }
-        let counter_writes = chunks::account_writes(account, sound_only(counters));
+        write.restored = restore
+            .iter()
+            .map(|(id, _)| id.0.as_bytes().to_vec())
+            .collect();
+        write.removed_projects = sync
+            .removed_projects
+            .iter()
+            .map(|pid| keys::encode(&[account, pid]))
+            .collect();
+        write.removed_resources = sync
+            .removed_resources
+            .iter()
+            .map(|(pid, rid, _)| keys::encode(&[account, pid, rid]))
+            .collect();
+        write.counters = chunks::account_writes(account, sound_only(counters));
+        Ok(write)
+    }
+
+    /// Writes one account's sync ([`StateStore::sync_write`]) in a single transaction, then
+    /// flushes.
+    pub fn write_sync(&self, write: SyncWrite) -> Result<(), StateError> {
         let result = (
             &self.accounts,
             &self.projects,
@@ -303,29 +358,29 @@ impl StateStore {
             &self.retired,
         )
             .transaction(|(accounts, projects, resources, counters, retired)| {
-                accounts.insert(keys::encode(&[account]), account_value.as_slice())?;
-                for pid in &sync.removed_projects {
-                    projects.remove(keys::encode(&[account, pid]))?;
+                accounts.insert(write.account.0.as_slice(), write.account.1.as_slice())?;
+                for k in &write.removed_projects {
+                    projects.remove(k.as_slice())?;
                 }
-                for (pid, rid, _) in &sync.removed_resources {
-                    resources.remove(keys::encode(&[account, pid, rid]))?;
+                for k in &write.removed_resources {
+                    resources.remove(k.as_slice())?;
                 }
-                for (k, v) in &retired_values {
-                    retired.insert(*k, v.as_slice())?;
+                for (k, v) in &write.retired {
+                    retired.insert(k.as_slice(), v.as_slice())?;
                 }
-                for (id, _) in restore {
-                    retired.remove(id.0.as_bytes())?;
+                for k in &write.restored {
+                    retired.remove(k.as_slice())?;
                 }
-                for (k, v) in &counter_writes {
+                for (k, v) in &write.counters {
                     match v {
                         Some(v) => counters.insert(k.as_slice(), v.as_slice())?,
                         None => counters.remove(k.as_slice())?,
                     };
                 }
-                for (k, v) in &project_values {
+                for (k, v) in &write.projects {
                     projects.insert(k.as_slice(), v.as_slice())?;
                 }
-                for (k, v) in &resource_values {
+                for (k, v) in &write.resources {
                     resources.insert(k.as_slice(), v.as_slice())?;
                 }
                 Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
@@ -497,6 +552,15 @@ impl StateStore {
     where
         C: IntoIterator<Item = (&'a ResourceId, &'a Counters)>,
     {
+        self.write_counters(Self::counter_batch(accounts))
+    }
+
+    /// The batch [`StateStore::save_counters`] writes, built without touching the store, so
+    /// the encoding runs where the counters are and only the write goes to a blocking thread.
+    pub fn counter_batch<'a, C>(accounts: impl IntoIterator<Item = (&'a str, C)>) -> CounterBatch
+    where
+        C: IntoIterator<Item = (&'a ResourceId, &'a Counters)>,
+    {
         let mut batch = sled::Batch::default();
         for (account, counters) in accounts {
             for (key, value) in chunks::account_writes(account, sound_only(counters)) {
@@ -506,7 +570,13 @@ impl StateStore {
                 }
             }
         }
-        self.counters.apply_batch(batch)?;
+        CounterBatch(batch)
+    }
+
+    /// Writes a [`CounterBatch`] and flushes the database (the history written before it
+    /// included).
+    pub fn write_counters(&self, batch: CounterBatch) -> Result<(), StateError> {
+        self.counters.apply_batch(batch.0)?;
         self.db.flush()?;
         Ok(())
     }
@@ -546,6 +616,11 @@ impl StateStore {
                 other => return other,
             }
         }
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn flush(&self) -> Result<(), StateError> {

@@ -63,6 +63,7 @@ pub async fn harness(config: &str, plugins: &[&str]) -> Harness {
             reload: None,
             auth: Arc::new(std::sync::RwLock::new(config.auth.clone())),
             history: Some(history),
+            vitals: Default::default(),
         },
         _dirs: vec![plugin_dir, state_dir],
     }

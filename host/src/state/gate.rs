@@ -1,0 +1,297 @@
+//! The one door a running daemon writes its state through: each write runs on a blocking
+//! thread, off the async runtime, and is waited for at most a bounded time. On a full or
+//! failing disk sled returns an error for every write from then on, or never returns from a
+//! flush at all (both seen here); either way the caller gets an error it can handle, and
+//! `/healthz`, `/readyz` and the metrics keep answering.
+//!
+//! A write that did not return keeps its thread: sled cannot be interrupted. Until it
+//! returns, later writes are refused at once (`Busy`) rather than piling up threads behind it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use humantime_serde::re::humantime;
+
+use super::store::StateStore;
+use crate::vitals::Vitals;
+
+type Source = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("writing the {store} to the state directory {dir} failed: {source}")]
+    Failed {
+        store: &'static str,
+        dir: PathBuf,
+        source: Source,
+    },
+    #[error(
+        "writing the {store} to the state directory {dir} did not finish within {}; \
+         the disk may be full or failing",
+        humantime::format_duration(*timeout)
+    )]
+    TimedOut {
+        store: &'static str,
+        dir: PathBuf,
+        timeout: Duration,
+    },
+    #[error(
+        "the state directory {dir} is still busy with a {busy_with} write that has not returned \
+         for {}s; the {store} write is not attempted",
+        waited.as_secs()
+    )]
+    Busy {
+        store: &'static str,
+        busy_with: &'static str,
+        dir: PathBuf,
+        waited: Duration,
+    },
+    #[error("the {store} write to the state directory {dir} stopped: {reason}")]
+    Stopped {
+        store: &'static str,
+        dir: PathBuf,
+        reason: String,
+    },
+}
+
+impl WriteError {
+    /// The reason without the state directory's path (the probes answer anyone): the OS
+    /// error of a failed write, or what kept a write from finishing.
+    pub fn cause(&self) -> String {
+        match self {
+            WriteError::Failed { source, .. } => {
+                let mut cause: &dyn std::error::Error = source.as_ref();
+                while let Some(next) = cause.source() {
+                    cause = next;
+                }
+                cause.to_string()
+            }
+            WriteError::TimedOut { timeout, .. } => format!(
+                "a write did not finish within {}",
+                humantime::format_duration(*timeout)
+            ),
+            WriteError::Busy { waited, .. } => {
+                format!("a write has not returned for {}s", waited.as_secs())
+            }
+            WriteError::Stopped { reason, .. } => reason.clone(),
+        }
+    }
+}
+
+/// Writes to the state, off the runtime, bounded in time, recorded in [`Vitals`].
+#[derive(Clone)]
+pub struct WriteGate {
+    store: Arc<StateStore>,
+    vitals: Arc<Vitals>,
+    /// The write in progress: which store, since when.
+    in_flight: Arc<Mutex<Option<(&'static str, Instant)>>>,
+}
+
+impl WriteGate {
+    pub fn new(store: Arc<StateStore>, vitals: Arc<Vitals>) -> Self {
+        WriteGate {
+            store,
+            vitals,
+            in_flight: Arc::default(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<StateStore> {
+        &self.store
+    }
+
+    pub fn vitals(&self) -> &Arc<Vitals> {
+        &self.vitals
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// Runs `write` on a blocking thread and waits for it at most `timeout`. A failure, a
+    /// timeout or a refusal (an earlier write still stuck) is recorded in the vitals (counted,
+    /// logged, shown by `/readyz`) and returned; a success ends a run of failures.
+    pub async fn write<T, E>(
+        &self,
+        store: &'static str,
+        timeout: Duration,
+        write: impl FnOnce(&StateStore) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, WriteError>
+    where
+        T: Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let result = self.attempt(store, timeout, write).await;
+        match &result {
+            Ok(_) => self.vitals.write_succeeded(),
+            Err(error) => self
+                .vitals
+                .write_failed(store, &error.to_string(), &error.cause()),
+        }
+        result
+    }
+
+    async fn attempt<T, E>(
+        &self,
+        store: &'static str,
+        timeout: Duration,
+        write: impl FnOnce(&StateStore) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, WriteError>
+    where
+        T: Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let dir = self.dir().to_owned();
+        {
+            let mut in_flight = lock(&self.in_flight);
+            if let Some((busy_with, started)) = *in_flight {
+                return Err(WriteError::Busy {
+                    store,
+                    busy_with,
+                    dir,
+                    waited: started.elapsed(),
+                });
+            }
+            *in_flight = Some((store, Instant::now()));
+        }
+        let (state, in_flight) = (self.store.clone(), self.in_flight.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            // Cleared when the write returns, or unwinds: never left set by a panic.
+            let _done = ClearOnDrop(in_flight);
+            fault::delay();
+            write(&state)
+        });
+        match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(source))) => Err(WriteError::Failed {
+                store,
+                dir,
+                source: Box::new(source),
+            }),
+            Ok(Err(joined)) => Err(WriteError::Stopped {
+                store,
+                dir,
+                reason: joined.to_string(),
+            }),
+            Err(_) => Err(WriteError::TimedOut {
+                store,
+                dir,
+                timeout,
+            }),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock leaves a plain Option behind, still meaningful.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct ClearOnDrop(Arc<Mutex<Option<(&'static str, Instant)>>>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        *lock(&self.0) = None;
+    }
+}
+
+/// A slow store for the fault-injection tests: with the `fault-injection` feature, every
+/// write first sleeps for `CARBONAUT_FAULT_STORE_DELAY` (a duration like `5s`). Without the
+/// feature this is nothing, so release builds carry no test hook.
+mod fault {
+    #[cfg(feature = "fault-injection")]
+    pub fn delay() {
+        static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+        let delay = DELAY.get_or_init(|| {
+            std::env::var("CARBONAUT_FAULT_STORE_DELAY")
+                .ok()
+                .and_then(|d| super::humantime::parse_duration(&d).ok())
+        });
+        if let Some(delay) = delay {
+            std::thread::sleep(*delay);
+        }
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    pub fn delay() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StateError;
+
+    fn gate() -> (tempfile::TempDir, WriteGate) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(StateStore::open(dir.path()).expect("open"));
+        (dir, WriteGate::new(store, Arc::default()))
+    }
+
+    #[tokio::test]
+    async fn a_write_that_returns_is_a_success_and_ends_a_failure() {
+        let (_dir, gate) = gate();
+        let failed = gate
+            .write("counters", Duration::from_secs(5), |_| {
+                Err::<(), _>(StateError::Storage(sled::Error::Unsupported("full".into())))
+            })
+            .await;
+        assert!(
+            matches!(failed, Err(WriteError::Failed { .. })),
+            "{failed:?}"
+        );
+        assert!(gate.vitals().write_failure().is_some());
+        let value = gate
+            .write("counters", Duration::from_secs(5), |s| {
+                s.flush().map(|()| 7)
+            })
+            .await
+            .expect("write");
+        assert_eq!(value, 7);
+        assert!(gate.vitals().write_failure().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stuck_write_times_out_and_blocks_later_writes_until_it_returns() {
+        let (_dir, gate) = gate();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let stuck = gate
+            .write("counters", Duration::from_millis(50), move |_| {
+                let _ = held.recv();
+                Ok::<(), StateError>(())
+            })
+            .await;
+        assert!(
+            matches!(stuck, Err(WriteError::TimedOut { .. })),
+            "{stuck:?}"
+        );
+        let refused = gate
+            .write("history", Duration::from_secs(5), |_| {
+                Ok::<(), StateError>(())
+            })
+            .await;
+        match refused {
+            Err(WriteError::Busy { busy_with, .. }) => assert_eq!(busy_with, "counters"),
+            other => panic!("expected Busy, got {other:?}"),
+        }
+        assert_eq!(gate.vitals().write_failures()["history"], 1);
+        release.send(()).expect("release");
+        // The stuck write returns; the next one goes through.
+        let mut done = false;
+        for _ in 0..100 {
+            if gate
+                .write("history", Duration::from_secs(5), |_| {
+                    Ok::<(), StateError>(())
+                })
+                .await
+                .is_ok()
+            {
+                done = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(done, "the gate stayed busy after the stuck write returned");
+        assert!(gate.vitals().write_failure().is_none());
+    }
+}
