@@ -1,6 +1,8 @@
 //! `carbonaut run`: wires config, plugins, state, collector, reloader and server together,
 //! and shuts them down in order (server stops accepting, collector stops, sled is flushed).
 
+mod notify;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
@@ -121,6 +123,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
     let telemetry = Arc::new(Telemetry::default());
     let snapshot = Arc::new(SnapshotCell::default());
     let vitals = Arc::new(crate::vitals::Vitals::default());
+    let gate = crate::state::WriteGate::new(store.clone(), vitals.clone());
     let collector = Collector::new(
         plan,
         plugins.plugins().cloned().collect(),
@@ -128,7 +131,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         telemetry.clone(),
         snapshot.clone(),
     )?
-    .with_vitals(vitals.clone())
+    .with_gate(gate.clone())
     .with_disabled(disabled);
 
     let auth = Arc::new(RwLock::new(config.auth.clone()));
@@ -183,36 +186,48 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         history: Some(crate::history::HistoryStore::new(store.history_tree()?)),
         vitals: vitals.clone(),
     };
+    let systemd = notify::Notifier::from_env().map(Arc::new);
+    let watchdog = systemd.as_ref().and_then(|n| {
+        n.send("READY=1");
+        let every = notify::Notifier::watchdog_every()?;
+        Some(tokio::spawn(n.clone().watchdog(vitals.clone(), every)))
+    });
     let signals = tokio::spawn({
         let stop = stop_tx.clone();
+        let systemd = systemd.clone();
         async move {
             shutdown_signal().await;
             tracing::info!("shutting down");
+            if let Some(n) = systemd {
+                n.send("STOPPING=1");
+            }
             let _ = stop.send(true);
         }
     });
     serve(listener, app(state), config.tls.clone(), stop_rx).await?;
     signals.abort();
     hup.abort();
-    finish(collector_task, &store, config.shutdown_timeout).await
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
+    finish(collector_task, gate, config.shutdown_timeout).await
 }
 
 /// Waits for the collector to stop and flushes the state, for at most `limit`: a store call
 /// stuck on a failing disk never holds the process (SIGTERM ends it within `limit`; what was
-/// served is stored already, since counters are published only once saved).
+/// served is stored already, since counters are published only once saved). A flush that
+/// fails or cannot finish is an error: the exit code says the state may lack the last step.
 async fn finish(
     collector: tokio::task::JoinHandle<Result<(), crate::collect::GiveUp>>,
-    store: &Arc<StateStore>,
+    gate: crate::state::WriteGate,
     limit: std::time::Duration,
 ) -> anyhow::Result<()> {
-    let store = store.clone();
     let stopping = async move {
         let outcome = collector.await.context("the collector task failed")?;
         outcome?;
-        // sled's flush can hang on a failing disk: off the runtime, under the same limit.
-        tokio::task::spawn_blocking(move || store.flush())
+        gate.write("counters", limit, |store| store.flush())
             .await
-            .context("the final flush stopped")??;
+            .context("the final flush of the state failed; every counter served was stored before it was served")?;
         anyhow::Ok(())
     };
     match tokio::time::timeout(limit, stopping).await {

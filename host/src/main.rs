@@ -17,15 +17,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(cli::run(args));
-    // A state write stuck on a failing disk keeps its blocking thread, and dropping the
-    // runtime waits for every blocking thread: the shutdown's own limit has passed by now.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    match outcome {
+    let code = match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // A state write stuck on a failing disk keeps its blocking thread, and dropping the
+    // runtime waits for every blocking thread: the shutdown's own limit has passed by now.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

@@ -165,9 +165,10 @@ impl Collector {
         self.gate.vitals().clone()
     }
 
-    /// Reports into `vitals` instead of the collector's own (the daemon's, shared with the API).
-    pub fn with_vitals(mut self, vitals: Arc<Vitals>) -> Self {
-        self.gate = WriteGate::new(self.store.clone(), vitals);
+    /// Writes through `gate` instead of its own (the daemon's: its vitals are the API's, and
+    /// the final flush waits behind the same stuck write, if any).
+    pub fn with_gate(mut self, gate: WriteGate) -> Self {
+        self.gate = gate;
         self
     }
 
@@ -239,24 +240,9 @@ impl Collector {
                 break;
             }
         }
-        if outcome.is_ok() {
-            self.flush_on_shutdown().await;
-        }
+        // The final flush is the caller's (`daemon::finish`), bounded by its shutdown limit.
         tracing::info!("collector stopped");
         outcome
-    }
-
-    /// Flushes what it can, within the write timeout; says what it could not.
-    async fn flush_on_shutdown(&self) {
-        let flushed = self
-            .gate
-            .write("counters", self.plan.state.write_timeout, |store| {
-                store.flush()
-            })
-            .await;
-        if let Err(error) = flushed {
-            tracing::error!(%error, "flushing the state on shutdown failed; what was served is stored, the rest is measured again after the restart");
-        }
     }
 
     /// How long the collector may go without finishing a step before `/healthz` fails:

@@ -53,12 +53,19 @@ pub enum StateError {
     },
     #[error("state record cannot be written: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("cannot make the state in {dir} durable (fsync): {source}")]
+    Sync {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub struct StateStore {
     /// Where it lives, for error messages.
     dir: PathBuf,
     db: sled::Db,
+    /// sled's log file, opened again only to fsync it (see [`StateStore::durable`]).
+    log_file: std::fs::File,
     accounts: sled::Tree,
     projects: sled::Tree,
     resources: sled::Tree,
@@ -135,6 +142,10 @@ impl StateStore {
             archive: db.open_tree("archive")?,
             quarantine: db.open_tree("quarantine")?,
             plugins: db.open_tree("plugins")?,
+            log_file: std::fs::File::open(dir.join("db")).map_err(|source| StateError::Sync {
+                dir: dir.to_owned(),
+                source,
+            })?,
             dir: dir.to_owned(),
             db,
         })
@@ -386,7 +397,7 @@ impl StateStore {
                 Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
             });
         committed(result)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(())
     }
 
@@ -442,7 +453,7 @@ impl StateStore {
             Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
         });
         committed(result)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(())
     }
 
@@ -478,7 +489,7 @@ impl StateStore {
         self.resources.apply_batch(resources)?;
         self.projects.apply_batch(projects)?;
         self.accounts.remove(keys::encode(&[&node.name]))?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(())
     }
 
@@ -577,7 +588,7 @@ impl StateStore {
     /// included).
     pub fn write_counters(&self, batch: CounterBatch) -> Result<(), StateError> {
         self.counters.apply_batch(batch.0)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(())
     }
 
@@ -599,7 +610,7 @@ impl StateStore {
         } else {
             self.plugins.remove(name.as_bytes())?;
         }
-        self.db.flush()?;
+        self.durable()?;
         Ok(())
     }
 
@@ -618,13 +629,26 @@ impl StateStore {
         }
     }
 
+    /// Flushes sled and fsyncs its log file. sled's own flush ends with `sync_file_range` on
+    /// Linux, which writes the pages but not the file's metadata: after a disk or kernel
+    /// failure (an ext4 shutdown here), counters a flush had returned for were gone while the
+    /// topology written earlier was there. fsync works on the inode, so our own read-only
+    /// handle on sled's file makes what sled wrote durable, metadata included.
+    fn durable(&self) -> Result<(), StateError> {
+        self.db.flush()?;
+        self.log_file.sync_all().map_err(|source| StateError::Sync {
+            dir: self.dir.clone(),
+            source,
+        })
+    }
+
     /// The state directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     pub fn flush(&self) -> Result<(), StateError> {
-        self.db.flush()?;
+        self.durable()?;
         Ok(())
     }
 }

@@ -22,6 +22,7 @@ mod hetzner_cloud;
 mod hostile;
 mod kubernetes;
 mod linux_host;
+mod machine_faults;
 mod manage_api;
 mod openapi;
 mod plugins_load;

@@ -463,10 +463,18 @@
       $("period").disabled = !report;
       showPlugins(plugins, status);
       showReloads(reloads);
+      // While the state directory cannot be written, counters are not published: say so
+      // first, since every figure on the page has stopped moving.
+      const failure = status.state && !status.state.writable ? status.state.failure : null;
+      const unwritable = failure
+        ? `STATE NOT WRITABLE for ${Math.round((Date.now() - failure.since_ms) / 1000)} s ` +
+          `(${failure.failures} failed ${failure.store} writes: ${failure.cause}); figures frozen · `
+        : "";
       $("state").textContent =
+        unwritable +
         `${status.ready ? "ready" : "not ready yet"} · ${status.resources} resources · ` +
         `updated ${utc(Date.now())} · every ${REFRESH_MS / 1000} s`;
-      $("state").className = "state " + (status.ready ? "up" : "down");
+      $("state").className = "state " + (status.ready && !failure ? "up" : "down");
       $("state").dataset.takenAt = String(status.taken_at_ms);
     } catch (e) {
       if (e instanceof Unauthorized) {
