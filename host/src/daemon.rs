@@ -141,7 +141,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         config.clone(),
         text,
         plugins,
-        store.clone(),
+        gate.clone(),
         auth.clone(),
     );
     tokio::spawn(reloader.run());

@@ -188,10 +188,10 @@ impl Collector {
 /// Which half of a collection's save failed.
 #[derive(Debug, thiserror::Error)]
 enum SaveError {
-    #[error("the history: {0}")]
-    History(crate::history::HistoryError),
-    #[error("the counters: {0}")]
-    Counters(crate::state::StateError),
+    #[error("writing the history failed")]
+    History(#[source] crate::history::HistoryError),
+    #[error("writing the counters failed")]
+    Counters(#[source] crate::state::StateError),
 }
 
 /// The counters of an account's resources, as the store keeps them per account.

@@ -17,7 +17,6 @@ use crate::config::{AuthConfig, Config};
 use crate::model::ProviderKind;
 use crate::plugins::{Plugin, PluginSet, SetChange, load_bytes};
 use crate::runtime::Runtime;
-use crate::state::StateStore;
 
 /// Largest plugin an upload may carry: a componentize-py guest is ~18 MB.
 pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
@@ -28,7 +27,8 @@ pub struct Reloader {
     config: Config,
     config_text: Option<String>,
     plugins: PluginSet,
-    store: Arc<StateStore>,
+    /// Reads the state directly; writes go through the gate (off the runtime, bounded).
+    gate: crate::state::WriteGate,
     updates: mpsc::Sender<PlanUpdate>,
     history: Arc<History>,
     rx: mpsc::Receiver<Envelope>,
@@ -47,7 +47,7 @@ impl Reloader {
         config: Config,
         config_text: Option<String>,
         plugins: PluginSet,
-        store: Arc<StateStore>,
+        gate: crate::state::WriteGate,
         auth: Arc<RwLock<AuthConfig>>,
     ) -> (Reloader, ReloadHandle, mpsc::Receiver<PlanUpdate>) {
         let (tx, rx) = mpsc::channel(16);
@@ -64,7 +64,7 @@ impl Reloader {
             config,
             config_text,
             plugins,
-            store,
+            gate,
             updates,
             history,
             rx,
@@ -231,7 +231,11 @@ impl Reloader {
                 None => Ok(None),
             };
         }
-        let disabled = self.store.disabled_plugins().map_err(|e| e.to_string())?;
+        let disabled = self
+            .gate
+            .store()
+            .disabled_plugins()
+            .map_err(|e| e.to_string())?;
         let usable = Self::usable_plugins(&plugins, &disabled);
         let plan = Plan::from_config(&config, &usable).map_err(|e| format!("{e:#}"))?;
         for provider in plan.providers() {
@@ -357,12 +361,17 @@ impl Reloader {
             return Err(not_loaded(name));
         }
         let already = self
-            .store
+            .gate
+            .store()
             .disabled_plugins()
             .map_err(|e| ManageError::Failed(e.to_string()))?
             .contains(name);
-        self.store
-            .set_plugin_disabled(name, disabled)
+        let plugin = name.to_owned();
+        self.gate
+            .write("plugins", self.config.state.write_timeout, move |store| {
+                store.set_plugin_disabled(&plugin, disabled)
+            })
+            .await
             .map_err(|e| ManageError::Failed(e.to_string()))?;
         let (trigger, items) = match (disabled, already) {
             (true, false) => ("disable", vec![format!("plugin disabled: {name}")]),

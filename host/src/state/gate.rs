@@ -4,8 +4,10 @@
 //! flush at all (both seen here); either way the caller gets an error it can handle, and
 //! `/healthz`, `/readyz` and the metrics keep answering.
 //!
-//! A write that did not return keeps its thread: sled cannot be interrupted. Until it
-//! returns, later writes are refused at once (`Busy`) rather than piling up threads behind it.
+//! Writes run side by side (sled is thread-safe: the collector's and an operator's disable
+//! through the API may overlap). A write that did not return in time keeps its thread (sled
+//! cannot be interrupted); until it returns, later writes are refused at once (`Busy`) rather
+//! than piling up threads behind it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -37,7 +39,7 @@ pub enum WriteError {
         timeout: Duration,
     },
     #[error(
-        "the state directory {dir} is still busy with a {busy_with} write that has not returned \
+        "the state directory {dir} is still stuck in a {busy_with} write that has not returned \
          for {}s; the {store} write is not attempted",
         waited.as_secs()
     )]
@@ -84,8 +86,16 @@ impl WriteError {
 pub struct WriteGate {
     store: Arc<StateStore>,
     vitals: Arc<Vitals>,
-    /// The write in progress: which store, since when.
-    in_flight: Arc<Mutex<Option<(&'static str, Instant)>>>,
+    /// A write that timed out and has not returned yet.
+    stuck: Arc<Mutex<Option<Stuck>>>,
+    next_id: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[derive(Clone, Copy)]
+struct Stuck {
+    id: u64,
+    store: &'static str,
+    started: Instant,
 }
 
 impl WriteGate {
@@ -93,7 +103,8 @@ impl WriteGate {
         WriteGate {
             store,
             vitals,
-            in_flight: Arc::default(),
+            stuck: Arc::default(),
+            next_id: Arc::default(),
         }
     }
 
@@ -143,22 +154,28 @@ impl WriteGate {
         E: std::error::Error + Send + Sync + 'static,
     {
         let dir = self.dir().to_owned();
-        {
-            let mut in_flight = lock(&self.in_flight);
-            if let Some((busy_with, started)) = *in_flight {
-                return Err(WriteError::Busy {
-                    store,
-                    busy_with,
-                    dir,
-                    waited: started.elapsed(),
-                });
-            }
-            *in_flight = Some((store, Instant::now()));
+        if let Some(stuck) = *lock(&self.stuck) {
+            return Err(WriteError::Busy {
+                store,
+                busy_with: stuck.store,
+                dir,
+                waited: stuck.started.elapsed(),
+            });
         }
-        let (state, in_flight) = (self.store.clone(), self.in_flight.clone());
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let returned = Returned {
+            id,
+            done: done.clone(),
+            stuck: self.stuck.clone(),
+        };
+        let state = self.store.clone();
         let task = tokio::task::spawn_blocking(move || {
-            // Cleared when the write returns, or unwinds: never left set by a panic.
-            let _done = ClearOnDrop(in_flight);
+            // Marks the write returned (and no longer stuck) even when it unwinds.
+            let _returned = returned;
             fault::delay();
             write(&state)
         });
@@ -174,11 +191,19 @@ impl WriteGate {
                 dir,
                 reason: joined.to_string(),
             }),
-            Err(_) => Err(WriteError::TimedOut {
-                store,
-                dir,
-                timeout,
-            }),
+            Err(_) => {
+                // Under the lock `Returned` takes too: a write that returns right now is
+                // either seen done here, or clears the mark it finds.
+                let mut stuck = lock(&self.stuck);
+                if !done.load(std::sync::atomic::Ordering::Acquire) {
+                    *stuck = Some(Stuck { id, store, started });
+                }
+                Err(WriteError::TimedOut {
+                    store,
+                    dir,
+                    timeout,
+                })
+            }
         }
     }
 }
@@ -188,11 +213,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-struct ClearOnDrop(Arc<Mutex<Option<(&'static str, Instant)>>>);
+/// Dropped when a write returns (or unwinds): ends its stuck mark, if it had one.
+struct Returned {
+    id: u64,
+    done: Arc<std::sync::atomic::AtomicBool>,
+    stuck: Arc<Mutex<Option<Stuck>>>,
+}
 
-impl Drop for ClearOnDrop {
+impl Drop for Returned {
     fn drop(&mut self) {
-        *lock(&self.0) = None;
+        let mut stuck = lock(&self.stuck);
+        self.done.store(true, std::sync::atomic::Ordering::Release);
+        if stuck.is_some_and(|s| s.id == self.id) {
+            *stuck = None;
+        }
     }
 }
 
@@ -249,6 +283,28 @@ mod tests {
             .expect("write");
         assert_eq!(value, 7);
         assert!(gate.vitals().write_failure().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_slow_write_in_progress_does_not_refuse_another() {
+        let (_dir, gate) = gate();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let slow = tokio::spawn({
+            let gate = gate.clone();
+            async move {
+                gate.write("counters", Duration::from_secs(10), move |_| {
+                    let _ = held.recv();
+                    Ok::<(), StateError>(())
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        gate.write("plugins", Duration::from_secs(5), |s| s.flush())
+            .await
+            .expect("a write beside a slow one");
+        release.send(()).expect("release");
+        slow.await.expect("join").expect("the slow write");
     }
 
     #[tokio::test]

@@ -89,7 +89,7 @@ fn browser() -> (PathBuf, PathBuf) {
 
 /// Runs `browse.mjs` on `url` for `seconds` (answering /api/v1/report from `report` when
 /// given); calls `meanwhile` until it exits; returns the JSON lines it printed.
-fn browse(
+pub(crate) fn browse(
     url: &str,
     seconds: u32,
     screenshot: &Path,

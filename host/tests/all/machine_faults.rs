@@ -349,6 +349,19 @@ fn a_failing_disk_is_reported_sigterm_ends_the_daemon_in_time_and_nothing_served
     );
     note_served(&daemon, &mut floor);
 
+    // The dashboard says so first, in a real browser.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-state-failing.png");
+    let lines = crate::dashboard::browse(&daemon.url("/"), 3, &shot, None, || {});
+    let last = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.get("final").and_then(|v| v.as_str()))
+        .expect("the page's final DOM");
+    assert!(
+        last.contains("STATE NOT WRITABLE") && last.contains("Input/output error"),
+        "the dashboard does not say the state cannot be written:\n{last}"
+    );
+
     let asked = Instant::now();
     daemon.terminate();
     let exit = daemon
