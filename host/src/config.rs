@@ -85,6 +85,23 @@ pub struct AuthConfig {
     pub jwt: Option<JwtConfig>,
 }
 
+/// What the API reads of the config on every request; a reload replaces it whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiConfig {
+    pub auth: AuthConfig,
+    /// `[reports] label_keys`: the labels a report may group by.
+    pub label_keys: Vec<String>,
+}
+
+impl ApiConfig {
+    pub fn of(config: &Config) -> ApiConfig {
+        ApiConfig {
+            auth: config.auth.clone(),
+            label_keys: config.reports.label_keys.clone(),
+        }
+    }
+}
+
 impl AuthConfig {
     /// Whether any way to authenticate is configured; until one is, GET endpoints are open.
     pub fn any_method(&self) -> bool {
@@ -230,6 +247,22 @@ impl Config {
 
     /// Checks that every provider's plugin is loaded and implements the kinds it is used for.
     /// `catalogue` maps each loaded plugin's name to its kinds.
+    /// The secrets provider `name`'s plugin is given: those of its own settings and of the
+    /// settings of every account it serves, to scrub from what the plugin says.
+    pub fn secrets_seen_by(&self, name: &str) -> crate::text::Secrets {
+        let own = self.providers.get(name).map(|p| &p.settings);
+        let accounts = self
+            .accounts
+            .values()
+            .filter(|a| a.discovery == name || a.resource_metrics == name)
+            .map(|a| &a.settings);
+        crate::text::Secrets::new(
+            own.into_iter()
+                .chain(accounts)
+                .flat_map(Settings::secret_values),
+        )
+    }
+
     pub fn check_plugins(
         &self,
         catalogue: &BTreeMap<String, Vec<ProviderKind>>,

@@ -148,7 +148,7 @@ impl Plan {
                 )
             });
             let needs = plugin.as_ref().ok().map(|p| &p.info().needs);
-            let (grants, unused) = provider_grants(name, provider, config.limits, needs);
+            let (grants, unused) = provider_grants(config, name, provider, needs);
             for offer in unused {
                 tracing::warn!(
                     provider = name.as_str(),
@@ -211,14 +211,15 @@ impl Plan {
     }
 }
 
-/// What provider `name` gets: the operator's offer in `provider` narrowed to the plugin's
-/// `needs` (nothing while its plugin is not loaded), its CA bundle, and its limits over
-/// `global`, resolved here so that a reload of `[limits]` reaches every provider without a
-/// restart. The second value lists what was offered but not asked for, so not granted.
+/// What provider `name` of `config` gets: the operator's offer in `provider` narrowed to the
+/// plugin's `needs` (nothing while its plugin is not loaded), its CA bundle, its limits over
+/// the global ones, resolved here so that a reload of `[limits]` reaches every provider
+/// without a restart, and the secrets to scrub from what it says. The second value lists what
+/// was offered but not asked for, so not granted.
 pub fn provider_grants(
+    config: &Config,
     name: &str,
     provider: &ProviderConfig,
-    global: Limits,
     needs: Option<&Needs>,
 ) -> (Grants, Vec<String>) {
     let offered = Offered {
@@ -229,7 +230,8 @@ pub fn provider_grants(
     let (grants, unused) = needs.map_or((Grants::NONE, Vec::new()), |n| n.grant(&offered, name));
     let grants = Grants {
         tls_roots: provider.tls_ca.clone(),
-        limits: Some(provider.limits.unwrap_or(global)),
+        limits: Some(provider.limits.unwrap_or(config.limits)),
+        secrets: config.secrets_seen_by(name),
         ..grants
     };
     (grants, unused)

@@ -45,12 +45,18 @@ impl Daemon {
     /// Starts `carbonaut run` with `args` (plus `--listen 127.0.0.1:0`) and waits for it to
     /// say where it listens.
     pub fn start(args: &[&str]) -> Daemon {
+        Daemon::start_with_env(args, &[])
+    }
+
+    /// [`Daemon::start`] with environment variables `env` set (secrets the config refers to).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_carbonaut"))
             .arg("run")
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
