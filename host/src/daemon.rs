@@ -129,7 +129,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
     )?
     .with_disabled(disabled);
 
-    let auth = Arc::new(RwLock::new(config.auth.clone()));
+    let api_config = Arc::new(RwLock::new(crate::config::ApiConfig::of(&config)));
     let (reloader, handle, plans) = Reloader::new(
         runtime,
         source.clone(),
@@ -137,7 +137,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         text,
         plugins,
         store.clone(),
-        auth.clone(),
+        api_config.clone(),
     );
     tokio::spawn(reloader.run());
     let _watcher = match crate::reload::watch(
@@ -167,7 +167,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         snapshot,
         telemetry,
         reload: Some(handle),
-        auth,
+        config: api_config,
         history: Some(crate::history::HistoryStore::new(store.history_tree()?)),
     };
     let signals = tokio::spawn(async move {
