@@ -160,17 +160,18 @@ impl PluginSet {
                 let (shown, sha256) = (shown.clone(), sha256.clone());
                 async move {
                     progress.begin(&shown);
-                    let load = load_digested(&runtime, &shown, source, sha256);
-                    tokio::pin!(load);
                     // /readyz says only how many files are loading (its callers are not
-                    // authenticated yet); which one is slow is the log's to say.
-                    let result = match tokio::time::timeout(SLOW_LOAD, &mut load).await {
-                        Ok(result) => result,
-                        Err(_) => {
+                    // authenticated yet); which one is slow is the log's to say. A task of
+                    // its own: a guest running until its deadline does not yield this one.
+                    let slow = tokio::spawn({
+                        let shown = shown.clone();
+                        async move {
+                            tokio::time::sleep(SLOW_LOAD).await;
                             tracing::info!(file = %shown, "a plugin file is still loading after {} s (compiling, or its metadata call is slow); readiness waits for it", SLOW_LOAD.as_secs());
-                            load.await
                         }
-                    };
+                    });
+                    let result = load_digested(&runtime, &shown, source, sha256).await;
+                    slow.abort();
                     progress.end(&shown);
                     result
                 }
