@@ -608,6 +608,13 @@ mod tests {
                 "{from} {to} {by} {step}"
             );
         }
+        // [from, to) with from == to: empty, not malformed.
+        let q = ReportQuery::parse(Some("2026-11-01"), Some("2026-11-01"), None, None, 0)
+            .expect("an empty range");
+        assert_eq!((q.from_ms, q.to_ms), (NOV_1, NOV_1));
+        let r = Report::from_buckets(&q, Tier::Hourly, std::iter::empty()).expect("report");
+        assert!(r.rows.is_empty() && r.totals.energy_kwh == 0.0);
+        assert!(r.notes[0].contains("empty"), "{:?}", r.notes);
         let now = NOV_1 + 90 * 60_000;
         let q = ReportQuery::parse(None, None, None, None, now).expect("defaults");
         assert_eq!(
