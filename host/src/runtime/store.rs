@@ -66,6 +66,7 @@ impl HostState {
                 plugin.clone(),
                 Arc::from(grants.http.as_slice()),
                 grants.tls_roots.as_ref(),
+                grants.secrets.clone(),
             ),
             key_value,
             table: ResourceTable::new(),
