@@ -115,11 +115,9 @@ fn is_quoted(value: &str) -> bool {
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => {
-                if chars.next().is_none() {
-                    return false;
-                }
-            }
+            // A backslash escapes what follows; one at the very end escapes the closing quote.
+            '\\' if chars.next().is_none() => return false,
+            '\\' => {}
             '"' => return false,
             c if needs_escape(c) => return false,
             _ => {}
