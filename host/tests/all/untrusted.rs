@@ -580,8 +580,8 @@ fn start_up_answers_probes_while_a_slow_plugin_loads() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let slow = wait_line("still loading after");
-    assert!(slow.contains("slow-metadata.wasm"), "{slow}");
+    // On a busy machine a quick plugin may be named too; the slow one must be.
+    while !wait_line("still loading after").contains("slow-metadata.wasm") {}
     let dir = bench.dir.path().display().to_string();
     for path in ["/readyz", "/api/v1/status", "/metrics"] {
         let response = get(path);
