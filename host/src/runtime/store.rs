@@ -158,7 +158,7 @@ impl GuestLine {
         let mut line = clean(&message, MAX_LOG_MESSAGE_BYTES);
         for (key, value) in fields {
             line.push(' ');
-            line.push_str(&field_key(key));
+            line.push_str(&field_key(&secrets.scrub(key)));
             line.push('=');
             line.push_str(&clean(value, MAX_LOG_FIELD_BYTES));
         }
@@ -214,10 +214,16 @@ mod tests {
     fn secrets_are_scrubbed_before_the_line_is_cut() {
         let secrets = Secrets::new(["hunter2"]);
         let message = format!("{}hunter2", "x".repeat(MAX_LOG_MESSAGE_BYTES - 3));
-        let fields = vec![("token".to_owned(), "Bearer hunter2".to_owned())];
+        let fields = vec![
+            ("token".to_owned(), "Bearer hunter2".to_owned()),
+            ("hunter2".to_owned(), "as a key".to_owned()),
+        ];
         let line = GuestLine::new(&secrets, message, &fields).to_string();
         assert!(!line.contains("hun"), "{line}");
-        assert!(line.ends_with(r#"xxx***" token="Bearer ***""#), "{line}");
+        assert!(
+            line.ends_with(r#"xxx***" token="Bearer ***" ___="as a key""#),
+            "{line}"
+        );
         let long = GuestLine::new(&secrets, "é".repeat(3000), &[]).to_string();
         assert!(long.ends_with("é… (cut from 6000 bytes)\""), "{long}");
     }
