@@ -48,7 +48,7 @@ impl Daemon {
         Daemon::start_with_env(args, &[])
     }
 
-    /// [`Daemon::start`] with environment variables `env` set (secrets the config refers to).
+    /// [`Daemon::start`] with extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_carbonaut"))
