@@ -166,7 +166,7 @@ impl Fixture {
                 snapshot,
                 telemetry,
                 reload: None,
-                auth: Arc::new(RwLock::new(config.auth.clone())),
+                config: Arc::new(RwLock::new(carbonaut::config::ApiConfig::of(&config))),
                 history: None,
                 vitals: Default::default(),
             },

@@ -312,7 +312,7 @@ fn size_and_reports() {
         let mut rows = 0;
         for _ in 0..7 {
             let began = Instant::now();
-            let r = Report::build(&store, &query).expect("report");
+            let r = Report::build(&store, &query, None).expect("report");
             times.push(began.elapsed());
             rows = r.rows.len();
         }

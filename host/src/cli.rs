@@ -218,6 +218,9 @@ pub fn init_logging(default_level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Every field value escaped and, where it could pass for more, quoted: callers,
+        // paths, certificates and plugins cannot write a line that looks like a record.
+        .fmt_fields(carbonaut::text::LogFields)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

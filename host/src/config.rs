@@ -89,6 +89,23 @@ pub struct AuthConfig {
     pub jwt: Option<JwtConfig>,
 }
 
+/// What the API reads of the config on every request; a reload replaces it whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiConfig {
+    pub auth: AuthConfig,
+    /// `[reports] label_keys`: the labels a report may group by.
+    pub label_keys: Vec<String>,
+}
+
+impl ApiConfig {
+    pub fn of(config: &Config) -> ApiConfig {
+        ApiConfig {
+            auth: config.auth.clone(),
+            label_keys: config.reports.label_keys.clone(),
+        }
+    }
+}
+
 impl AuthConfig {
     /// Whether any way to authenticate is configured; until one is, GET endpoints are open.
     pub fn any_method(&self) -> bool {
@@ -259,6 +276,27 @@ impl Config {
         })
     }
 
+    /// The secrets provider `name`'s plugin is given, to scrub from what it says: in its own
+    /// settings and in those of every account it serves, each value from `${...}` and the
+    /// value of each key in `flagged` (the settings its plugin calls secret).
+    pub fn secrets_seen_by(&self, name: &str, flagged: &[&str]) -> crate::text::Secrets {
+        let own = self.providers.get(name).map(|p| &p.settings);
+        let accounts = self
+            .accounts
+            .values()
+            .filter(|a| a.discovery == name || a.resource_metrics == name)
+            .map(|a| &a.settings);
+        let all: Vec<&Settings> = own.into_iter().chain(accounts).collect();
+        let flagged_values = all
+            .iter()
+            .flat_map(|s| flagged.iter().filter_map(|k| s.get(k)));
+        crate::text::Secrets::new(
+            all.iter()
+                .flat_map(|s| s.secret_values())
+                .chain(flagged_values),
+        )
+    }
+
     /// Checks that every provider's plugin is loaded and implements the kinds it is used for.
     /// `catalogue` maps each loaded plugin's name to its kinds.
     pub fn check_plugins(
@@ -292,6 +330,25 @@ mod tests {
 
     fn quickstart_path() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.toml")
+    }
+
+    #[test]
+    fn a_provider_sees_its_own_and_its_accounts_secrets_and_no_others() {
+        let text = "[paths]\nplugin_dir = \"p\"\nstate_dir = \"s\"\n\n[providers.cloud]\nplugin = \"mock-cloud\"\n\
+                    settings = { token = \"Bearer ${TOKEN}\", password = \"literal-pw\", projects = 2 }\n\n\
+                    [providers.meter]\nplugin = \"mock-meter\"\nsettings = { key = \"${OTHER}\" }\n\n\
+                    [accounts.acme]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n\
+                    settings = { account_key = \"${ACCOUNT}\" }\n";
+        let env = |name: &str| Some(format!("{name}-value"));
+        let config = Config::parse(text, "x.toml", Path::new("."), &env).expect("valid");
+        let secrets = config.secrets_seen_by("cloud", &["password"]);
+        let said = "Bearer TOKEN-value, TOKEN-value, literal-pw, ACCOUNT-value, OTHER-value, 2";
+        assert_eq!(secrets.scrub(said), "***, ***, ***, ***, OTHER-value, 2");
+        let meter = config.secrets_seen_by("meter", &[]);
+        assert_eq!(
+            meter.scrub(said),
+            "Bearer TOKEN-value, TOKEN-value, literal-pw, ***, ***, 2"
+        );
     }
 
     #[test]

@@ -134,7 +134,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
     .with_gate(gate.clone())
     .with_disabled(disabled);
 
-    let auth = Arc::new(RwLock::new(config.auth.clone()));
+    let api_config = Arc::new(RwLock::new(crate::config::ApiConfig::of(&config)));
     let (reloader, handle, plans) = Reloader::new(
         runtime,
         source.clone(),
@@ -142,7 +142,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         text,
         plugins,
         gate.clone(),
-        auth.clone(),
+        api_config.clone(),
     );
     tokio::spawn(reloader.run());
     let _watcher = match crate::reload::watch(
@@ -182,7 +182,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         snapshot,
         telemetry,
         reload: Some(handle),
-        auth,
+        config: api_config,
         history: Some(crate::history::HistoryStore::new(store.history_tree()?)),
         vitals: vitals.clone(),
     };

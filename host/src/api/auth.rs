@@ -250,8 +250,8 @@ fn refuse(status: StatusCode, message: String) -> Response {
 
 fn snapshot_auth(state: &AppState) -> AuthConfig {
     state
-        .auth
+        .config
         .read()
-        .map(|a| a.clone())
-        .unwrap_or_else(|p| p.into_inner().clone())
+        .map(|c| c.auth.clone())
+        .unwrap_or_else(|p| p.into_inner().auth.clone())
 }

@@ -42,7 +42,7 @@ pub struct ReportParams {
     responses(
         (status = 200, description = "JSON; `text/csv` rows with `format=csv` or `Accept: text/csv`",
             content((Report = "application/json"), (String = "text/csv"))),
-        (status = 400, description = "A malformed from, to, group_by, step or format"),
+        (status = 400, description = "A malformed from, to, group_by, step or format, from after to, or a label key neither in [reports] label_keys nor in the history"),
         (status = 401, description = "No or unknown bearer token (when tokens are configured)"),
         (status = 422, description = "Too many rows: ask for a coarser step or a shorter range"),
         (status = 503, description = "This host keeps no history")))]
@@ -77,11 +77,16 @@ pub async fn report(
             "this host keeps no history".to_owned(),
         ));
     };
+    let label_keys = match state.config.read() {
+        Ok(c) => c.label_keys.clone(),
+        Err(poisoned) => poisoned.into_inner().label_keys.clone(),
+    };
     // sled reads block; a 400-day report reads a few hundred thousand buckets.
-    let report = tokio::task::spawn_blocking(move || Report::build(&store, &query))
-        .await
-        .map_err(|e| ApiError::Internal(format!("the report task failed: {e}")))?
-        .map_err(report_error)?;
+    let report =
+        tokio::task::spawn_blocking(move || Report::build(&store, &query, Some(&label_keys)))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the report task failed: {e}")))?
+            .map_err(report_error)?;
     if csv {
         let body = report
             .to_csv()

@@ -14,7 +14,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use super::auth::{self, Need};
 use super::{dashboard, json, manage, metrics, openapi, report};
 use crate::collect::Telemetry;
-use crate::config::AuthConfig;
+use crate::config::ApiConfig;
 use crate::reload::MAX_UPLOAD_BYTES;
 use crate::reload::ReloadHandle;
 use crate::snapshot::SnapshotCell;
@@ -25,7 +25,8 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// `None` where the host runs without a reloader (some tests): management answers 503.
     pub reload: Option<ReloadHandle>,
-    pub auth: Arc<RwLock<AuthConfig>>,
+    /// `[auth]` and the report labels, replaced by a reload.
+    pub config: Arc<RwLock<ApiConfig>>,
     /// The rollups `GET /api/v1/report` reads; `None` answers 503.
     pub history: Option<crate::history::HistoryStore>,
     /// Whether the state can be written and the collector steps, read at request time.

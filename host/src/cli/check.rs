@@ -203,8 +203,7 @@ fn setup(options: &Options<'_>, config: Option<&Config>, plugin: &Plugin) -> any
     };
     if let Some(config) = config {
         let (name, provider) = find_provider(config, options.provider, &plugin.info().name)?;
-        let (grants, unused) =
-            provider_grants(name, provider, config.limits, Some(&plugin.info().needs));
+        let (grants, unused) = provider_grants(config, name, provider, Some(plugin.info()));
         for offer in unused {
             println!("note        {offer} is configured, but the plugin does not ask for it");
         }

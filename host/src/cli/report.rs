@@ -66,7 +66,8 @@ fn from_state_dir(dir: &Path, query: &ReportQuery) -> anyhow::Result<Report> {
         other => anyhow::Error::from(other),
     })?;
     let history = HistoryStore::new(store.history_tree()?);
-    Ok(Report::build(&history, query)?)
+    // No config here: a label key is known by the history kept for it.
+    Ok(Report::build(&history, query, None)?)
 }
 
 /// Asks a running daemon's `GET /api/v1/report` (plain HTTP).

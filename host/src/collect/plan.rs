@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use super::health::Health;
 use crate::config::{Config, ProviderConfig};
 use crate::model::{Location, Settings};
-use crate::plugins::{CallError, Needs, Offered, Plugin};
+use crate::plugins::{CallError, Offered, Plugin, PluginInfo};
 use crate::runtime::{Grants, Limits};
 
 /// A named provider instance: a plugin plus the settings the operator gave it. The plugin is
@@ -149,8 +149,8 @@ impl Plan {
                     provider.plugin
                 )
             });
-            let needs = plugin.as_ref().ok().map(|p| &p.info().needs);
-            let (grants, unused) = provider_grants(name, provider, config.limits, needs);
+            let info = plugin.as_ref().ok().map(|p| p.info());
+            let (grants, unused) = provider_grants(config, name, provider, info);
             for offer in unused {
                 tracing::warn!(
                     provider = name.as_str(),
@@ -214,16 +214,25 @@ impl Plan {
     }
 }
 
-/// What provider `name` gets: the operator's offer in `provider` narrowed to the plugin's
-/// `needs` (nothing while its plugin is not loaded), its CA bundle, and its limits over
-/// `global`, resolved here so that a reload of `[limits]` reaches every provider without a
-/// restart. The second value lists what was offered but not asked for, so not granted.
+/// What provider `name` of `config` gets: the operator's offer in `provider` narrowed to the
+/// plugin's `needs` (nothing while its plugin is not loaded), its CA bundle, its limits over
+/// the global ones, resolved here so that a reload of `[limits]` reaches every provider
+/// without a restart, and the secrets to scrub from what it says (those from `${...}` and
+/// the values of the settings the plugin calls secret). The second value lists what was
+/// offered but not asked for, so not granted.
 pub fn provider_grants(
+    config: &Config,
     name: &str,
     provider: &ProviderConfig,
-    global: Limits,
-    needs: Option<&Needs>,
+    plugin: Option<&PluginInfo>,
 ) -> (Grants, Vec<String>) {
+    let needs = plugin.map(|p| &p.needs);
+    let flagged: Vec<&str> = plugin
+        .iter()
+        .flat_map(|p| &p.settings)
+        .filter(|s| s.secret)
+        .map(|s| s.key.as_str())
+        .collect();
     let offered = Offered {
         read_only_dirs: provider.read_only_dirs.clone(),
         http: provider.allow_http.clone(),
@@ -232,7 +241,8 @@ pub fn provider_grants(
     let (grants, unused) = needs.map_or((Grants::NONE, Vec::new()), |n| n.grant(&offered, name));
     let grants = Grants {
         tls_roots: provider.tls_ca.clone(),
-        limits: Some(provider.limits.unwrap_or(global)),
+        limits: Some(provider.limits.unwrap_or(config.limits)),
+        secrets: config.secrets_seen_by(name, &flagged),
         ..grants
     };
     (grants, unused)

@@ -7,6 +7,9 @@ pub(super) struct Expanded {
     pub value: String,
     /// Whether any part of the value came from the environment.
     pub secret: bool,
+    /// The values the references resolved to, each a secret of its own (a plugin may echo
+    /// the token without the `Bearer ` around it).
+    pub resolved: Vec<String>,
 }
 
 /// A reference that could not be resolved; `reference` is its text, to find it in the file.
@@ -35,6 +38,7 @@ pub(super) fn expand(
     let mut out = String::with_capacity(value.len());
     let mut errors = Vec::new();
     let mut secret = false;
+    let mut resolved = Vec::new();
     let mut rest = value;
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
@@ -59,6 +63,7 @@ pub(super) fn expand(
                 });
             } else if let Some(v) = env(name) {
                 out.push_str(&v);
+                resolved.push(v);
                 secret = true;
             } else {
                 errors.push(ExpandError::Missing {
@@ -74,7 +79,11 @@ pub(super) fn expand(
     }
     out.push_str(rest);
     if errors.is_empty() {
-        Ok(Expanded { value: out, secret })
+        Ok(Expanded {
+            value: out,
+            secret,
+            resolved,
+        })
     } else {
         Err(errors)
     }
@@ -110,14 +119,16 @@ mod tests {
             ok("Bearer ${TOKEN}!"),
             Expanded {
                 value: "Bearer s3cret!".into(),
-                secret: true
+                secret: true,
+                resolved: vec!["s3cret".into()],
             }
         );
         assert_eq!(
             ok("${EMPTY}"),
             Expanded {
                 value: String::new(),
-                secret: true
+                secret: true,
+                resolved: vec![String::new()],
             }
         );
     }
@@ -128,7 +139,8 @@ mod tests {
             ok("pa$$word $5 $${TOKEN} $"),
             Expanded {
                 value: "pa$$word $5 ${TOKEN} $".into(),
-                secret: false
+                secret: false,
+                resolved: Vec::new(),
             }
         );
     }

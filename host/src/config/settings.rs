@@ -13,6 +13,8 @@ pub struct Settings {
 struct Setting {
     value: String,
     secret: bool,
+    /// What its `${...}` references resolved to.
+    resolved: Vec<String>,
 }
 
 impl Settings {
@@ -33,6 +35,17 @@ impl Settings {
         self.entries.get(key).is_some_and(|s| s.secret)
     }
 
+    /// Every secret value: each secret setting whole, and what each of its references
+    /// resolved to (empty ones left out).
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .values()
+            .filter(|s| s.secret)
+            .flat_map(|s| std::iter::once(&s.value).chain(&s.resolved))
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries.get(key).map(|s| s.value.as_str())
     }
@@ -45,8 +58,27 @@ impl Settings {
         self.entries.is_empty()
     }
 
-    pub(super) fn insert(&mut self, key: String, value: String, secret: bool) {
-        self.entries.insert(key, Setting { value, secret });
+    #[cfg(test)]
+    fn insert(&mut self, key: String, value: String, secret: bool) {
+        self.insert_resolved(key, value, secret, Vec::new());
+    }
+
+    /// A setting whose `${...}` references resolved to `resolved`.
+    pub(super) fn insert_resolved(
+        &mut self,
+        key: String,
+        value: String,
+        secret: bool,
+        resolved: Vec<String>,
+    ) {
+        self.entries.insert(
+            key,
+            Setting {
+                value,
+                secret,
+                resolved,
+            },
+        );
     }
 }
 
@@ -86,6 +118,21 @@ mod tests {
         assert!(settings.is_secret("token"));
         assert!(!settings.is_secret("projects"));
         assert!(!settings.is_secret("absent"));
+    }
+
+    #[test]
+    fn secret_values_are_the_whole_values_and_their_resolved_parts() {
+        let mut settings = Settings::default();
+        settings.insert_resolved(
+            "auth".into(),
+            "Bearer hunter2".into(),
+            true,
+            vec!["hunter2".into()],
+        );
+        settings.insert_resolved("empty".into(), String::new(), true, vec![String::new()]);
+        settings.insert("projects".into(), "3".into(), false);
+        let values: Vec<&str> = settings.secret_values().collect();
+        assert_eq!(values, ["Bearer hunter2", "hunter2"]);
     }
 
     #[test]

@@ -317,9 +317,9 @@ impl Checker<'_> {
         let mut settings = Settings::default();
         for (key, value) in raw {
             let at = self.at(value.span());
-            let (text, secret) = match value.get_ref() {
+            let (text, secret, resolved) = match value.get_ref() {
                 toml::Value::String(s) => match expand(s, self.env) {
-                    Ok(e) => (e.value, e.secret),
+                    Ok(e) => (e.value, e.secret, e.resolved),
                     Err(errors) => {
                         for e in errors {
                             self.secret_error(&e, value.span(), key, owner);
@@ -327,9 +327,9 @@ impl Checker<'_> {
                         continue;
                     }
                 },
-                toml::Value::Integer(i) => (i.to_string(), false),
-                toml::Value::Float(f) => (f.to_string(), false),
-                toml::Value::Boolean(b) => (b.to_string(), false),
+                toml::Value::Integer(i) => (i.to_string(), false, Vec::new()),
+                toml::Value::Float(f) => (f.to_string(), false, Vec::new()),
+                toml::Value::Boolean(b) => (b.to_string(), false, Vec::new()),
                 other => {
                     let kind = match other {
                         toml::Value::Array(_) => "an array",
@@ -344,7 +344,7 @@ impl Checker<'_> {
                     continue;
                 }
             };
-            settings.insert(key.clone(), text, secret);
+            settings.insert_resolved(key.clone(), text, secret, resolved);
         }
         settings
     }

@@ -144,9 +144,11 @@ impl ReportQuery {
             Some(f) => instant("from", f)?,
             None => to_ms.saturating_sub(bucket::DAY_MS),
         };
-        if from_ms >= to_ms {
+        // `[from, to)` with from == to is empty: a valid question with an empty answer, as
+        // a range too short to hold a bucket start is.
+        if from_ms > to_ms {
             return Err(ReportError::BadQuery(format!(
-                "from ({}) must be before to ({})",
+                "from ({}) is after to ({}); the range is [from, to)",
                 format_instant(from_ms),
                 format_instant(to_ms)
             )));
@@ -219,9 +221,19 @@ impl Sum {
 }
 
 impl Report {
-    /// Reads the buckets `query` asks for from `store`.
-    pub fn build(store: &HistoryStore, query: &ReportQuery) -> Result<Report, ReportError> {
+    /// Reads the buckets `query` asks for from `store`. `label_keys` are the configured
+    /// `[reports] label_keys`, or `None` where the config is not known (a report read from a
+    /// state directory): a `label:KEY` neither configured nor in the history is refused.
+    pub fn build(
+        store: &HistoryStore,
+        query: &ReportQuery,
+        label_keys: Option<&[String]>,
+    ) -> Result<Report, ReportError> {
         let dimension = query.group_by.dimension();
+        let retired = match &query.group_by {
+            GroupBy::Label(key) => check_label(store, key, label_keys)?,
+            _ => false,
+        };
         let tier = match (&query.group_by, query.step) {
             (GroupBy::Resource, _) | (_, Step::Hour) => Tier::Hourly,
             _ => Tier::Daily,
@@ -246,6 +258,12 @@ impl Report {
                 format_instant(oldest)
             )),
             Some(_) => {}
+        }
+        if let (true, GroupBy::Label(key)) = (retired, &query.group_by) {
+            report.notes.push(format!(
+                "label `{key}` is no longer in [reports] label_keys: these are the buckets \
+                 recorded while it was"
+            ));
         }
         Ok(report)
     }
@@ -306,6 +324,11 @@ impl Report {
             resource_hours: b.resource_seconds / 3600.0,
         };
         let mut notes = Vec::new();
+        if query.from_ms == query.to_ms {
+            notes.push(
+                "from equals to: the range [from, to) is empty, so there are no rows".to_owned(),
+            );
+        }
         if from != query.from_ms || to != query.to_ms {
             notes.push(format!(
                 "from and to are not on UTC {} boundaries: buckets are UTC and count when they \
@@ -365,6 +388,62 @@ impl Report {
         let bytes = w.into_inner().map_err(|e| e.into_error())?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
+}
+
+/// Whether `label:KEY` may be asked for: configured, or recorded before (then `Ok(true)`: a
+/// key since removed from the config, whose history is still kept). Anything else is most
+/// likely a typo (`teams` for `team`), which would otherwise answer every resource as
+/// `(unset)` with zero emissions: refused, naming the keys there are.
+fn check_label(
+    store: &HistoryStore,
+    key: &str,
+    configured: Option<&[String]>,
+) -> Result<bool, ReportError> {
+    if configured.is_some_and(|keys| keys.iter().any(|k| k == key)) {
+        return Ok(false);
+    }
+    let dimension = super::label_dimension(key);
+    if store.oldest(Tier::Hourly, &dimension)?.is_some()
+        || store.oldest(Tier::Daily, &dimension)?.is_some()
+    {
+        return Ok(configured.is_some());
+    }
+    let list = |keys: &[String]| {
+        if keys.is_empty() {
+            "none".to_owned()
+        } else {
+            keys.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    Err(ReportError::BadQuery(match configured {
+        Some(keys) => format!(
+            "group_by=label:{key}: `{key}` is not in [reports] label_keys (configured: {}) and \
+             no history is kept for it; group by a configured key, or add `{key}` to \
+             label_keys to record it from now on",
+            list(keys)
+        ),
+        None => {
+            let prefix = super::label_dimension("");
+            let mut recorded: Vec<String> = Vec::new();
+            for tier in [Tier::Hourly, Tier::Daily] {
+                for d in store.dimensions(tier)? {
+                    if let Some(k) = d.strip_prefix(&prefix)
+                        && !recorded.iter().any(|r| r == k)
+                    {
+                        recorded.push(k.to_owned());
+                    }
+                }
+            }
+            format!(
+                "group_by=label:{key}: no history is kept for label `{key}` (labels with \
+                 history: {}); only keys in [reports] label_keys are recorded",
+                list(&recorded)
+            )
+        }
+    }))
 }
 
 fn coverage(hours_with_data: u32, asked: f64) -> f64 {
@@ -529,6 +608,13 @@ mod tests {
                 "{from} {to} {by} {step}"
             );
         }
+        // [from, to) with from == to: empty, not malformed.
+        let q = ReportQuery::parse(Some("2026-11-01"), Some("2026-11-01"), None, None, 0)
+            .expect("an empty range");
+        assert_eq!((q.from_ms, q.to_ms), (NOV_1, NOV_1));
+        let r = Report::from_buckets(&q, Tier::Hourly, std::iter::empty()).expect("report");
+        assert!(r.rows.is_empty() && r.totals.energy_kwh == 0.0);
+        assert!(r.notes[0].contains("empty"), "{:?}", r.notes);
         let now = NOV_1 + 90 * 60_000;
         let q = ReportQuery::parse(None, None, None, None, now).expect("defaults");
         assert_eq!(

@@ -4,6 +4,7 @@
 
 use crate::model;
 use crate::runtime::bindings as wit;
+use crate::text::Secrets;
 
 pub fn kind(k: wit::ProviderKind) -> model::ProviderKind {
     match k {
@@ -37,9 +38,13 @@ pub fn metadata(m: wit::PluginMetadata) -> model::PluginMetadata {
     }
 }
 
-/// A provider's error, its texts escaped and capped: they end up in logs and API answers.
-pub fn provider_error(e: wit::ProviderError) -> model::ProviderError {
-    let clean = |m: String| crate::text::escape(&m, MAX_ERROR_BYTES);
+/// A provider's error, its texts scrubbed of the provider's `secrets`, escaped and capped:
+/// they end up in logs and API answers. Scrubbed first, so a cut cannot leave half a secret.
+pub fn provider_error(e: wit::ProviderError, secrets: &Secrets) -> model::ProviderError {
+    let clean = |m: String| {
+        let kept = secrets.scrub_within(&m, MAX_ERROR_BYTES);
+        crate::text::escape(&kept, usize::MAX)
+    };
     match e {
         wit::ProviderError::BadConfig(m) => model::ProviderError::BadConfig(clean(m)),
         wit::ProviderError::Unauthorized(m) => model::ProviderError::Unauthorized(clean(m)),

@@ -94,6 +94,7 @@ impl Needs {
             tls_roots: None,
             key_value: key_value.then(|| provider.to_owned()),
             limits: None,
+            secrets: crate::text::Secrets::NONE,
         };
         (grants, unused)
     }

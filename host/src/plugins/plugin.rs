@@ -323,15 +323,18 @@ impl Context<'_> {
                     plugin: self.plugin.to_owned(),
                     version: self.version.to_owned(),
                     operation: self.operation,
-                    refused: format!("HTTP to {}", store.data().refused_origins().join(", ")),
-                    error: Box::new(convert::provider_error(error)),
+                    refused: self.grants.secrets.scrub_owned(format!(
+                        "HTTP to {}",
+                        store.data().refused_origins().join(", ")
+                    )),
+                    error: Box::new(convert::provider_error(error, &self.grants.secrets)),
                 })
             }
             Ok(Ok(Err(error))) => Err(CallError::Guest {
                 plugin: self.plugin.to_owned(),
                 version: self.version.to_owned(),
                 operation: self.operation,
-                error: convert::provider_error(error),
+                error: convert::provider_error(error, &self.grants.secrets),
             }),
             Ok(Err(error)) => Err(self.failure(&store, error)),
         }
@@ -402,7 +405,7 @@ impl Context<'_> {
             plugin: self.plugin.to_owned(),
             version: self.version.to_owned(),
             operation: self.operation,
-            reason,
+            reason: self.grants.secrets.scrub_owned(reason),
         }
     }
 }

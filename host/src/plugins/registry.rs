@@ -18,6 +18,9 @@ use super::{LoadError, Plugin};
 use crate::runtime::Runtime;
 use crate::trust::{SIGNATURE_SUFFIX, TrustPolicy, Verdict};
 
+/// A file loading longer than this is named in the log.
+const SLOW_LOAD: Duration = Duration::from_secs(1);
+
 /// The files a load is working on right now, so readiness can say what start-up waits for.
 #[derive(Clone, Default)]
 pub struct LoadProgress(Arc<Mutex<BTreeMap<String, Instant>>>);
@@ -157,7 +160,18 @@ impl PluginSet {
                 let (shown, sha256) = (shown.clone(), sha256.clone());
                 async move {
                     progress.begin(&shown);
+                    // /readyz says only how many files are loading (its callers are not
+                    // authenticated yet); which one is slow is the log's to say. A task of
+                    // its own: a guest running until its deadline does not yield this one.
+                    let slow = tokio::spawn({
+                        let shown = shown.clone();
+                        async move {
+                            tokio::time::sleep(SLOW_LOAD).await;
+                            tracing::info!(file = %shown, "a plugin file is still loading after {} s (compiling, or its metadata call is slow); readiness waits for it", SLOW_LOAD.as_secs());
+                        }
+                    });
                     let result = load_digested(&runtime, &shown, source, sha256).await;
+                    slow.abort();
                     progress.end(&shown);
                     result
                 }

@@ -13,7 +13,7 @@ use super::handle::{Command, Envelope, ManageError, ReloadHandle};
 use super::history::{History, Outcome, ReloadRecord};
 use super::source::ConfigSource;
 use crate::collect::{Plan, PlanUpdate};
-use crate::config::{AuthConfig, Config};
+use crate::config::{ApiConfig, Config};
 use crate::model::ProviderKind;
 use crate::plugins::{Plugin, PluginSet, SetChange, load_bytes};
 use crate::runtime::Runtime;
@@ -34,8 +34,8 @@ pub struct Reloader {
     rx: mpsc::Receiver<Envelope>,
     /// Who asked for the command being handled, recorded on its reload.
     caller: Option<String>,
-    /// Read by the API on every request; replaced when a reload changes `[auth]`.
-    auth: Arc<RwLock<AuthConfig>>,
+    /// Read by the API on every request; replaced when a reload applies.
+    api_config: Arc<RwLock<ApiConfig>>,
 }
 
 impl Reloader {
@@ -48,7 +48,7 @@ impl Reloader {
         config_text: Option<String>,
         plugins: PluginSet,
         gate: crate::state::WriteGate,
-        auth: Arc<RwLock<AuthConfig>>,
+        api_config: Arc<RwLock<ApiConfig>>,
     ) -> (Reloader, ReloadHandle, mpsc::Receiver<PlanUpdate>) {
         let (tx, rx) = mpsc::channel(16);
         let (updates, plans) = mpsc::channel(4);
@@ -69,7 +69,7 @@ impl Reloader {
             history,
             rx,
             caller: None,
-            auth,
+            api_config,
         };
         (reloader, handle, plans)
     }
@@ -267,8 +267,8 @@ impl Reloader {
                 plugins.plugins().map(|p| p.info().sha256.clone()).collect();
             cache.prune(&keep);
         }
-        if let Ok(mut auth) = self.auth.write() {
-            *auth = config.auth.clone();
+        if let Ok(mut api_config) = self.api_config.write() {
+            *api_config = ApiConfig::of(&config);
         }
         self.config = config;
         self.config_text = text;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::Limits;
 use super::http::HttpOrigin;
 use super::tls_roots::TlsRoots;
+use crate::text::Secrets;
 
 /// Nothing by default. Granted per provider in the config, never by the plugin itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,6 +21,9 @@ pub struct Grants {
     pub key_value: Option<String>,
     /// This instance's limits, when the operator overrode the global ones.
     pub limits: Option<Limits>,
+    /// The resolved secrets of this instance's settings and of its accounts' settings: what
+    /// its plugin says (errors, log lines) is scrubbed of them.
+    pub secrets: Secrets,
 }
 
 impl Grants {
@@ -30,5 +34,6 @@ impl Grants {
         tls_roots: None,
         key_value: None,
         limits: None,
+        secrets: Secrets::NONE,
     };
 }

@@ -190,6 +190,8 @@ pub struct HttpPolicy {
     /// The operator's CA bundle for this provider, if any.
     tls: Option<Arc<rustls::ClientConfig>>,
     refused: Vec<String>,
+    /// A refused origin is the guest's text: scrubbed before it is logged or kept.
+    secrets: crate::text::Secrets,
 }
 
 impl HttpPolicy {
@@ -197,12 +199,14 @@ impl HttpPolicy {
         plugin: Arc<str>,
         allowed: Arc<[HttpOrigin]>,
         tls_roots: Option<&super::tls_roots::TlsRoots>,
+        secrets: crate::text::Secrets,
     ) -> Self {
         HttpPolicy {
             plugin,
             allowed,
             tls: tls_roots.map(|r| r.config()),
             refused: Vec::new(),
+            secrets,
         }
     }
 
@@ -225,7 +229,9 @@ impl HttpPolicy {
         if self.allowed.iter().any(|o| o.allows(scheme, host, port)) {
             return true;
         }
-        let origin = format!("{}://{host}:{port}", scheme.as_str());
+        let origin = self
+            .secrets
+            .scrub_owned(format!("{}://{host}:{port}", scheme.as_str()));
         tracing::warn!(
             plugin = &*self.plugin,
             origin = %origin,
@@ -326,13 +332,20 @@ mod tests {
             Arc::from("p"),
             Arc::from(vec![origin("http://127.0.0.1:9090")]),
             None,
+            crate::text::Secrets::new(["hunter2"]),
         );
         assert!(policy.permits(&"http://127.0.0.1:9090/api".parse().expect("uri")));
         assert!(!policy.permits(&"http://127.0.0.1:9091/api".parse().expect("uri")));
         assert!(!policy.permits(&"https://127.0.0.1:9090/api".parse().expect("uri")));
+        // An origin is the guest's text: a secret in it is kept and logged scrubbed.
+        assert!(!policy.permits(&"https://hunter2.example:443/".parse().expect("uri")));
         assert_eq!(
             policy.refused(),
-            ["http://127.0.0.1:9091", "https://127.0.0.1:9090"]
+            [
+                "http://127.0.0.1:9091",
+                "https://127.0.0.1:9090",
+                "https://***.example:443"
+            ]
         );
     }
 }

@@ -1,7 +1,7 @@
 //! The data each store carries: a WASI context with only the granted read-only directories
 //! (no sockets, no environment variables, no inherited stdio), the HTTP policy, the key-value
-//! namespace when granted, the memory limiter, and the plugin's name for its logs. Also the
-//! host side of the `log` import.
+//! namespace when granted, the memory limiter, the plugin's name and the provider's secrets
+//! for its logs. Also the host side of the `log` import.
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use super::bindings::carbonaut::provider::log;
 use super::http::HttpPolicy;
 use super::key_value::{KeyValueStore, Namespace};
 use super::{CallLimiter, Grants, Limits};
+use crate::text::{self, Secrets};
 
 pub struct HostState {
     wasi: WasiCtx,
@@ -23,6 +24,7 @@ pub struct HostState {
     table: ResourceTable,
     pub(crate) limiter: CallLimiter,
     plugin: Arc<str>,
+    secrets: Secrets,
     log_lines: u32,
     log_dropped: u32,
 }
@@ -64,11 +66,13 @@ impl HostState {
                 plugin.clone(),
                 Arc::from(grants.http.as_slice()),
                 grants.tls_roots.as_ref(),
+                grants.secrets.clone(),
             ),
             key_value,
             table: ResourceTable::new(),
             limiter: CallLimiter::new(limits.memory_bytes),
             plugin,
+            secrets: grants.secrets.clone(),
             log_lines: 0,
             log_dropped: 0,
         })
@@ -119,43 +123,108 @@ impl WasiView for HostState {
 }
 
 impl log::Host for HostState {
-    fn log(&mut self, level: log::Level, mut message: String, mut fields: Vec<(String, String)>) {
+    fn log(&mut self, level: log::Level, message: String, mut fields: Vec<(String, String)>) {
         if self.log_lines >= MAX_LOG_LINES_PER_CALL {
             self.log_dropped = self.log_dropped.saturating_add(1);
             return;
         }
         self.log_lines += 1;
-        // Escaped, not only cut: a newline or an ESC in a guest's text would let it forge
-        // log records of the host's own.
-        crate::text::escape_in_place(&mut message, MAX_LOG_MESSAGE_BYTES);
-        fields.truncate(32);
-        for (k, v) in &mut fields {
-            crate::text::escape_in_place(k, 128);
-            crate::text::escape_in_place(v, 1024);
-        }
+        fields.truncate(MAX_LOG_FIELDS);
+        let line = GuestLine::new(&self.secrets, message, &fields);
         let plugin = &*self.plugin;
-        let fields = FieldList(&fields);
         match level {
-            log::Level::Trace => tracing::trace!(plugin, %fields, "{message}"),
-            log::Level::Debug => tracing::debug!(plugin, %fields, "{message}"),
-            log::Level::Info => tracing::info!(plugin, %fields, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin, %fields, "{message}"),
-            log::Level::Error => tracing::error!(plugin, %fields, "{message}"),
+            log::Level::Trace => tracing::trace!(plugin, "{line}"),
+            log::Level::Debug => tracing::debug!(plugin, "{line}"),
+            log::Level::Info => tracing::info!(plugin, "{line}"),
+            log::Level::Warn => tracing::warn!(plugin, "{line}"),
+            log::Level::Error => tracing::error!(plugin, "{line}"),
         }
     }
 }
 
-/// Guest fields rendered as `k=v k=v`: tracing needs field names at compile time.
-struct FieldList<'a>(&'a [(String, String)]);
+/// Fields one guest log line keeps; the rest are dropped.
+const MAX_LOG_FIELDS: usize = 32;
 
-impl std::fmt::Display for FieldList<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, (k, v)) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            write!(f, "{k}={v}")?;
+/// A guest's log line as the host writes it: `"message" key="value" key="value"`. The
+/// message and each value are quoted and escaped, so a value holding ` k3=x` or a newline
+/// stays one value, and scrubbed of the provider's secrets first (then cut, so a cut never
+/// leaves part of a secret behind). tracing names its fields at compile time, so the guest's
+/// fields travel in the record's message, each one a field of its own for a reader.
+struct GuestLine(String);
+
+impl GuestLine {
+    fn new(secrets: &Secrets, message: String, fields: &[(String, String)]) -> GuestLine {
+        let clean = |said: &str, max: usize| text::quote(&secrets.scrub_within(said, max));
+        let mut line = clean(&message, MAX_LOG_MESSAGE_BYTES);
+        for (key, value) in fields {
+            line.push(' ');
+            line.push_str(&field_key(&secrets.scrub(key)));
+            line.push('=');
+            line.push_str(&clean(value, MAX_LOG_FIELD_BYTES));
         }
-        Ok(())
+        GuestLine(line)
+    }
+}
+
+impl std::fmt::Display for GuestLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Longer field values are cut.
+const MAX_LOG_FIELD_BYTES: usize = 1024;
+
+/// A guest's field name as one token: letters, digits, `_`, `-` and `.` kept, anything else
+/// (a space, `=`, a quote) written as `_`; at most 64 characters.
+fn field_key(key: &str) -> String {
+    let key: String = key
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if key.is_empty() { "_".to_owned() } else { key }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_guest_field_stays_one_quoted_value() {
+        let fields = vec![
+            ("k1".to_owned(), "v1".to_owned()),
+            ("k2".to_owned(), "v2 k3=x \"quoted\"\nnext".to_owned()),
+            ("bad key=".to_owned(), String::new()),
+        ];
+        let line = GuestLine::new(&Secrets::NONE, "hello k0=y".to_owned(), &fields);
+        assert_eq!(
+            line.to_string(),
+            r#""hello k0=y" k1="v1" k2="v2 k3=x \"quoted\"\nnext" bad_key_="""#
+        );
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_before_the_line_is_cut() {
+        let secrets = Secrets::new(["hunter2"]);
+        let message = format!("{}hunter2", "x".repeat(MAX_LOG_MESSAGE_BYTES - 3));
+        let fields = vec![
+            ("token".to_owned(), "Bearer hunter2".to_owned()),
+            ("hunter2".to_owned(), "as a key".to_owned()),
+        ];
+        let line = GuestLine::new(&secrets, message, &fields).to_string();
+        assert!(!line.contains("hun"), "{line}");
+        assert!(
+            line.ends_with(r#"xxx***" token="Bearer ***" ___="as a key""#),
+            "{line}"
+        );
+        let long = GuestLine::new(&secrets, "é".repeat(3000), &[]).to_string();
+        assert!(long.ends_with("é… (cut from 6000 bytes)\""), "{long}");
     }
 }

@@ -1,6 +1,7 @@
 //! Who may talk to carbonaut, against the real binary: client certificates (mutual TLS) and
 //! JWTs, each against the role a route group needs; the caller named in the reload history;
-//! a real Prometheus scraping over mutual TLS; the shipped example.
+//! a real Prometheus scraping over mutual TLS; the shipped example; no input a caller controls
+//! can forge a log record.
 
 use std::path::Path;
 
@@ -9,6 +10,7 @@ use crate::support::Daemon;
 
 mod example;
 mod jwt;
+mod log_forging;
 mod mtls;
 mod openapi;
 mod pki;

@@ -61,7 +61,9 @@ pub async fn harness(config: &str, plugins: &[&str]) -> Harness {
             snapshot,
             telemetry,
             reload: None,
-            auth: Arc::new(std::sync::RwLock::new(config.auth.clone())),
+            config: Arc::new(std::sync::RwLock::new(carbonaut::config::ApiConfig::of(
+                &config,
+            ))),
             history: Some(history),
             vitals: Default::default(),
         },

@@ -453,3 +453,74 @@ fn python_csv_total(csv: &str) -> f64 {
         .parse()
         .expect("a number")
 }
+
+#[test]
+fn an_unknown_label_key_is_refused_and_an_empty_range_is_empty() {
+    let site = Site::new(&accounts("label_keys = [\"team\", \"cost-center\"]\n"));
+    fast(&site);
+    let daemon = site.start();
+    daemon.wait_for("/metrics", 30, |t| {
+        metric_value(
+            t,
+            "carbonaut_account_energy_joules_total",
+            "account=\"acme\"",
+        )
+        .is_some_and(|j| j > 0.0)
+    });
+    let (from, to) = dates();
+    // `teams` for `team`: a typo, not a label every resource lacks.
+    let typo = get(
+        &daemon,
+        &format!("/api/v1/report?from={from}&to={to}&group_by=label:teams"),
+    );
+    assert_eq!(typo.status(), 400);
+    let body = typo.text().expect("body");
+    assert!(
+        body.contains("`teams` is not in [reports] label_keys")
+            && body.contains("`team`, `cost-center`"),
+        "{body}"
+    );
+    report(&daemon, &format!("from={from}&to={to}&group_by=label:team"));
+
+    // [from, to) with from == to is empty: an empty answer, as a 1 ms range within an hour is.
+    let at = "2026-11-01T10:20:00Z";
+    let empty = report(&daemon, &format!("from={at}&to={at}"));
+    assert_eq!(empty["rows"], serde_json::json!([]), "{empty}");
+    assert_eq!(empty["totals"]["energy_kwh"], 0.0, "{empty}");
+    assert!(empty["notes"].to_string().contains("empty"), "{empty}");
+    let short = report(&daemon, &format!("from={at}&to=2026-11-01T10:20:00.001Z"));
+    assert_eq!(short["rows"], serde_json::json!([]), "{short}");
+    let backwards = get(
+        &daemon,
+        &format!("/api/v1/report?from=2026-11-02T00:00:00Z&to={at}"),
+    );
+    assert_eq!(backwards.status(), 400);
+    assert!(backwards.text().expect("body").contains("is after to"));
+
+    // A key dropped from the config keeps its history answerable, and says so.
+    site.write_config(&accounts(""));
+    fast(&site);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reloads: serde_json::Value = get(&daemon, "/api/v1/reloads").json().expect("JSON");
+        if reloads[0]["outcome"] == "applied" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reload: {reloads}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let retired = report(&daemon, &format!("from={from}&to={to}&group_by=label:team"));
+    assert!(
+        retired["notes"]
+            .to_string()
+            .contains("no longer in [reports] label_keys"),
+        "{retired}"
+    );
+    let typo = get(
+        &daemon,
+        &format!("/api/v1/report?from={from}&to={to}&group_by=label:teams"),
+    );
+    assert_eq!(typo.status(), 400);
+    assert!(typo.text().expect("body").contains("(configured: none)"));
+    daemon.stop();
+}

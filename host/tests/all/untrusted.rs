@@ -566,18 +566,32 @@ fn start_up_answers_probes_while_a_slow_plugin_loads() {
     assert_eq!(get("/healthz").status(), 200, "alive while loading");
     let ready = get("/readyz");
     assert_eq!(ready.status(), 503);
-    // The slow plugin is named while it holds start-up (up to its 4 s deadline).
+    // While the slow plugin holds start-up (up to its 4 s deadline), every route says so,
+    // naming no file to callers nobody has authenticated; the log names it.
     let until = Instant::now() + Duration::from_secs(30);
     loop {
         let body = get("/readyz").text().expect("body");
-        if body.contains("loading plugins") && body.contains("slow-metadata.wasm") {
+        if body.contains("1 file is still loading") {
             break;
         }
         assert!(
             Instant::now() < until,
-            "never named the slow plugin: {body}"
+            "never said what it waits for: {body}"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // On a busy machine a quick plugin may be named too; the slow one must be.
+    while !wait_line("still loading after").contains("slow-metadata.wasm") {}
+    let dir = bench.dir.path().display().to_string();
+    for path in ["/readyz", "/api/v1/status", "/metrics"] {
+        let response = get(path);
+        assert_eq!(response.status(), 503, "{path}");
+        let body = response.text().expect("body");
+        assert!(body.contains("loading plugins"), "{path}: {body}");
+        assert!(
+            !body.contains("slow-metadata") && !body.contains(&dir) && !body.contains(".wasm"),
+            "{path} names a server file: {body}"
+        );
     }
     // Then the plugins that did load serve as usual.
     wait_line("listening on http://");
@@ -585,5 +599,75 @@ fn start_up_answers_probes_while_a_slow_plugin_loads() {
     while get("/readyz").status() != 200 {
         assert!(Instant::now() < until, "never ready");
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `text` base64-encoded (standard alphabet, padded).
+fn base64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[test]
+fn a_plugin_echoing_its_settings_serves_and_logs_no_secret() {
+    const TOKEN: &str = "s3cr3t/tok+en=?x";
+    const ACCOUNT_KEY: &str = "acct-key-0123456789";
+    let bench = Bench::new(
+        &[LIAR],
+        "[providers.liar]\nplugin = \"liar\"\n\
+         settings = { discovery = \"echo-settings\", token = \"Bearer ${ECHO_TOKEN}\" }\n\n\
+         [accounts.site]\ndiscovery = \"liar\"\nresource_metrics = \"liar\"\n\
+         settings = { key = \"${ECHO_ACCOUNT_KEY}\" }\n",
+    );
+    let daemon = Daemon::start_with_env(
+        &["--config", &bench.config().display().to_string()],
+        &[("ECHO_TOKEN", TOKEN), ("ECHO_ACCOUNT_KEY", ACCOUNT_KEY)],
+    );
+    let status = daemon.wait_for("/api/v1/status", 30, |t| t.contains("expected a number"));
+    let plugins = daemon.get("/api/v1/plugins").text().expect("plugins");
+    let plugin = daemon.get("/api/v1/plugins/liar").text().expect("plugin");
+    std::thread::sleep(Duration::from_millis(300));
+    let log = daemon.stop();
+    // The error and the log lines arrived, with the secrets taken out.
+    assert!(status.contains("got `***` for token"), "{status}");
+    assert!(status.contains("got `***` for key"), "{status}");
+    assert!(plugins.contains("expected a number"), "{plugins}");
+    assert!(log.contains("read setting token: ***"), "{log}");
+    // The guest's fields are each one quoted value: ` k3=x` is not a field of its own.
+    assert!(
+        log.lines()
+            .any(|l| l.contains(r#"key="token" value="***" then=" k3=x""#)),
+        "{log}"
+    );
+    for secret in [TOKEN, ACCOUNT_KEY] {
+        let basic = base64(&format!("user:{secret}"));
+        let forms = [
+            secret.to_owned(),
+            secret
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        char::from(b).to_string()
+                    }
+                    b => format!("%{b:02X}"),
+                })
+                .collect(),
+            base64(secret),
+            // The secret's own characters inside the Basic credential.
+            basic[8..basic.len() - 4].to_owned(),
+        ];
+        for form in &forms {
+            for (what, text) in [
+                ("status", &status),
+                ("plugins", &plugins),
+                ("plugin", &plugin),
+                ("log", &log),
+            ] {
+                assert!(
+                    !text.contains(form.as_str()),
+                    "{what} holds `{form}`:\n{text}"
+                );
+            }
+        }
     }
 }

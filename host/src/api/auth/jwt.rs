@@ -89,12 +89,12 @@ fn keys_for(
         .filter_map(|k| DecodingKey::from_jwk(k).ok())
         .collect();
     if keys.is_empty() {
+        // The answer goes to a caller not yet authenticated: it names the setting, the log
+        // names the file (a rotated key missing from it is the usual cause).
+        tracing::info!(kid, file = %jwks.path.display(), "a JWT names a key the JWKS file does not hold; refused");
         return Err(match kid {
-            Some(kid) => format!(
-                "no {alg:?} key with kid `{kid}` is in {}",
-                jwks.path.display()
-            ),
-            None => format!("no {alg:?} key is in {}", jwks.path.display()),
+            Some(kid) => format!("no {alg:?} key with kid `{kid}` is in [auth.jwt] jwks_file"),
+            None => format!("no {alg:?} key is in [auth.jwt] jwks_file"),
         });
     }
     Ok(keys)

@@ -1,7 +1,7 @@
 //! JWT bearer tokens: signed by the right key (RS256 and ES256), by another key, expired (and
 //! within the clock-skew allowance), not yet valid, for another audience or issuer, `alg=none`,
 //! HS256 without a configured secret, and a roles claim that grants nothing; a rotated JWKS
-//! file applies at the next reload.
+//! file applies at the next reload; a refusal names no server file.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -168,6 +168,31 @@ fn a_rotated_jwks_file_applies_at_the_next_reload() {
     assert_eq!(
         status(&http, Method::GET, &read_url, Some(&by_new)),
         Some(401)
+    );
+    // The answer to a caller nobody has authenticated names the setting, not the file; the
+    // log names the file.
+    let refusal = http
+        .get(&read_url)
+        .bearer_auth(&by_new)
+        .send()
+        .and_then(|r| r.text())
+        .expect("body");
+    assert!(
+        refusal.contains("no ES256 key with kid `2026-02` is in [auth.jwt] jwks_file"),
+        "{refusal}"
+    );
+    let dir = site.dir.path().display().to_string();
+    assert!(
+        !refusal.contains(&dir) && !refusal.contains("jwks.json"),
+        "{refusal}"
+    );
+    assert!(
+        daemon
+            .log()
+            .lines()
+            .any(|l| l.contains("kid=\"2026-02\"") && l.contains("jwks.json")),
+        "{}",
+        daemon.log()
     );
 
     // The config text does not change; only the file it names does.

@@ -5,6 +5,10 @@
 //! Discovery: two projects `p` and `q` of two resources `a` and `b` unless the mode says
 //! otherwise. Resource metrics: 100 W for each resource now, unless the mode says otherwise.
 //! Environment: 300 g/kWh for each location now, unless the mode says otherwise.
+//!
+//! Discovery mode `echo-settings` is an honest plugin's careless error: it logs every setting
+//! and account setting it was given, and fails with them in its message, as given,
+//! URL-encoded and base64-encoded (alone and inside a Basic credential).
 
 use carbonaut_sdk::{
     Account, Discovery, EmissionFactorType, EnergyMix, EnergySource, Environment, Hardware,
@@ -20,6 +24,11 @@ impl Plugin for Liar {
             .setting("discovery", "How discovery lies", false)
             .setting("metrics", "How resource metrics lie", false)
             .setting("environment", "How the environment lies", false)
+            .secret_setting(
+                "token",
+                "Echoed back by discovery mode echo-settings",
+                false,
+            )
     }
 }
 
@@ -30,6 +39,59 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Logs every setting it was given and returns them in an error, in every form it knows.
+fn echo(settings: &Settings, account: &Account) -> ProviderError {
+    let mut said = Vec::new();
+    for (key, value) in settings.iter().chain(&account.settings) {
+        carbonaut_sdk::log::warn(
+            &format!("read setting {key}: {value}"),
+            &[
+                ("key", key.as_str()),
+                ("value", value.as_str()),
+                ("then", " k3=x"),
+            ],
+        );
+        said.push(format!(
+            "got `{value}` for {key}, expected a number (as a query: ?{key}={}; encoded: {}; \
+             as a Basic credential: {})",
+            percent(value),
+            base64(value.as_bytes()),
+            base64(format!("user:{value}").as_bytes())
+        ));
+    }
+    ProviderError::BadConfig(said.join("; "))
+}
+
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn project(id: &str) -> Project {
@@ -61,7 +123,7 @@ fn resource(id: &str) -> ResourceInfo {
 }
 
 impl Discovery for Liar {
-    fn list_projects(settings: Settings, _: Account) -> Result<Vec<Project>, ProviderError> {
+    fn list_projects(settings: Settings, account: Account) -> Result<Vec<Project>, ProviderError> {
         Ok(match setting(&settings, "discovery").unwrap_or("ok") {
             // `p` twice: the second listing (with other resources) must not replace the first.
             "duplicate-project" => vec![project("p"), project("q"), project("p")],
@@ -77,6 +139,7 @@ impl Discovery for Liar {
                     "z".repeat(1 << 20)
                 )));
             }
+            "echo-settings" => return Err(echo(&settings, &account)),
             _ => vec![project("p"), project("q")],
         })
     }
