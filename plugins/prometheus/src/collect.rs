@@ -6,7 +6,7 @@ use carbonaut_sdk::{ProviderError, ResourceInfo, ResourceSample, log};
 use crate::api::Client;
 use crate::config::{Config, Mode, Source};
 use crate::readings::{NODE_CPU_SECONDS, Readings, raw_families};
-use crate::{exposition, fetch};
+use crate::{exposition, fetch, window};
 
 pub fn collect(
     config: &Config,
@@ -50,10 +50,8 @@ fn query(config: &Config) -> Result<Readings, ProviderError> {
         readings.add_raw(&config.template, &client.query(&promql)?);
     }
     if config.uses(Source::NodeExporter) {
-        let promql = format!(
-            "rate({NODE_CPU_SECONDS}{{mode=\"idle\"{extra}}}[{}])",
-            config.rate_window
-        );
+        let window = window::choose(&client, config.rate_window.as_deref());
+        let promql = format!("rate({NODE_CPU_SECONDS}{{mode=\"idle\"{extra}}}[{window}])");
         readings.add_idle_rates(&config.template, &client.query(&promql)?);
     }
     Ok(readings)
