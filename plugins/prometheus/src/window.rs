@@ -149,7 +149,7 @@ pub fn parse_duration(text: &str) -> Option<u64> {
 /// Milliseconds as the shortest Prometheus duration that says them exactly (`4m`, `90s`).
 pub fn format_duration(ms: u64) -> String {
     for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
-        if ms > 0 && ms % size == 0 {
+        if ms > 0 && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
