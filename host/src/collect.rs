@@ -14,6 +14,7 @@ mod telemetry;
 mod update;
 
 pub use collector::Collector;
+pub use environment::{Isolated, is_refusal, isolate_refusals};
 pub use health::{Health, ProviderHealth};
 pub use plan::{
     AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone,

@@ -3,6 +3,7 @@
 //! provider's key-value store for `cache_seconds` so a short collection interval does not
 //! turn into a long API bill. The zone is the query's grid zone, else its country.
 
+mod answered;
 mod api;
 mod cache;
 mod parse;
