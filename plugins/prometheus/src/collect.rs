@@ -109,14 +109,16 @@ fn scrape_one(
     })?;
     let mut series = exposition::parse(text, families, now_ms())
         .map_err(|e| ProviderError::Other(format!("the metrics of {url} are malformed: {e}")))?;
-    // What Prometheus would add when scraping: the target's `host:port` as `instance`.
+    // What Prometheus does when scraping (`honor_labels: false`, its default): the target's
+    // `host:port` becomes `instance`, and an exporter's own `instance` (Kepler 0.7 writes the
+    // node's name there) is kept as `exported_instance`. Both modes then key a series alike.
     let authority = url.split_once("://").map_or(url, |(_, rest)| {
         rest.split(['/', '?']).next().unwrap_or(rest)
     });
     for s in &mut series {
-        s.labels
-            .entry("instance".to_owned())
-            .or_insert_with(|| authority.to_owned());
+        if let Some(own) = s.labels.insert("instance".to_owned(), authority.to_owned()) {
+            s.labels.insert("exported_instance".to_owned(), own);
+        }
     }
     Ok(series)
 }

@@ -14,6 +14,7 @@ mod readings;
 mod series;
 mod template;
 mod window;
+mod zones;
 
 use carbonaut_sdk::{
     Account, Discovery, Metadata, Plugin, Project, ProviderError, ResourceInfo, ResourceMetrics,
