@@ -204,3 +204,54 @@ async fn watttime_regions_outside_the_plan_are_refused_one_by_one() {
     );
     assert!(isolated.failed.is_none());
 }
+
+/// `carbonaut plugin check` with an operator's config asks the zones of its `[environment]`
+/// mapping as the daemon does and prints each zone's outcome.
+#[test]
+fn plugin_check_prints_each_zone_of_a_partial_plan() {
+    let upstream = one_zone_upstream();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("carbonaut.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nplugin_dir = \"{plugins}\"\nstate_dir = \"state\"\n\n\
+             [providers.grid]\nplugin = \"electricity-maps\"\n\
+             settings = {{ api_token = \"em-secret-token\", base_url = \"{origin}\" }}\n\
+             allow_http = [\"{origin}\"]\nkey_value = true\n\n\
+             [environment]\nprovider = \"grid\"\n\
+             zones = {{ \"eu-central-1\" = \"DE\", \"eu-west-3\" = \"FR\", \"eu-north-1\" = \"SE\" }}\n\n\
+             [providers.cloud]\nplugin = \"mock-cloud\"\n\n\
+             [providers.meter]\nplugin = \"mock-meter\"\n\n\
+             [accounts.demo]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
+            plugins = plugin_dir().display(),
+            origin = upstream.origin(),
+        ),
+    )
+    .expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carbonaut"))
+        .args(["plugin", "check", ELECTRICITY_MAPS, "--config"])
+        .arg(&config)
+        .output()
+        .expect("run carbonaut");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a refused zone fails the check:\n{text}"
+    );
+    for line in [
+        "environment.collect (3 locations: DE, FR, SE): ok in ",
+        // [DE FR SE] refused → [DE] priced, [FR SE] refused → [FR] refused, [SE] refused.
+        ", 5 call(s); 1 priced, 2 refused\n",
+        "  DE: priced, 302 gCO2eq/kWh (estimated): {\"location_id\":\"DE\",",
+        "  FR: REFUSED (the daemon asks it again alone after a backoff; the other zones stay \
+         priced): plugin electricity-maps 0.1.0: environment.collect returned an error: \
+         unauthorized: Electricity Maps refused zone FR (401 on carbon-intensity/latest: Request \
+         unauthorized for zoneKey=FR,requestType=latest,dataType=carbon-intensity.)",
+        "  SE: REFUSED ",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+    assert!(!text.contains("em-secret-token"), "the token was printed");
+}
