@@ -53,28 +53,31 @@ impl Collector {
             .map(|q| q.id.clone())
             .collect();
         let held = split.held.len();
-        let result = self.ask_environment(&env, split).await;
-        let error = match result {
-            Ok(isolated) => self.record_isolated(&env, isolated, now),
+        if due.is_empty() {
+            // Every location is waiting out a refusal: nothing to ask, nothing changed.
+            tracing::debug!(held, "every location is waiting out a refusal");
+            return;
+        }
+        let error: Option<String> = match self.ask_environment(&env, split).await {
+            Ok(isolated) => self
+                .record_isolated(&env, isolated, now)
+                .map(|e| e.to_string()),
             Err(error) => {
-                let down: Result<(), CallError> = Err(error);
-                self.note_plugin_result(&env.provider.plugin_name, &down);
-                let Err(error) = down else {
-                    return;
-                };
+                let message = error.to_string();
+                self.note_plugin_result(&env.provider.plugin_name, &Err::<(), _>(error));
                 for id in &due {
                     self.mirror
                         .outcomes
-                        .failed(&provider, id, error.to_string(), now);
+                        .failed(&provider, id, message.clone(), now);
                 }
-                Some(error)
+                Some(message)
             }
         };
         match error {
             Some(error) => {
                 tracing::warn!(provider = %env.provider.name, %error, "collecting the energy mix failed; keeping the last known values");
                 self.telemetry.record_failure("*", "environment");
-                self.mirror.environment_error = Some(error.to_string());
+                self.mirror.environment_error = Some(error);
             }
             None => self.mirror.environment_error = None,
         }
@@ -154,8 +157,8 @@ impl Collector {
             tracing::warn!(provider = %provider.name, location = %id, error = %message, "the environment provider refused this location; the others are priced, and it is asked again alone after its backoff");
             outcomes.refused(&provider.name, id, message.clone(), now);
         }
-        if !refused.is_empty() {
-            tracing::info!(provider = %provider.name, calls, refused = refused.len(), "isolating refused locations took extra calls");
+        if calls > 1 {
+            tracing::info!(provider = %provider.name, calls, refused = refused.len(), "the energy mix took several calls: refused locations were set apart or asked alone");
         }
         let outcome: Result<(), CallError> = match (failed, last_refusal) {
             (Some((error, unasked)), _) => {
