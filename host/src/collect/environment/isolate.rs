@@ -167,6 +167,26 @@ mod tests {
         assert!(out.last_refusal.is_some());
     }
 
+    /// The collector's groups: the batch, then each location whose backoff has passed, alone.
+    #[tokio::test]
+    async fn a_location_asked_alone_costs_one_call_and_never_the_batch() {
+        let groups = vec![vec![query("a"), query("b")], vec![query("c")]];
+        let out = isolate_refusals(groups, |batch: Vec<LocationQuery>| async move {
+            if batch.iter().any(|q| q.id == "c") {
+                return Err(guest(ProviderError::Unauthorized("not in plan".into())));
+            }
+            Ok(Checked {
+                items: Vec::new(),
+                rejected: Rejections::default(),
+            })
+        })
+        .await;
+        assert_eq!(out.calls, 2);
+        assert_eq!(out.answered, ["a", "b"]);
+        assert_eq!(out.refused.len(), 1);
+        assert_eq!(out.refused[0].0, "c");
+    }
+
     #[tokio::test]
     async fn another_error_stops_the_asking() {
         let out = ask(&["a", "b"], Some("c"), &["a", "b", "c", "d"]).await;
