@@ -115,10 +115,10 @@ fn get(
     let now = carbonaut_sdk::time::now_ms();
     match status {
         200 => {
-            answered::remember(&config.token, zone, now);
+            answered::remember(config, zone, now);
             Ok(Ok(response.body))
         }
-        401 if let Some(at) = answered::throttled(&config.token, zone, now) => {
+        401 if let Some(at) = answered::throttled(config, zone, now) => {
             Err(ProviderError::Unavailable(UnavailableError {
                 message: format!(
                     "Electricity Maps answered 401 on {endpoint} for zone {zone}, which it \

@@ -45,7 +45,7 @@ fn kind(zone: &str) -> Kind {
 }
 
 /// Which of `zones` (one name per series; names repeat across sockets) are counted.
-pub fn counted<'a>(zones: impl Iterator<Item = &'a str> + Clone) -> impl Fn(&str) -> bool {
+pub fn counted<'a>(zones: impl Iterator<Item = &'a str>) -> impl Fn(&str) -> bool {
     let kinds: Vec<Kind> = zones.map(kind).collect();
     let has = |k: Kind| kinds.contains(&k);
     let package = has(Kind::Package);

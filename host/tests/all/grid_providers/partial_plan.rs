@@ -136,8 +136,11 @@ fn a_one_zone_plan_prices_its_zone_and_shows_each_refusal_per_location() {
         Some(1.0)
     );
 
-    // Remembered: later collections ask DE (no cache) and none of the refused zones.
+    // Halving the batch asked each refused zone once: the plugin answers the halves from its
+    // memory of the refusal (the intensity only; the breakdown is never reached).
     let before: Vec<usize> = refused.iter().map(|z| asked_for(&upstream, z)).collect();
+    assert_eq!(before, [1; 5], "requests per refused zone");
+    // Remembered: later collections ask DE (no cache) and none of the refused zones.
     let de = asked_for(&upstream, "DE");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while asked_for(&upstream, "DE") < de + 6 {
@@ -244,6 +247,7 @@ fn plugin_check_prints_each_zone_of_a_partial_plan() {
         "environment.collect (3 locations: DE, FR, SE): ok in ",
         // [DE FR SE] refused → [DE] priced, [FR SE] refused → [FR] refused, [SE] refused.
         ", 5 call(s); 1 priced, 2 refused\n",
+        "(remembered from 0 s ago)",
         "  DE: priced, 302 gCO2eq/kWh (estimated): {\"location_id\":\"DE\",",
         "  FR: REFUSED (the daemon asks it again alone after a backoff; the other zones stay \
          priced): plugin electricity-maps 0.1.0: environment.collect returned an error: \
