@@ -14,7 +14,6 @@ mod telemetry;
 mod update;
 
 pub use collector::Collector;
-pub use environment::{Isolated, is_refusal, isolate_refusals};
 pub use health::{Health, ProviderHealth};
 pub use plan::{
     AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone,
@@ -24,3 +23,6 @@ pub use telemetry::{CallCount, CallSummary, Telemetry};
 pub use update::{FollowUp, PlanUpdate};
 
 pub use crate::clock::now_ms;
+
+// How the environment batch sets refused locations apart; `plugin check` asks the same way.
+pub use environment::{Isolated, is_refusal, isolate_refusals};
