@@ -160,6 +160,10 @@ enum PluginCommand {
         /// A setting for the calls, KEY=VALUE; repeat for more. Overrides the config's.
         #[arg(long = "setting", value_name = "KEY=VALUE", value_parser = check::parse_setting)]
         settings: Vec<(String, String)>,
+        /// A grid zone to ask an environment plugin about; repeat for more. Default: the
+        /// zones of the config's [environment] mapping, else DE.
+        #[arg(long = "zone", value_name = "ZONE")]
+        zones: Vec<String>,
     },
     /// Write a plugin skeleton that builds as it is, with its build instructions.
     New {
@@ -255,12 +259,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             provider,
             settings,
+            zones,
         }) => {
             check::run(check::Options {
                 file: &file,
                 config: config.as_deref(),
                 provider: provider.as_deref(),
                 settings: &settings,
+                zones: &zones,
             })
             .await
         }

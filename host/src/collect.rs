@@ -23,3 +23,6 @@ pub use telemetry::{CallCount, CallSummary, Telemetry};
 pub use update::{FollowUp, PlanUpdate};
 
 pub use crate::clock::now_ms;
+
+// How the environment batch sets refused locations apart; `plugin check` asks the same way.
+pub use environment::{Isolated, is_refusal, isolate_refusals};

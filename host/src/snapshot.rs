@@ -4,6 +4,7 @@
 
 pub mod exposition;
 pub mod gzip;
+mod outcome;
 pub mod render;
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +16,7 @@ use crate::model::{EnergyMix, ResourceSample};
 use crate::plugins::PluginInfo;
 use crate::state::{ArchiveKey, Counters, ResourceId, Topology, Totals};
 
+pub use outcome::{LocationOutcome, OutcomeState};
 pub use render::{render_metrics, render_metrics_gzip};
 
 /// How one account's collection went.
@@ -50,6 +52,8 @@ pub struct LocationStatus {
     #[schema(value_type = Option<Object>)]
     pub mix: Option<EnergyMix>,
     pub resources: usize,
+    /// The environment provider's last answer for it (`None` before it is first asked).
+    pub outcome: Option<LocationOutcome>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod locations;
+
 use anyhow::Context as _;
 use carbonaut::collect::provider_grants;
 use carbonaut::config::{Config, ProviderConfig};
@@ -29,6 +31,8 @@ pub struct Options<'a> {
     pub config: Option<&'a Path>,
     pub provider: Option<&'a str>,
     pub settings: &'a [(String, String)],
+    /// Grid zones for an environment plugin (`--zone`).
+    pub zones: &'a [String],
 }
 
 /// Parses `key=value` for `--setting`.
@@ -171,15 +175,8 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
         );
     }
     if plugin.implements(ProviderKind::Environment) {
-        let started = Instant::now();
-        let mixes = plugin
-            .collect_energy_mix(&setup.grants, &setup.settings, &sample_locations())
-            .await;
-        failures += report(
-            "environment.collect (DE, eu-central-1)",
-            started.elapsed(),
-            mixes,
-        );
+        let locations = locations(options.zones, config.as_ref());
+        failures += locations::check(&plugin, &setup.grants, &setup.settings, locations).await;
     }
 
     if failures == 0 {
@@ -357,15 +354,41 @@ fn sample_resource() -> ResourceInfo {
     }
 }
 
-fn sample_locations() -> Vec<LocationQuery> {
-    vec![LocationQuery {
-        id: "check-de".into(),
-        location: Location {
-            country: Some("DE".into()),
-            region: Some("eu-central-1".into()),
-            zone: None,
-            coordinates: None,
-        },
-        grid_zone: None,
-    }]
+/// The zones to ask about: `--zone`, else the config's `[environment]` mapping; without
+/// either, one sample location (`check-de`: Germany, eu-central-1).
+fn locations(zones: &[String], config: Option<&Config>) -> Vec<LocationQuery> {
+    let mut wanted: Vec<String> = zones.to_vec();
+    if wanted.is_empty()
+        && let Some(environment) = config.and_then(|c| c.environment.as_ref())
+    {
+        wanted = environment.zones.values().cloned().collect();
+    }
+    if wanted.is_empty() {
+        return vec![LocationQuery {
+            id: "check-de".into(),
+            location: Location {
+                country: Some("DE".into()),
+                region: Some("eu-central-1".into()),
+                zone: None,
+                coordinates: None,
+            },
+            grid_zone: None,
+        }];
+    }
+    wanted.sort();
+    wanted.dedup();
+    wanted
+        .into_iter()
+        .map(|zone| LocationQuery {
+            id: zone.clone(),
+            location: Location {
+                // A two-letter zone is a country too, for plugins that read the country.
+                country: (zone.len() == 2).then(|| zone.clone()),
+                region: None,
+                zone: None,
+                coordinates: None,
+            },
+            grid_zone: Some(zone),
+        })
+        .collect()
 }

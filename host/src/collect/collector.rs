@@ -68,6 +68,8 @@ pub(super) struct Mirror {
     pub derived_power: HashMap<ResourceId, f64>,
     pub mixes: MixHistory,
     pub environment_error: Option<String>,
+    /// Each location's last answer from the environment provider, refusals remembered.
+    pub outcomes: super::environment::LocationOutcomes,
     pub accounts: BTreeMap<String, AccountStatus>,
     pub plugin_errors: HashMap<String, Option<String>>,
     pub synced: bool,
@@ -323,6 +325,7 @@ impl Collector {
                 let status = LocationStatus {
                     mix: m.mixes.latest(key).cloned(),
                     resources: *n,
+                    outcome: m.outcomes.get(key).cloned(),
                 };
                 (key.clone(), status)
             })

@@ -1,12 +1,22 @@
 //! The energy mix: one batch call for all distinct locations of the topology, not one per
-//! resource.
+//! resource. A location the provider refuses is found by halving the batch (`isolate`),
+//! remembered with a backoff and asked alone afterwards (`outcomes`), so the others stay
+//! priced; each location's outcome is published for `/api/v1/status` and `/metrics`.
 
-use std::collections::BTreeMap;
+mod isolate;
+mod outcomes;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::collector::Collector;
-use super::{location_key, mapped_zone};
+use super::plan::EnvironmentPlan;
+use super::{location_key, mapped_zone, now_ms};
 use crate::model::LocationQuery;
+use crate::plugins::CallError;
+
+pub use isolate::{Isolated, is_refusal, isolate_refusals};
+pub use outcomes::{LocationOutcomes, Split};
 
 impl Collector {
     pub async fn collect_environment(&mut self) {
@@ -30,19 +40,79 @@ impl Collector {
         if queries.is_empty() {
             return;
         }
-        let queries: Vec<LocationQuery> = queries.into_values().collect();
-        let started = Instant::now();
-        let result = match env.provider.plugin() {
-            Ok(plugin) => {
-                let result = env
-                    .provider
-                    .guarded(async |p| {
-                        p.collect_energy_mix(&env.provider.grants, &env.provider.settings, &queries)
-                            .await
-                    })
+        let provider = env.provider.name.clone();
+        let now = now_ms();
+        let split = self
+            .mirror
+            .outcomes
+            .split(&provider, queries.into_values().collect(), now);
+        let due: Vec<String> = split
+            .batch
+            .iter()
+            .chain(&split.alone)
+            .map(|q| q.id.clone())
+            .collect();
+        let held = split.held.len();
+        if due.is_empty() {
+            // Every location is waiting out a refusal: nothing to ask, nothing changed.
+            tracing::debug!(held, "every location is waiting out a refusal");
+            return;
+        }
+        let error: Option<String> = match self.ask_environment(&env, split).await {
+            Ok(isolated) => self
+                .record_isolated(&env, isolated, now)
+                .map(|e| e.to_string()),
+            Err(error) => {
+                let message = error.to_string();
+                self.note_plugin_result(&env.provider.plugin_name, &Err::<(), _>(error));
+                for id in &due {
+                    self.mirror
+                        .outcomes
+                        .failed(&provider, id, message.clone(), now);
+                }
+                Some(message)
+            }
+        };
+        match error {
+            Some(error) => {
+                tracing::warn!(provider = %env.provider.name, %error, "collecting the energy mix failed; keeping the last known values");
+                self.telemetry.record_failure("*", "environment");
+                self.mirror.environment_error = Some(error);
+            }
+            None => self.mirror.environment_error = None,
+        }
+        tracing::debug!(locations = due.len() + held, held, "energy mix collected");
+        self.publish();
+        self.telemetry
+            .record_stage("environment", stage_started.elapsed().as_secs_f64());
+    }
+
+    /// Asks the batch, then each location whose refusal has waited long enough, alone.
+    /// Provider health is checked once and counts the whole as one outcome: answered when any
+    /// call answered.
+    async fn ask_environment(
+        &self,
+        env: &EnvironmentPlan,
+        split: Split,
+    ) -> Result<Isolated, CallError> {
+        let provider = &env.provider;
+        let plugin = provider.plugin()?;
+        provider
+            .health
+            .check(&provider.name, &provider.plugin_name)?;
+        let telemetry = self.telemetry.clone();
+        let mut groups = vec![split.batch];
+        groups.extend(split.alone.into_iter().map(|q| vec![q]));
+        let isolated = isolate_refusals(groups, |batch: Vec<LocationQuery>| {
+            let telemetry = telemetry.clone();
+            async move {
+                let _permit = provider.health.permit().await;
+                let started = Instant::now();
+                let result = plugin
+                    .collect_energy_mix(&provider.grants, &provider.settings, &batch)
                     .await;
                 Collector::observe(
-                    &self.telemetry,
+                    &telemetry,
                     plugin.name(),
                     "collect-environment",
                     started,
@@ -50,28 +120,58 @@ impl Collector {
                 );
                 result
             }
-            Err(down) => Err(down),
-        };
-        self.note_plugin_result(&env.provider.plugin_name, &result);
-        match result {
-            Ok(checked) => {
-                self.telemetry
-                    .record_rejections(&env.provider.plugin_name, &checked.rejected);
-                let known = checked.items.len();
-                for mix in checked.items {
-                    self.mirror.mixes.insert(mix);
-                }
-                tracing::debug!(locations = queries.len(), known, "energy mix collected");
-                self.mirror.environment_error = None;
-            }
-            Err(error) => {
-                tracing::warn!(provider = %env.provider.name, %error, "collecting the energy mix failed; keeping the last known values");
-                self.telemetry.record_failure("*", "environment");
-                self.mirror.environment_error = Some(error.to_string());
-            }
-        }
-        self.publish();
+        })
+        .await;
+        Ok(isolated)
+    }
+
+    /// Keeps the mixes and each location's outcome; the error the collection failed with, if
+    /// it did (another error than a refusal, or every location asked refused).
+    fn record_isolated(
+        &mut self,
+        env: &EnvironmentPlan,
+        isolated: Isolated,
+        now: u64,
+    ) -> Option<CallError> {
+        let provider = &env.provider;
+        let Isolated {
+            mixes,
+            rejected,
+            refused,
+            last_refusal,
+            answered,
+            failed,
+            calls,
+        } = isolated;
         self.telemetry
-            .record_stage("environment", stage_started.elapsed().as_secs_f64());
+            .record_rejections(&provider.plugin_name, &rejected);
+        let priced: BTreeSet<String> = mixes.iter().map(|m| m.location_id.clone()).collect();
+        for mix in mixes {
+            self.mirror.mixes.insert(mix);
+        }
+        let outcomes = &mut self.mirror.outcomes;
+        for id in &answered {
+            outcomes.answered(&provider.name, id, priced.contains(id), now);
+        }
+        for (id, message) in &refused {
+            tracing::warn!(provider = %provider.name, location = %id, error = %message, "the environment provider refused this location; the others are priced, and it is asked again alone after its backoff");
+            outcomes.refused(&provider.name, id, message.clone(), now);
+        }
+        if calls > 1 {
+            tracing::info!(provider = %provider.name, calls, refused = refused.len(), "the energy mix took several calls: refused locations were set apart or asked alone");
+        }
+        let outcome: Result<(), CallError> = match (failed, last_refusal) {
+            (Some((error, unasked)), _) => {
+                for id in &unasked {
+                    outcomes.failed(&provider.name, id, error.to_string(), now);
+                }
+                Err(error)
+            }
+            (None, Some(refusal)) if answered.is_empty() => Err(refusal),
+            _ => Ok(()),
+        };
+        provider.health.record(&outcome);
+        self.note_plugin_result(&provider.plugin_name, &outcome);
+        outcome.err()
     }
 }

@@ -327,6 +327,39 @@ fn totals_and_the_rest(s: &Snapshot, resources: &[Row], e: &mut Exposition) {
     }
 
     e.family(
+        "carbonaut_location_environment_outcome",
+        "gauge",
+        "1 for each location's last outcome with the environment provider: priced, left_out, refused (the provider refused it; asked again alone after a backoff) or failed.",
+    );
+    for (location, status) in &s.locations {
+        if let Some(o) = &status.outcome {
+            e.sample(
+                "carbonaut_location_environment_outcome",
+                &[
+                    ("location", location),
+                    ("provider", &o.provider),
+                    ("outcome", o.outcome.as_str()),
+                ],
+                1.0,
+            );
+        }
+    }
+    e.family(
+        "carbonaut_location_environment_refusals",
+        "gauge",
+        "Refusals in a row of a location by the environment provider (0 once it answers).",
+    );
+    for (location, status) in &s.locations {
+        if let Some(o) = &status.outcome {
+            e.sample(
+                "carbonaut_location_environment_refusals",
+                &[("location", location), ("provider", &o.provider)],
+                f64::from(o.consecutive_refusals),
+            );
+        }
+    }
+
+    e.family(
         "carbonaut_state_quarantined_records",
         "gauge",
         "State records set aside because they could not be read (see the log; kept in the quarantine tree).",

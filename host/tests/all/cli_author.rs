@@ -121,7 +121,7 @@ fn plugin_check_calls_every_export_of_the_shipped_plugins() {
 
     let text = succeeded(&carbonaut(&["plugin", "check", MOCK_GRID]));
     assert!(
-        text.contains("environment.collect (DE, eu-central-1): ok in "),
+        text.contains("environment.collect (1 location: check-de): ok in "),
         "{text}"
     );
     assert!(text.contains(r#"{"location_id":"check-de","#), "{text}");
@@ -174,7 +174,8 @@ fn plugin_check_fails_with_each_error_of_a_failing_plugin() {
         "plugin trapping 0.0.1: discovery.list-projects returned an error: unauthorized: the test token was refused\n",
         "resource-metrics.collect (1 resources): FAILED in ",
         "plugin trapping 0.0.1: resource-metrics.collect trapped: ",
-        "environment.collect (DE, eu-central-1): FAILED in ",
+        "environment.collect (1 location: check-de): FAILED in ",
+        "  check-de: FAILED: ",
         "plugin trapping 0.0.1: environment.collect exceeded its deadline of 200 ms\n",
     ] {
         assert!(text.contains(line), "{line:?} in:\n{text}");

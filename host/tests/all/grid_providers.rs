@@ -16,6 +16,7 @@ use crate::fake_api::{Reply, Upstream, reply};
 use crate::support::*;
 
 mod electricity_maps;
+mod partial_plan;
 mod watttime;
 
 use electricity_maps::{electricity_maps, electricity_maps_upstream, em_settings};

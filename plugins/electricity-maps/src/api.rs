@@ -1,26 +1,43 @@
-//! The two requests per zone and what their status codes mean: 401/403 refused credentials,
-//! 429 and 5xx a passing failure (with the server's Retry-After), 404 and 400 a zone the API
-//! does not know (the zone is the only parameter this plugin does not check itself).
+//! The two requests per zone and what their status codes mean: 401/403 a refusal of the
+//! zone (the host then asks the zones apart, so only this one is refused), except a 401 for a
+//! zone the token was answered for lately, which is throttling; 429 and 5xx a passing failure
+//! (with the server's Retry-After); 404 and 400 a zone the API does not know (the zone is the
+//! only parameter this plugin does not check itself). Every request asks the API not to fall
+//! back to the caller's IP location, and an answer for another zone than the one asked is
+//! refused.
 
 use carbonaut_sdk::http::{Request, Response, encode_component};
 use carbonaut_sdk::{ProviderError, UnavailableError, log};
 
 use crate::Config;
+use crate::answered;
 use crate::cache::Cached;
 use crate::parse::{self, ZoneMix};
 
+/// Without these the API may answer for the zone of the caller's IP address when it cannot
+/// place the query. `disableCallerLookup` is the name Electricity Maps' clients send on v3
+/// and v4; `shouldUseFallbackCallerLookup` the older one. Unknown parameters are ignored.
+const NO_CALLER_LOOKUP: &str = "disableCallerLookup=true&shouldUseFallbackCallerLookup=false";
+
+/// How long to wait after a 401 taken as throttling (the API sends no Retry-After with it).
+const THROTTLED_RETRY_MS: u64 = 5 * 60 * 1000;
+
 /// A zone's answer: its mix, or why it is left out.
 pub fn fetch(config: &Config, zone: &str) -> Result<Cached, ProviderError> {
-    let mut query = format!("zone={}", encode_component(zone));
+    let mut query = format!("zone={}&{NO_CALLER_LOOKUP}", encode_component(zone));
     if let Some(factor) = config.emission_factor {
         query.push_str("&emissionFactorType=");
         query.push_str(factor);
     }
-    let body = match get(config, "carbon-intensity/latest", &query)? {
+    let body = match get(config, "carbon-intensity/latest", &query, zone)? {
         Ok(body) => body,
         Err(left_out) => return Ok(Cached::LeftOut(left_out)),
     };
-    let intensity = parse::intensity(&parse::json("carbon-intensity/latest", &body)?)?;
+    let body = parse::json("carbon-intensity/latest", &body)?;
+    if let Some(other) = other_zone("carbon-intensity/latest", &body, zone) {
+        return Ok(Cached::LeftOut(other));
+    }
+    let intensity = parse::intensity(&body)?;
     let Some(carbon_intensity) = intensity.carbon_intensity else {
         return Ok(Cached::LeftOut(
             "Electricity Maps has no carbon intensity for this zone (carbonIntensity is null)"
@@ -31,10 +48,18 @@ pub fn fetch(config: &Config, zone: &str) -> Result<Cached, ProviderError> {
     let breakdown = get(
         config,
         "power-breakdown/latest",
-        &format!("zone={}", encode_component(zone)),
+        &format!("zone={}&{NO_CALLER_LOOKUP}", encode_component(zone)),
+        zone,
     )?;
     let (shares, breakdown_estimated) = match breakdown {
-        Ok(body) => parse::shares(&parse::json("power-breakdown/latest", &body)?, zone)?,
+        Ok(body) => {
+            let body = parse::json("power-breakdown/latest", &body)?;
+            match other_zone("power-breakdown/latest", &body, zone) {
+                None => parse::shares(&body, zone)?,
+                // The intensity, for the zone asked, holds without the mix.
+                Some(_) => (Vec::new(), false),
+            }
+        }
         // The intensity holds without the mix.
         Err(why) => {
             log::warn(
@@ -53,11 +78,33 @@ pub fn fetch(config: &Config, zone: &str) -> Result<Cached, ProviderError> {
     }))
 }
 
+/// Why an answer is refused when its `zone` is not the one asked (an answer without `zone`
+/// is taken as the zone asked).
+fn other_zone(endpoint: &str, body: &serde_json::Value, zone: &str) -> Option<String> {
+    let answered = body.get("zone").and_then(serde_json::Value::as_str)?;
+    (answered != zone).then(|| {
+        log::warn(
+            "Electricity Maps answered for another zone than the one asked; the answer is \
+             refused",
+            &[
+                ("asked", zone),
+                ("answered", answered),
+                ("endpoint", endpoint),
+            ],
+        );
+        format!(
+            "Electricity Maps {endpoint} answered for zone {answered}, not {zone}: refused (it \
+             may have fallen back to the caller's location)"
+        )
+    })
+}
+
 /// The body of a 200 answer, `Err(why)` for a zone the API does not know, or the call's error.
 fn get(
     config: &Config,
     endpoint: &str,
     query: &str,
+    zone: &str,
 ) -> Result<Result<Vec<u8>, String>, ProviderError> {
     let url = format!("{}/v3/{endpoint}?{query}", config.base_url);
     let response = Request::get(&url)
@@ -65,11 +112,28 @@ fn get(
         .header("accept", "application/json")
         .send()?;
     let status = response.status;
+    let now = carbonaut_sdk::time::now_ms();
     match status {
-        200 => Ok(Ok(response.body)),
+        200 => {
+            answered::remember(config, zone, now);
+            Ok(Ok(response.body))
+        }
+        401 if let Some(at) = answered::throttled(config, zone, now) => {
+            Err(ProviderError::Unavailable(UnavailableError {
+                message: format!(
+                    "Electricity Maps answered 401 on {endpoint} for zone {zone}, which it \
+                     answered with this token {} min ago: taken as rate limiting (the API \
+                     answers 401 rather than 429 past a plan's limit), not as a bad token ({})",
+                    (now - at) / 60_000,
+                    message(&response)
+                ),
+                retry_after_ms: Some(response.retry_after_ms().unwrap_or(THROTTLED_RETRY_MS)),
+            }))
+        }
         401 | 403 => Err(ProviderError::Unauthorized(format!(
-            "Electricity Maps refused the API token ({status} on {endpoint}: {}); check \
-             `api_token` and that your plan includes this endpoint",
+            "Electricity Maps refused zone {zone} ({status} on {endpoint}: {}); check that your \
+             plan includes this zone and endpoint (a free token covers one zone), and \
+             `api_token`",
             message(&response)
         ))),
         400 | 404 => Ok(Err(format!(

@@ -3,6 +3,7 @@
 //! provider's key-value store for `cache_seconds` so a short collection interval does not
 //! turn into a long API bill. The zone is the query's grid zone, else its country.
 
+mod answered;
 mod api;
 mod cache;
 mod parse;
@@ -173,7 +174,18 @@ fn zone_mix(config: &Config, zone: &str, now: u64) -> Result<Option<ZoneMix>, Pr
             }
         });
     }
-    let fetched = api::fetch(config, zone)?;
+    // The host asks a refused batch again in halves: answer a refusal it just had from memory
+    // rather than spend another request (which may count against the plan's quota).
+    if let Some(why) = answered::refused_lately(config, zone, now) {
+        return Err(ProviderError::Unauthorized(why));
+    }
+    let fetched = match api::fetch(config, zone) {
+        Err(ProviderError::Unauthorized(why)) => {
+            answered::remember_refusal(config, zone, now, &why);
+            return Err(ProviderError::Unauthorized(why));
+        }
+        other => other?,
+    };
     let answer = match fetched {
         Cached::Mix(ref mix) => Some(mix.clone()),
         Cached::LeftOut(ref why) => {

@@ -7,6 +7,7 @@
 
 mod api;
 mod node;
+mod quantity;
 
 use carbonaut_sdk::{
     Account, Discovery, Metadata, Plugin, Project, ProviderError, ResourceInfo, Settings,

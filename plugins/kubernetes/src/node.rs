@@ -103,31 +103,45 @@ pub fn resource(node: &Node) -> ResourceInfo {
     }
 }
 
-/// CPU quantity: `4` or `3500m` (rounded up to whole CPUs).
+/// CPUs of a CPU quantity (`4`, `3500m`, `1.5`), rounded up to whole CPUs.
 fn cpus(quantity: &str) -> Option<u32> {
-    match quantity.strip_suffix('m') {
-        Some(milli) => milli.parse::<u32>().ok().map(|m| m.div_ceil(1000)),
-        None => quantity.parse().ok(),
-    }
+    u32::try_from(crate::quantity::ceil(quantity.trim())?).ok()
 }
 
-/// Memory quantity with a binary (`Ki`, `Mi`, `Gi`, `Ti`) or decimal (`k`, `M`, `G`, `T`)
-/// suffix, or plain bytes.
+/// Bytes of a memory quantity (`16Gi`, `1.5Gi`, `129e6`, `2Pi`), rounded up.
 fn bytes(quantity: &str) -> Option<u64> {
-    const SUFFIXES: &[(&str, u64)] = &[
-        ("Ki", 1 << 10),
-        ("Mi", 1 << 20),
-        ("Gi", 1 << 30),
-        ("Ti", 1 << 40),
-        ("k", 1_000),
-        ("M", 1_000_000),
-        ("G", 1_000_000_000),
-        ("T", 1_000_000_000_000),
-    ];
-    for (suffix, factor) in SUFFIXES {
-        if let Some(number) = quantity.strip_suffix(suffix) {
-            return number.parse::<u64>().ok()?.checked_mul(*factor);
-        }
+    u64::try_from(crate::quantity::ceil(quantity.trim())?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capacity(cpu: &str, memory: &str) -> Hardware {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n"},
+            "status": {"capacity": {"cpu": cpu, "memory": memory}},
+        }))
+        .expect("a node");
+        resource(&node).hardware
     }
-    quantity.parse().ok()
+
+    /// Capacities in the forms the API server may write back (issue 27): decimals, exponents,
+    /// millibytes (kubectl issue #1597 shows nodes with memory in `m`) and the large suffixes.
+    #[test]
+    fn capacity_quantities_in_every_form() {
+        let h = capacity("1.5", "1.5Gi");
+        assert_eq!((h.vcpus, h.memory_bytes), (Some(2), Some(1_610_612_736)));
+        let h = capacity("3500m", "129e6");
+        assert_eq!((h.vcpus, h.memory_bytes), (Some(4), Some(129_000_000)));
+        let h = capacity("64", "3731881984500m");
+        assert_eq!(h.memory_bytes, Some(3_731_881_985));
+        assert_eq!(capacity("1", "2Pi").memory_bytes, Some(1 << 51));
+        assert_eq!(
+            capacity("1", "1E").memory_bytes,
+            Some(1_000_000_000_000_000_000)
+        );
+        let h = capacity("lots", "16Gb");
+        assert_eq!((h.vcpus, h.memory_bytes), (None, None));
+    }
 }

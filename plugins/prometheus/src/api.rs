@@ -63,6 +63,15 @@ struct TargetsData {
 #[derive(Deserialize)]
 pub struct Target {
     pub labels: Labels,
+    /// How often the target is scraped (a Prometheus duration); servers before 2.30 and some
+    /// compatible ones leave it out.
+    #[serde(rename = "scrapeInterval", default)]
+    pub scrape_interval: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ConfigData {
+    yaml: String,
 }
 
 impl<'a> Client<'a> {
@@ -117,6 +126,13 @@ impl<'a> Client<'a> {
         let url = format!("{}/api/v1/targets?state=active", self.base);
         let data: TargetsData = self.get(&url, "the targets")?;
         Ok(data.active_targets)
+    }
+
+    /// The server's loaded configuration, as the YAML Prometheus writes back.
+    pub fn config_yaml(&self) -> Result<String, ProviderError> {
+        let url = format!("{}/api/v1/status/config", self.base);
+        let data: ConfigData = self.get(&url, "the configuration")?;
+        Ok(data.yaml)
     }
 
     fn get<T: DeserializeOwned>(&self, url: &str, what: &str) -> Result<T, ProviderError> {

@@ -6,7 +6,7 @@ use carbonaut_sdk::{ProviderError, ResourceInfo, ResourceSample, log};
 use crate::api::Client;
 use crate::config::{Config, Mode, Source};
 use crate::readings::{NODE_CPU_SECONDS, Readings, raw_families};
-use crate::{exposition, fetch};
+use crate::{exposition, fetch, window};
 
 pub fn collect(
     config: &Config,
@@ -50,10 +50,8 @@ fn query(config: &Config) -> Result<Readings, ProviderError> {
         readings.add_raw(&config.template, &client.query(&promql)?);
     }
     if config.uses(Source::NodeExporter) {
-        let promql = format!(
-            "rate({NODE_CPU_SECONDS}{{mode=\"idle\"{extra}}}[{}])",
-            config.rate_window
-        );
+        let window = window::choose(&client, config.rate_window.as_deref());
+        let promql = format!("rate({NODE_CPU_SECONDS}{{mode=\"idle\"{extra}}}[{window}])");
         readings.add_idle_rates(&config.template, &client.query(&promql)?);
     }
     Ok(readings)
@@ -111,14 +109,16 @@ fn scrape_one(
     })?;
     let mut series = exposition::parse(text, families, now_ms())
         .map_err(|e| ProviderError::Other(format!("the metrics of {url} are malformed: {e}")))?;
-    // What Prometheus would add when scraping: the target's `host:port` as `instance`.
+    // What Prometheus does when scraping (`honor_labels: false`, its default): the target's
+    // `host:port` becomes `instance`, and an exporter's own `instance` (Kepler 0.7 writes the
+    // node's name there) is kept as `exported_instance`. Both modes then key a series alike.
     let authority = url.split_once("://").map_or(url, |(_, rest)| {
         rest.split(['/', '?']).next().unwrap_or(rest)
     });
     for s in &mut series {
-        s.labels
-            .entry("instance".to_owned())
-            .or_insert_with(|| authority.to_owned());
+        if let Some(own) = s.labels.insert("instance".to_owned(), authority.to_owned()) {
+            s.labels.insert("exported_instance".to_owned(), own);
+        }
     }
     Ok(series)
 }

@@ -4,6 +4,7 @@
 use carbonaut_sdk::{Account, ProviderError, Settings, setting};
 
 use crate::template::Template;
+use crate::window;
 
 /// Where the numbers come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +51,9 @@ pub struct Config {
     pub selector: Option<String>,
     /// How far back a raw series may have been scraped and still count (PromQL duration).
     pub lookback: String,
-    /// The window of `rate()` over node_exporter's CPU seconds (PromQL duration).
-    pub rate_window: String,
+    /// The window of `rate()` over node_exporter's CPU seconds (PromQL duration), when the
+    /// operator sets one; else four scrape intervals (see `window`).
+    pub rate_window: Option<String>,
     pub estimate: Option<Estimate>,
     /// Discovery: only targets of these jobs (all when empty).
     pub jobs: Vec<String>,
@@ -61,7 +63,6 @@ pub struct Config {
 }
 
 pub const DEFAULT_LOOKBACK: &str = "2m";
-pub const DEFAULT_RATE_WINDOW: &str = "1m";
 
 impl Config {
     pub fn from_settings(settings: &Settings, account: &Account) -> Result<Config, ProviderError> {
@@ -174,6 +175,15 @@ impl Config {
                 "setting `country` must be an ISO 3166-1 alpha-2 code like `DE`, got `{country}`"
             )));
         }
+        let rate_window = get("rate_window")
+            .map(|text| match window::parse_duration(text) {
+                Some(ms) if ms > 0 => Ok(text.to_owned()),
+                _ => Err(bad(format!(
+                    "setting `rate_window` is `{text}`: write a Prometheus duration such as `4m` \
+                     or `90s`, or remove it to use four scrape intervals"
+                ))),
+            })
+            .transpose()?;
         let jobs = get("jobs")
             .map(|j| {
                 j.split(',')
@@ -190,7 +200,7 @@ impl Config {
             sources,
             selector: get("selector").map(str::to_owned),
             lookback: get("lookback").unwrap_or(DEFAULT_LOOKBACK).to_owned(),
-            rate_window: get("rate_window").unwrap_or(DEFAULT_RATE_WINDOW).to_owned(),
+            rate_window,
             estimate,
             jobs,
             bearer_token: get("bearer_token").map(str::to_owned),

@@ -13,6 +13,8 @@ mod fetch;
 mod readings;
 mod series;
 mod template;
+mod window;
+mod zones;
 
 use carbonaut_sdk::{
     Account, Discovery, Metadata, Plugin, Project, ProviderError, ResourceInfo, ResourceMetrics,
@@ -68,7 +70,8 @@ impl Plugin for Prometheus {
         )
         .setting(
             "rate_window",
-            "rate() window over node_exporter's CPU seconds (default 1m)",
+            "rate() window over node_exporter's CPU seconds (default: four times the longest \
+             scrape interval the server reports, as Grafana's $__rate_interval)",
             false,
         )
         .setting(

@@ -1,12 +1,11 @@
 //! From series to samples: which exporter series measure what, in which unit, how several
 //! series of one resource add up, and which source wins when a resource has more than one.
 //!
-//! Kepler's RAPL zones overlap: `package` contains `core` and `uncore`, and `psys` (platform)
-//! contains everything. Only `package` and `dram` are disjoint, so a node's energy is the sum
-//! of its package zones (one per socket) and its dram zones, never core, uncore or psys.
-//! Kepler before its 0.10 rewrite (0.7) has one family per zone
-//! (`kepler_node_package_joules_total`, ...) split by `mode` into dynamic and idle energy,
-//! which together are the zone's total: both are summed.
+//! Kepler's zones overlap; which ones add up is `zones`' to say. Kepler before its 0.10
+//! rewrite (0.7 to 0.9) has one family per zone (`kepler_node_package_joules_total`, ...)
+//! split by `mode` into dynamic and idle energy, which together are the zone's total: both are
+//! summed; its `source` label says `trained_power_model` when a model estimated the figure
+//! rather than a meter measured it, and the sample is then marked estimated.
 
 use std::collections::HashMap;
 
@@ -15,6 +14,7 @@ use carbonaut_sdk::{ResourceInfo, ResourceSample};
 use crate::config::{Config, Source};
 use crate::series::Series;
 use crate::template::Template;
+use crate::zones;
 
 pub const SCAPH_ENERGY: &str = "scaph_host_energy_microjoules";
 pub const SCAPH_POWER: &str = "scaph_host_power_microwatts";
@@ -44,14 +44,17 @@ pub fn raw_families(config: &Config) -> Vec<&'static str> {
     names
 }
 
-/// Whether a Kepler zone adds to the node's energy (see the module's comment). Some versions
-/// number the zones per socket (`package-0`).
-fn counted_zone(zone: &str) -> bool {
-    let base = zone
-        .trim_end_matches(|c: char| c.is_ascii_digit())
-        .trim_end_matches('-')
-        .to_ascii_lowercase();
-    base == "package" || base == "dram"
+/// Kepler 0.7's `source` when its estimator, not a meter, gave the figure (kepler
+/// `pkg/model/types`, `TrainedPowerModelSource`).
+const KEPLER_ESTIMATED_SOURCE: &str = "trained_power_model";
+
+/// One series of Kepler's zoned families: its zone, value and time.
+#[derive(Debug, Clone)]
+struct ZoneReading {
+    zone: String,
+    joules: bool,
+    value: f64,
+    at_ms: u64,
 }
 
 /// What one meter says about one resource, in SI units.
@@ -61,6 +64,8 @@ struct Meter {
     watts: Option<f64>,
     hertz: Option<f64>,
     at_ms: u64,
+    /// A model's figure, not a meter's.
+    estimated: bool,
 }
 
 impl Meter {
@@ -83,7 +88,8 @@ impl Meter {
 #[derive(Debug, Default)]
 struct Group {
     scaphandre: Meter,
-    kepler: Meter,
+    /// Kepler 0.10 and later, by zone: summed in `sample`, once every zone is known.
+    kepler_zones: Vec<ZoneReading>,
     kepler_legacy: Meter,
     kepler_usage: Vec<f64>,
     kepler_usage_at_ms: u64,
@@ -117,11 +123,15 @@ impl Readings {
                 // One host-wide frequency in MHz; several series (a relabelled duplicate)
                 // keep the latest.
                 SCAPH_FREQUENCY => group.scaphandre.hertz = Some(v * 1e6),
-                KEPLER_JOULES if s.label("zone").is_some_and(counted_zone) => {
-                    group.kepler.add_joules(v, at);
-                }
-                KEPLER_WATTS if s.label("zone").is_some_and(counted_zone) => {
-                    group.kepler.add_watts(v, at);
+                KEPLER_JOULES | KEPLER_WATTS => {
+                    if let Some(zone) = s.label("zone") {
+                        group.kepler_zones.push(ZoneReading {
+                            zone: zone.to_owned(),
+                            joules: s.name() == KEPLER_JOULES,
+                            value: v,
+                            at_ms: at,
+                        });
+                    }
                 }
                 KEPLER_USAGE => {
                     group.kepler_usage.push(v);
@@ -129,6 +139,8 @@ impl Readings {
                 }
                 KEPLER_LEGACY_PACKAGE | KEPLER_LEGACY_DRAM => {
                     group.kepler_legacy.add_joules(v, at);
+                    group.kepler_legacy.estimated |=
+                        s.label("source") == Some(KEPLER_ESTIMATED_SOURCE);
                 }
                 _ => {}
             }
@@ -159,7 +171,7 @@ impl Readings {
         let meter = config.sources.iter().find_map(|source| match source {
             Source::Scaphandre => Some(group.scaphandre).filter(Meter::has_reading),
             // A node exports one generation of Kepler's families; prefer the current one.
-            Source::Kepler => [group.kepler, group.kepler_legacy]
+            Source::Kepler => [kepler_meter(&group.kepler_zones), group.kepler_legacy]
                 .into_iter()
                 .find(Meter::has_reading),
             Source::NodeExporter => None,
@@ -191,6 +203,7 @@ impl Readings {
             sample.power_watts = meter.watts;
             sample.cpu_frequency_hertz = meter.hertz;
             sample.read_at = meter.at_ms;
+            sample.estimated = meter.estimated;
         } else if let (Some(estimate), Some(u), Some(vcpus)) = (
             config.estimate,
             utilisation,
@@ -208,6 +221,20 @@ impl Readings {
         }
         (sample.read_at > 0).then_some(sample)
     }
+}
+
+/// The node's Kepler meter: its counted zones added up (see `zones`).
+fn kepler_meter(readings: &[ZoneReading]) -> Meter {
+    let keep = zones::counted(readings.iter().map(|r| r.zone.as_str()));
+    let mut meter = Meter::default();
+    for r in readings.iter().filter(|r| keep(&r.zone)) {
+        if r.joules {
+            meter.add_joules(r.value, r.at_ms);
+        } else {
+            meter.add_watts(r.value, r.at_ms);
+        }
+    }
+    meter
 }
 
 #[cfg(test)]
@@ -260,8 +287,6 @@ mod tests {
 
     #[test]
     fn numbered_package_zones_count_and_overlapping_zones_do_not() {
-        assert!(counted_zone("package") && counted_zone("package-1") && counted_zone("dram"));
-        assert!(!counted_zone("core") && !counted_zone("uncore") && !counted_zone("psys"));
         let c = config(&[]);
         let mut r = Readings::default();
         r.add_raw(

@@ -67,8 +67,20 @@ async fn electricity_maps_maps_intensity_factor_estimate_time_and_consumption_sh
     );
     for s in &seen {
         assert_eq!(s.header("auth-token"), Some("em-secret-token"));
-        assert_eq!(s.query.get("zone").map(String::as_str), Some("DE"));
-        assert_eq!(s.query.len(), 1, "no parameter but the zone: {:?}", s.query);
+        // The zone, and no fallback to the caller's IP location (issue 27).
+        let query: Vec<(&str, &str)> = s
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            query,
+            [
+                ("disableCallerLookup", "true"),
+                ("shouldUseFallbackCallerLookup", "false"),
+                ("zone", "DE")
+            ]
+        );
     }
 
     assert_eq!(
@@ -465,4 +477,89 @@ fn the_daemon_serves_electricity_maps_figures_granted_by_its_config() {
     );
     let log = daemon.stop();
     assert!(!log.contains("em-secret-token"), "the token was logged");
+}
+
+/// Issue 27: Electricity Maps may answer 401 past a plan's rate limit (electricitymaps-contrib
+/// issue #8047), so a 401 for a zone this token was answered for is throttling; a 401 for a
+/// zone it never answered, or with another token, is a refusal.
+#[tokio::test]
+async fn electricity_maps_takes_a_401_after_an_answer_as_throttling() {
+    let throttled = Arc::new(AtomicUsize::new(0));
+    let flag = throttled.clone();
+    let upstream = Upstream::start(move |seen| {
+        let zone = seen.query.get("zone").map(String::as_str);
+        if zone != Some("DE") || flag.load(Ordering::SeqCst) == 1 {
+            return reply(401, fixture("em-unauthorized.json"));
+        }
+        match seen.path.as_str() {
+            "/v3/carbon-intensity/latest" => reply(200, fixture("em-carbon-intensity-latest.json")),
+            _ => reply(200, fixture("em-power-breakdown-latest.json")),
+        }
+    });
+    let (runtime, _tree) = runtime_with_store();
+    let plugin = electricity_maps(&runtime).await;
+    let grants = grants(&upstream, "em");
+    let uncached = em_settings(&upstream, "0");
+    let de = [query("de", Some("DE"), None)];
+    let mixes = plugin
+        .collect_energy_mix(&grants, &uncached, &de)
+        .await
+        .expect("answered");
+    assert_eq!(mixes.len(), 1);
+
+    throttled.store(1, Ordering::SeqCst);
+    let err = guest_error(plugin.collect_energy_mix(&grants, &uncached, &de).await);
+    let ProviderError::Unavailable(u) = &err else {
+        panic!("a 401 after an answer is throttling: {err:?}")
+    };
+    assert!(u.message.contains("rate limiting"), "{}", u.message);
+    assert_eq!(u.retry_after_ms, Some(300_000));
+
+    let fr = [query("fr", Some("FR"), None)];
+    let err = guest_error(plugin.collect_energy_mix(&grants, &uncached, &fr).await);
+    assert!(
+        matches!(&err, ProviderError::Unauthorized(m) if m.contains("zone FR")),
+        "a zone never answered is refused: {err:?}"
+    );
+    let mut other_token = uncached.clone();
+    other_token.retain(|(k, _)| k != "api_token");
+    other_token.push(("api_token".into(), "another-token".into()));
+    let err = guest_error(plugin.collect_energy_mix(&grants, &other_token, &de).await);
+    assert!(
+        matches!(err, ProviderError::Unauthorized(_)),
+        "another token's answers say nothing about this one: {err:?}"
+    );
+}
+
+/// Issue 27: an answer for another zone than the one asked (the API's fallback to the
+/// caller's location) is refused, not priced as the zone asked.
+#[tokio::test]
+async fn electricity_maps_refuses_an_answer_for_another_zone() {
+    // Answers every zone with Germany's figures, `"zone": "DE"` included.
+    let upstream = Upstream::start(|seen| match seen.path.as_str() {
+        "/v3/carbon-intensity/latest" => reply(200, fixture("em-carbon-intensity-latest.json")),
+        _ => reply(200, fixture("em-power-breakdown-latest.json")),
+    });
+    let (runtime, _tree) = runtime_with_store();
+    let plugin = electricity_maps(&runtime).await;
+    let mixes = plugin
+        .collect_energy_mix(
+            &grants(&upstream, "em"),
+            &em_settings(&upstream, "300"),
+            &[
+                query("poland", Some("PL"), None),
+                query("germany", Some("DE"), None),
+            ],
+        )
+        .await
+        .expect("the batch succeeds");
+    let ids: Vec<&str> = mixes.iter().map(|m| m.location_id.as_str()).collect();
+    assert_eq!(ids, ["germany"], "PL was answered with DE's figures");
+    // The refusal is cached like any left-out zone: PL is asked once per cache period.
+    let pl = upstream
+        .seen()
+        .iter()
+        .filter(|s| s.query.get("zone").map(String::as_str) == Some("PL"))
+        .count();
+    assert_eq!(pl, 1, "only the intensity, which was refused");
 }

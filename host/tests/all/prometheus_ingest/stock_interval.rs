@@ -1,0 +1,96 @@
+//! Utilisation from a stock Prometheus, whose default `scrape_interval` is 1m: the plugin's
+//! `rate()` window must hold two samples of a target scraped every 60 s.
+//!
+//! Waiting for real 60 s scrapes would take minutes, so the samples a 60 s scrape would have
+//! stored (ten minutes of node_exporter's idle CPU seconds, one sample a minute, the last a few
+//! seconds ago) are written into the server's storage with Debian's `promtool tsdb
+//! create-blocks-from openmetrics` before it starts. No time is scaled: the server, its
+//! configuration (no `scrape_interval`, so Prometheus' default 1m), its targets API and the
+//! spacing of the samples are those of a stock setup.
+
+use std::process::{Command, Stdio};
+
+use crate::support::*;
+
+use super::harness::*;
+
+/// Idle seconds per second of the two CPUs in the written samples: utilisation 1 − 0.5.
+const IDLE_RATES: [f64; 2] = [0.75, 0.25];
+const MINUTE_S: u64 = 60;
+
+#[test]
+fn a_stock_prometheus_scraping_every_minute_gives_utilisation() {
+    let prometheus = require_tool("prometheus");
+    let promtool = require_tool("promtool");
+    // Loaded first: the written samples age while the test runs.
+    let h = Harness::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let samples = dir.path().join("samples.om");
+    let now_s = now_ms() / 1000;
+    let mut text = String::from("# TYPE node_cpu_seconds counter\n");
+    for (cpu, rate) in IDLE_RATES.iter().enumerate() {
+        for minute in (0..10).rev() {
+            // The last sample 5 s ago: a 1m window at the query's time holds only it.
+            let at = now_s - 5 - minute * MINUTE_S;
+            let value = 1000.0 + rate * (600 - minute * MINUTE_S) as f64;
+            text.push_str(&format!(
+                "node_cpu_seconds_total{{cpu=\"{cpu}\",instance=\"box-1:9100\",job=\"node\",\
+                 mode=\"idle\"}} {value} {at}\n"
+            ));
+        }
+    }
+    text.push_str("# EOF\n");
+    std::fs::write(&samples, text).expect("write the samples");
+    let status = Command::new(promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&samples)
+        .arg(&data)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run promtool");
+    assert!(status.success(), "promtool failed");
+
+    // Debian's default configuration, less its node job: no global section at all.
+    let config = dir.path().join("prometheus.yml");
+    let port = free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: \
+             ['127.0.0.1:{port}']\n"
+        ),
+    )
+    .expect("write prometheus.yml");
+    let _server = Reaped(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    wait_until(30, "Prometheus ready", || {
+        query_result_len(port, "node_cpu_seconds_total").and_then(|n| {
+            (n == 2)
+                .then_some(())
+                .ok_or(format!("{n} series of the written samples"))
+        })
+    });
+
+    let url = format!("http://127.0.0.1:{port}");
+    let grants = origin(format!("127.0.0.1:{port}"));
+    let box1 = [resource("box-1:9100", "box-1", None)];
+    let stock = [("url", url.as_str()), ("sources", "node_exporter")];
+    let got = h.collect(&grants, &stock, &box1).expect("collect");
+    assert_eq!(got.len(), 1, "utilisation on a stock setup: {got:?}");
+    let expected = 1.0 - IDLE_RATES.iter().sum::<f64>() / IDLE_RATES.len() as f64;
+    assert!(close(got[0].cpu_utilization_ratio, expected), "{got:?}");
+
+    // The window this plugin used to default to, one scrape interval, sees one sample.
+    let one_interval = with(&stock, "rate_window", "1m");
+    let got = h.collect(&grants, &one_interval, &box1).expect("collect");
+    assert!(got.is_empty(), "one sample cannot make a rate: {got:?}");
+}
