@@ -55,6 +55,7 @@ pub async fn harness(config: &str, plugins: &[&str]) -> Harness {
         snapshot.clone(),
     )
     .expect("collector");
+    let vitals = collector.vitals();
     Harness {
         collector,
         state: AppState {
@@ -65,7 +66,7 @@ pub async fn harness(config: &str, plugins: &[&str]) -> Harness {
                 &config,
             ))),
             history: Some(history),
-            vitals: Default::default(),
+            vitals,
         },
         _dirs: vec![plugin_dir, state_dir],
     }

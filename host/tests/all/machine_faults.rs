@@ -101,9 +101,6 @@ impl Disk {
         run("fsfreeze", &["-f", self.dir.to_str().expect("utf-8")]);
     }
 
-    fn thaw(&self) {
-        run("fsfreeze", &["-u", self.dir.to_str().expect("utf-8")]);
-    }
 }
 
 /// Thaws a frozen disk when dropped: declared after the daemon, it is dropped first, so a
@@ -505,4 +502,25 @@ fn a_stuck_store_is_reported_and_sigterm_ends_the_daemon_in_time() {
         log.contains("shutdown did not finish within 3s") || log.contains("final flush"),
         "{log}"
     );
+}
+
+#[tokio::test]
+async fn healthz_fails_once_the_collector_stops_finishing_steps() {
+    let h = crate::collection::harness(
+        "[providers.cloud]\nplugin = \"mock-cloud\"\n[providers.meter]\nplugin = \"mock-meter\"\n\
+         [accounts.acme]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
+        &[MOCK_CLOUD, MOCK_METER],
+    )
+    .await;
+    let vitals = h.collector.vitals();
+    let (status, _) = crate::collection::get(&h.state, "/healthz").await;
+    assert_eq!(status.as_u16(), 200, "alive before the collector runs");
+    vitals.watch_steps(Duration::from_millis(100));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (status, body) = crate::collection::get(&h.state, "/healthz").await;
+    assert_eq!(status.as_u16(), 503, "{body}");
+    assert!(body.contains("has not finished a step"), "{body}");
+    vitals.step_done();
+    let (status, _) = crate::collection::get(&h.state, "/healthz").await;
+    assert_eq!(status.as_u16(), 200);
 }
