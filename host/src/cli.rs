@@ -7,7 +7,7 @@ mod new;
 mod report;
 mod run;
 mod sign;
-mod wit;
+pub(crate) mod wit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -173,7 +173,9 @@ enum PluginCommand {
         /// Where to write it (default: ./NAME); must be empty or missing.
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Rust only: depend on the carbonaut-sdk crate at this path instead of git.
+        /// Rust only: depend on the carbonaut-sdk crate at this path (the repository's `sdk/`,
+        /// an unpacked `cargo package` crate) instead of the copy this binary writes into
+        /// the skeleton's `carbonaut-sdk/`.
         #[arg(long)]
         sdk_path: Option<PathBuf>,
     },

@@ -6,16 +6,13 @@
 mod js;
 mod python;
 mod rust;
+mod sdk;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use carbonaut::model::ProviderKind;
-
-/// Where a Rust skeleton gets carbonaut-sdk without `--sdk-path`: the workspace's
-/// `repository` (host/Cargo.toml does not inherit it, so it is restated here).
-const SDK_REPOSITORY: &str = "https://github.com/carbonaut/carbonaut";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
@@ -50,8 +47,28 @@ impl Kind {
 pub struct Skeleton {
     pub name: String,
     pub kinds: Vec<Kind>,
-    /// For Rust: where carbonaut-sdk comes from, as a Cargo dependency's value.
-    pub sdk: String,
+    /// For Rust: where carbonaut-sdk comes from.
+    pub sdk: SdkSource,
+}
+
+/// Where a Rust skeleton's carbonaut-sdk comes from. Once the crate is published, the default
+/// becomes a version requirement on crates.io; until then it is a path, to what builds.
+pub enum SdkSource {
+    /// The SDK embedded in this binary, written into the skeleton's `carbonaut-sdk/`.
+    Bundled,
+    /// `--sdk-path`: a copy the author has (the repository's `sdk/`, an unpacked `.crate`).
+    Path(PathBuf),
+}
+
+impl SdkSource {
+    /// The value of the skeleton's `carbonaut-sdk` dependency.
+    fn dependency(&self) -> String {
+        let path = match self {
+            SdkSource::Bundled => sdk::DIR.to_owned(),
+            SdkSource::Path(path) => path.display().to_string(),
+        };
+        format!("{{ path = {path:?} }}")
+    }
 }
 
 /// One file of a skeleton, by its path below the plugin's folder.
@@ -164,19 +181,20 @@ pub fn run(
         );
     }
     let sdk = match sdk_path {
-        Some(path) => {
-            let path = std::path::absolute(path)
-                .with_context(|| format!("resolving {}", path.display()))?;
-            format!("{{ path = {:?} }}", path.display().to_string())
-        }
-        None => format!("{{ git = \"{SDK_REPOSITORY}\" }}"),
+        Some(path) => SdkSource::Path(
+            std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?,
+        ),
+        None => SdkSource::Bundled,
     };
     let skeleton = Skeleton {
         name: name.to_owned(),
         kinds,
         sdk,
     };
-    let files = skeleton.files(lang);
+    let mut files = skeleton.files(lang);
+    if lang == Lang::Rust && matches!(skeleton.sdk, SdkSource::Bundled) {
+        files.extend(sdk::files());
+    }
     for (path, text) in &files {
         let file = dir.join(path);
         if let Some(parent) = file.parent() {

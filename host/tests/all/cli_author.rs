@@ -30,8 +30,15 @@ fn succeeded(out: &Output) -> String {
     stdout(out)
 }
 
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is in the repository")
+        .to_path_buf()
+}
+
 fn repo_wit() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/0.2.0")
+    repo_root().join("wit/0.2.0")
 }
 
 /// Every file below `dir`, as (path relative to `dir`, contents), sorted.
@@ -253,9 +260,14 @@ fn plugin_new_writes_a_rust_crate_on_the_sdk() {
     let cargo = read(&all, "Cargo.toml");
     assert!(cargo.contains("name = \"my-probe\"\n"), "{cargo}");
     assert!(cargo.contains("crate-type = [\"cdylib\"]"), "{cargo}");
+    // carbonaut-sdk is not published: the skeleton builds on the copy written beside it.
     assert!(
-        cargo.contains("carbonaut-sdk = { git = \"https://github.com/carbonaut/carbonaut\" }"),
+        cargo.contains("carbonaut-sdk = { path = \"carbonaut-sdk\" }"),
         "{cargo}"
+    );
+    assert_eq!(
+        read(&all, "carbonaut-sdk/src/lib.rs"),
+        read(&repo_root(), "sdk/src/lib.rs")
     );
     let lib = read(&all, "src/lib.rs");
     for part in [
@@ -521,4 +533,121 @@ fn plugin_check_grants_what_the_config_offers_and_the_plugin_needs() {
         text.contains("resource-metrics.collect returned an error: count 1\n"),
         "{text}"
     );
+}
+
+#[test]
+fn sdk_wit_is_the_contract() {
+    // sdk/wit is a copy so that the packaged crate carries the WIT it binds.
+    assert_eq!(tree(&repo_root().join("sdk/wit")), tree(&repo_wit()));
+}
+
+fn run_ok(command: &mut Command) -> String {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("run {command:?}: {e}"));
+    succeeded(&out)
+}
+
+/// What an author outside this repository has: the crate `cargo package -p carbonaut-sdk`
+/// makes, unpacked into a temporary folder, and a skeleton from `plugin new` built on it for
+/// wasm32-wasip2 and checked. Fails when the SDK reads anything from the repository (its WIT,
+/// the workspace's edition or dependencies). Both builds share `target/author-skeleton`, so a
+/// second run compiles only the two small crates.
+#[test]
+fn rust_skeleton_builds_outside_the_repository() {
+    let root = repo_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let package_target = root.join("target/author-sdk");
+    run_ok(
+        Command::new(&cargo)
+            .current_dir(&root)
+            .args([
+                "package",
+                "-p",
+                "carbonaut-sdk",
+                "--no-verify",
+                "--allow-dirty",
+            ])
+            .arg("--target-dir")
+            .arg(&package_target),
+    );
+    let krate = package_target.join(format!(
+        "package/carbonaut-sdk-{}.crate",
+        env!("CARGO_PKG_VERSION")
+    ));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    run_ok(
+        Command::new("tar")
+            .current_dir(dir.path())
+            .arg("xzf")
+            .arg(&krate),
+    );
+    let sdk = dir
+        .path()
+        .join(format!("carbonaut-sdk-{}", env!("CARGO_PKG_VERSION")));
+
+    let build = |skeleton: &Path, name: &str| -> String {
+        for (path, text) in tree(skeleton) {
+            assert!(
+                !text.contains(root.to_str().expect("utf-8")),
+                "{path} names the repository:\n{text}"
+            );
+        }
+        run_ok(
+            Command::new(&cargo)
+                .current_dir(skeleton)
+                .args(["build", "--release", "--target", "wasm32-wasip2"])
+                .env("CARGO_TARGET_DIR", root.join("target/author-skeleton")),
+        );
+        let wasm = root.join(format!(
+            "target/author-skeleton/wasm32-wasip2/release/{}.wasm",
+            name.replace('-', "_")
+        ));
+        succeeded(&carbonaut(&[
+            "plugin",
+            "check",
+            wasm.to_str().expect("utf-8"),
+        ]))
+    };
+
+    // --sdk-path to the unpacked package.
+    let probe = dir.path().join("out-probe");
+    succeeded(&carbonaut(&[
+        "plugin",
+        "new",
+        "out-probe",
+        "--kind",
+        "discovery,resource-metrics,environment",
+        "--lang",
+        "rust",
+        "--dir",
+        probe.to_str().expect("utf-8"),
+        "--sdk-path",
+        sdk.to_str().expect("utf-8"),
+    ]));
+    assert_checked_every_kind(&build(&probe, "out-probe"), "out-probe");
+
+    // The default: the copy the binary writes into the skeleton is the package, file for
+    // file (the packaged Cargo.toml is cargo's normalised one; Cargo.toml.orig is ours).
+    let bundled = dir.path().join("bundled-probe");
+    new_plugin(
+        "bundled-probe",
+        "discovery,resource-metrics,environment",
+        "rust",
+        &bundled,
+    );
+    let mut packaged: Vec<(String, String)> = tree(&sdk)
+        .into_iter()
+        .filter(|(path, _)| {
+            ![".cargo_vcs_info.json", "Cargo.lock", "Cargo.toml"].contains(&path.as_str())
+        })
+        .map(|(path, text)| match path.as_str() {
+            "Cargo.toml.orig" => ("Cargo.toml".into(), text),
+            _ => (path, text),
+        })
+        .collect();
+    packaged.sort();
+    assert_eq!(tree(&bundled.join("carbonaut-sdk")), packaged);
+    assert_checked_every_kind(&build(&bundled, "bundled-probe"), "bundled-probe");
 }
