@@ -54,7 +54,8 @@ pub(super) fn build(
 
     let mut providers = BTreeMap::new();
     for (name, p) in raw.providers {
-        let settings = c.settings(&p.settings, &format!("provider `{name}`"));
+        let (settings, keys) = c.settings(&p.settings, &format!("provider `{name}`"));
+        positions.provider_settings.insert(name.clone(), keys);
         positions
             .provider_plugin
             .insert(name.clone(), c.at(p.plugin.span()));
@@ -109,7 +110,8 @@ pub(super) fn build(
         c.reference(&providers, &a.resource_metrics, || {
             format!("account `{name}` names resource-metrics provider")
         });
-        let settings = c.settings(&a.settings, &format!("account `{name}`"));
+        let (settings, keys) = c.settings(&a.settings, &format!("account `{name}`"));
+        positions.account_settings.insert(name.clone(), keys);
         positions
             .account_discovery
             .insert(name.clone(), c.at(a.discovery.span()));
@@ -289,9 +291,17 @@ impl Checker<'_> {
         );
     }
 
-    fn settings(&mut self, raw: &RawSettings, owner: &str) -> Settings {
+    /// The settings, and where each key was written.
+    fn settings(
+        &mut self,
+        raw: &RawSettings,
+        owner: &str,
+    ) -> (Settings, BTreeMap<String, Position>) {
         let mut settings = Settings::default();
+        let mut keys = BTreeMap::new();
         for (key, value) in raw {
+            keys.insert(key.get_ref().clone(), self.at(key.span()));
+            let key = key.get_ref();
             let at = self.at(value.span());
             let (text, secret) = match value.get_ref() {
                 toml::Value::String(s) => match expand(s, self.env) {
@@ -322,7 +332,7 @@ impl Checker<'_> {
             };
             settings.insert(key.clone(), text, secret);
         }
-        settings
+        (settings, keys)
     }
 
     fn secret_error(&mut self, error: &ExpandError, span: Range<usize>, key: &str, owner: &str) {
