@@ -14,8 +14,8 @@ use super::error::{Position, Report, list};
 use super::suggest::closest;
 
 /// The key of a setting spec that says "any other key is mine too". Contract 0.2.0 has no
-/// field for it, so it is a spec convention; `*` is not a TOML bare key, so no real setting
-/// collides with it.
+/// field for it, so it is a spec convention; `*` is no key an operator writes (TOML needs it
+/// quoted), and a host that does not know the convention shows it as one more setting.
 pub const FREE_FORM_KEY: &str = "*";
 
 /// One plugin's specs, as the check reads them.
