@@ -8,6 +8,7 @@ mod health;
 mod locations;
 mod mixes;
 mod plan;
+mod rejections;
 mod samples;
 mod sync;
 mod telemetry;
@@ -19,6 +20,7 @@ pub use plan::{
     AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone,
     provider_grants,
 };
+pub use rejections::ProviderRejections;
 pub use telemetry::{CallCount, CallSummary, Telemetry};
 pub use update::{FollowUp, PlanUpdate};
 

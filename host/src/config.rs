@@ -136,6 +136,10 @@ pub struct Intervals {
     /// How long a removed resource's counters wait for it to come back (same account, project
     /// and id) before they are folded into its project's and account's totals for good.
     pub retention: Duration,
+    /// A resource whose latest accepted reading is older than this many `resource_metrics`
+    /// intervals (readings refused or missing) loses its power, CPU and `estimated` gauges
+    /// until a reading is accepted again; its `sample_age_seconds` keeps growing meanwhile.
+    pub stale_after: u32,
 }
 
 impl Default for Intervals {
@@ -145,6 +149,9 @@ impl Default for Intervals {
             resource_metrics: Duration::from_secs(10),
             environment: Duration::from_secs(5 * 60),
             retention: Duration::from_secs(7 * 24 * 3600),
+            // Three: one late or refused reading is noise, three in a row is a problem a
+            // dashboard should show as a gap rather than as a flat line.
+            stale_after: 3,
         }
     }
 }
@@ -283,6 +290,7 @@ mod tests {
                 resource_metrics: Duration::from_secs(5),
                 environment: Duration::from_secs(60),
                 retention: Duration::from_secs(7 * 24 * 3600),
+                stale_after: 3,
             }
         );
         let plugins: Vec<_> = config

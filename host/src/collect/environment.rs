@@ -55,8 +55,11 @@ impl Collector {
         self.note_plugin_result(&env.provider.plugin_name, &result);
         match result {
             Ok(checked) => {
-                self.telemetry
-                    .record_rejections(&env.provider.plugin_name, &checked.rejected);
+                self.telemetry.record_rejections(
+                    &env.provider.name,
+                    &env.provider.plugin_name,
+                    &checked.rejected,
+                );
                 let known = checked.items.len();
                 for mix in checked.items {
                     self.mirror.mixes.insert(mix);

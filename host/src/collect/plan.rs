@@ -90,6 +90,8 @@ pub struct Plan {
     pub environment_interval: Duration,
     /// How long removed resources' counters are kept for their return.
     pub retention: Duration,
+    /// How old a resource's latest reading may be before its gauges are dropped.
+    pub stale_after: Duration,
     /// This instance's shard: `accounts` holds only the accounts it owns.
     pub shard: crate::cluster::Cluster,
     /// Configured accounts other shards own: not collected, their stored state left in place
@@ -203,6 +205,7 @@ impl Plan {
             resource_metrics: config.intervals.resource_metrics,
             environment_interval: config.intervals.environment,
             retention: config.intervals.retention,
+            stale_after: config.intervals.resource_metrics * config.intervals.stale_after,
             shard: config.cluster,
             unowned: unowned.into_iter().map(|(n, _)| n.clone()).collect(),
             batch_size: BATCH_SIZE,

@@ -127,6 +127,7 @@ pub(super) struct RawIntervals {
     pub resource_metrics: Option<Spanned<String>>,
     pub environment: Option<Spanned<String>>,
     pub retention: Option<Spanned<String>>,
+    pub stale_after: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -230,6 +230,21 @@ impl Checker<'_> {
             ),
             environment: self.interval("environment", &raw.environment, default.environment),
             retention: self.interval("retention", &raw.retention, default.retention),
+            stale_after: match &raw.stale_after {
+                None => default.stale_after,
+                Some(n) => match u32::try_from(*n.get_ref()) {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        self.report.push(
+                            self.at(n.span()),
+                            format!("`stale_after` is {}", n.get_ref()),
+                            "give a whole number of resource_metrics intervals, 1 or more \
+                             (default 3)",
+                        );
+                        default.stale_after
+                    }
+                },
+            },
         }
     }
 
