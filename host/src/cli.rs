@@ -160,6 +160,20 @@ enum PluginCommand {
         /// A setting for the calls, KEY=VALUE; repeat for more. Overrides the config's.
         #[arg(long = "setting", value_name = "KEY=VALUE", value_parser = check::parse_setting)]
         settings: Vec<(String, String)>,
+        /// The country (ISO 3166-1 alpha-2) of the sample location the environment call is
+        /// asked about and the sample resource is in (default DE, region eu-central-1).
+        #[arg(long, value_name = "CC")]
+        location: Option<String>,
+        /// The sample location's provider region (with or without --location).
+        #[arg(long)]
+        region: Option<String>,
+        /// The sample location's provider zone.
+        #[arg(long)]
+        zone: Option<String>,
+        /// Grid intensity in gCO2e/kWh to price the sample's energy at, when the plugin is no
+        /// environment plugin itself.
+        #[arg(long, value_name = "G_PER_KWH")]
+        intensity: Option<f64>,
     },
     /// Write a plugin skeleton that builds as it is, with its build instructions.
     New {
@@ -254,12 +268,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             provider,
             settings,
+            location,
+            region,
+            zone,
+            intensity,
         }) => {
+            let location = (location.is_some() || region.is_some() || zone.is_some()).then(|| {
+                carbonaut::model::Location {
+                    country: location.map(|c| c.to_ascii_uppercase()),
+                    region,
+                    zone,
+                    coordinates: None,
+                }
+            });
             check::run(check::Options {
                 file: &file,
                 config: config.as_deref(),
                 provider: provider.as_deref(),
                 settings: &settings,
+                location,
+                intensity,
             })
             .await
         }

@@ -1,7 +1,11 @@
 //! `carbonaut plugin check FILE [--config FILE] [--provider NAME] [--setting k=v]...`: a dry
 //! run for plugin authors. Loads the component in the real sandbox, calls `metadata` and each
 //! provider export once with sample arguments, and prints what came back (bounded) and how
-//! long each call took. Exits non-zero when a call fails, with the plugin's error.
+//! long each call took, and what the host makes of a sample (energy and emissions). Exits
+//! non-zero when a call fails, with the plugin's error, or when the host's checks reject items
+//! of an answer (told apart: the daemon would run the call and drop those items).
+
+mod footprint;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use carbonaut::collect::provider_grants;
-use carbonaut::config::{Config, ProviderConfig};
+use carbonaut::config::{Config, Intervals, ProviderConfig};
 use carbonaut::model::{
     Account, Hardware, Location, LocationQuery, ProviderKind, ResourceInfo, ResourceKind,
 };
@@ -29,6 +33,38 @@ pub struct Options<'a> {
     pub config: Option<&'a Path>,
     pub provider: Option<&'a str>,
     pub settings: &'a [(String, String)],
+    /// Where the sample resource and the environment query are (`--location`, `--region`,
+    /// `--zone`); DE / eu-central-1 when none is given.
+    pub location: Option<Location>,
+    /// Grid intensity (g/kWh) to price the sample at, when the plugin answers none itself.
+    pub intensity: Option<f64>,
+}
+
+/// The sample location when none is given: a country and a cloud region every example knows.
+fn default_location() -> Location {
+    Location {
+        country: Some("DE".into()),
+        region: Some("eu-central-1".into()),
+        zone: None,
+        coordinates: None,
+    }
+}
+
+/// `DE, eu-central-1`: the location's parts that are set.
+fn location_text(location: &Location) -> String {
+    [&location.country, &location.region, &location.zone]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How one call went, for the summary line.
+#[derive(Default)]
+struct Tally {
+    failed_calls: usize,
+    rejected_items: u64,
 }
 
 /// Parses `key=value` for `--setting`.
@@ -111,10 +147,12 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let mut failures = 0;
+    let location = options.location.clone().unwrap_or_else(default_location);
+    let mut tally = Tally::default();
     let started = Instant::now();
     let result = plugin.metadata().await;
-    failures += report(
+    report(
+        &mut tally,
         "metadata",
         started.elapsed(),
         result.map(|m| Checked {
@@ -133,7 +171,12 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
             .as_ref()
             .ok()
             .and_then(|p| p.items.first().cloned());
-        failures += report("discovery.list-projects", started.elapsed(), projects);
+        report(
+            &mut tally,
+            "discovery.list-projects",
+            started.elapsed(),
+            projects,
+        );
         if let Some(project) = first {
             let started = Instant::now();
             let resources = plugin
@@ -147,47 +190,104 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
                     .cloned()
                     .collect();
             }
-            failures += report(
+            report(
+                &mut tally,
                 &format!("discovery.list-resources (project `{}`)", project.id),
                 started.elapsed(),
                 resources,
             );
         }
     }
+    let mut first_sample = None;
+    let resources = if discovered.is_empty() {
+        vec![sample_resource(&location)]
+    } else {
+        discovered
+    };
     if plugin.implements(ProviderKind::ResourceMetrics) {
-        let resources = if discovered.is_empty() {
-            vec![sample_resource()]
-        } else {
-            discovered
-        };
         let started = Instant::now();
         let samples = plugin
             .collect_samples(&setup.grants, &setup.settings, &setup.account, &resources)
             .await;
-        failures += report(
+        first_sample = samples.as_ref().ok().and_then(|s| s.items.first().cloned());
+        report(
+            &mut tally,
             &format!("resource-metrics.collect ({} resources)", resources.len()),
             started.elapsed(),
             samples,
         );
     }
+    let mut intensity = options.intensity.map(footprint::Intensity::Given);
     if plugin.implements(ProviderKind::Environment) {
         let started = Instant::now();
         let mixes = plugin
-            .collect_energy_mix(&setup.grants, &setup.settings, &sample_locations())
+            .collect_energy_mix(&setup.grants, &setup.settings, &sample_locations(&location))
             .await;
-        failures += report(
-            "environment.collect (DE, eu-central-1)",
+        if let Some(mix) = mixes.as_ref().ok().and_then(|m| m.items.first()) {
+            intensity = Some(footprint::Intensity::Plugin(mix.carbon_intensity));
+        }
+        report(
+            &mut tally,
+            &format!("environment.collect ({})", location_text(&location)),
             started.elapsed(),
             mixes,
         );
     }
+    if let Some(first) = first_sample {
+        // An energy counter alone says nothing until a second reading: take one.
+        let second = if first.power_watts.is_none() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let resource: Vec<ResourceInfo> = resources
+                .iter()
+                .filter(|r| r.id == first.resource_id)
+                .cloned()
+                .collect();
+            plugin
+                .collect_samples(&setup.grants, &setup.settings, &setup.account, &resource)
+                .await
+                .ok()
+                .and_then(|s| s.items.into_iter().next())
+        } else {
+            None
+        };
+        let interval = config
+            .as_ref()
+            .map_or(Intervals::default(), |c| c.intervals)
+            .resource_metrics;
+        println!(
+            "emissions   {}",
+            footprint::describe(
+                &first,
+                second.as_ref(),
+                interval,
+                runtime.limits_for(&setup.grants).max_power_watts as f64,
+                intensity.as_ref(),
+            )
+        );
+    }
 
-    if failures == 0 {
+    let Tally {
+        failed_calls,
+        rejected_items,
+    } = tally;
+    let rejected = format!(
+        "the host's checks rejected {rejected_items} item(s), which the daemon would drop \
+         (see docs/plugin-authors.md, \"What the host accepts\")"
+    );
+    if failed_calls > 0 {
+        let also = if rejected_items > 0 {
+            format!("; {rejected}")
+        } else {
+            String::new()
+        };
+        println!("FAILED: {failed_calls} call(s) failed{also}");
+        Ok(ExitCode::FAILURE)
+    } else if rejected_items > 0 {
+        println!("REJECTED: every call answered, but {rejected}");
+        Ok(ExitCode::FAILURE)
+    } else {
         println!("ok: every call answered");
         Ok(ExitCode::SUCCESS)
-    } else {
-        println!("FAILED: {failures} call(s) failed");
-        Ok(ExitCode::FAILURE)
     }
 }
 
@@ -274,12 +374,13 @@ fn find_provider<'c>(
     }
 }
 
-/// Prints one call's outcome; returns 1 when it failed.
+/// Prints one call's outcome and adds it to `tally`.
 fn report<T: serde::Serialize>(
+    tally: &mut Tally,
     operation: &str,
     took: Duration,
     result: Result<Checked<Vec<T>>, CallError>,
-) -> usize {
+) {
     match result {
         Ok(Checked { items, rejected }) => {
             let noun = if items.len() == 1 { "item" } else { "items" };
@@ -297,12 +398,12 @@ fn report<T: serde::Serialize>(
                     "  REJECTED by the host's checks: {count} x {} (e.g. {example}); see docs/plugin-authors.md, \"What the host accepts\"",
                     reason.as_str()
                 );
+                tally.rejected_items += count;
             }
-            usize::from(!rejected.is_empty())
         }
         Err(error) => {
             println!("{operation}: FAILED in {}: {error}", ms(took));
-            1
+            tally.failed_calls += 1;
         }
     }
 }
@@ -338,17 +439,12 @@ fn describe_grants(grants: &Grants) -> String {
 }
 
 /// A resource for a resource-metrics plugin when there is no discovery to ask.
-fn sample_resource() -> ResourceInfo {
+fn sample_resource(location: &Location) -> ResourceInfo {
     ResourceInfo {
         id: "check-vm-1".into(),
         name: "check-vm-1".into(),
         kind: ResourceKind::Vm,
-        location: Location {
-            country: Some("DE".into()),
-            region: Some("eu-central-1".into()),
-            zone: Some("eu-central-1a".into()),
-            coordinates: None,
-        },
+        location: location.clone(),
         hardware: Hardware {
             vcpus: Some(4),
             memory_bytes: Some(16 << 30),
@@ -358,15 +454,16 @@ fn sample_resource() -> ResourceInfo {
     }
 }
 
-fn sample_locations() -> Vec<LocationQuery> {
+fn sample_locations(location: &Location) -> Vec<LocationQuery> {
+    let id = location
+        .country
+        .as_deref()
+        .or(location.region.as_deref())
+        .unwrap_or("somewhere")
+        .to_ascii_lowercase();
     vec![LocationQuery {
-        id: "check-de".into(),
-        location: Location {
-            country: Some("DE".into()),
-            region: Some("eu-central-1".into()),
-            zone: None,
-            coordinates: None,
-        },
+        id: format!("check-{id}"),
+        location: location.clone(),
         grid_zone: None,
     }]
 }

@@ -134,6 +134,76 @@ fn plugin_check_calls_every_export_of_the_shipped_plugins() {
     assert!(text.contains(r#"{"location_id":"check-de","#), "{text}");
 }
 
+#[test]
+fn plugin_check_tells_rejected_items_from_failed_calls() {
+    // Every sample claims 8e307 W: the call answers, the host's checks drop each sample.
+    let out = carbonaut(&[
+        "plugin",
+        "check",
+        env!("CARBONAUT_GUEST_LIAR"),
+        "--setting",
+        "metrics=huge-power",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("resource-metrics.collect (2 resources): ok in "),
+        "{text}"
+    );
+    assert!(
+        text.contains("  REJECTED by the host's checks: 2 x power (e.g. a: "),
+        "{text}"
+    );
+    assert!(!text.contains("FAILED"), "{text}");
+    assert!(
+        text.ends_with(
+            "REJECTED: every call answered, but the host's checks rejected 2 item(s), which \
+             the daemon would drop (see docs/plugin-authors.md, \"What the host accepts\")\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn plugin_check_takes_a_location_and_prices_the_sample() {
+    let text = succeeded(&carbonaut(&[
+        "plugin",
+        "check",
+        MOCK_GRID,
+        "--location",
+        "fr",
+        "--region",
+        "eu-west-3",
+    ]));
+    assert!(
+        text.contains("environment.collect (FR, eu-west-3): ok in "),
+        "{text}"
+    );
+    assert!(text.contains(r#"{"location_id":"check-fr","#), "{text}");
+
+    // mock-meter gives an energy counter only: two readings a second apart, priced as given.
+    let text = succeeded(&carbonaut(&[
+        "plugin",
+        "check",
+        MOCK_METER,
+        "--intensity",
+        "360",
+    ]));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("emissions   `check-vm-1`: "))
+        .unwrap_or_else(|| panic!("no emissions line in:\n{text}"));
+    assert!(
+        line.contains(" J in 1.0 s -> ") && line.contains(" gCO2e at 360 g/kWh (--intensity); "),
+        "{line}"
+    );
+    let text = succeeded(&carbonaut(&["plugin", "check", MOCK_METER]));
+    assert!(
+        text.contains("its emissions need a grid intensity: pass --intensity G (g/kWh)\n"),
+        "{text}"
+    );
+}
+
 /// A config with one provider of the trapping test guest and a short deadline.
 fn trapping_config(dir: &Path) -> PathBuf {
     let guests = Path::new(TRAPPING).parent().expect("guest folder");
@@ -384,6 +454,10 @@ fn assert_checked_every_kind(text: &str, name: &str) {
         "resource-metrics.collect (1 resources): ok in ".into(),
         r#"{"resource_id":"default/machine-1","energy_joules":null,"power_watts":50.0,"#.into(),
         r#"{"location_id":"check-de","carbon_intensity":342.06,"#.into(),
+        // 50 W held over the default 10 s interval, priced at the plugin's own 342.06 g/kWh.
+        "emissions   `default/machine-1`: 500.0 J in 10.0 s -> 0.0475 gCO2e at 342.06 g/kWh \
+         (from this plugin's environment answer); 17.10 gCO2e per hour at this rate\n"
+            .into(),
         "ok: every call answered\n".into(),
     ] {
         assert!(text.contains(&line), "{line:?} in:\n{text}");
