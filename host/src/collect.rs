@@ -17,7 +17,7 @@ mod update;
 pub use collector::Collector;
 pub use health::{Health, ProviderHealth};
 pub use plan::{
-    AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone,
+    AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone, offered,
     provider_grants,
 };
 pub use rejections::ProviderRejections;

@@ -308,6 +308,10 @@ fn setup(options: &Options<'_>, config: Option<&Config>, plugin: &Plugin) -> any
         for offer in unused {
             println!("note        {offer} is configured, but the plugin does not ask for it");
         }
+        let offered = carbonaut::collect::offered(provider);
+        for missing in plugin.info().needs.not_granted(&offered, name) {
+            println!("note        {missing}");
+        }
         setup.grants = grants;
         setup.settings = provider.settings.to_wit();
         // The first account this provider serves, with its settings, as collection would.

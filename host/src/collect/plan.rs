@@ -224,11 +224,7 @@ pub fn provider_grants(
     global: Limits,
     needs: Option<&Needs>,
 ) -> (Grants, Vec<String>) {
-    let offered = Offered {
-        read_only_dirs: provider.read_only_dirs.clone(),
-        http: provider.allow_http.clone(),
-        key_value: provider.key_value,
-    };
+    let offered = offered(provider);
     let (grants, unused) = needs.map_or((Grants::NONE, Vec::new()), |n| n.grant(&offered, name));
     let grants = Grants {
         tls_roots: provider.tls_ca.clone(),
@@ -236,6 +232,15 @@ pub fn provider_grants(
         ..grants
     };
     (grants, unused)
+}
+
+/// What the operator configured for `provider`, before the plugin's needs narrow it.
+pub fn offered(provider: &ProviderConfig) -> Offered {
+    Offered {
+        read_only_dirs: provider.read_only_dirs.clone(),
+        http: provider.allow_http.clone(),
+        key_value: provider.key_value,
+    }
 }
 
 /// The grid zone the operator's mapping gives for a location's region, zone or country.
