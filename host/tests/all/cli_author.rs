@@ -704,13 +704,8 @@ fn rust_skeleton_builds_outside_the_repository() {
 
     // The default: the copy the binary writes into the skeleton is the package, file for
     // file (the packaged Cargo.toml is cargo's normalised one; Cargo.toml.orig is ours).
-    let bundled = dir.path().join("bundled-probe");
-    new_plugin(
-        "bundled-probe",
-        "discovery,resource-metrics,environment",
-        "rust",
-        &bundled,
-    );
+    let bundled = dir.path().join("bundled-grid");
+    new_plugin("bundled-grid", "environment", "rust", &bundled);
     let mut packaged: Vec<(String, String)> = tree(&sdk)
         .into_iter()
         .filter(|(path, _)| {
@@ -723,5 +718,45 @@ fn rust_skeleton_builds_outside_the_repository() {
         .collect();
     packaged.sort();
     assert_eq!(tree(&bundled.join("carbonaut-sdk")), packaged);
-    assert_checked_every_kind(&build(&bundled, "bundled-probe"), "bundled-probe");
+    let text = build(&bundled, "bundled-grid");
+    assert!(text.ends_with("ok: every call answered\n"), "{text}");
+
+    // Its README's "Run it", as written: the config it gives (with the mock plugins for the
+    // kinds it lacks) loads the plugin into a running daemon.
+    let readme = read(&bundled, "README.md");
+    let config = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml block in the README");
+    assert!(config.contains("plugin = \"mock-cloud\""), "{config}");
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(site.join("plugins")).expect("mkdir");
+    std::fs::write(site.join("carbonaut.toml"), config).expect("write the config");
+    std::fs::copy(
+        root.join("target/author-skeleton/wasm32-wasip2/release/bundled_grid.wasm"),
+        site.join("plugins/bundled-grid.wasm"),
+    )
+    .expect("copy the plugin");
+    for mock in [MOCK_CLOUD, MOCK_METER] {
+        let name = Path::new(mock).file_name().expect("file name");
+        std::fs::copy(mock, site.join("plugins").join(name)).expect("copy a mock");
+    }
+    let config = site.join("carbonaut.toml");
+    let config = config.to_str().expect("utf-8");
+    let checked = succeeded(&carbonaut(&["check-config", config]));
+    assert!(
+        checked.contains(": ok (3 providers, 1 accounts, 3 plugins"),
+        "{checked}"
+    );
+    let daemon = Daemon::start(&["--config", config]);
+    // Loaded, and called for the grid of the mock inventory's locations.
+    daemon.wait_for("/metrics", 60, |t| {
+        t.lines().any(|l| {
+            l.starts_with("carbonaut_plugin_calls_total{")
+                && l.contains("plugin=\"bundled-grid\"")
+                && l.contains("outcome=\"ok\"")
+        })
+    });
+    daemon.stop();
 }
