@@ -7,7 +7,7 @@ mod new;
 mod report;
 mod run;
 mod sign;
-mod wit;
+pub(crate) mod wit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,6 +164,20 @@ enum PluginCommand {
         /// zones of the config's [environment] mapping, else DE.
         #[arg(long = "zone", value_name = "ZONE")]
         zones: Vec<String>,
+        /// The country (ISO 3166-1 alpha-2) of the sample location the environment call is
+        /// asked about and the sample resource is in (default DE, region eu-central-1).
+        #[arg(long, value_name = "CC")]
+        location: Option<String>,
+        /// The sample location's provider region (with or without --location).
+        #[arg(long)]
+        region: Option<String>,
+        /// The sample location's availability zone (a cloud's zone, not a grid zone).
+        #[arg(long)]
+        availability_zone: Option<String>,
+        /// Grid intensity in gCO2e/kWh to price the sample's energy at, when the plugin is no
+        /// environment plugin itself.
+        #[arg(long, value_name = "G_PER_KWH")]
+        intensity: Option<f64>,
     },
     /// Write a plugin skeleton that builds as it is, with its build instructions.
     New {
@@ -177,7 +191,9 @@ enum PluginCommand {
         /// Where to write it (default: ./NAME); must be empty or missing.
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Rust only: depend on the carbonaut-sdk crate at this path instead of git.
+        /// Rust only: depend on the carbonaut-sdk crate at this path (the repository's `sdk/`,
+        /// an unpacked `cargo package` crate) instead of the copy this binary writes into
+        /// the skeleton's `carbonaut-sdk/`.
         #[arg(long)]
         sdk_path: Option<PathBuf>,
     },
@@ -260,13 +276,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             provider,
             settings,
             zones,
+            location,
+            region,
+            availability_zone,
+            intensity,
         }) => {
+            let location = (location.is_some() || region.is_some() || availability_zone.is_some())
+                .then(|| carbonaut::model::Location {
+                    country: location.map(|c| c.to_ascii_uppercase()),
+                    region,
+                    zone: availability_zone,
+                    coordinates: None,
+                });
             check::run(check::Options {
                 file: &file,
                 config: config.as_deref(),
                 provider: provider.as_deref(),
                 settings: &settings,
                 zones: &zones,
+                location,
+                intensity,
             })
             .await
         }

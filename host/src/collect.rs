@@ -8,6 +8,7 @@ mod health;
 mod locations;
 mod mixes;
 mod plan;
+mod rejections;
 mod samples;
 mod sync;
 mod telemetry;
@@ -16,9 +17,10 @@ mod update;
 pub use collector::{Collector, GiveUp};
 pub use health::{Health, ProviderHealth};
 pub use plan::{
-    AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone,
+    AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone, offered,
     provider_grants,
 };
+pub use rejections::ProviderRejections;
 pub use telemetry::{CallCount, CallSummary, Telemetry};
 pub use update::{FollowUp, PlanUpdate};
 

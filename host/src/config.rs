@@ -9,12 +9,14 @@
 mod access;
 mod catalogue;
 mod cluster;
+mod declared;
 mod error;
 mod raw;
 mod reports;
 mod sandbox;
 mod secrets;
 mod settings;
+mod suggest;
 mod trust;
 mod validate;
 
@@ -24,9 +26,9 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::model::ProviderKind;
-
 pub use access::{ClientCa, ClientMatch, ClientRule, Jwks, JwtConfig, load_jwks};
+pub use catalogue::PluginDeclaration;
+pub use declared::FREE_FORM_KEY;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use reports::ReportsConfig;
 pub use settings::Settings;
@@ -155,6 +157,10 @@ pub struct Intervals {
     /// How long a removed resource's counters wait for it to come back (same account, project
     /// and id) before they are folded into its project's and account's totals for good.
     pub retention: Duration,
+    /// A resource whose latest accepted reading is older than this many `resource_metrics`
+    /// intervals (readings refused or missing) loses its power, CPU and `estimated` gauges
+    /// until a reading is accepted again; its `sample_age_seconds` keeps growing meanwhile.
+    pub stale_after: u32,
 }
 
 impl Default for Intervals {
@@ -164,6 +170,9 @@ impl Default for Intervals {
             resource_metrics: Duration::from_secs(10),
             environment: Duration::from_secs(5 * 60),
             retention: Duration::from_secs(7 * 24 * 3600),
+            // Three: one late or refused reading is noise, three in a row is a problem a
+            // dashboard should show as a gap rather than as a flat line.
+            stale_after: 3,
         }
     }
 }
@@ -238,6 +247,10 @@ struct Positions {
     account_discovery: BTreeMap<String, Position>,
     account_resource_metrics: BTreeMap<String, Position>,
     environment_provider: Option<Position>,
+    /// Provider → setting key → where the key was written.
+    provider_settings: BTreeMap<String, BTreeMap<String, Position>>,
+    /// Account → setting key → where the key was written.
+    account_settings: BTreeMap<String, BTreeMap<String, Position>>,
 }
 
 impl Config {
@@ -297,11 +310,12 @@ impl Config {
         )
     }
 
-    /// Checks that every provider's plugin is loaded and implements the kinds it is used for.
-    /// `catalogue` maps each loaded plugin's name to its kinds.
+    /// Checks that every provider's plugin is loaded and implements the kinds it is used for,
+    /// and that the settings are those the plugins declare. `catalogue` maps each loaded
+    /// plugin's name to its kinds and settings.
     pub fn check_plugins(
         &self,
-        catalogue: &BTreeMap<String, Vec<ProviderKind>>,
+        catalogue: &BTreeMap<String, PluginDeclaration>,
     ) -> Result<(), ConfigErrors> {
         catalogue::check(self, catalogue)
     }
@@ -327,6 +341,7 @@ impl fmt::Debug for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ProviderKind;
 
     fn quickstart_path() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.toml")
@@ -365,6 +380,7 @@ mod tests {
                 resource_metrics: Duration::from_secs(5),
                 environment: Duration::from_secs(60),
                 retention: Duration::from_secs(7 * 24 * 3600),
+                stale_after: 3,
             }
         );
         let plugins: Vec<_> = config
@@ -419,10 +435,34 @@ mod tests {
     #[test]
     fn the_quickstart_matches_its_plugins() {
         let config = Config::embedded_quickstart().expect("the quickstart is valid");
+        let plugin = |kind, keys: &[&str]| PluginDeclaration {
+            kinds: vec![kind],
+            settings: keys
+                .iter()
+                .map(|k| crate::model::SettingSpec {
+                    key: (*k).to_owned(),
+                    description: String::new(),
+                    required: false,
+                    secret: false,
+                })
+                .collect(),
+        };
         let catalogue = BTreeMap::from([
-            ("mock-cloud".to_owned(), vec![ProviderKind::Discovery]),
-            ("mock-meter".to_owned(), vec![ProviderKind::ResourceMetrics]),
-            ("static-grid".to_owned(), vec![ProviderKind::Environment]),
+            (
+                "mock-cloud".to_owned(),
+                plugin(
+                    ProviderKind::Discovery,
+                    &["projects", "resources_per_project"],
+                ),
+            ),
+            (
+                "mock-meter".to_owned(),
+                plugin(ProviderKind::ResourceMetrics, &["mode"]),
+            ),
+            (
+                "static-grid".to_owned(),
+                plugin(ProviderKind::Environment, &[]),
+            ),
         ]);
         config
             .check_plugins(&catalogue)

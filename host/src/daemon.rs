@@ -12,7 +12,6 @@ use tokio::sync::watch;
 use crate::api::{AppState, app};
 use crate::collect::{Collector, Plan, Telemetry};
 use crate::config::{Config, TlsConfig};
-use crate::model::ProviderKind;
 use crate::plugins::{LoadProgress, PluginSet};
 use crate::reload::{ConfigSource, ReloadHandle, Reloader};
 use crate::runtime::Runtime;
@@ -48,12 +47,7 @@ pub async fn load_plugins_tracked(
         let kinds: Vec<&str> = info.kinds.iter().map(|k| k.as_str()).collect();
         tracing::info!(plugin = %info.name, version = %info.version, kinds = %kinds.join(","), cache = ?info.cache, "plugin loaded");
     }
-    let catalogue: std::collections::BTreeMap<String, Vec<ProviderKind>> = plugins
-        .by_name()
-        .into_iter()
-        .map(|(n, p)| (n, p.info().kinds.clone()))
-        .collect();
-    if let Err(errors) = config.check_plugins(&catalogue) {
+    if let Err(errors) = config.check_plugins(&plugins.declarations()) {
         // A refused file (untrusted, broken) is the usual reason a plugin is missing.
         let refused: Vec<String> = change.refused.iter().map(ToString::to_string).collect();
         if refused.is_empty() {

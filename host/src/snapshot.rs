@@ -74,6 +74,9 @@ pub struct Snapshot {
     pub samples: HashMap<ResourceId, ResourceSample>,
     /// Average power over the last interval when the provider gave only an energy counter.
     pub derived_power: HashMap<ResourceId, f64>,
+    /// A resource whose latest sample is older than this (ms, by its `read_at`) is served
+    /// without its gauges; `None` keeps them however old (snapshots built outside a collector).
+    pub stale_after_ms: Option<u64>,
     /// Location key (see [`crate::collect::location_key`]) of each resource.
     pub location_of: Arc<HashMap<ResourceId, String>>,
     pub locations: BTreeMap<String, LocationStatus>,

@@ -17,7 +17,7 @@ pub mod base {
                 export carbonaut:provider/metadata@0.2.0;
             }
         ",
-        path: "../wit/0.2.0",
+        path: "wit",
         world: "metadata-exports",
         generate_all,
         pub_export_macro: true,
@@ -35,7 +35,7 @@ pub mod discovery {
                 export carbonaut:provider/discovery@0.2.0;
             }
         ",
-        path: "../wit/0.2.0",
+        path: "wit",
         world: "discovery-exports",
         with: { "carbonaut:provider/types@0.2.0": crate::bindings::base::carbonaut::provider::types },
         pub_export_macro: true,
@@ -52,7 +52,7 @@ pub mod resource_metrics {
                 export carbonaut:provider/resource-metrics@0.2.0;
             }
         ",
-        path: "../wit/0.2.0",
+        path: "wit",
         world: "resource-metrics-exports",
         with: { "carbonaut:provider/types@0.2.0": crate::bindings::base::carbonaut::provider::types },
         pub_export_macro: true,
@@ -69,7 +69,7 @@ pub mod environment {
                 export carbonaut:provider/environment@0.2.0;
             }
         ",
-        path: "../wit/0.2.0",
+        path: "wit",
         world: "environment-exports",
         with: { "carbonaut:provider/types@0.2.0": crate::bindings::base::carbonaut::provider::types },
         pub_export_macro: true,
@@ -88,7 +88,7 @@ pub mod wasi_http {
                 import wasi:http/outgoing-handler@0.2.12;
             }
         ",
-        path: "../wit/0.2.0",
+        path: "wit",
         world: "http-imports",
         generate_all,
     });

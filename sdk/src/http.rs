@@ -280,8 +280,9 @@ fn from_code(url: &str, code: ErrorCode) -> HttpError {
             return error(
                 HttpErrorKind::Denied,
                 format!(
-                    "the host refused the request to {url}: its origin is not allowed for this \
-                     provider (the operator adds it to `allow_http`)"
+                    "the host refused the request to {url}: its origin must be both in the \
+                     plugin's `needs.http` and in the provider's `allow_http` (the host's error \
+                     for this call says which one lacks it)"
                 ),
             );
         }

@@ -1,7 +1,8 @@
 //! Write Carbonaut provider plugins in Rust.
 //!
 //! A plugin is a WebAssembly component that implements the `carbonaut:provider@0.2.0` contract
-//! (the WIT files in the repository's `wit/` folder). With this crate you implement [`Plugin`]
+//! (the WIT files in this crate's `wit/` folder, the same as `carbonaut wit` writes). With this
+//! crate you implement [`Plugin`]
 //! plus one trait per provider kind ([`Discovery`], [`ResourceMetrics`], [`Environment`]) and
 //! call [`export!`] once, naming the kinds. The component then exports exactly those kinds; the
 //! host reads them from its exports.

@@ -247,7 +247,7 @@ pub struct StatusView {
     accounts: BTreeMap<String, AccountStatus>,
     locations: BTreeMap<String, LocationStatus>,
     environment_error: Option<String>,
-    providers: BTreeMap<String, ProviderStatus>,
+    providers: BTreeMap<String, ProviderView>,
     /// This instance's shard; `accounts` lists only the accounts it owns.
     shard: crate::cluster::ShardStatus,
     /// Whether the state directory can be written (read live, not from the snapshot).
@@ -277,7 +277,17 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusView> {
         accounts: s.accounts.clone(),
         locations: s.locations.clone(),
         environment_error: s.environment_error.clone(),
-        providers: s.providers.clone(),
+        providers: s
+            .providers
+            .iter()
+            .map(|(name, status)| {
+                let view = ProviderView {
+                    status: status.clone(),
+                    rejected: state.telemetry.rejections_of_provider(name),
+                };
+                (name.clone(), view)
+            })
+            .collect(),
         shard: s.shard.clone(),
         state: StateView {
             writable: failure.is_none(),
@@ -290,4 +300,13 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusView> {
                 .collect(),
         },
     })
+}
+
+/// A provider instance in `/api/v1/status`: grants and health, and what the host's checks
+/// refused of its answers (a refused reading leaves its resource's gauges to go stale).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProviderView {
+    #[serde(flatten)]
+    status: ProviderStatus,
+    rejected: crate::collect::ProviderRejections,
 }

@@ -1,7 +1,11 @@
 //! `carbonaut plugin check FILE [--config FILE] [--provider NAME] [--setting k=v]...`: a dry
 //! run for plugin authors. Loads the component in the real sandbox, calls `metadata` and each
 //! provider export once with sample arguments, and prints what came back (bounded) and how
-//! long each call took. Exits non-zero when a call fails, with the plugin's error.
+//! long each call took, and what the host makes of a sample (energy and emissions). Exits
+//! non-zero when a call fails, with the plugin's error, or when the host's checks reject items
+//! of an answer (told apart: the daemon would run the call and drop those items).
+
+mod footprint;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,7 +16,7 @@ mod locations;
 
 use anyhow::Context as _;
 use carbonaut::collect::provider_grants;
-use carbonaut::config::{Config, ProviderConfig};
+use carbonaut::config::{Config, Intervals, ProviderConfig};
 use carbonaut::model::{
     Account, Hardware, Location, LocationQuery, ProviderKind, ResourceInfo, ResourceKind,
 };
@@ -33,6 +37,28 @@ pub struct Options<'a> {
     pub settings: &'a [(String, String)],
     /// Grid zones for an environment plugin (`--zone`).
     pub zones: &'a [String],
+    /// Where the sample resource is, and the environment query without `--zone`
+    /// (`--location`, `--region`, `--availability-zone`); DE / eu-central-1 when none is given.
+    pub location: Option<Location>,
+    /// Grid intensity (g/kWh) to price the sample at, when the plugin answers none itself.
+    pub intensity: Option<f64>,
+}
+
+/// The sample location when none is given: a country and a cloud region every example knows.
+fn default_location() -> Location {
+    Location {
+        country: Some("DE".into()),
+        region: Some("eu-central-1".into()),
+        zone: None,
+        coordinates: None,
+    }
+}
+
+/// How one call went, for the summary line.
+#[derive(Default)]
+struct Tally {
+    failed_calls: usize,
+    rejected_items: u64,
 }
 
 /// Parses `key=value` for `--setting`.
@@ -115,10 +141,12 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let mut failures = 0;
+    let location = options.location.clone().unwrap_or_else(default_location);
+    let mut tally = Tally::default();
     let started = Instant::now();
     let result = plugin.metadata().await;
-    failures += report(
+    report(
+        &mut tally,
         "metadata",
         started.elapsed(),
         result.map(|m| Checked {
@@ -137,7 +165,12 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
             .as_ref()
             .ok()
             .and_then(|p| p.items.first().cloned());
-        failures += report("discovery.list-projects", started.elapsed(), projects);
+        report(
+            &mut tally,
+            "discovery.list-projects",
+            started.elapsed(),
+            projects,
+        );
         if let Some(project) = first {
             let started = Instant::now();
             let resources = plugin
@@ -151,40 +184,99 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
                     .cloned()
                     .collect();
             }
-            failures += report(
+            report(
+                &mut tally,
                 &format!("discovery.list-resources (project `{}`)", project.id),
                 started.elapsed(),
                 resources,
             );
         }
     }
+    let mut first_sample = None;
+    let resources = if discovered.is_empty() {
+        vec![sample_resource(&location)]
+    } else {
+        discovered
+    };
     if plugin.implements(ProviderKind::ResourceMetrics) {
-        let resources = if discovered.is_empty() {
-            vec![sample_resource()]
-        } else {
-            discovered
-        };
         let started = Instant::now();
         let samples = plugin
             .collect_samples(&setup.grants, &setup.settings, &setup.account, &resources)
             .await;
-        failures += report(
+        first_sample = samples.as_ref().ok().and_then(|s| s.items.first().cloned());
+        report(
+            &mut tally,
             &format!("resource-metrics.collect ({} resources)", resources.len()),
             started.elapsed(),
             samples,
         );
     }
+    let mut intensity = options.intensity.map(footprint::Intensity::Given);
     if plugin.implements(ProviderKind::Environment) {
-        let locations = locations(options.zones, config.as_ref());
-        failures += locations::check(&plugin, &setup.grants, &setup.settings, locations).await;
+        let queries = locations(options.zones, config.as_ref(), &location);
+        let (failed, rejected, priced) =
+            locations::check(&plugin, &setup.grants, &setup.settings, queries).await;
+        tally.failed_calls += failed;
+        tally.rejected_items += rejected;
+        if let Some(carbon_intensity) = priced {
+            intensity = Some(footprint::Intensity::Plugin(carbon_intensity));
+        }
+    }
+    if let Some(first) = first_sample {
+        // An energy counter alone says nothing until a second reading: take one.
+        let second = if first.power_watts.is_none() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let resource: Vec<ResourceInfo> = resources
+                .iter()
+                .filter(|r| r.id == first.resource_id)
+                .cloned()
+                .collect();
+            plugin
+                .collect_samples(&setup.grants, &setup.settings, &setup.account, &resource)
+                .await
+                .ok()
+                .and_then(|s| s.items.into_iter().next())
+        } else {
+            None
+        };
+        let interval = config
+            .as_ref()
+            .map_or(Intervals::default(), |c| c.intervals)
+            .resource_metrics;
+        println!(
+            "emissions   {}",
+            footprint::describe(
+                &first,
+                second.as_ref(),
+                interval,
+                runtime.limits_for(&setup.grants).max_power_watts as f64,
+                intensity.as_ref(),
+            )
+        );
     }
 
-    if failures == 0 {
+    let Tally {
+        failed_calls,
+        rejected_items,
+    } = tally;
+    let rejected = format!(
+        "the host's checks rejected {rejected_items} item(s), which the daemon would drop \
+         (see docs/plugin-authors.md, \"What the host accepts\")"
+    );
+    if failed_calls > 0 {
+        let also = if rejected_items > 0 {
+            format!("; {rejected}")
+        } else {
+            String::new()
+        };
+        println!("FAILED: {failed_calls} call(s) failed{also}");
+        Ok(ExitCode::FAILURE)
+    } else if rejected_items > 0 {
+        println!("REJECTED: every call answered, but {rejected}");
+        Ok(ExitCode::FAILURE)
+    } else {
         println!("ok: every call answered");
         Ok(ExitCode::SUCCESS)
-    } else {
-        println!("FAILED: {failures} call(s) failed");
-        Ok(ExitCode::FAILURE)
     }
 }
 
@@ -203,6 +295,10 @@ fn setup(options: &Options<'_>, config: Option<&Config>, plugin: &Plugin) -> any
         let (grants, unused) = provider_grants(config, name, provider, Some(plugin.info()));
         for offer in unused {
             println!("note        {offer} is configured, but the plugin does not ask for it");
+        }
+        let offered = carbonaut::collect::offered(provider);
+        for missing in plugin.info().needs.not_granted(&offered, name) {
+            println!("note        {missing}");
         }
         setup.grants = grants;
         setup.settings = provider.settings.to_wit();
@@ -270,12 +366,13 @@ fn find_provider<'c>(
     }
 }
 
-/// Prints one call's outcome; returns 1 when it failed.
+/// Prints one call's outcome and adds it to `tally`.
 fn report<T: serde::Serialize>(
+    tally: &mut Tally,
     operation: &str,
     took: Duration,
     result: Result<Checked<Vec<T>>, CallError>,
-) -> usize {
+) {
     match result {
         Ok(Checked { items, rejected }) => {
             let noun = if items.len() == 1 { "item" } else { "items" };
@@ -293,12 +390,12 @@ fn report<T: serde::Serialize>(
                     "  REJECTED by the host's checks: {count} x {} (e.g. {example}); see docs/plugin-authors.md, \"What the host accepts\"",
                     reason.as_str()
                 );
+                tally.rejected_items += count;
             }
-            usize::from(!rejected.is_empty())
         }
         Err(error) => {
             println!("{operation}: FAILED in {}: {error}", ms(took));
-            1
+            tally.failed_calls += 1;
         }
     }
 }
@@ -334,17 +431,12 @@ fn describe_grants(grants: &Grants) -> String {
 }
 
 /// A resource for a resource-metrics plugin when there is no discovery to ask.
-fn sample_resource() -> ResourceInfo {
+fn sample_resource(location: &Location) -> ResourceInfo {
     ResourceInfo {
         id: "check-vm-1".into(),
         name: "check-vm-1".into(),
         kind: ResourceKind::Vm,
-        location: Location {
-            country: Some("DE".into()),
-            region: Some("eu-central-1".into()),
-            zone: Some("eu-central-1a".into()),
-            coordinates: None,
-        },
+        location: location.clone(),
         hardware: Hardware {
             vcpus: Some(4),
             memory_bytes: Some(16 << 30),
@@ -355,8 +447,8 @@ fn sample_resource() -> ResourceInfo {
 }
 
 /// The zones to ask about: `--zone`, else the config's `[environment]` mapping; without
-/// either, one sample location (`check-de`: Germany, eu-central-1).
-fn locations(zones: &[String], config: Option<&Config>) -> Vec<LocationQuery> {
+/// either, the sample location (`--location`, `--region`; `check-de`: Germany, eu-central-1).
+fn locations(zones: &[String], config: Option<&Config>, sample: &Location) -> Vec<LocationQuery> {
     let mut wanted: Vec<String> = zones.to_vec();
     if wanted.is_empty()
         && let Some(environment) = config.and_then(|c| c.environment.as_ref())
@@ -364,16 +456,7 @@ fn locations(zones: &[String], config: Option<&Config>) -> Vec<LocationQuery> {
         wanted = environment.zones.values().cloned().collect();
     }
     if wanted.is_empty() {
-        return vec![LocationQuery {
-            id: "check-de".into(),
-            location: Location {
-                country: Some("DE".into()),
-                region: Some("eu-central-1".into()),
-                zone: None,
-                coordinates: None,
-            },
-            grid_zone: None,
-        }];
+        return sample_locations(sample);
     }
     wanted.sort();
     wanted.dedup();
@@ -391,4 +474,18 @@ fn locations(zones: &[String], config: Option<&Config>) -> Vec<LocationQuery> {
             grid_zone: Some(zone),
         })
         .collect()
+}
+
+fn sample_locations(location: &Location) -> Vec<LocationQuery> {
+    let id = location
+        .country
+        .as_deref()
+        .or(location.region.as_deref())
+        .unwrap_or("somewhere")
+        .to_ascii_lowercase();
+    vec![LocationQuery {
+        id: format!("check-{id}"),
+        location: location.clone(),
+        grid_zone: None,
+    }]
 }

@@ -6,16 +6,13 @@
 mod js;
 mod python;
 mod rust;
+mod sdk;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use carbonaut::model::ProviderKind;
-
-/// Where a Rust skeleton gets carbonaut-sdk without `--sdk-path`: the workspace's
-/// `repository` (host/Cargo.toml does not inherit it, so it is restated here).
-const SDK_REPOSITORY: &str = "https://github.com/carbonaut/carbonaut";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
@@ -50,8 +47,28 @@ impl Kind {
 pub struct Skeleton {
     pub name: String,
     pub kinds: Vec<Kind>,
-    /// For Rust: where carbonaut-sdk comes from, as a Cargo dependency's value.
-    pub sdk: String,
+    /// For Rust: where carbonaut-sdk comes from.
+    pub sdk: SdkSource,
+}
+
+/// Where a Rust skeleton's carbonaut-sdk comes from. Once the crate is published, the default
+/// becomes a version requirement on crates.io; until then it is a path, to what builds.
+pub enum SdkSource {
+    /// The SDK embedded in this binary, written into the skeleton's `carbonaut-sdk/`.
+    Bundled,
+    /// `--sdk-path`: a copy the author has (the repository's `sdk/`, an unpacked `.crate`).
+    Path(PathBuf),
+}
+
+impl SdkSource {
+    /// The value of the skeleton's `carbonaut-sdk` dependency.
+    fn dependency(&self) -> String {
+        let path = match self {
+            SdkSource::Bundled => sdk::DIR.to_owned(),
+            SdkSource::Path(path) => path.display().to_string(),
+        };
+        format!("{{ path = {path:?} }}")
+    }
 }
 
 /// One file of a skeleton, by its path below the plugin's folder.
@@ -78,31 +95,58 @@ impl Skeleton {
         )
     }
 
-    /// The config lines an operator adds for this plugin, for the READMEs.
-    fn config_lines(&self) -> String {
+    /// A complete config that runs this plugin, for the READMEs: paths, the plugin's
+    /// provider, an account, and the shipped mock plugins for each kind the plugin lacks (an
+    /// account needs discovery and resource metrics; emissions need an environment). Every
+    /// provider it names, it defines.
+    fn config(&self) -> String {
         let name = &self.name;
-        let mut lines = format!(
-            "[providers.{name}]\nplugin = \"{name}\"\nsettings = {{ example = \"value\" }}\n"
+        let mut files: Vec<String> = std::iter::once(name.as_str())
+            .chain(self.mocks().into_iter().map(|(_, plugin)| plugin))
+            .map(|plugin| format!("{plugin}.wasm"))
+            .collect();
+        let last = files.pop().unwrap_or_default();
+        let files = if files.is_empty() {
+            last
+        } else {
+            format!("{} and {last}", files.join(", "))
+        };
+        let mut text = format!(
+            "[paths]\n\
+             plugin_dir = \"plugins\"   # holds {files}\n\
+             state_dir = \"state\"\n\n\
+             [providers.{name}]\nplugin = \"{name}\"\nsettings = {{ example = \"value\" }}\n"
         );
-        if self.has(Kind::Discovery) || self.has(Kind::ResourceMetrics) {
-            let discovery = if self.has(Kind::Discovery) {
-                name.as_str()
-            } else {
-                "cloud"
-            };
-            let metrics = if self.has(Kind::ResourceMetrics) {
-                name.as_str()
-            } else {
-                "meter"
-            };
-            lines.push_str(&format!(
-                "\n[accounts.my-site]\ndiscovery = \"{discovery}\"\nresource_metrics = \"{metrics}\"\n"
+        for (provider, plugin) in self.mocks() {
+            text.push_str(&format!(
+                "\n[providers.{provider}]   # a shipped mock, for the kind this plugin lacks\n\
+                 plugin = \"{plugin}\"\n"
             ));
         }
-        if self.has(Kind::Environment) {
-            lines.push_str(&format!("\n[environment]\nprovider = \"{name}\"\n"));
-        }
-        lines
+        let provider_for = |kind: Kind, mock: &'static str| {
+            if self.has(kind) { name.as_str() } else { mock }
+        };
+        text.push_str(&format!(
+            "\n[accounts.my-site]\ndiscovery = \"{}\"\nresource_metrics = \"{}\"\n\
+             \n[environment]\nprovider = \"{}\"\n",
+            provider_for(Kind::Discovery, "cloud"),
+            provider_for(Kind::ResourceMetrics, "meter"),
+            provider_for(Kind::Environment, "grid"),
+        ));
+        text
+    }
+
+    /// (provider, plugin) of each mock the config needs for a kind this plugin lacks.
+    fn mocks(&self) -> Vec<(&'static str, &'static str)> {
+        [
+            (Kind::Discovery, "cloud", "mock-cloud"),
+            (Kind::ResourceMetrics, "meter", "mock-meter"),
+            (Kind::Environment, "grid", "mock-grid"),
+        ]
+        .into_iter()
+        .filter(|(kind, _, _)| !self.has(*kind))
+        .map(|(_, provider, plugin)| (provider, plugin))
+        .collect()
     }
 
     fn kinds_text(&self) -> String {
@@ -164,19 +208,20 @@ pub fn run(
         );
     }
     let sdk = match sdk_path {
-        Some(path) => {
-            let path = std::path::absolute(path)
-                .with_context(|| format!("resolving {}", path.display()))?;
-            format!("{{ path = {:?} }}", path.display().to_string())
-        }
-        None => format!("{{ git = \"{SDK_REPOSITORY}\" }}"),
+        Some(path) => SdkSource::Path(
+            std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?,
+        ),
+        None => SdkSource::Bundled,
     };
     let skeleton = Skeleton {
         name: name.to_owned(),
         kinds,
         sdk,
     };
-    let files = skeleton.files(lang);
+    let mut files = skeleton.files(lang);
+    if lang == Lang::Rust && matches!(skeleton.sdk, SdkSource::Bundled) {
+        files.extend(sdk::files());
+    }
     for (path, text) in &files {
         let file = dir.join(path);
         if let Some(parent) = file.parent() {
@@ -209,9 +254,25 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The README part every language shares: checking and configuring the plugin.
+/// The README part every language shares: checking the plugin, and a config that runs it.
 fn readme_tail(skeleton: &Skeleton) -> String {
     let name = &skeleton.name;
+    let mocks = skeleton.mocks();
+    let copy_mocks = if mocks.is_empty() {
+        String::new()
+    } else {
+        let files: Vec<String> = mocks
+            .iter()
+            .map(|(_, plugin)| format!("\"$CARBONAUT_PLUGINS/{plugin}.wasm\""))
+            .collect();
+        format!(
+            "# the mock plugins ship with carbonaut: /usr/lib/carbonaut/plugins in the Debian \
+             package,\n# /plugins in the container image, target/plugins in a source build\n\
+             CARBONAUT_PLUGINS=/usr/lib/carbonaut/plugins\n\
+             cp {} plugins/\n",
+            files.join(" ")
+        )
+    };
     format!(
         "## Check it\n\n\
          ```sh\n\
@@ -221,14 +282,68 @@ fn readme_tail(skeleton: &Skeleton) -> String {
          `plugin check` loads the component in the same sandbox `carbonaut run` uses (no files, \
          no network, no environment variables unless granted; 128 MiB of memory and 10 s per \
          call by default), calls `metadata` and each provider function once with sample \
-         arguments, and prints what they returned and how long each call took. It exits \
-         non-zero when a call fails. With `--config carbonaut.toml` it uses the settings, \
-         grants and limits of the provider that uses this plugin there.\n\n\
-         ## Configure it\n\n\
-         Copy `{name}.wasm` into the `plugin_dir` of your config and add:\n\n\
+         arguments, prints what they returned, how long each call took and the emissions the \
+         host computes for a sample. It exits non-zero when a call fails or the host's checks \
+         reject what it returned. `--location FR` (and `--region`, `--zone`) moves the sample \
+         location; with `--config carbonaut.toml` it uses the settings, grants and limits of \
+         the provider that uses this plugin there.\n\n\
+         ## Run it\n\n\
+         A complete config: save it as `carbonaut.toml` next to a `plugins/` folder.\n\n\
          ```toml\n{config}```\n\n\
+         ```sh\n\
+         mkdir -p plugins && cp {name}.wasm plugins/\n\
+         {copy_mocks}\
+         carbonaut check-config carbonaut.toml   # the config, its plugins and their settings\n\
+         carbonaut run --config carbonaut.toml   # GET http://127.0.0.1:9464/api/v1/plugins lists it\n\
+         ```\n\n\
          The contract, type by type, and what a provider must and must not do: \
          `docs/plugin-authors.md` in the Carbonaut repository.\n",
-        config = skeleton.config_lines(),
+        config = skeleton.config(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every combination of kinds gives a config the host accepts as it is written: no
+    /// provider is named that the config does not define.
+    #[test]
+    fn each_readme_config_is_valid_for_every_combination_of_kinds() {
+        let all = [Kind::Discovery, Kind::ResourceMetrics, Kind::Environment];
+        for mask in 1..8u8 {
+            let kinds: Vec<Kind> = all
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, k)| *k)
+                .collect();
+            let skeleton = Skeleton {
+                name: "my-plugin".into(),
+                kinds: kinds.clone(),
+                sdk: SdkSource::Bundled,
+            };
+            let text = skeleton.config();
+            let config =
+                carbonaut::config::Config::parse(&text, "README.md", Path::new("/srv"), &|_| None)
+                    .unwrap_or_else(|e| panic!("{kinds:?}: {e}\n{text}"));
+            assert_eq!(config.plugin_dir, Path::new("/srv/plugins"));
+            let account = &config.accounts["my-site"];
+            let environment = config.environment.as_ref().map(|e| e.provider.as_str());
+            for (kind, used) in [
+                (Kind::Discovery, account.discovery.as_str()),
+                (Kind::ResourceMetrics, account.resource_metrics.as_str()),
+                (Kind::Environment, environment.unwrap_or_default()),
+            ] {
+                let plugin = &config.providers[used].plugin;
+                let expected = match (kinds.contains(&kind), kind) {
+                    (true, _) => "my-plugin",
+                    (false, Kind::Discovery) => "mock-cloud",
+                    (false, Kind::ResourceMetrics) => "mock-meter",
+                    (false, Kind::Environment) => "mock-grid",
+                };
+                assert_eq!(plugin, expected, "{kinds:?} {kind:?}\n{text}");
+            }
+        }
+    }
 }

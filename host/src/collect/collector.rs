@@ -356,6 +356,7 @@ impl Collector {
             quarantined: self.store.quarantined(),
             samples: m.samples.clone(),
             derived_power: m.derived_power.clone(),
+            stale_after_ms: Some(self.plan.stale_after.as_millis() as u64),
             location_of: m.locations.of.clone(),
             locations,
             environment_error: m.environment_error.clone(),

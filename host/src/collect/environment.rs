@@ -144,7 +144,7 @@ impl Collector {
             calls,
         } = isolated;
         self.telemetry
-            .record_rejections(&provider.plugin_name, &rejected);
+            .record_rejections(&provider.name, &provider.plugin_name, &rejected);
         let priced: BTreeSet<String> = mixes.iter().map(|m| m.location_id.clone()).collect();
         for mix in mixes {
             self.mirror.mixes.insert(mix);

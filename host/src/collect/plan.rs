@@ -90,6 +90,8 @@ pub struct Plan {
     pub environment_interval: Duration,
     /// How long removed resources' counters are kept for their return.
     pub retention: Duration,
+    /// How old a resource's latest reading may be before its gauges are dropped.
+    pub stale_after: Duration,
     /// This instance's shard: `accounts` holds only the accounts it owns.
     pub shard: crate::cluster::Cluster,
     /// Configured accounts other shards own: not collected, their stored state left in place
@@ -205,6 +207,7 @@ impl Plan {
             resource_metrics: config.intervals.resource_metrics,
             environment_interval: config.intervals.environment,
             retention: config.intervals.retention,
+            stale_after: config.intervals.resource_metrics * config.intervals.stale_after,
             shard: config.cluster,
             unowned: unowned.into_iter().map(|(n, _)| n.clone()).collect(),
             batch_size: BATCH_SIZE,
@@ -233,11 +236,7 @@ pub fn provider_grants(
         .filter(|s| s.secret)
         .map(|s| s.key.as_str())
         .collect();
-    let offered = Offered {
-        read_only_dirs: provider.read_only_dirs.clone(),
-        http: provider.allow_http.clone(),
-        key_value: provider.key_value,
-    };
+    let offered = offered(provider);
     let (grants, unused) = needs.map_or((Grants::NONE, Vec::new()), |n| n.grant(&offered, name));
     let grants = Grants {
         tls_roots: provider.tls_ca.clone(),
@@ -246,6 +245,15 @@ pub fn provider_grants(
         ..grants
     };
     (grants, unused)
+}
+
+/// What the operator configured for `provider`, before the plugin's needs narrow it.
+pub fn offered(provider: &ProviderConfig) -> Offered {
+    Offered {
+        read_only_dirs: provider.read_only_dirs.clone(),
+        http: provider.allow_http.clone(),
+        key_value: provider.key_value,
+    }
 }
 
 /// The grid zone the operator's mapping gives for a location's region, zone or country.

@@ -123,8 +123,11 @@ impl Collector {
                 self.mirror.samples.insert(id, sample);
                 updated += 1;
             }
-            self.telemetry
-                .record_rejections(&account.resource_metrics.plugin_name, &refused);
+            self.telemetry.record_rejections(
+                &account.resource_metrics.name,
+                &account.resource_metrics.plugin_name,
+                &refused,
+            );
             collected_accounts.push(account.name.clone());
             let status = self.status(&account.name);
             status.last_collection_ms = Some(now_ms());
@@ -260,7 +263,7 @@ async fn collect_account(
             &result,
         );
         let checked = result?;
-        telemetry.record_rejections(plugin.name(), &checked.rejected);
+        telemetry.record_rejections(&provider.name, plugin.name(), &checked.rejected);
         for sample in checked.items {
             // The checks kept only samples of resources in this batch.
             if let Some(id) = ids.get(sample.resource_id.as_str()) {

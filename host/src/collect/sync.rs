@@ -191,7 +191,7 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
         projects: Vec::new(),
     };
     let projects = projects?;
-    telemetry.record_rejections(plugin.name(), &projects.rejected);
+    telemetry.record_rejections(&provider.name, plugin.name(), &projects.rejected);
     for project in projects.items {
         let started = Instant::now();
         let resources = provider
@@ -214,7 +214,7 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
         );
         let resources = match resources {
             Ok(list) => {
-                telemetry.record_rejections(plugin.name(), &list.rejected);
+                telemetry.record_rejections(&provider.name, plugin.name(), &list.rejected);
                 Some(list.items)
             }
             Err(error) => {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::rejections::{ProviderRejections, RejectionsByProvider};
 use crate::plugins::{Reason, Rejections};
 use crate::snapshot::exposition::Exposition;
 
@@ -77,6 +78,8 @@ pub struct CallCount {
 #[derive(Default)]
 pub struct Telemetry {
     inner: Mutex<Inner>,
+    /// The same refusals per provider instance, for `/api/v1/status`.
+    by_provider: RejectionsByProvider,
 }
 
 impl Telemetry {
@@ -172,12 +175,15 @@ impl Telemetry {
             .or_default() += 1;
     }
 
-    /// Counts what one answer of `plugin` lost, and logs it: the first time for each reason at
-    /// once, then at most once per [`REJECTION_LOG_PERIOD`] with the count since.
-    pub fn record_rejections(&self, plugin: &str, rejections: &Rejections) {
+    /// Counts what one answer of `provider` (an instance of `plugin`) lost, and logs it: the
+    /// first time for each reason at once, then at most once per [`REJECTION_LOG_PERIOD`]
+    /// with the count since.
+    pub fn record_rejections(&self, provider: &str, plugin: &str, rejections: &Rejections) {
         if rejections.is_empty() {
             return;
         }
+        self.by_provider
+            .record(provider, rejections, crate::clock::now_ms());
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
@@ -205,6 +211,11 @@ impl Telemetry {
                 entry.logged_at = Some(now);
             }
         }
+    }
+
+    /// What the checks refused of `provider`'s answers so far.
+    pub fn rejections_of_provider(&self, provider: &str) -> ProviderRejections {
+        self.by_provider.of(provider)
     }
 
     /// Items of `plugin` rejected so far, by reason.

@@ -1,16 +1,26 @@
 //! Checks a config against the plugins actually loaded: every provider's plugin exists, and
-//! implements each kind it is used for. Errors point at the offending value in the file.
+//! implements each kind it is used for, and the settings are those the plugins declare
+//! (`declared`). Errors point at the offending value in the file.
 
 use std::collections::BTreeMap;
 
-use crate::model::ProviderKind;
+use crate::model::{ProviderKind, SettingSpec};
 
 use super::Config;
 use super::error::{ConfigErrors, Position, Report, list};
 
+/// What a config is checked against, for one loaded plugin.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PluginDeclaration {
+    /// From the component's exports.
+    pub kinds: Vec<ProviderKind>,
+    /// From its metadata.
+    pub settings: Vec<SettingSpec>,
+}
+
 pub(super) fn check(
     config: &Config,
-    catalogue: &BTreeMap<String, Vec<ProviderKind>>,
+    catalogue: &BTreeMap<String, PluginDeclaration>,
 ) -> Result<(), ConfigErrors> {
     let mut report = Report::new(&config.source);
     let positions = &config.positions;
@@ -71,7 +81,7 @@ pub(super) fn check(
         let Some(plugin) = config.providers.get(provider).map(|p| &p.plugin) else {
             continue;
         };
-        let Some(kinds) = catalogue.get(plugin) else {
+        let Some(kinds) = catalogue.get(plugin).map(|p| &p.kinds) else {
             continue;
         };
         if kinds.contains(&kind) {
@@ -81,13 +91,17 @@ pub(super) fn check(
         let able: Vec<&str> = config
             .providers
             .iter()
-            .filter(|(_, p)| catalogue.get(&p.plugin).is_some_and(|k| k.contains(&kind)))
+            .filter(|(_, p)| {
+                catalogue
+                    .get(&p.plugin)
+                    .is_some_and(|k| k.kinds.contains(&kind))
+            })
             .map(|(n, _)| n.as_str())
             .collect();
         let fix = if able.is_empty() {
             let plugins: Vec<&str> = catalogue
                 .iter()
-                .filter(|(_, k)| k.contains(&kind))
+                .filter(|(_, k)| k.kinds.contains(&kind))
                 .map(|(n, _)| n.as_str())
                 .collect();
             if plugins.is_empty() {
@@ -113,6 +127,7 @@ pub(super) fn check(
             fix,
         );
     }
+    super::declared::check(config, catalogue, &mut report);
     report.finish(())
 }
 
@@ -150,15 +165,22 @@ resource_metrics = "meter"
             .expect("the config is valid")
     }
 
-    fn mocks() -> BTreeMap<String, Vec<ProviderKind>> {
+    fn mocks() -> BTreeMap<String, PluginDeclaration> {
+        let kinds = |kind| PluginDeclaration {
+            kinds: vec![kind],
+            settings: vec![],
+        };
         BTreeMap::from([
-            ("mock-cloud".to_owned(), vec![ProviderKind::Discovery]),
-            ("mock-meter".to_owned(), vec![ProviderKind::ResourceMetrics]),
-            ("mock-grid".to_owned(), vec![ProviderKind::Environment]),
+            ("mock-cloud".to_owned(), kinds(ProviderKind::Discovery)),
+            (
+                "mock-meter".to_owned(),
+                kinds(ProviderKind::ResourceMetrics),
+            ),
+            ("mock-grid".to_owned(), kinds(ProviderKind::Environment)),
         ])
     }
 
-    fn errors(text: &str, catalogue: &BTreeMap<String, Vec<ProviderKind>>) -> String {
+    fn errors(text: &str, catalogue: &BTreeMap<String, PluginDeclaration>) -> String {
         config(text)
             .check_plugins(catalogue)
             .expect_err("the config does not match the plugins")

@@ -9,8 +9,9 @@ use serde_spanned::Spanned;
 
 use super::error::{ConfigError, Position};
 
-/// Setting values as written; only strings, numbers and booleans are accepted later.
-pub(super) type RawSettings = BTreeMap<String, Spanned<toml::Value>>;
+/// Setting values as written; only strings, numbers and booleans are accepted later. Keys keep
+/// their positions too, for the check against the plugin's declared settings.
+pub(super) type RawSettings = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,6 +139,7 @@ pub(super) struct RawIntervals {
     pub resource_metrics: Option<Spanned<String>>,
     pub environment: Option<Spanned<String>>,
     pub retention: Option<Spanned<String>>,
+    pub stale_after: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -60,7 +60,8 @@ pub(super) fn build(
 
     let mut providers = BTreeMap::new();
     for (name, p) in raw.providers {
-        let settings = c.settings(&p.settings, &format!("provider `{name}`"));
+        let (settings, keys) = c.settings(&p.settings, &format!("provider `{name}`"));
+        positions.provider_settings.insert(name.clone(), keys);
         positions
             .provider_plugin
             .insert(name.clone(), c.at(p.plugin.span()));
@@ -115,7 +116,8 @@ pub(super) fn build(
         c.reference(&providers, &a.resource_metrics, || {
             format!("account `{name}` names resource-metrics provider")
         });
-        let settings = c.settings(&a.settings, &format!("account `{name}`"));
+        let (settings, keys) = c.settings(&a.settings, &format!("account `{name}`"));
+        positions.account_settings.insert(name.clone(), keys);
         positions
             .account_discovery
             .insert(name.clone(), c.at(a.discovery.span()));
@@ -236,6 +238,21 @@ impl Checker<'_> {
             ),
             environment: self.interval("environment", &raw.environment, default.environment),
             retention: self.interval("retention", &raw.retention, default.retention),
+            stale_after: match &raw.stale_after {
+                None => default.stale_after,
+                Some(n) => match u32::try_from(*n.get_ref()) {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        self.report.push(
+                            self.at(n.span()),
+                            format!("`stale_after` is {}", n.get_ref()),
+                            "give a whole number of resource_metrics intervals, 1 or more \
+                             (default 3)",
+                        );
+                        default.stale_after
+                    }
+                },
+            },
         }
     }
 
@@ -313,9 +330,17 @@ impl Checker<'_> {
         );
     }
 
-    fn settings(&mut self, raw: &RawSettings, owner: &str) -> Settings {
+    /// The settings, and where each key was written.
+    fn settings(
+        &mut self,
+        raw: &RawSettings,
+        owner: &str,
+    ) -> (Settings, BTreeMap<String, Position>) {
         let mut settings = Settings::default();
+        let mut keys = BTreeMap::new();
         for (key, value) in raw {
+            keys.insert(key.get_ref().clone(), self.at(key.span()));
+            let key = key.get_ref();
             let at = self.at(value.span());
             let (text, secret, resolved) = match value.get_ref() {
                 toml::Value::String(s) => match expand(s, self.env) {
@@ -346,7 +371,7 @@ impl Checker<'_> {
             };
             settings.insert_resolved(key.clone(), text, secret, resolved);
         }
-        settings
+        (settings, keys)
     }
 
     fn secret_error(&mut self, error: &ExpandError, span: Range<usize>, key: &str, owner: &str) {

@@ -115,8 +115,8 @@ pub enum CallError {
         retry_in_ms: u64,
     },
     #[error(
-        "plugin {plugin} {version}: {operation} was refused {refused} (not allowed for this \
-         provider) and returned: {}", .error.describe()
+        "plugin {plugin} {version}: {operation} was refused {refused} and returned: {}",
+        .error.describe()
     )]
     Denied {
         plugin: String,

@@ -91,6 +91,7 @@ impl Needs {
         let grants = Grants {
             read_only_dirs,
             http,
+            http_offered: offered.http.clone(),
             tls_roots: None,
             key_value: key_value.then(|| provider.to_owned()),
             limits: None,
@@ -98,6 +99,83 @@ impl Needs {
         };
         (grants, unused)
     }
+
+    /// What the plugin asks for that `offered` does not give, one sentence each, so the
+    /// operator hears of it before a call is refused.
+    pub fn not_granted(&self, offered: &Offered, provider: &str) -> Vec<String> {
+        let (grants, _) = self.grant(offered, provider);
+        let mut missing = Vec::new();
+        for need in &self.http {
+            if grant_http(&offered.http, std::slice::from_ref(need)).is_empty() {
+                missing.push(match need {
+                    HttpNeed::Any => "the plugin asks for HTTP to origins the operator chooses \
+                                      (needs.http `*`), but allow_http is empty"
+                        .to_owned(),
+                    HttpNeed::Origin(origin) => format!(
+                        "the plugin asks for HTTP to `{origin}` (needs.http), but allow_http \
+                         does not allow it"
+                    ),
+                });
+            }
+        }
+        for dir in &self.read_only_dirs {
+            if !grants
+                .read_only_dirs
+                .iter()
+                .any(|(_, guest)| is_within(dir, guest) || is_within(guest, dir))
+            {
+                missing.push(format!(
+                    "the plugin asks to read `{dir}` (needs.read-only-dirs), but read_only_dirs \
+                     does not grant it"
+                ));
+            }
+        }
+        if self.key_value && !offered.key_value {
+            missing.push(
+                "the plugin asks for the key-value store (needs.key-value), but key_value is not \
+                 true"
+                    .to_owned(),
+            );
+        }
+        missing
+    }
+}
+
+/// Why requests to `refused` (origins as `scheme://host:port`) were refused, naming the side
+/// that lacks each: the plugin's `needs.http` (its author adds it), the operator's
+/// `allow_http` in `offered` (the operator adds it), or both.
+pub fn refused_http(refused: &[String], offered: &[HttpOrigin], needs: &Needs) -> String {
+    let sides: Vec<String> = refused
+        .iter()
+        .map(|text| {
+            let Ok(origin) = text.parse::<HttpOrigin>() else {
+                return text.clone();
+            };
+            let allowed = offered.iter().any(|o| o.covers(&origin));
+            let asked = needs.http.iter().any(|need| match need {
+                HttpNeed::Any => true,
+                HttpNeed::Origin(asked) => asked.covers(&origin),
+            });
+            let why = match (asked, allowed) {
+                (false, true) => {
+                    "in the provider's allow_http, but not in the plugin's needs.http: the \
+                     plugin's author declares it (an operator cannot grant more than a plugin \
+                     asks for)"
+                }
+                (true, false) => {
+                    "in the plugin's needs.http, but not in the provider's allow_http: the \
+                     operator adds it there"
+                }
+                (false, false) => {
+                    "neither in the plugin's needs.http nor in the provider's allow_http: both \
+                     must list it"
+                }
+                (true, true) => "asked for and allowed, but not in the same form",
+            };
+            format!("{text} ({why})")
+        })
+        .collect();
+    format!("HTTP to {}", sides.join("; "))
 }
 
 /// Grants the part of `host` (seen at `guest`) that `need` covers, if any: all of it when the
@@ -140,6 +218,68 @@ mod tests {
     }
 
     #[test]
+    fn what_is_asked_and_not_offered_is_listed() {
+        let asked = needs(&["https://api.example.com", "*"], &["/proc"], true);
+        let offered = Offered::default();
+        assert_eq!(
+            asked.not_granted(&offered, "p"),
+            [
+                "the plugin asks for HTTP to `https://api.example.com` (needs.http), but \
+                 allow_http does not allow it",
+                "the plugin asks for HTTP to origins the operator chooses (needs.http `*`), but \
+                 allow_http is empty",
+                "the plugin asks to read `/proc` (needs.read-only-dirs), but read_only_dirs does \
+                 not grant it",
+                "the plugin asks for the key-value store (needs.key-value), but key_value is not \
+                 true",
+            ]
+        );
+        let tmp = tempfile::tempdir().expect("tmp");
+        let offered = Offered {
+            read_only_dirs: vec![(tmp.path().to_owned(), "/proc".into())],
+            http: vec!["https://api.example.com".parse().expect("origin")],
+            key_value: true,
+        };
+        assert!(asked.not_granted(&offered, "p").is_empty());
+    }
+
+    #[test]
+    fn a_refused_origin_names_the_side_that_lacks_it() {
+        let offered: Vec<HttpOrigin> = vec![
+            "https://operator.example.com".parse().expect("origin"),
+            "https://both.example.com".parse().expect("origin"),
+        ];
+        let plugin = needs(
+            &["https://plugin.example.com", "https://both.example.com"],
+            &[],
+            false,
+        );
+        let refused = |origin: &str| refused_http(&[origin.to_owned()], &offered, &plugin);
+        assert_eq!(
+            refused("https://operator.example.com:443"),
+            "HTTP to https://operator.example.com:443 (in the provider's allow_http, but not in \
+             the plugin's needs.http: the plugin's author declares it (an operator cannot grant \
+             more than a plugin asks for))"
+        );
+        assert_eq!(
+            refused("https://plugin.example.com:443"),
+            "HTTP to https://plugin.example.com:443 (in the plugin's needs.http, but not in the \
+             provider's allow_http: the operator adds it there)"
+        );
+        assert_eq!(
+            refused("http://127.0.0.1:9"),
+            "HTTP to http://127.0.0.1:9 (neither in the plugin's needs.http nor in the \
+             provider's allow_http: both must list it)"
+        );
+        // `*` asks for whatever the operator allows: only the operator's side can lack it.
+        let any = needs(&["*"], &[], false);
+        assert!(
+            refused_http(&["http://127.0.0.1:9".into()], &offered, &any)
+                .ends_with("the operator adds it there)")
+        );
+    }
+
+    #[test]
     fn bad_needs_are_refused_with_the_field() {
         let bad = CapabilityNeeds {
             http: vec!["api.example.com".into()],
@@ -171,7 +311,12 @@ mod tests {
             key_value: true,
         };
         let (grants, unused) = needs(&[], &[], false).grant(&offered, "p");
-        assert_eq!(grants, Grants::NONE);
+        // The offer is kept only to explain a refusal; nothing of it is granted.
+        let expected = Grants {
+            http_offered: offered.http.clone(),
+            ..Grants::NONE
+        };
+        assert_eq!(grants, expected);
         assert_eq!(unused.len(), 3, "{unused:?}");
     }
 

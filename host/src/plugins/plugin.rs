@@ -125,6 +125,7 @@ impl Plugin {
             operation: "metadata",
             peak: None,
             grants: &Grants::NONE,
+            needs: &NO_NEEDS,
         };
         context
             .call(pre, Arc::from(name), async |store, instance| {
@@ -244,6 +245,7 @@ impl Plugin {
             version: &self.info.version,
             operation,
             peak: Some(&self.peak_memory),
+            needs: &self.info.needs,
         }
     }
 
@@ -259,6 +261,13 @@ impl Plugin {
     }
 }
 
+/// The needs of the `metadata` call, made before the plugin's own are known.
+static NO_NEEDS: Needs = Needs {
+    http: Vec::new(),
+    read_only_dirs: Vec::new(),
+    key_value: false,
+};
+
 /// One call's identity, for running it and for wrapping its failures.
 struct Context<'a> {
     runtime: &'a Runtime,
@@ -267,6 +276,8 @@ struct Context<'a> {
     operation: &'static str,
     peak: Option<&'a AtomicU64>,
     grants: &'a Grants,
+    /// What the plugin asked for, to say which side lacks a refused capability.
+    needs: &'a Needs,
 }
 
 impl Context<'_> {
@@ -323,9 +334,10 @@ impl Context<'_> {
                     plugin: self.plugin.to_owned(),
                     version: self.version.to_owned(),
                     operation: self.operation,
-                    refused: self.grants.secrets.scrub_owned(format!(
-                        "HTTP to {}",
-                        store.data().refused_origins().join(", ")
+                    refused: self.grants.secrets.scrub_owned(super::needs::refused_http(
+                        store.data().refused_origins(),
+                        &self.grants.http_offered,
+                        self.needs,
                     )),
                     error: Box::new(convert::provider_error(error, &self.grants.secrets)),
                 })

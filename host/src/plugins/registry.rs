@@ -81,6 +81,21 @@ impl PluginSet {
         self.by_file.values()
     }
 
+    /// What a config is checked against: each loaded plugin's kinds and declared settings.
+    pub fn declarations(&self) -> BTreeMap<String, crate::config::PluginDeclaration> {
+        self.by_file
+            .values()
+            .map(|p| {
+                let info = p.info();
+                let declaration = crate::config::PluginDeclaration {
+                    kinds: info.kinds.clone(),
+                    settings: info.settings.clone(),
+                };
+                (info.name.clone(), declaration)
+            })
+            .collect()
+    }
+
     pub fn by_name(&self) -> BTreeMap<String, Arc<Plugin>> {
         self.by_file
             .values()

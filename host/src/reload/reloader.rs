@@ -14,7 +14,6 @@ use super::history::{History, Outcome, ReloadRecord};
 use super::source::ConfigSource;
 use crate::collect::{Plan, PlanUpdate};
 use crate::config::{ApiConfig, Config};
-use crate::model::ProviderKind;
 use crate::plugins::{Plugin, PluginSet, SetChange, load_bytes};
 use crate::runtime::Runtime;
 
@@ -194,13 +193,8 @@ impl Reloader {
         let refused: Vec<String> = change.refused.iter().map(ToString::to_string).collect();
         let refused = (!refused.is_empty()).then(|| refused.join("; "));
         if config_changed {
-            let catalogue: BTreeMap<String, Vec<ProviderKind>> = plugins
-                .by_name()
-                .into_iter()
-                .map(|(n, p)| (n, p.info().kinds.clone()))
-                .collect();
             config
-                .check_plugins(&catalogue)
+                .check_plugins(&plugins.declarations())
                 .map_err(|e| match &refused {
                     // A plugin the new config does not trust is missing for it: say why.
                     Some(refused) => format!("{e} (refused: {refused})"),

@@ -15,6 +15,9 @@ pub struct Grants {
     pub read_only_dirs: Vec<(PathBuf, String)>,
     /// Origins outgoing `wasi:http` requests may reach.
     pub http: Vec<HttpOrigin>,
+    /// The operator's `allow_http` before the plugin's needs narrowed it to `http`: never
+    /// granted, only read to tell which side lacks an origin a request was refused.
+    pub http_offered: Vec<HttpOrigin>,
     /// Roots HTTPS requests trust instead of the public ones (a private CA), when set.
     pub tls_roots: Option<TlsRoots>,
     /// The key-value namespace (the provider instance's name), when the store is granted.
@@ -31,6 +34,7 @@ impl Grants {
     pub const NONE: Grants = Grants {
         read_only_dirs: Vec::new(),
         http: Vec::new(),
+        http_offered: Vec::new(),
         tls_roots: None,
         key_value: None,
         limits: None,

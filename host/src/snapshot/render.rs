@@ -87,8 +87,8 @@ fn render_metrics_gzip_in(s: &Snapshot, parts: usize) -> std::io::Result<GzipPre
 /// A resource with its account and project, as the topology lists them.
 type Row<'a> = (&'a AccountNode, &'a ProjectNode, &'a ResourceRecord);
 
-/// Sections [`resource_families`] ends: the info family and the six of [`Live`].
-const RESOURCE_FAMILIES: usize = 7;
+/// Sections [`resource_families`] ends: the info family and the seven of [`Live`].
+const RESOURCE_FAMILIES: usize = 8;
 
 /// The per-resource families for `resources`, each ended as a section; `headers`: the part
 /// that comes first prints each family's HELP and TYPE.
@@ -132,6 +132,13 @@ fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exp
         .map(|(a, p, r)| {
             let sample = s.samples.get(&r.id);
             let counters = s.counters.get(&r.id);
+            // A reading refused or missing for too long: the gauges would repeat a value that
+            // no longer holds, so they go (the counters stay: they are totals).
+            let age_ms = sample.map(|x| s.taken_at_ms.saturating_sub(x.read_at));
+            let stale = age_ms
+                .zip(s.stale_after_ms)
+                .is_some_and(|(age, limit)| age > limit);
+            let sample = sample.filter(|_| !stale);
             let start = label_sets.len();
             push_label_set(
                 &mut label_sets,
@@ -145,12 +152,14 @@ fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exp
                 labels: start..label_sets.len(),
                 energy: counters.map(|c| c.energy_joules_total),
                 emissions: counters.map(|c| c.emissions_grams_total),
-                power: sample
-                    .and_then(|x| x.power_watts)
-                    .or_else(|| s.derived_power.get(&r.id).copied()),
+                power: sample.and_then(|x| {
+                    x.power_watts
+                        .or_else(|| s.derived_power.get(&r.id).copied())
+                }),
                 frequency: sample.and_then(|x| x.cpu_frequency_hertz),
                 utilization: sample.and_then(|x| x.cpu_utilization_ratio),
                 estimated: sample.map(|x| if x.estimated { 1.0 } else { 0.0 }),
+                age: age_ms.map(|ms| ms as f64 / 1000.0),
             }
         })
         .collect();
@@ -190,6 +199,14 @@ fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exp
             "gauge",
             "1 when the last sample came from a model (no meter readable), 0 when measured.",
             |l| l.estimated,
+        ),
+        (
+            "carbonaut_resource_sample_age_seconds",
+            "gauge",
+            "Seconds between the latest accepted sample's read_at and this collection; grows \
+             while readings are refused or missing, and past [intervals] stale_after intervals \
+             the resource's power, CPU and estimated gauges are dropped.",
+            |l| l.age,
         ),
     ];
     for (name, kind, help, value) in families {
@@ -427,6 +444,7 @@ struct Live {
     frequency: Option<f64>,
     utilization: Option<f64>,
     estimated: Option<f64>,
+    age: Option<f64>,
 }
 
 pub fn kind_label(kind: ResourceKind) -> &'static str {
@@ -550,5 +568,62 @@ mod tests {
         let prefix = render_metrics_gzip_in(&empty, 2).expect("rendered");
         assert_eq!(inflate(&prefix), render_metrics(&empty));
         assert!(render_metrics(&empty).contains("# HELP carbonaut_resource_info"));
+    }
+
+    #[test]
+    fn a_resource_whose_reading_is_too_old_loses_its_gauges_and_shows_its_age() {
+        let mut s = snapshot(1);
+        let fresh = ResourceId::new("acme", "web", "vm-0");
+        let stale = ResourceId::new("acme", "batch", "vm-0");
+        s.taken_at_ms = 100_000;
+        s.stale_after_ms = Some(30_000);
+        for (id, read_at) in [(&fresh, 80_000), (&stale, 69_999)] {
+            if let Some(sample) = s.samples.get_mut(id) {
+                sample.read_at = read_at;
+            }
+        }
+        let text = render_metrics(&s);
+        // The value of `family`'s series for acme's resource in `project`.
+        let series = |family: &str, project: &str| {
+            series_in(&text, family, project)
+                .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+        };
+        assert_eq!(
+            series("carbonaut_resource_power_watts", "web").as_deref(),
+            Some("10")
+        );
+        assert_eq!(series("carbonaut_resource_power_watts", "batch"), None);
+        assert_eq!(
+            series("carbonaut_resource_cpu_utilization_ratio", "batch"),
+            None
+        );
+        assert_eq!(series("carbonaut_resource_estimated", "batch"), None);
+        assert_eq!(
+            series("carbonaut_resource_sample_age_seconds", "web").as_deref(),
+            Some("20")
+        );
+        assert_eq!(
+            series("carbonaut_resource_sample_age_seconds", "batch").as_deref(),
+            Some("30.001")
+        );
+        // The totals stay: they are what was used, however old the last reading.
+        assert!(series("carbonaut_resource_energy_joules_total", "batch").is_some());
+        // Without a limit (no collector), nothing is dropped.
+        s.stale_after_ms = None;
+        assert!(
+            series_in(
+                &render_metrics(&s),
+                "carbonaut_resource_power_watts",
+                "batch"
+            )
+            .is_some()
+        );
+    }
+
+    fn series_in(text: &str, family: &str, project: &str) -> Option<String> {
+        let prefix = format!("{family}{{account=\"acme\",project=\"{project}\"");
+        text.lines()
+            .find(|l| l.starts_with(&prefix))
+            .map(ToOwned::to_owned)
     }
 }

@@ -30,8 +30,15 @@ fn succeeded(out: &Output) -> String {
     stdout(out)
 }
 
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is in the repository")
+        .to_path_buf()
+}
+
 fn repo_wit() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/0.2.0")
+    repo_root().join("wit/0.2.0")
 }
 
 /// Every file below `dir`, as (path relative to `dir`, contents), sorted.
@@ -125,6 +132,76 @@ fn plugin_check_calls_every_export_of_the_shipped_plugins() {
         "{text}"
     );
     assert!(text.contains(r#"{"location_id":"check-de","#), "{text}");
+}
+
+#[test]
+fn plugin_check_tells_rejected_items_from_failed_calls() {
+    // Every sample claims 8e307 W: the call answers, the host's checks drop each sample.
+    let out = carbonaut(&[
+        "plugin",
+        "check",
+        env!("CARBONAUT_GUEST_LIAR"),
+        "--setting",
+        "metrics=huge-power",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("resource-metrics.collect (2 resources): ok in "),
+        "{text}"
+    );
+    assert!(
+        text.contains("  REJECTED by the host's checks: 2 x power (e.g. a: "),
+        "{text}"
+    );
+    assert!(!text.contains("FAILED"), "{text}");
+    assert!(
+        text.ends_with(
+            "REJECTED: every call answered, but the host's checks rejected 2 item(s), which \
+             the daemon would drop (see docs/plugin-authors.md, \"What the host accepts\")\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn plugin_check_takes_a_location_and_prices_the_sample() {
+    let text = succeeded(&carbonaut(&[
+        "plugin",
+        "check",
+        MOCK_GRID,
+        "--location",
+        "fr",
+        "--region",
+        "eu-west-3",
+    ]));
+    assert!(
+        text.contains("environment.collect (1 location: check-fr): ok in "),
+        "{text}"
+    );
+    assert!(text.contains(r#"{"location_id":"check-fr","#), "{text}");
+
+    // mock-meter gives an energy counter only: two readings a second apart, priced as given.
+    let text = succeeded(&carbonaut(&[
+        "plugin",
+        "check",
+        MOCK_METER,
+        "--intensity",
+        "360",
+    ]));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("emissions   `check-vm-1`: "))
+        .unwrap_or_else(|| panic!("no emissions line in:\n{text}"));
+    assert!(
+        line.contains(" J in 1.0 s -> ") && line.contains(" gCO2e at 360 g/kWh (--intensity); "),
+        "{line}"
+    );
+    let text = succeeded(&carbonaut(&["plugin", "check", MOCK_METER]));
+    assert!(
+        text.contains("its emissions need a grid intensity: pass --intensity G (g/kWh)\n"),
+        "{text}"
+    );
 }
 
 /// A config with one provider of the trapping test guest and a short deadline.
@@ -254,9 +331,14 @@ fn plugin_new_writes_a_rust_crate_on_the_sdk() {
     let cargo = read(&all, "Cargo.toml");
     assert!(cargo.contains("name = \"my-probe\"\n"), "{cargo}");
     assert!(cargo.contains("crate-type = [\"cdylib\"]"), "{cargo}");
+    // carbonaut-sdk is not published: the skeleton builds on the copy written beside it.
     assert!(
-        cargo.contains("carbonaut-sdk = { git = \"https://github.com/carbonaut/carbonaut\" }"),
+        cargo.contains("carbonaut-sdk = { path = \"carbonaut-sdk\" }"),
         "{cargo}"
+    );
+    assert_eq!(
+        read(&all, "carbonaut-sdk/src/lib.rs"),
+        read(&repo_root(), "sdk/src/lib.rs")
     );
     let lib = read(&all, "src/lib.rs");
     for part in [
@@ -373,6 +455,10 @@ fn assert_checked_every_kind(text: &str, name: &str) {
         "resource-metrics.collect (1 resources): ok in ".into(),
         r#"{"resource_id":"default/machine-1","energy_joules":null,"power_watts":50.0,"#.into(),
         r#"{"location_id":"check-de","carbon_intensity":342.06,"#.into(),
+        // 50 W held over the default 10 s interval, priced at the plugin's own 342.06 g/kWh.
+        "emissions   `default/machine-1`: 500.0 J in 10.0 s -> 0.0475 gCO2e at 342.06 g/kWh \
+         (from this plugin's environment answer); 17.10 gCO2e per hour at this rate\n"
+            .into(),
         "ok: every call answered\n".into(),
     ] {
         assert!(text.contains(&line), "{line:?} in:\n{text}");
@@ -522,4 +608,156 @@ fn plugin_check_grants_what_the_config_offers_and_the_plugin_needs() {
         text.contains("resource-metrics.collect returned an error: count 1\n"),
         "{text}"
     );
+}
+
+#[test]
+fn sdk_wit_is_the_contract() {
+    // sdk/wit is a copy so that the packaged crate carries the WIT it binds.
+    assert_eq!(tree(&repo_root().join("sdk/wit")), tree(&repo_wit()));
+}
+
+fn run_ok(command: &mut Command) -> String {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("run {command:?}: {e}"));
+    succeeded(&out)
+}
+
+/// What an author outside this repository has: the crate `cargo package -p carbonaut-sdk`
+/// makes, unpacked into a temporary folder, and a skeleton from `plugin new` built on it for
+/// wasm32-wasip2 and checked. Fails when the SDK reads anything from the repository (its WIT,
+/// the workspace's edition or dependencies). Both builds share `target/author-skeleton`, so a
+/// second run compiles only the two small crates.
+#[test]
+fn rust_skeleton_builds_outside_the_repository() {
+    let root = repo_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let package_target = root.join("target/author-sdk");
+    run_ok(
+        Command::new(&cargo)
+            .current_dir(&root)
+            .args([
+                "package",
+                "-p",
+                "carbonaut-sdk",
+                "--no-verify",
+                "--allow-dirty",
+            ])
+            .arg("--target-dir")
+            .arg(&package_target),
+    );
+    let krate = package_target.join(format!(
+        "package/carbonaut-sdk-{}.crate",
+        env!("CARGO_PKG_VERSION")
+    ));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    run_ok(
+        Command::new("tar")
+            .current_dir(dir.path())
+            .arg("xzf")
+            .arg(&krate),
+    );
+    let sdk = dir
+        .path()
+        .join(format!("carbonaut-sdk-{}", env!("CARGO_PKG_VERSION")));
+
+    let build = |skeleton: &Path, name: &str| -> String {
+        for (path, text) in tree(skeleton) {
+            assert!(
+                !text.contains(root.to_str().expect("utf-8")),
+                "{path} names the repository:\n{text}"
+            );
+        }
+        run_ok(
+            Command::new(&cargo)
+                .current_dir(skeleton)
+                .args(["build", "--release", "--target", "wasm32-wasip2"])
+                .env("CARGO_TARGET_DIR", root.join("target/author-skeleton")),
+        );
+        let wasm = root.join(format!(
+            "target/author-skeleton/wasm32-wasip2/release/{}.wasm",
+            name.replace('-', "_")
+        ));
+        succeeded(&carbonaut(&[
+            "plugin",
+            "check",
+            wasm.to_str().expect("utf-8"),
+        ]))
+    };
+
+    // --sdk-path to the unpacked package.
+    let probe = dir.path().join("out-probe");
+    succeeded(&carbonaut(&[
+        "plugin",
+        "new",
+        "out-probe",
+        "--kind",
+        "discovery,resource-metrics,environment",
+        "--lang",
+        "rust",
+        "--dir",
+        probe.to_str().expect("utf-8"),
+        "--sdk-path",
+        sdk.to_str().expect("utf-8"),
+    ]));
+    assert_checked_every_kind(&build(&probe, "out-probe"), "out-probe");
+
+    // The default: the copy the binary writes into the skeleton is the package, file for
+    // file (the packaged Cargo.toml is cargo's normalised one; Cargo.toml.orig is ours).
+    let bundled = dir.path().join("bundled-grid");
+    new_plugin("bundled-grid", "environment", "rust", &bundled);
+    let mut packaged: Vec<(String, String)> = tree(&sdk)
+        .into_iter()
+        .filter(|(path, _)| {
+            ![".cargo_vcs_info.json", "Cargo.lock", "Cargo.toml"].contains(&path.as_str())
+        })
+        .map(|(path, text)| match path.as_str() {
+            "Cargo.toml.orig" => ("Cargo.toml".into(), text),
+            _ => (path, text),
+        })
+        .collect();
+    packaged.sort();
+    assert_eq!(tree(&bundled.join("carbonaut-sdk")), packaged);
+    let text = build(&bundled, "bundled-grid");
+    assert!(text.ends_with("ok: every call answered\n"), "{text}");
+
+    // Its README's "Run it", as written: the config it gives (with the mock plugins for the
+    // kinds it lacks) loads the plugin into a running daemon.
+    let readme = read(&bundled, "README.md");
+    let config = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml block in the README");
+    assert!(config.contains("plugin = \"mock-cloud\""), "{config}");
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(site.join("plugins")).expect("mkdir");
+    std::fs::write(site.join("carbonaut.toml"), config).expect("write the config");
+    std::fs::copy(
+        root.join("target/author-skeleton/wasm32-wasip2/release/bundled_grid.wasm"),
+        site.join("plugins/bundled-grid.wasm"),
+    )
+    .expect("copy the plugin");
+    for mock in [MOCK_CLOUD, MOCK_METER] {
+        let name = Path::new(mock).file_name().expect("file name");
+        std::fs::copy(mock, site.join("plugins").join(name)).expect("copy a mock");
+    }
+    let config = site.join("carbonaut.toml");
+    let config = config.to_str().expect("utf-8");
+    let checked = succeeded(&carbonaut(&["check-config", config]));
+    assert!(
+        checked.contains(": ok (3 providers, 1 accounts, 3 plugins"),
+        "{checked}"
+    );
+    let daemon = Daemon::start(&["--config", config]);
+    // Loaded, and called for the grid of the mock inventory's locations.
+    daemon.wait_for("/metrics", 60, |t| {
+        t.lines().any(|l| {
+            l.starts_with("carbonaut_plugin_calls_total{")
+                && l.contains("plugin=\"bundled-grid\"")
+                && l.contains("outcome=\"ok\"")
+        })
+    });
+    daemon.stop();
 }

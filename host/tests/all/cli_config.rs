@@ -64,6 +64,74 @@ fn check_config_names_file_line_column_and_the_fix() {
 }
 
 #[test]
+fn check_config_checks_settings_against_what_the_plugins_declare() {
+    let (code, stdout, stderr) = check(
+        "[paths]\nplugin_dir = \"PLUGINS\"\nstate_dir = \"s\"\n\n\
+         [providers.cloud]\nplugin = \"mock-cloud\"\nsettings = { projetcs = 3 }\n\n\
+         [providers.meter]\nplugin = \"mock-meter\"\nsettings = { mode = \"counter\" }\n\n\
+         [accounts.acme]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n\
+         settings = { resources_per_projet = 4, colour = \"red\" }\n",
+    );
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(
+        stderr,
+        "error: FILE:7:14: provider `cloud` sets `projetcs`, which its plugin `mock-cloud` does \
+         not declare; did you mean `projects`? (declared: churn_period_secs, extra_labels, \
+         label_bytes, projects, resources_per_project)\n\
+         FILE:16:14: account `acme` sets `resources_per_projet`, which neither of its plugins \
+         (mock-cloud, mock-meter) declares; did you mean `resources_per_project`? (declared: \
+         churn_period_secs, extra_labels, label_bytes, mode, projects, resources_per_project, \
+         wrap_joules)\n\
+         FILE:16:40: account `acme` sets `colour`, which neither of its plugins (mock-cloud, \
+         mock-meter) declares; remove it (declared: churn_period_secs, extra_labels, \
+         label_bytes, mode, projects, resources_per_project, wrap_joules)\n"
+    );
+}
+
+#[test]
+fn check_config_warns_about_grants_not_asked_for_and_needs_not_granted() {
+    let (code, stdout, stderr) = check(
+        "[paths]\nplugin_dir = \"PLUGINS\"\nstate_dir = \"s\"\n\n\
+         [providers.cloud]\nplugin = \"mock-cloud\"\n\n\
+         [providers.meter]\nplugin = \"mock-meter\"\nallow_http = [\"https://api.example.com\"]\n\n\
+         [providers.host]\nplugin = \"linux-host\"\n\n\
+         [accounts.a]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n\n\
+         [accounts.b]\ndiscovery = \"host\"\nresource_metrics = \"host\"\n",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let file = "carbonaut.toml";
+    let warnings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.ends_with(&format!(
+            "{file}: provider `meter`: allow_http `https://api.example.com` is configured, but \
+             plugin `mock-meter` does not ask for it in its needs, so it is not granted; remove \
+             it, or ask the plugin's author to declare it"
+        ))),
+        "{stdout}"
+    );
+    for need in [
+        "the plugin asks to read `/proc` (needs.read-only-dirs), but read_only_dirs does not \
+         grant it; its calls that need it will be refused until [providers.host] grants it",
+        "the plugin asks for the key-value store (needs.key-value), but key_value is not true; \
+         its calls that need it will be refused until [providers.host] grants it",
+    ] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.ends_with(&format!("{file}: provider `host`: {need}"))),
+            "{need} in:\n{stdout}"
+        );
+    }
+    assert!(
+        warnings.iter().all(|w| !w.contains("provider `cloud`")),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn check_config_refuses_unknown_keys() {
     let (code, _, stderr) =
         check("[paths]\nplugin_dir = \"PLUGINS\"\nstate_dir = \"s\"\nstat_dir = \"typo\"\n");

@@ -233,7 +233,9 @@ async fn a_request_to_a_host_off_the_allowlist_is_refused() {
     assert_eq!(err.reason(), "denied", "{err}");
     assert!(
         err.to_string().starts_with(
-            "plugin hostile 0.0.1: resource-metrics.collect was refused HTTP to http://127.0.0.1:9"
+            "plugin hostile 0.0.1: resource-metrics.collect was refused HTTP to http://127.0.0.1:9 \
+             (in the plugin's needs.http, but not in the provider's allow_http: the operator adds \
+             it there) and returned: "
         ),
         "{err}"
     );

@@ -100,7 +100,6 @@ impl Disk {
     fn freeze(&self) {
         run("fsfreeze", &["-f", self.dir.to_str().expect("utf-8")]);
     }
-
 }
 
 /// Thaws a frozen disk when dropped: declared after the daemon, it is dropped first, so a

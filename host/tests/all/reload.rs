@@ -329,6 +329,35 @@ fn config_edits_apply_or_roll_back() {
             .any(|r| r["items"] == serde_json::json!(["provider changed: cloud"]))
     );
 
+    // A setting the plugin does not declare: rolled back, naming the key it meant; the
+    // applied settings keep serving.
+    let text = std::fs::read_to_string(site.config()).expect("read");
+    std::fs::write(
+        site.config(),
+        text.replace("resources_per_project = 4", "resources_per_projct = 4"),
+    )
+    .expect("misspell");
+    wait_until("the misspelt setting refused", &daemon, || {
+        last_reload(&daemon)["outcome"] == "rolled-back"
+    });
+    let reason = last_reload(&daemon)["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.contains(
+            "provider `cloud` sets `resources_per_projct`, which its plugin `mock-cloud` does \
+             not declare; did you mean `resources_per_project`?"
+        ),
+        "{reason}"
+    );
+    assert_eq!(
+        json(&daemon, "/api/v1/topology?account=acme")["accounts"][0]["projects"][0]["resources"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+
     // A syntax error: rolled back with file:line:column; the last good config keeps serving.
     std::fs::write(
         site.config(),

@@ -671,3 +671,72 @@ fn a_plugin_echoing_its_settings_serves_and_logs_no_secret() {
         }
     }
 }
+
+/// A resource whose readings start being refused (issue 28: the last good power reading was
+/// served on forever, and the status said nothing): its age grows, its gauges go after
+/// `stale_after` (3) intervals, and `/api/v1/status` shows the provider's refusals.
+#[test]
+fn refused_readings_go_stale_visibly() {
+    let config = |metrics: &str| {
+        format!(
+            "[providers.cloud]\nplugin = \"liar\"\n\n\
+             [providers.meter]\nplugin = \"liar\"\nsettings = {{ metrics = \"{metrics}\" }}\n\n\
+             [accounts.site]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n"
+        )
+    };
+    let bench = Bench::new(&[LIAR], &config("ok"));
+    let daemon = bench.start();
+    let power = |t: &str| metric_value(t, "carbonaut_resource_power_watts", "account=\"site\"");
+    let age = |t: &str| {
+        metric_value(
+            t,
+            "carbonaut_resource_sample_age_seconds",
+            "account=\"site\"",
+        )
+    };
+    let text = daemon.wait_for("/metrics", 60, |t| power(t) == Some(100.0));
+    // Read 200 ms apart at most, published right after the call.
+    assert!(age(&text).is_some_and(|a| a < 0.6), "{text}");
+    let status = json(&daemon, "/api/v1/status");
+    assert_eq!(status["providers"]["meter"]["rejected"]["items"], 0);
+
+    // Every reading refused from now on (8e307 W): the 100 W is not served past 3 intervals.
+    bench.write(&config("huge-power"));
+    let text = daemon.wait_for("/metrics", 30, |t| {
+        power(t).is_none() && age(t).is_some_and(|a| a > 0.6)
+    });
+    assert!(
+        series(&text, "carbonaut_resource_cpu_utilization_ratio")
+            .iter()
+            .all(|l| !l.contains("account=\"site\"")),
+        "{text}"
+    );
+    assert!(
+        metric_value(
+            &text,
+            "carbonaut_resource_energy_joules_total",
+            "account=\"site\""
+        )
+        .is_some(),
+        "the totals stay"
+    );
+    let status = json(&daemon, "/api/v1/status");
+    let rejected = &status["providers"]["meter"]["rejected"];
+    assert!(
+        rejected["by_reason"]["power"].as_u64() >= Some(1),
+        "{status}"
+    );
+    assert!(
+        rejected["last"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("power: ")),
+        "{status}"
+    );
+    assert!(rejected["last_at_ms"].as_u64().is_some(), "{status}");
+    assert_eq!(status["providers"]["cloud"]["rejected"]["items"], 0);
+    daemon.stop();
+}
+
+fn json(daemon: &Daemon, path: &str) -> serde_json::Value {
+    daemon.get(path).json().expect("JSON")
+}

@@ -11,13 +11,14 @@ use carbonaut::runtime::Grants;
 use super::{bounded, ms};
 
 /// Asks `locations` and prints each one's outcome; returns 1 when any call failed or any
-/// zone was refused or rejected, else 0.
+/// zone was refused (else 0), the items the host's checks rejected, and the intensity of the
+/// first priced zone.
 pub async fn check(
     plugin: &Plugin,
     grants: &Grants,
     settings: &Settings,
     locations: Vec<LocationQuery>,
-) -> usize {
+) -> (usize, u64, Option<f64>) {
     let ids: Vec<String> = locations.iter().map(|q| q.id.clone()).collect();
     let started = Instant::now();
     let asked = isolate_refusals(vec![locations], |batch: Vec<LocationQuery>| async move {
@@ -49,7 +50,19 @@ pub async fn check(
             reason.as_str()
         );
     }
-    usize::from(asked.failed.is_some() || !asked.refused.is_empty() || !asked.rejected.is_empty())
+    let failed = usize::from(asked.failed.is_some() || !asked.refused.is_empty());
+    let rejected: u64 = asked
+        .rejected
+        .by_reason
+        .values()
+        .map(|(count, _)| *count)
+        .sum();
+    // The first priced zone prices the sample's emissions line.
+    let priced = ids
+        .iter()
+        .find_map(|id| asked.mixes.iter().find(|m| &m.location_id == id))
+        .map(|m| m.carbon_intensity);
+    (failed, rejected, priced)
 }
 
 /// One zone's line: `DE: priced 302 gCO2eq/kWh (lifecycle, estimated) {...}`.

@@ -1,6 +1,6 @@
 //! The Rust skeleton: a `cdylib` crate on carbonaut-sdk, and a README.
 
-use super::{File, Kind, Skeleton, readme_tail};
+use super::{File, Kind, SdkSource, Skeleton, readme_tail};
 
 const HEADER: &str = r#"//! @NAME@: a Carbonaut provider plugin (@KINDS@).
 //!
@@ -211,6 +211,24 @@ fn uses(s: &Skeleton) -> String {
     out
 }
 
+/// Where the README says the SDK comes from, and how to use another copy.
+fn sdk_note(sdk: &SdkSource) -> String {
+    let other = "`carbonaut plugin new ... --sdk-path DIR` writes a skeleton on another copy \
+                 (the repository's `sdk/`, or an unpacked `cargo package -p carbonaut-sdk`); \
+                 or edit the `carbonaut-sdk` line of `Cargo.toml`.";
+    match sdk {
+        SdkSource::Bundled => format!(
+            "`carbonaut-sdk/` is the SDK of the `carbonaut` that wrote this skeleton \
+             (carbonaut-sdk is not on crates.io), so the crate builds with no other download \
+             than its crates.io dependencies. {other}"
+        ),
+        SdkSource::Path(path) => format!(
+            "The SDK comes from `{}` (`--sdk-path`). {other}",
+            path.display()
+        ),
+    }
+}
+
 pub fn files(s: &Skeleton) -> Vec<File> {
     let ty = type_name(&s.name);
     let krate = s.name.replace('-', "_");
@@ -261,7 +279,7 @@ pub fn files(s: &Skeleton) -> Vec<File> {
          # A workspace of its own, so the crate builds wherever it is generated.\n\
          [workspace]\n",
         name = s.name,
-        sdk = s.sdk,
+        sdk = s.sdk.dependency(),
     );
     let readme = format!(
         "# {name}\n\n\
@@ -274,10 +292,12 @@ pub fn files(s: &Skeleton) -> Vec<File> {
          cargo build --release --target wasm32-wasip2\n\
          cp target/wasm32-wasip2/release/{krate}.wasm {name}.wasm\n\
          ```\n\n\
+         {sdk}\n\n\
          The SDK's docs: `cargo doc -p carbonaut-sdk --open`.\n\n\
          {tail}",
         name = s.name,
         kinds = s.kinds_text(),
+        sdk = sdk_note(&s.sdk),
         tail = readme_tail(s),
     );
     vec![
