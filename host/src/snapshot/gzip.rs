@@ -26,8 +26,8 @@ const LEVEL: u32 = 1;
 /// A gzip header: magic, deflate, no flags, no mtime, no extra flags, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 /// Free room made in a segment's buffer before each call to the compressor. Above miniz_oxide's
-/// 85 KB block buffer, so a block is written straight into the segment and a sync flush is one
-/// call; [`DeflateWriter::sync_flush`] is right with less room too, only slower.
+/// 85 KB block buffer, so a block is normally written straight into the segment and a sync
+/// flush takes one call; [`DeflateWriter::sync_flush`] is right with less room too, only slower.
 const SPARE_BYTES: usize = 128 << 10;
 
 /// The compressed start of a gzip body: header and deflated snapshot text, not yet final.
