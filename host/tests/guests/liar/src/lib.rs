@@ -29,6 +29,12 @@ impl Plugin for Liar {
                 "Echoed back by discovery mode echo-settings",
                 false,
             )
+            // Not flagged secret: the echo test sets it from `${...}`, which makes it one.
+            .setting(
+                "key",
+                "An account setting echoed back by discovery mode echo-settings",
+                false,
+            )
     }
 }
 
