@@ -161,7 +161,7 @@ enum PluginCommand {
         #[arg(long = "setting", value_name = "KEY=VALUE", value_parser = check::parse_setting)]
         settings: Vec<(String, String)>,
         /// A grid zone to ask an environment plugin about; repeat for more. Default: the
-        /// zones of the config's [environment] mapping, else DE.
+        /// zones of the config's [environment] mapping, else the sample location (--location).
         #[arg(long = "zone", value_name = "ZONE")]
         zones: Vec<String>,
         /// The country (ISO 3166-1 alpha-2) of the sample location the environment call is
