@@ -319,6 +319,16 @@ impl Config {
     ) -> Result<(), ConfigErrors> {
         catalogue::check(self, catalogue)
     }
+
+    /// Checks only that the settings are those the plugins declare: for a reload that
+    /// replaced plugin files under an unchanged config (a missing plugin is no error there:
+    /// its providers go down until it is back).
+    pub fn check_settings(
+        &self,
+        catalogue: &BTreeMap<String, PluginDeclaration>,
+    ) -> Result<(), ConfigErrors> {
+        catalogue::check_settings(self, catalogue)
+    }
 }
 
 impl fmt::Debug for Config {

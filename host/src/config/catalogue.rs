@@ -131,6 +131,17 @@ pub(super) fn check(
     report.finish(())
 }
 
+/// Only the settings half of [`check`]: what a replaced plugin file must still agree with
+/// when the config itself did not change.
+pub(super) fn check_settings(
+    config: &Config,
+    catalogue: &BTreeMap<String, PluginDeclaration>,
+) -> Result<(), ConfigErrors> {
+    let mut report = Report::new(&config.source);
+    super::declared::check(config, catalogue, &mut report);
+    report.finish(())
+}
+
 fn position(positions: &BTreeMap<String, Position>, name: &str) -> Position {
     positions.get(name).copied().unwrap_or(Position::START)
 }

@@ -217,6 +217,12 @@ impl Reloader {
                 items.push("[limits] changed".into());
             }
             describe_config_change(&self.config, &config, items);
+        } else {
+            // A new version of a plugin may no longer declare a key the config sets: refused
+            // like a bad config, so the version that agreed with it stays in use.
+            config
+                .check_settings(&plugins.declarations())
+                .map_err(|e| format!("{e}; the plugin files loaded before stay in use"))?;
         }
         describe_plugin_change(&change, items);
         if items.is_empty() {

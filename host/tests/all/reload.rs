@@ -413,3 +413,41 @@ fn config_edits_apply_or_roll_back() {
     assert_eq!(record["outcome"], "rolled-back", "the file is still broken");
     daemon.stop();
 }
+
+/// A new version of a plugin that no longer declares a setting the config sets is refused
+/// like a bad config, and the version that declared it stays in use (issue 28: settings are
+/// checked at every reload, not only when the config changed).
+#[test]
+fn a_plugin_version_that_drops_a_configured_setting_is_refused() {
+    let site = Site::new(ONE_ACCOUNT);
+    std::fs::copy(MOCK_GRID_NEXT, site.plugins().join("mock-grid.wasm")).expect("next grid");
+    let text = std::fs::read_to_string(site.config()).expect("read");
+    let with_setting = text.replacen(
+        "[providers.grid]\nplugin = \"mock-grid\"\n",
+        "[providers.grid]\nplugin = \"mock-grid\"\nsettings = { intensity = 100 }\n",
+        1,
+    );
+    assert_ne!(with_setting, text, "the site's grid provider moved");
+    std::fs::write(site.config(), with_setting).expect("write");
+    let daemon = site.start();
+    wait_until("mock-grid 0.2.0", &daemon, || {
+        plugin_version(&daemon, "mock-grid").as_deref() == Some("0.2.0")
+    });
+
+    // The older file does not declare `intensity`.
+    std::fs::copy(MOCK_GRID, site.plugins().join("mock-grid.wasm")).expect("older grid");
+    wait_until("the older grid refused", &daemon, || {
+        last_reload(&daemon)["outcome"] == "rolled-back"
+    });
+    let reload = last_reload(&daemon);
+    let reason = reload.to_string();
+    assert!(
+        reason.contains("intensity") && reason.contains("does not declare"),
+        "{reload}"
+    );
+    assert_eq!(
+        plugin_version(&daemon, "mock-grid").as_deref(),
+        Some("0.2.0")
+    );
+    daemon.stop();
+}

@@ -15,6 +15,9 @@ impl Plugin for NextGrid {
             "0.2.0",
             "The next mock grid: 123 g/kWh everywhere.",
         )
+        // Declared only by this version: a test sets it, then puts back a version that does
+        // not declare it, which the reload must refuse.
+        .setting("intensity", "Ignored; 123 g/kWh whatever it says", false)
     }
 }
 
