@@ -183,7 +183,8 @@ impl Default for Intervals {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateConfig {
     /// One write (a collection's counters and history, a sync) that takes longer failed.
-    /// A collection of 100 000 resources writes in well under a second (BENCHMARKS.md); 30 s
+    /// A collection of 100 000 resources wrote its history and counters in 130–163 ms
+    /// (BENCHMARKS.md, F4 run D, before the fsync after each flush was added); 30 s
     /// leaves room for a slow disk without leaving the collector waiting for minutes.
     pub write_timeout: Duration,
     /// Writes failing without a success for this long stop the daemon (exit code 1), after

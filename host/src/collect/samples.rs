@@ -137,9 +137,8 @@ impl Collector {
         let collected = started.elapsed();
         let saved = self.save_samples(collected_accounts).await;
         let saved_at = started.elapsed();
-        if saved {
-            self.publish();
-        }
+        // Publishes nothing while an account's counters are unsaved (`Collector::publish`).
+        self.publish();
         let took = started.elapsed();
         self.telemetry.record_stage("samples", took.as_secs_f64());
         // The steps' ends, so a slow collection says where its time went.

@@ -53,7 +53,7 @@ pub enum StateError {
     },
     #[error("state record cannot be written: {0}")]
     Encode(#[from] serde_json::Error),
-    #[error("cannot make the state in {dir} durable (fsync): {source}")]
+    #[error("sled's log file in {dir} cannot be opened or fsynced: {source}")]
     Sync {
         dir: PathBuf,
         source: std::io::Error,
