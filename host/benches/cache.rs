@@ -44,8 +44,8 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use carbonaut::plugins::{PluginSet, load_file};
-use carbonaut::runtime::{CacheState, Limits, Runtime};
+use carbonaut_plugins::{PluginSet, load_file};
+use carbonaut_runtime::{CacheState, Limits, Runtime};
 use sha2::{Digest, Sha256};
 
 const MOCK_CLOUD: &str = env!("CARBONAUT_GUEST_MOCK_CLOUD");
@@ -208,7 +208,7 @@ fn benchmarking() -> bool {
 }
 
 /// Waits until the files the cold runs wrote count as settled
-/// (`carbonaut::runtime::cache::stamps::SETTLED`, 2 s, restated): a restart follows the run
+/// (`carbonaut_runtime::cache::stamps::SETTLED`, 2 s, restated): a restart follows the run
 /// that compiled by more than that, and only then may a start skip hashing a file whose
 /// stamp it remembers. The first warm run still hashes (and remembers); the list of runs
 /// shows it.
@@ -389,7 +389,8 @@ fn load_once(
     expect: CacheState,
 ) -> (Duration, Duration, Arc<Runtime>) {
     let started = Instant::now();
-    let mut runtime = Runtime::new(Limits::default()).expect("the runtime starts");
+    let mut runtime =
+        carbonaut_plugins::new_runtime(Limits::default()).expect("the runtime starts");
     let runtime_new = started.elapsed();
     runtime
         .enable_cache(cache.to_path_buf())
@@ -458,7 +459,8 @@ fn per_guest(
     let mut cache = PathBuf::new();
     for run in 0..cold_runs {
         // The compile alone, as a reload does it: into an empty cache, on a ready runtime.
-        let mut runtime = Runtime::new(Limits::default()).expect("the runtime starts");
+        let mut runtime =
+            carbonaut_plugins::new_runtime(Limits::default()).expect("the runtime starts");
         runtime
             .enable_cache(work.join(format!("compile-{}-{run}", cache_label(label))))
             .expect("the cache directory");
@@ -588,7 +590,8 @@ fn plugin_set(
 ) -> SetTimes {
     let once = |cache: &Path, expect: CacheState| {
         let started = Instant::now();
-        let mut runtime = Runtime::new(Limits::default()).expect("the runtime starts");
+        let mut runtime =
+            carbonaut_plugins::new_runtime(Limits::default()).expect("the runtime starts");
         runtime
             .enable_cache(cache.to_path_buf())
             .expect("the cache directory");
@@ -853,7 +856,8 @@ fn restart_daemon(work: &Path, label: &str, files: &[PathBuf], cold_runs: usize)
 fn replace_in_process(tokio: &tokio::runtime::Runtime, work: &Path) {
     let files = [MOCK_CLOUD, MOCK_METER, MOCK_GRID].map(PathBuf::from);
     let dir = plugin_folder(&work.join("replace"), files.iter());
-    let mut runtime = Runtime::new(Limits::default()).expect("the runtime starts");
+    let mut runtime =
+        carbonaut_plugins::new_runtime(Limits::default()).expect("the runtime starts");
     runtime
         .enable_cache(work.join("cache-replace"))
         .expect("the cache directory");

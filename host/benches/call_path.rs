@@ -26,13 +26,31 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use carbonaut::model::{Account, PluginMetadata, ResourceInfo, ResourceSample, Settings};
-use carbonaut::plugins::{Plugin, load_file};
-use carbonaut::runtime::bindings::{self as wit, metadata, resource_metrics};
-use carbonaut::runtime::{Grants, HostState, Runtime};
+use carbonaut_model::{Account, PluginMetadata, ResourceInfo, ResourceSample, Settings};
+use carbonaut_plugins::{Plugin, load_file};
+use carbonaut_runtime::{Grants, HostState, Runtime};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use wasmtime::Store;
 use wasmtime::component::{Component, Instance, InstancePre};
+use wit::{metadata, resource_metrics};
+
+/// The contract's bindings generated here, apart from the host's (which are private to
+/// `carbonaut-plugins`): the bare side uses wasmtime alone, as any embedder would.
+mod wit {
+    #![allow(missing_docs, clippy::all)]
+    wasmtime::component::bindgen!({
+        path: "../wit/0.2.0",
+        world: "provider",
+        exports: { default: async },
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
+    });
+    pub use self::carbonaut::provider::types::*;
+    pub use exports::carbonaut::provider::{metadata, resource_metrics};
+}
 
 /// The resource-metrics plugin under test.
 const MOCK_METER: &str = env!("CARBONAUT_GUEST_MOCK_METER");
@@ -69,8 +87,10 @@ impl Fixture {
             .enable_all()
             .build()
             .expect("a current-thread tokio runtime");
-        let runtime =
-            Arc::new(Runtime::new(Default::default()).expect("the wasmtime runtime starts"));
+        let runtime = Arc::new(
+            carbonaut_plugins::new_runtime(Default::default())
+                .expect("the wasmtime runtime starts"),
+        );
         let (plugin, resources) = tokio.block_on(async {
             let plugin = load_file(&runtime, Path::new(MOCK_METER))
                 .await
@@ -184,11 +204,11 @@ async fn inventory(runtime: &Arc<Runtime>, n: usize) -> Vec<ResourceInfo> {
 /// The generated type of a resource, for the bare path (the host converts in `plugins`).
 fn to_wit(r: &ResourceInfo) -> wit::ResourceInfo {
     let kind = match r.kind {
-        carbonaut::model::ResourceKind::Vm => wit::ResourceKind::Vm,
-        carbonaut::model::ResourceKind::BareMetal => wit::ResourceKind::BareMetal,
-        carbonaut::model::ResourceKind::Host => wit::ResourceKind::Host,
-        carbonaut::model::ResourceKind::Container => wit::ResourceKind::Container,
-        carbonaut::model::ResourceKind::Other => wit::ResourceKind::Other,
+        carbonaut_model::ResourceKind::Vm => wit::ResourceKind::Vm,
+        carbonaut_model::ResourceKind::BareMetal => wit::ResourceKind::BareMetal,
+        carbonaut_model::ResourceKind::Host => wit::ResourceKind::Host,
+        carbonaut_model::ResourceKind::Container => wit::ResourceKind::Container,
+        carbonaut_model::ResourceKind::Other => wit::ResourceKind::Other,
     };
     wit::ResourceInfo {
         id: r.id.clone(),
@@ -219,7 +239,7 @@ struct Bare {
     collect: resource_metrics::GuestIndices,
     metadata: metadata::GuestIndices,
     name: Arc<str>,
-    limits: carbonaut::runtime::Limits,
+    limits: carbonaut_runtime::Limits,
 }
 
 impl Bare {

@@ -38,13 +38,14 @@ use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use bytes::Bytes;
 use carbonaut::api::{AppState, app};
-use carbonaut::collect::{AccountPlan, Collector, Plan, Telemetry};
+use carbonaut::collect::{AccountPlan, Collector, Plan};
 use carbonaut::config::Config;
 use carbonaut::daemon::load_plugins;
-use carbonaut::model::{Account, ResourceInfo, ResourceSample};
-use carbonaut::runtime::Runtime;
+use carbonaut::telemetry::Telemetry;
+use carbonaut_model::{Account, ResourceInfo, ResourceSample};
+
 use carbonaut::snapshot::{Snapshot, SnapshotCell, render_metrics};
-use carbonaut::state::{Counters, LastReading, ResourceId, StateStore};
+use carbonaut_store::state::{Counters, LastReading, ResourceId, StateStore};
 use tokio::task::JoinSet;
 
 const MOCK_CLOUD: &str = env!("CARBONAUT_GUEST_MOCK_CLOUD");
@@ -134,7 +135,8 @@ impl Fixture {
         let text = config_text(plugin_dir.path(), state_dir.path());
         let config = Config::parse(&text, "collection.toml", Path::new("."), &|_| None)
             .expect("the benchmark config is valid");
-        let runtime = Arc::new(Runtime::new(config.limits).expect("the wasmtime runtime"));
+        let runtime =
+            Arc::new(carbonaut_plugins::new_runtime(config.limits).expect("the wasmtime runtime"));
         let plugins = load_plugins(&runtime, &config)
             .await
             .expect("the mock plugins load")
@@ -409,7 +411,7 @@ fn advance_counters(
         let _refused = counters.entry(id.clone()).or_default().advance(
             sample,
             intensity,
-            carbonaut::runtime::Limits::DEFAULT.max_power_watts as f64,
+            carbonaut_runtime::Limits::DEFAULT.max_power_watts as f64,
         );
     }
 }

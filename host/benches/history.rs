@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use carbonaut::config::ReportsConfig;
-use carbonaut::history::{
+use carbonaut_model::{Hardware, Location, Project, ResourceInfo, ResourceKind};
+use carbonaut_store::history::{
     Advance, Bucket, DAY_MS, HOUR_MS, HistoryStore, Recorder, Report, ReportQuery, bucket_key,
 };
-use carbonaut::model::{Hardware, Location, Project, ResourceInfo, ResourceKind};
-use carbonaut::state::{
+use carbonaut_store::state::{
     AccountNode, ProjectNode, ResourceId, ResourceRecord, StateStore, Topology,
 };
 
@@ -227,11 +227,12 @@ fn size_and_reports() {
     let providers = ["grid", "meter"];
     let groups = groups();
     let written = std::cell::Cell::new(0usize);
-    let put = |tier: carbonaut::history::Tier, dim: &str, start: u64, group: &str, b: &Bucket| {
-        let key = bucket_key(tier, dim, start, group);
-        tree.insert(key, b.encode()).expect("insert");
-        written.set(written.get() + 1);
-    };
+    let put =
+        |tier: carbonaut_store::history::Tier, dim: &str, start: u64, group: &str, b: &Bucket| {
+            let key = bucket_key(tier, dim, start, group);
+            tree.insert(key, b.encode()).expect("insert");
+            written.set(written.get() + 1);
+        };
     let started = Instant::now();
     let days = config.daily_retention.as_millis() as u64 / DAY_MS;
     for d in 0..days {
@@ -239,7 +240,7 @@ fn size_and_reports() {
         for (dim, names) in &groups {
             for g in names {
                 put(
-                    carbonaut::history::Tier::Daily,
+                    carbonaut_store::history::Tier::Daily,
                     dim,
                     start,
                     g,
@@ -255,7 +256,7 @@ fn size_and_reports() {
         for (dim, names) in &groups {
             for g in names {
                 put(
-                    carbonaut::history::Tier::Hourly,
+                    carbonaut_store::history::Tier::Hourly,
                     dim,
                     start,
                     g,
@@ -272,7 +273,7 @@ fn size_and_reports() {
         let start = now - (h + 1) * HOUR_MS;
         for id in &ids {
             put(
-                carbonaut::history::Tier::Hourly,
+                carbonaut_store::history::Tier::Hourly,
                 "resource",
                 start,
                 id,
@@ -297,8 +298,8 @@ fn size_and_reports() {
         dir_bytes(dir.path()) as f64 / (1 << 20) as f64
     );
     println!("== report latency, 400-day range");
-    let from = carbonaut::history::format_instant(now - 400 * DAY_MS);
-    let to = carbonaut::history::format_instant(now);
+    let from = carbonaut_store::history::format_instant(now - 400 * DAY_MS);
+    let to = carbonaut_store::history::format_instant(now);
     for (by, step) in [
         ("account", "day"),
         ("account", "month"),

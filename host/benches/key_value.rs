@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use carbonaut::runtime::KeyValueStore;
+use carbonaut_runtime::KeyValueStore;
 
 const KEYS: usize = 10_000;
 

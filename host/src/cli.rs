@@ -19,7 +19,7 @@ static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "{} (plugin contract {})",
         env!("CARGO_PKG_VERSION"),
-        carbonaut::plugins::supported_range()
+        carbonaut_plugins::supported_range()
     )
 });
 
@@ -240,7 +240,7 @@ pub fn init_logging(default_level: &str) {
         .with_env_filter(filter)
         // Every field value escaped and, where it could pass for more, quoted: callers,
         // paths, certificates and plugins cannot write a line that looks like a record.
-        .fmt_fields(carbonaut::text::LogFields)
+        .fmt_fields(carbonaut_model::text::LogFields)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -282,7 +282,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             intensity,
         }) => {
             let location = (location.is_some() || region.is_some() || availability_zone.is_some())
-                .then(|| carbonaut::model::Location {
+                .then(|| carbonaut_model::Location {
                     country: location.map(|c| c.to_ascii_uppercase()),
                     region,
                     zone: availability_zone,

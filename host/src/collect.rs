@@ -4,27 +4,23 @@
 
 mod collector;
 mod environment;
+mod failure;
 mod health;
 mod locations;
 mod mixes;
 mod plan;
-mod rejections;
 mod samples;
 mod sync;
-mod telemetry;
 mod update;
 
 pub use collector::{Collector, GiveUp};
-pub use health::{Health, ProviderHealth};
+pub use failure::Failure;
+pub use health::Health;
 pub use plan::{
     AccountPlan, EnvironmentPlan, Plan, ProviderInstance, location_key, mapped_zone, offered,
     provider_grants,
 };
-pub use rejections::ProviderRejections;
-pub use telemetry::{CallCount, CallSummary, Telemetry};
 pub use update::{FollowUp, PlanUpdate};
-
-pub use crate::clock::now_ms;
 
 // How the environment batch sets refused locations apart; `plugin check` asks the same way.
 pub use environment::{Isolated, is_refusal, isolate_refusals};

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use access::{ClientCa, ClientMatch, ClientRule, Jwks, JwtConfig, load_jwks};
-pub use catalogue::PluginDeclaration;
+pub use carbonaut_model::PluginDeclaration;
 pub use declared::FREE_FORM_KEY;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use reports::ReportsConfig;
@@ -61,9 +61,9 @@ pub struct Config {
     /// Serve HTTPS with this certificate chain and key (PEM), when set.
     pub tls: Option<TlsConfig>,
     /// What one plugin call may use (`[limits]`); see [`Limits`] for the defaults and why.
-    pub limits: crate::runtime::Limits,
+    pub limits: carbonaut_runtime::Limits,
     /// Pinned digests (`[plugins.NAME] sha256`) and signing keys (`[trust]`).
-    pub trust: crate::trust::TrustPolicy,
+    pub trust: carbonaut_plugins::trust::TrustPolicy,
     /// What the history rollups keep (`[reports]`).
     pub reports: ReportsConfig,
     /// Which shard this instance is (`[cluster]`, or the `run` flags); unsharded by default.
@@ -214,13 +214,13 @@ pub struct ProviderConfig {
     /// Host directory → guest path, opened read-only for each call (`read_only_dirs`).
     pub read_only_dirs: Vec<(PathBuf, String)>,
     /// Origins the plugin may call over HTTP (`allow_http`).
-    pub allow_http: Vec<crate::runtime::http::HttpOrigin>,
+    pub allow_http: Vec<carbonaut_runtime::http::HttpOrigin>,
     /// The CA bundle its HTTPS requests trust instead of the public roots (`tls_ca`).
-    pub tls_ca: Option<crate::runtime::tls_roots::TlsRoots>,
+    pub tls_ca: Option<carbonaut_runtime::tls_roots::TlsRoots>,
     /// Whether the plugin gets its key-value namespace (`key_value`).
     pub key_value: bool,
     /// `[providers.NAME.limits]` merged over `[limits]`, when the provider has that table.
-    pub limits: Option<crate::runtime::Limits>,
+    pub limits: Option<carbonaut_runtime::Limits>,
 }
 
 /// An account (`[accounts.NAME]`): what discovers its resources and what measures them.
@@ -293,7 +293,7 @@ impl Config {
     /// The secrets provider `name`'s plugin is given, to scrub from what it says: in its own
     /// settings and in those of every account it serves, each value from `${...}` and the
     /// value of each key in `flagged` (the settings its plugin calls secret).
-    pub fn secrets_seen_by(&self, name: &str, flagged: &[&str]) -> crate::text::Secrets {
+    pub fn secrets_seen_by(&self, name: &str, flagged: &[&str]) -> carbonaut_model::text::Secrets {
         let own = self.providers.get(name).map(|p| &p.settings);
         let accounts = self
             .accounts
@@ -304,7 +304,7 @@ impl Config {
         let flagged_values = all
             .iter()
             .flat_map(|s| flagged.iter().filter_map(|k| s.get(k)));
-        crate::text::Secrets::new(
+        carbonaut_model::text::Secrets::new(
             all.iter()
                 .flat_map(|s| s.secret_values())
                 .chain(flagged_values),
@@ -352,7 +352,7 @@ impl fmt::Debug for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ProviderKind;
+    use carbonaut_model::ProviderKind;
 
     fn quickstart_path() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.toml")
@@ -450,7 +450,7 @@ mod tests {
             kinds: vec![kind],
             settings: keys
                 .iter()
-                .map(|k| crate::model::SettingSpec {
+                .map(|k| carbonaut_model::SettingSpec {
                     key: (*k).to_owned(),
                     description: String::new(),
                     required: false,

@@ -10,13 +10,14 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 
 use crate::api::{AppState, app};
-use crate::collect::{Collector, Plan, Telemetry};
+use crate::collect::{Collector, Plan};
 use crate::config::{Config, TlsConfig};
-use crate::plugins::{LoadProgress, PluginSet};
 use crate::reload::{ConfigSource, ReloadHandle, Reloader};
-use crate::runtime::Runtime;
 use crate::snapshot::SnapshotCell;
-use crate::state::StateStore;
+use crate::telemetry::Telemetry;
+use carbonaut_plugins::{LoadProgress, PluginSet};
+use carbonaut_runtime::Runtime;
+use carbonaut_store::state::StateStore;
 
 /// Loads the plugin directory and checks the config against it: every plugin file that fails
 /// is logged with its reason; a config that names a missing plugin or kind is an error.
@@ -72,7 +73,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         )
     })?;
     let store = Arc::new(StateStore::open(&config.state_dir)?);
-    let mut runtime = Runtime::new(config.limits)?;
+    let mut runtime = carbonaut_plugins::new_runtime(config.limits)?;
     runtime
         .enable_cache(config.state_dir.join("cache"))
         .with_context(|| {
@@ -110,14 +111,14 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
     let shard = config.cluster.shard;
     tracing::info!(%shard, owned = plan.accounts.len(), others = plan.unowned.len(), "accounts assigned");
     let retention = config.cluster.unowned_retention;
-    crate::cluster::prune_unowned(&store, shard, retention, crate::collect::now_ms())?;
+    crate::cluster::prune_unowned(&store, shard, retention, carbonaut_model::clock::now_ms())?;
     if shard.total > 1 {
         tokio::spawn(crate::cluster::run_pruner(store.clone(), shard, retention));
     }
     let telemetry = Arc::new(Telemetry::default());
     let snapshot = Arc::new(SnapshotCell::default());
     let vitals = Arc::new(crate::vitals::Vitals::default());
-    let gate = crate::state::WriteGate::new(store.clone(), vitals.clone());
+    let gate = carbonaut_store::state::WriteGate::new(store.clone(), vitals.clone());
     let collector = Collector::new(
         plan,
         plugins.plugins().cloned().collect(),
@@ -177,7 +178,9 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         telemetry,
         reload: Some(handle),
         config: api_config,
-        history: Some(crate::history::HistoryStore::new(store.history_tree()?)),
+        history: Some(carbonaut_store::history::HistoryStore::new(
+            store.history_tree()?,
+        )),
         vitals: vitals.clone(),
     };
     let systemd = notify::Notifier::from_env().map(Arc::new);
@@ -213,7 +216,7 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
 /// fails or cannot finish is an error: the exit code says the state may lack the last step.
 async fn finish(
     collector: tokio::task::JoinHandle<Result<(), crate::collect::GiveUp>>,
-    gate: crate::state::WriteGate,
+    gate: carbonaut_store::state::WriteGate<crate::vitals::Vitals>,
     limit: std::time::Duration,
 ) -> anyhow::Result<()> {
     let stopping = async move {

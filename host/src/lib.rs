@@ -8,19 +8,13 @@
 //! `state` and `collect` and read by `api` at request time.
 
 pub mod api;
-pub mod clock;
 pub mod cluster;
 pub mod collect;
 pub mod config;
 pub mod daemon;
-pub mod history;
+pub mod exposition;
 pub mod memory;
-pub mod model;
-pub mod plugins;
 pub mod reload;
-pub mod runtime;
 pub mod snapshot;
-pub mod state;
-pub mod text;
-pub mod trust;
+pub mod telemetry;
 pub mod vitals;

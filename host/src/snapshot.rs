@@ -2,20 +2,23 @@
 //! collector and read by the API. A scrape or an API call never waits for a plugin; it reads
 //! the snapshot current at that moment.
 
-pub mod exposition;
-pub mod gzip;
+mod health;
 mod outcome;
 pub mod render;
 
+use carbonaut_model::sync;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use crate::model::{EnergyMix, ResourceSample};
-use crate::plugins::PluginInfo;
-use crate::state::{ArchiveKey, Counters, ResourceId, Topology, Totals};
+use crate::exposition::gzip;
 
+use carbonaut_model::{EnergyMix, ResourceSample};
+use carbonaut_plugins::PluginInfo;
+use carbonaut_store::state::{ArchiveKey, Counters, ResourceId, Topology, Totals};
+
+pub use health::ProviderHealth;
 pub use outcome::{LocationOutcome, OutcomeState};
 pub use render::{render_metrics, render_metrics_gzip};
 
@@ -96,7 +99,7 @@ pub struct ProviderStatus {
     /// needs themselves are in `/api/v1/plugins`).
     pub granted: GrantedView,
     #[serde(flatten)]
-    pub health: crate::collect::ProviderHealth,
+    pub health: ProviderHealth,
 }
 
 /// A provider instance's capabilities and limits, as the API shows them.
@@ -117,7 +120,7 @@ pub struct GrantedView {
 }
 
 impl GrantedView {
-    pub fn new(grants: &crate::runtime::Grants, limits: crate::runtime::Limits) -> Self {
+    pub fn new(grants: &carbonaut_runtime::Grants, limits: carbonaut_runtime::Limits) -> Self {
         GrantedView {
             http: grants.http.iter().map(ToString::to_string).collect(),
             tls_ca: grants
@@ -147,17 +150,11 @@ pub struct SnapshotCell {
 
 impl SnapshotCell {
     pub fn get(&self) -> Arc<Snapshot> {
-        match self.current.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        sync::read(&self.current).clone()
     }
 
     pub fn set(&self, snapshot: Snapshot) {
         let snapshot = Arc::new(snapshot);
-        match self.current.write() {
-            Ok(mut guard) => *guard = snapshot,
-            Err(poisoned) => *poisoned.into_inner() = snapshot,
-        }
+        *sync::write(&self.current) = snapshot;
     }
 }

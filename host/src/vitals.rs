@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::clock::now_ms;
-use crate::snapshot::exposition::Exposition;
+use crate::exposition::Exposition;
+use carbonaut_model::clock::now_ms;
+use carbonaut_store::state::WriteWatch;
 
 /// The stores a write can fail in, listed up front so each failure counter exists at 0 and
 /// `increase()` sees its first failure.
@@ -57,64 +58,8 @@ pub struct WriteFailure {
 }
 
 impl Vitals {
-    /// One policy for a poisoned lock here: the data is counters and a status, still sound
-    /// after a panic elsewhere, so the guard is recovered rather than the process stopped.
     fn writes(&self) -> MutexGuard<'_, WriteLog> {
-        self.writes.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records a failed write: counted, remembered as the current failure, logged at ERROR
-    /// (the first at once, then at most once a minute with how many were not logged).
-    pub fn write_failed(&self, store: &'static str, error: &str, cause: &str) {
-        let now = now_ms();
-        let mut log = self.writes();
-        *log.failures.entry(store).or_default() += 1;
-        let failing = log.failing.get_or_insert_with(|| WriteFailure {
-            store: store.to_owned(),
-            error: String::new(),
-            cause: String::new(),
-            since_ms: now,
-            last_ms: now,
-            failures: 0,
-        });
-        failing.store = store.to_owned();
-        failing.error = error.to_owned();
-        failing.cause = cause.to_owned();
-        failing.last_ms = now;
-        failing.failures += 1;
-        let (since_ms, failures) = (failing.since_ms, failing.failures);
-        let due = log.last_logged.is_none_or(|at| at.elapsed() >= LOG_EVERY);
-        if due {
-            let not_logged = log.unlogged;
-            log.last_logged = Some(Instant::now());
-            log.unlogged = 0;
-            drop(log);
-            tracing::error!(
-                store,
-                %error,
-                failing_for_s = now.saturating_sub(since_ms) / 1000,
-                failures,
-                not_logged,
-                "the state cannot be written: counters are not published until it can; /readyz answers 503"
-            );
-        } else {
-            log.unlogged += 1;
-        }
-    }
-
-    /// Records a write that succeeded; ends a run of failures (and says so).
-    pub fn write_succeeded(&self) {
-        let mut log = self.writes();
-        if let Some(failing) = log.failing.take() {
-            log.last_logged = None;
-            log.unlogged = 0;
-            drop(log);
-            tracing::info!(
-                failed_for_s = now_ms().saturating_sub(failing.since_ms) / 1000,
-                failures = failing.failures,
-                "the state can be written again; collection goes on"
-            );
-        }
+        carbonaut_model::sync::lock(&self.writes)
     }
 
     /// The current run of failed writes, if the latest write failed.
@@ -202,6 +147,62 @@ impl Vitals {
                 "carbonaut_collector_last_step_timestamp_seconds",
                 &[],
                 last as f64 / 1000.0,
+            );
+        }
+    }
+}
+
+impl WriteWatch for Vitals {
+    /// Records a failed write: counted, remembered as the current failure, logged at ERROR
+    /// (the first at once, then at most once a minute with how many were not logged).
+    fn write_failed(&self, store: &'static str, error: &str, cause: &str) {
+        let now = now_ms();
+        let mut log = self.writes();
+        *log.failures.entry(store).or_default() += 1;
+        let failing = log.failing.get_or_insert_with(|| WriteFailure {
+            store: store.to_owned(),
+            error: String::new(),
+            cause: String::new(),
+            since_ms: now,
+            last_ms: now,
+            failures: 0,
+        });
+        failing.store = store.to_owned();
+        failing.error = error.to_owned();
+        failing.cause = cause.to_owned();
+        failing.last_ms = now;
+        failing.failures += 1;
+        let (since_ms, failures) = (failing.since_ms, failing.failures);
+        let due = log.last_logged.is_none_or(|at| at.elapsed() >= LOG_EVERY);
+        if due {
+            let not_logged = log.unlogged;
+            log.last_logged = Some(Instant::now());
+            log.unlogged = 0;
+            drop(log);
+            tracing::error!(
+                store,
+                %error,
+                failing_for_s = now.saturating_sub(since_ms) / 1000,
+                failures,
+                not_logged,
+                "the state cannot be written: counters are not published until it can; /readyz answers 503"
+            );
+        } else {
+            log.unlogged += 1;
+        }
+    }
+
+    /// Records a write that succeeded; ends a run of failures (and says so).
+    fn write_succeeded(&self) {
+        let mut log = self.writes();
+        if let Some(failing) = log.failing.take() {
+            log.last_logged = None;
+            log.unlogged = 0;
+            drop(log);
+            tracing::info!(
+                failed_for_s = now_ms().saturating_sub(failing.since_ms) / 1000,
+                failures = failing.failures,
+                "the state can be written again; collection goes on"
             );
         }
     }

@@ -249,9 +249,5 @@ fn refuse(status: StatusCode, message: String) -> Response {
 }
 
 fn snapshot_auth(state: &AppState) -> AuthConfig {
-    state
-        .config
-        .read()
-        .map(|c| c.auth.clone())
-        .unwrap_or_else(|p| p.into_inner().auth.clone())
+    carbonaut_model::sync::read(&state.config).auth.clone()
 }

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::collect::CallSummary;
-use crate::model::{Hardware, Location, ResourceSample};
 use crate::snapshot::render::kind_label;
 use crate::snapshot::{AccountStatus, LocationStatus, PluginStatus, ProviderStatus, Snapshot};
-use crate::state::{ProjectNode, ResourceRecord};
+use crate::telemetry::CallSummary;
+use carbonaut_model::{Hardware, Location, ResourceSample};
+use carbonaut_store::state::{ProjectNode, ResourceRecord};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -225,7 +225,7 @@ pub async fn plugins(
     (
         [(
             "x-carbonaut-plugin-contracts",
-            crate::plugins::supported_range(),
+            carbonaut_plugins::supported_range(),
         )],
         Json(
             plugins
@@ -308,5 +308,5 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusView> {
 pub struct ProviderView {
     #[serde(flatten)]
     status: ProviderStatus,
-    rejected: crate::collect::ProviderRejections,
+    rejected: crate::telemetry::ProviderRejections,
 }

@@ -11,9 +11,9 @@ use serde::Serialize;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::collect::CallCount;
 use crate::reload::{ManageError, ReloadHandle, ReloadRecord};
 use crate::snapshot::PluginStatus;
+use crate::telemetry::CallCount;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PluginDetail {

@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use super::AppState;
+use crate::exposition::Exposition;
+use crate::exposition::gzip::accepts_gzip;
 use crate::snapshot::Snapshot;
-use crate::snapshot::exposition::Exposition;
-use crate::snapshot::gzip::accepts_gzip;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 

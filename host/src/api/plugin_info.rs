@@ -2,8 +2,8 @@
 //! (version, contract, digest, whether a trusted key signed it), rendered live on each scrape
 //! from the snapshot's plugin list.
 
+use crate::exposition::Exposition;
 use crate::snapshot::PluginStatus;
-use crate::snapshot::exposition::Exposition;
 
 pub fn render(plugins: &[PluginStatus], out: &mut Exposition) {
     out.family(

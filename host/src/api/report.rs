@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::history::{Report, ReportError, ReportQuery};
+use carbonaut_store::history::{Report, ReportError, ReportQuery};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -69,7 +69,7 @@ pub async fn report(
         params.to.as_deref(),
         params.group_by.as_deref(),
         params.step.as_deref(),
-        crate::collect::now_ms(),
+        carbonaut_model::clock::now_ms(),
     )
     .map_err(report_error)?;
     let Some(store) = state.history.clone() else {
@@ -77,10 +77,9 @@ pub async fn report(
             "this host keeps no history".to_owned(),
         ));
     };
-    let label_keys = match state.config.read() {
-        Ok(c) => c.label_keys.clone(),
-        Err(poisoned) => poisoned.into_inner().label_keys.clone(),
-    };
+    let label_keys = carbonaut_model::sync::read(&state.config)
+        .label_keys
+        .clone();
     // sled reads block; a 400-day report reads a few hundred thousand buckets.
     let report =
         tokio::task::spawn_blocking(move || Report::build(&store, &query, Some(&label_keys)))

@@ -13,11 +13,11 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use super::auth::{self, Need};
 use super::{dashboard, json, manage, metrics, openapi, report};
-use crate::collect::Telemetry;
 use crate::config::ApiConfig;
 use crate::reload::MAX_UPLOAD_BYTES;
 use crate::reload::ReloadHandle;
 use crate::snapshot::SnapshotCell;
+use crate::telemetry::Telemetry;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,7 +28,7 @@ pub struct AppState {
     /// `[auth]` and the report labels, replaced by a reload.
     pub config: Arc<RwLock<ApiConfig>>,
     /// The rollups `GET /api/v1/report` reads; `None` answers 503.
-    pub history: Option<crate::history::HistoryStore>,
+    pub history: Option<carbonaut_store::history::HistoryStore>,
     /// Whether the state can be written and the collector steps, read at request time.
     pub vitals: Arc<crate::vitals::Vitals>,
 }
@@ -115,7 +115,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
 #[utoipa::path(get, path = "/readyz", responses((status = 200, body = String), (status = 503, body = String)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     if let Some(failure) = state.vitals.write_failure() {
-        let since = crate::clock::now_ms().saturating_sub(failure.since_ms) / 1000;
+        let since = carbonaut_model::clock::now_ms().saturating_sub(failure.since_ms) / 1000;
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(

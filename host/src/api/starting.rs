@@ -9,7 +9,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 
-use crate::plugins::LoadProgress;
+use carbonaut_plugins::LoadProgress;
 
 pub fn starting_app(progress: LoadProgress) -> Router {
     let waiting = move || {

@@ -17,11 +17,11 @@ mod locations;
 use anyhow::Context as _;
 use carbonaut::collect::provider_grants;
 use carbonaut::config::{Config, Intervals, ProviderConfig};
-use carbonaut::model::{
+use carbonaut_model::{
     Account, Hardware, Location, LocationQuery, ProviderKind, ResourceInfo, ResourceKind,
 };
-use carbonaut::plugins::{CallError, Checked, Plugin, Rejections, load_file};
-use carbonaut::runtime::{Grants, Limits, Runtime};
+use carbonaut_plugins::{CallError, Checked, Plugin, Rejections, load_file};
+use carbonaut_runtime::{Grants, Limits};
 
 /// Items printed per call; the count says how many there were.
 const SHOWN_ITEMS: usize = 3;
@@ -87,13 +87,13 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
 
     // A first load tells the plugin's name, needed to find its provider in the config.
     let started = Instant::now();
-    let probe = Arc::new(Runtime::new(limits)?);
+    let probe = Arc::new(carbonaut_plugins::new_runtime(limits)?);
     let plugin = load_file(&probe, options.file).await?;
     let load_time = started.elapsed();
     let setup = setup(&options, config.as_ref(), &plugin)?;
     let (runtime, plugin) = if setup.grants.key_value.is_some() {
         // The key-value store belongs to the runtime (limits travel with the grants): load again.
-        let mut runtime = Runtime::new(limits)?;
+        let mut runtime = carbonaut_plugins::new_runtime(limits)?;
         let db = sled::Config::new()
             .temporary(true)
             .open()
@@ -149,10 +149,8 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
         &mut tally,
         "metadata",
         started.elapsed(),
-        result.map(|m| Checked {
-            items: vec![m],
-            rejected: Rejections::default(),
-        }),
+        // Plugin::metadata checks the metadata itself: a refused one is an error here.
+        result.map(|m| (vec![m], Rejections::default())),
     );
 
     let mut discovered: Vec<ResourceInfo> = Vec::new();
@@ -161,15 +159,12 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
         let projects = plugin
             .list_projects(&setup.grants, &setup.settings, &setup.account)
             .await;
-        let first = projects
-            .as_ref()
-            .ok()
-            .and_then(|p| p.items.first().cloned());
+        let first = projects.as_ref().ok().and_then(|p| p.first().cloned());
         report(
             &mut tally,
             "discovery.list-projects",
             started.elapsed(),
-            projects,
+            projects.map(Checked::into_parts),
         );
         if let Some(project) = first {
             let started = Instant::now();
@@ -177,18 +172,13 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
                 .list_resources(&setup.grants, &setup.settings, &setup.account, &project)
                 .await;
             if let Ok(resources) = &resources {
-                discovered = resources
-                    .items
-                    .iter()
-                    .take(SAMPLE_RESOURCES)
-                    .cloned()
-                    .collect();
+                discovered = resources.iter().take(SAMPLE_RESOURCES).cloned().collect();
             }
             report(
                 &mut tally,
                 &format!("discovery.list-resources (project `{}`)", project.id),
                 started.elapsed(),
-                resources,
+                resources.map(Checked::into_parts),
             );
         }
     }
@@ -203,12 +193,12 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
         let samples = plugin
             .collect_samples(&setup.grants, &setup.settings, &setup.account, &resources)
             .await;
-        first_sample = samples.as_ref().ok().and_then(|s| s.items.first().cloned());
+        first_sample = samples.as_ref().ok().and_then(|s| s.first().cloned());
         report(
             &mut tally,
             &format!("resource-metrics.collect ({} resources)", resources.len()),
             started.elapsed(),
-            samples,
+            samples.map(Checked::into_parts),
         );
     }
     let mut intensity = options.intensity.map(footprint::Intensity::Given);
@@ -235,7 +225,7 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
                 .collect_samples(&setup.grants, &setup.settings, &setup.account, &resource)
                 .await
                 .ok()
-                .and_then(|s| s.items.into_iter().next())
+                .and_then(|s| s.into_items().into_iter().next())
         } else {
             None
         };
@@ -371,10 +361,10 @@ fn report<T: serde::Serialize>(
     tally: &mut Tally,
     operation: &str,
     took: Duration,
-    result: Result<Checked<Vec<T>>, CallError>,
+    result: Result<(Vec<T>, Rejections), CallError>,
 ) {
     match result {
-        Ok(Checked { items, rejected }) => {
+        Ok((items, rejected)) => {
             let noun = if items.len() == 1 { "item" } else { "items" };
             println!("{operation}: ok in {}, {} {noun}", ms(took), items.len());
             for item in items.iter().take(SHOWN_ITEMS) {

@@ -10,15 +10,15 @@ use std::sync::Arc;
 
 use carbonaut::cluster::Shard;
 use carbonaut::config::Config;
-use carbonaut::plugins::PluginSet;
-use carbonaut::runtime::{Limits, Runtime};
+use carbonaut_plugins::PluginSet;
+use carbonaut_runtime::Limits;
 
 pub async fn run(file: &Path, shard: Option<Shard>) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(file)?;
     if let Some(shard) = shard {
         config.cluster.shard = shard;
     }
-    let runtime = Arc::new(Runtime::new(Limits::default())?);
+    let runtime = Arc::new(carbonaut_plugins::new_runtime(Limits::default())?);
     let plugins = carbonaut::daemon::load_plugins(&runtime, &config).await?;
     println!(
         "{}: ok ({} providers, {} accounts, {} plugins loaded from {})",

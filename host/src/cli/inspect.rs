@@ -4,11 +4,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use carbonaut::plugins::{PluginInfo, load_file};
-use carbonaut::runtime::{Limits, Runtime};
+use carbonaut_plugins::{PluginInfo, load_file};
+use carbonaut_runtime::Limits;
 
 pub async fn run(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let runtime = Arc::new(Runtime::new(Limits::default())?);
+    let runtime = Arc::new(carbonaut_plugins::new_runtime(Limits::default())?);
     let plugin = load_file(&runtime, file).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(plugin.info())?);
@@ -26,7 +26,7 @@ fn render(info: &PluginInfo) -> String {
         info.version,
         info.description,
         info.wit_version,
-        carbonaut::plugins::supported_range(),
+        carbonaut_plugins::supported_range(),
         kinds.join(", "),
         info.sha256,
         info.file,

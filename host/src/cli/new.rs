@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use carbonaut::model::ProviderKind;
+use carbonaut_model::ProviderKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
@@ -91,7 +91,7 @@ impl Skeleton {
              /// The world this plugin implements, written by `carbonaut plugin new`: the host \n\
              /// imports, `metadata`, and one export per provider kind the plugin implements.\n\
              world plugin {{\n    include host-imports;\n    export metadata;\n{exports}}}\n",
-            version = carbonaut::plugins::SUPPORTED_WIT,
+            version = carbonaut_plugins::SUPPORTED_WIT,
         )
     }
 

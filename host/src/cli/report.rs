@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use carbonaut::history::{HistoryStore, Report, ReportQuery};
-use carbonaut::state::{StateError, StateStore};
+use carbonaut_store::history::{HistoryStore, Report, ReportQuery};
+use carbonaut_store::state::{StateError, StateStore};
 use http_body_util::{BodyExt as _, Empty};
 use wasmtime_wasi_http::io::TokioIo;
 
@@ -191,5 +191,5 @@ fn table(report: &Report) -> String {
 }
 
 fn now_ms() -> u64 {
-    carbonaut::collect::now_ms()
+    carbonaut_model::clock::now_ms()
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use carbonaut::trust::{SIGNATURE_SUFFIX, generate_key_pair, sign_file};
+use carbonaut_plugins::trust::{SIGNATURE_SUFFIX, generate_key_pair, sign_file};
 
 /// The password of an encrypted key, from the environment variable `var` (never from the
 /// command line, where other users could read it).

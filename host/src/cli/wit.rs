@@ -49,7 +49,7 @@ pub fn run(out: Option<&Path>) -> anyhow::Result<ExitCode> {
             println!(
                 "wrote {} WIT files (carbonaut:provider@{}) to {}",
                 FILES.len(),
-                carbonaut::plugins::SUPPORTED_WIT,
+                carbonaut_plugins::SUPPORTED_WIT,
                 dir.display()
             );
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::shard::Shard;
-use crate::state::{AccountNode, ResourceId, StateError, StateStore};
+use carbonaut_store::state::{AccountNode, ResourceId, StateError, StateStore};
 
 /// How often a running instance looks for state past its retention.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -75,7 +75,7 @@ fn forget_last_readings(store: &StateStore, node: &AccountNode) -> Result<(), St
         .values()
         .flat_map(|p| p.resources.values().map(|r| &r.id))
         .collect();
-    let mut counters = store.load_counters(&mut crate::state::LoadReport::default())?;
+    let mut counters = store.load_counters(&mut carbonaut_store::state::LoadReport::default())?;
     counters.retain(|id, _| ids.contains(id));
     for c in counters.values_mut() {
         c.last = None;
@@ -91,7 +91,7 @@ pub async fn run_pruner(store: Arc<StateStore>, shard: Shard, retention: Duratio
     loop {
         timer.tick().await;
         let store = store.clone();
-        let now = crate::collect::now_ms();
+        let now = carbonaut_model::clock::now_ms();
         let result =
             tokio::task::spawn_blocking(move || prune_unowned(&store, shard, retention, now)).await;
         match result {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::hash::{fnv1a64, jump};
-use crate::snapshot::exposition::Exposition;
+use crate::exposition::Exposition;
 
 /// How long the state of an account another shard now owns is kept: long enough to undo a
 /// resharding without losing its counters, short enough not to carry it forever.

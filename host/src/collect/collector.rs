@@ -9,21 +9,24 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
+use super::Failure;
 use super::locations::LocationIndex;
 use super::mixes::MixHistory;
-use super::now_ms;
 use super::plan::Plan;
-use super::telemetry::Telemetry;
 use super::update::PlanUpdate;
-use crate::model::ResourceSample;
-use crate::plugins::{CallError, Plugin};
-use crate::snapshot::gzip::MetricsBody;
+use crate::exposition::gzip::MetricsBody;
 use crate::snapshot::{
     AccountStatus, GrantedView, LocationStatus, PluginStatus, ProviderStatus, Snapshot,
     SnapshotCell, render_metrics, render_metrics_gzip,
 };
-use crate::state::{Counters, Departed, LoadReport, ResourceId, StateStore, Topology, WriteGate};
+use crate::telemetry::Telemetry;
 use crate::vitals::Vitals;
+use carbonaut_model::ResourceSample;
+use carbonaut_model::clock::now_ms;
+use carbonaut_plugins::Plugin;
+use carbonaut_store::state::{
+    Counters, Departed, LoadReport, ResourceId, StateStore, Topology, WriteGate,
+};
 
 /// The collector stopped because the state could not be written for `[state] give_up_after`.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +46,7 @@ pub struct Collector {
     pub(super) plan: Plan,
     pub(super) store: Arc<StateStore>,
     /// Every write of a running collection goes through it: off the runtime, bounded.
-    pub(super) gate: WriteGate,
+    pub(super) gate: WriteGate<Vitals>,
     /// Accounts whose counters in the mirror are ahead of the store (their last save
     /// failed): nothing is published until a save of them succeeds, so a served counter is
     /// never ahead of what a restart loads.
@@ -54,7 +57,7 @@ pub struct Collector {
     pub(super) plugins: Vec<Arc<Plugin>>,
     pub(super) disabled: BTreeSet<String>,
     /// Hourly and daily rollups of what the samples add (`crate::history`).
-    pub(super) history: crate::history::Recorder,
+    pub(super) history: carbonaut_store::history::Recorder,
 }
 
 /// The in-memory copy of the state plus what is not persisted (last samples, mixes, errors).
@@ -84,7 +87,7 @@ impl Collector {
         store: Arc<StateStore>,
         telemetry: Arc<Telemetry>,
         publish: Arc<SnapshotCell>,
-    ) -> Result<Self, crate::state::StateError> {
+    ) -> Result<Self, carbonaut_store::state::StateError> {
         let (mut topology, mut report) = store.load_topology()?;
         let mut departed = store.load_departed(&mut report)?;
         let configured: Vec<&str> = plan.accounts.iter().map(|a| a.name.as_str()).collect();
@@ -135,8 +138,8 @@ impl Collector {
             resources = topology.resource_count(),
             "state loaded"
         );
-        let history = crate::history::Recorder::new(
-            crate::history::HistoryStore::new(store.history_tree()?),
+        let history = carbonaut_store::history::Recorder::new(
+            carbonaut_store::history::HistoryStore::new(store.history_tree()?),
             plan.reports.clone(),
         );
         let gate = WriteGate::new(store.clone(), Arc::new(Vitals::default()));
@@ -164,12 +167,12 @@ impl Collector {
 
     /// What the probes read: whether the state can be written, when a step last finished.
     pub fn vitals(&self) -> Arc<Vitals> {
-        self.gate.vitals().clone()
+        self.gate.watch().clone()
     }
 
     /// Writes through `gate` instead of its own (the daemon's: its vitals are the API's, and
     /// the final flush waits behind the same stuck write, if any).
-    pub fn with_gate(mut self, gate: WriteGate) -> Self {
+    pub fn with_gate(mut self, gate: WriteGate<Vitals>) -> Self {
         self.gate = gate;
         self
     }
@@ -189,7 +192,7 @@ impl Collector {
         mut updates: mpsc::Receiver<PlanUpdate>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), GiveUp> {
-        let vitals = self.gate.vitals().clone();
+        let vitals = self.gate.watch().clone();
         vitals.watch_steps(self.liveness_window());
         let [mut sync, mut samples, mut environment] = self.timers();
         // Order the first round: topology, then the mix its locations need, then samples.
@@ -288,7 +291,7 @@ impl Collector {
         plugin: &str,
         operation: &'static str,
         started: Instant,
-        result: &Result<T, CallError>,
+        result: &Result<T, Failure>,
     ) {
         let outcome = match result {
             Ok(_) => "ok",
@@ -297,7 +300,7 @@ impl Collector {
         telemetry.record_call(plugin, operation, outcome, started.elapsed().as_secs_f64());
     }
 
-    pub(super) fn note_plugin_result<T>(&mut self, plugin: &str, result: &Result<T, CallError>) {
+    pub(super) fn note_plugin_result<T>(&mut self, plugin: &str, result: &Result<T, Failure>) {
         let entry = self
             .mirror
             .plugin_errors

@@ -9,11 +9,12 @@ mod outcomes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+use super::Failure;
 use super::collector::Collector;
 use super::plan::EnvironmentPlan;
-use super::{location_key, mapped_zone, now_ms};
-use crate::model::LocationQuery;
-use crate::plugins::CallError;
+use super::{location_key, mapped_zone};
+use carbonaut_model::LocationQuery;
+use carbonaut_model::clock::now_ms;
 
 pub use isolate::{Isolated, is_refusal, isolate_refusals};
 pub use outcomes::{LocationOutcomes, Split};
@@ -94,7 +95,7 @@ impl Collector {
         &self,
         env: &EnvironmentPlan,
         split: Split,
-    ) -> Result<Isolated, CallError> {
+    ) -> Result<Isolated, Failure> {
         let provider = &env.provider;
         let plugin = provider.plugin()?;
         provider
@@ -110,7 +111,8 @@ impl Collector {
                 let started = Instant::now();
                 let result = plugin
                     .collect_energy_mix(&provider.grants, &provider.settings, &batch)
-                    .await;
+                    .await
+                    .map_err(Failure::from);
                 Collector::observe(
                     &telemetry,
                     plugin.name(),
@@ -132,7 +134,7 @@ impl Collector {
         env: &EnvironmentPlan,
         isolated: Isolated,
         now: u64,
-    ) -> Option<CallError> {
+    ) -> Option<Failure> {
         let provider = &env.provider;
         let Isolated {
             mixes,
@@ -160,7 +162,7 @@ impl Collector {
         if calls > 1 {
             tracing::info!(provider = %provider.name, calls, refused = refused.len(), "the energy mix took several calls: refused locations were set apart or asked alone");
         }
-        let outcome: Result<(), CallError> = match (failed, last_refusal) {
+        let outcome: Result<(), Failure> = match (failed, last_refusal) {
             (Some((error, unasked)), _) => {
                 for id in &unasked {
                     outcomes.failed(&provider.name, id, error.to_string(), now);

@@ -3,14 +3,17 @@
 //! and shown as degraded; and a cap on its concurrent calls, so one slow provider shared by
 //! many accounts cannot take every pooled instance.
 
+use carbonaut_model::sync::lock;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::model::ProviderError;
-use crate::plugins::CallError;
+use super::Failure;
+use carbonaut_model::ProviderError;
+use carbonaut_plugins::CallErrorKind;
+
+use crate::snapshot::ProviderHealth;
 
 /// The first wait after a failure; doubles with each further failure.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -29,15 +32,6 @@ pub struct Health {
     permits: Semaphore,
 }
 
-/// What the API shows of a provider's health.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct ProviderHealth {
-    pub degraded: bool,
-    pub consecutive_failures: u32,
-    /// Milliseconds until the next call is allowed, while degraded.
-    pub retry_in_ms: Option<u64>,
-}
-
 impl Health {
     /// A healthy provider that runs at most `max_concurrent_calls` calls at once.
     pub fn new(max_concurrent_calls: usize) -> Self {
@@ -50,12 +44,10 @@ impl Health {
 
 impl Health {
     /// Err while the provider is backing off.
-    pub fn check(&self, provider: &str, plugin: &str) -> Result<(), CallError> {
-        let Ok(state) = self.state.lock() else {
-            return Ok(());
-        };
+    pub fn check(&self, provider: &str, plugin: &str) -> Result<(), Failure> {
+        let state = lock(&self.state);
         match state.retry_at {
-            Some(at) if at > Instant::now() => Err(CallError::Backoff {
+            Some(at) if at > Instant::now() => Err(Failure::Backoff {
                 provider: provider.to_owned(),
                 plugin: plugin.to_owned(),
                 failures: state.failures,
@@ -71,13 +63,12 @@ impl Health {
 
     /// Counts a call's outcome: a success clears the backoff, a failure extends it (at least
     /// to the provider's own `retry-after`).
-    pub fn record<T>(&self, result: &Result<T, CallError>) {
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
+    pub fn record<T>(&self, result: &Result<T, Failure>) {
+        let mut state = lock(&self.state);
         match result {
             Ok(_) => *state = State::default(),
-            Err(CallError::Backoff { .. } | CallError::NotImplemented { .. }) => {}
+            Err(Failure::Backoff { .. }) => {}
+            Err(Failure::Call(e)) if matches!(e.kind, CallErrorKind::NotImplemented) => {}
             Err(error) => {
                 state.failures = state.failures.saturating_add(1);
                 let exponent = state.failures.saturating_sub(1).min(16);
@@ -93,9 +84,7 @@ impl Health {
     }
 
     pub fn status(&self) -> ProviderHealth {
-        let Ok(state) = self.state.lock() else {
-            return ProviderHealth::default();
-        };
+        let state = lock(&self.state);
         let retry_in = state
             .retry_at
             .map(|at| at.saturating_duration_since(Instant::now()))
@@ -111,14 +100,15 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use carbonaut_plugins::CallError;
 
-    fn failure() -> Result<(), CallError> {
-        Err(CallError::Trap {
+    fn failure() -> Result<(), Failure> {
+        Err(Failure::Call(CallError {
             plugin: "p".into(),
             version: "1".into(),
             operation: "op",
-            reason: "boom".into(),
-        })
+            kind: CallErrorKind::Trap("boom".into()),
+        }))
     }
 
     #[test]

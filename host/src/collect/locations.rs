@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::location_key;
-use crate::state::{ResourceId, Topology};
+use carbonaut_store::state::{ResourceId, Topology};
 
 #[derive(Default)]
 pub(super) struct LocationIndex {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::EnergyMix;
+use carbonaut_model::EnergyMix;
 
 /// Mixes kept per location: two days of hourly values.
 const KEPT_PER_LOCATION: usize = 48;
@@ -47,7 +47,7 @@ impl MixHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::EmissionFactorType;
+    use carbonaut_model::EmissionFactorType;
 
     fn mix(valid_at: u64, intensity: f64) -> EnergyMix {
         EnergyMix {

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::Failure;
 use super::health::Health;
 use crate::config::{Config, ProviderConfig};
-use crate::model::{Location, Settings};
-use crate::plugins::{CallError, Offered, Plugin, PluginInfo};
-use crate::runtime::{Grants, Limits};
+use carbonaut_model::{Location, Settings};
+use carbonaut_plugins::{CallError, Offered, Plugin, PluginInfo};
+use carbonaut_runtime::{Grants, Limits};
 
 /// A named provider instance: a plugin plus the settings the operator gave it. The plugin is
 /// `None` while its file is missing, refused or disabled: the provider is down, with a reason.
@@ -33,11 +34,11 @@ impl ProviderInstance {
     pub async fn guarded<T>(
         &self,
         call: impl AsyncFnOnce(&Arc<Plugin>) -> Result<T, CallError>,
-    ) -> Result<T, CallError> {
+    ) -> Result<T, Failure> {
         let plugin = self.plugin()?;
         self.health.check(&self.name, &self.plugin_name)?;
         let _permit = self.health.permit().await;
-        let result = call(plugin).await;
+        let result = call(plugin).await.map_err(Failure::from);
         self.health.record(&result);
         result
     }
@@ -47,13 +48,11 @@ impl ProviderInstance {
         self.grants.limits.unwrap_or_default()
     }
 
-    pub fn plugin(&self) -> Result<&Arc<Plugin>, CallError> {
-        self.plugin
-            .as_ref()
-            .map_err(|reason| CallError::PluginDown {
-                plugin: self.plugin_name.clone(),
-                reason: format!("{reason} (provider `{}`)", self.name),
-            })
+    pub fn plugin(&self) -> Result<&Arc<Plugin>, Failure> {
+        self.plugin.as_ref().map_err(|reason| Failure::PluginDown {
+            plugin: self.plugin_name.clone(),
+            reason: format!("{reason} (provider `{}`)", self.name),
+        })
     }
 
     /// Same plugin build and settings: nothing to rebuild on a reload.

@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use tokio::task::JoinSet;
 
+use super::Failure;
 use super::collector::Collector;
-use super::now_ms;
 use super::plan::AccountPlan;
-use super::telemetry::Telemetry;
-use crate::model::{Account, ResourceInfo, ResourceSample};
-use crate::plugins::{CallError, Reason, Rejections};
-use crate::state::{AccountNode, Counters, Refusal, ResourceId, StateStore, Topology};
+use crate::telemetry::Telemetry;
+use carbonaut_model::clock::now_ms;
+use carbonaut_model::{Account, ResourceInfo, ResourceSample};
+use carbonaut_plugins::{Reason, Rejections};
+use carbonaut_store::state::{AccountNode, Counters, Refusal, ResourceId, StateStore, Topology};
 
 impl Collector {
     pub async fn collect_samples(&mut self) {
@@ -97,7 +98,7 @@ impl Collector {
                 self.history.record(
                     &self.mirror.topology,
                     &self.plan.reports,
-                    crate::history::Advance {
+                    carbonaut_store::history::Advance {
                         resource: &id,
                         location,
                         provider: &account.resource_metrics.name,
@@ -191,9 +192,9 @@ impl Collector {
 #[derive(Debug, thiserror::Error)]
 enum SaveError {
     #[error("writing the history failed")]
-    History(#[source] crate::history::HistoryError),
+    History(#[source] carbonaut_store::history::HistoryError),
     #[error("writing the counters failed")]
-    Counters(#[source] crate::state::StateError),
+    Counters(#[source] carbonaut_store::state::StateError),
 }
 
 /// The counters of an account's resources, as the store keeps them per account.
@@ -215,7 +216,7 @@ async fn collect_account(
     topology: &Topology,
     batch_size: usize,
     telemetry: &Telemetry,
-) -> Result<Vec<(ResourceId, ResourceSample)>, CallError> {
+) -> Result<Vec<(ResourceId, ResourceSample)>, Failure> {
     // References, not clones: the call converts a batch's infos for the guest.
     let mut resources: Vec<(&ResourceId, &ResourceInfo)> = Vec::new();
     if let Some(a) = topology.accounts.get(&account.name) {
@@ -262,8 +263,9 @@ async fn collect_account(
             &result,
         );
         let checked = result?;
-        telemetry.record_rejections(&provider.name, plugin.name(), &checked.rejected);
-        for sample in checked.items {
+        let (samples, rejected) = checked.into_parts();
+        telemetry.record_rejections(&provider.name, plugin.name(), &rejected);
+        for sample in samples {
             // The checks kept only samples of resources in this batch.
             if let Some(id) = ids.get(sample.resource_id.as_str()) {
                 out.push(((*id).clone(), sample));

@@ -6,13 +6,15 @@ use std::time::Instant;
 
 use tokio::task::JoinSet;
 
+use super::Failure;
 use super::collector::Collector;
-use super::now_ms;
 use super::plan::AccountPlan;
-use super::telemetry::Telemetry;
-use crate::model::Account;
-use crate::plugins::CallError;
-use crate::state::{Departed, Discovered, StateStore, Topology, WriteError, diff_account};
+use crate::telemetry::Telemetry;
+use carbonaut_model::Account;
+use carbonaut_model::clock::now_ms;
+use carbonaut_store::state::{
+    Departed, Discovered, StateStore, Topology, WriteError, diff_account,
+};
 
 impl Collector {
     pub async fn sync_topology(&mut self) {
@@ -166,7 +168,7 @@ impl Collector {
 
 /// Lists an account's projects, then each project's resources. A project whose listing fails
 /// is reported as unknown (kept as it was), not as empty.
-async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discovered, CallError> {
+async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discovered, Failure> {
     let provider = &account.discovery;
     let plugin = provider.plugin()?;
     let plugin_account = Account {
@@ -191,8 +193,9 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
         projects: Vec::new(),
     };
     let projects = projects?;
-    telemetry.record_rejections(&provider.name, plugin.name(), &projects.rejected);
-    for project in projects.items {
+    let (projects, rejected) = projects.into_parts();
+    telemetry.record_rejections(&provider.name, plugin.name(), &rejected);
+    for project in projects {
         let started = Instant::now();
         let resources = provider
             .guarded(async |p| {
@@ -214,8 +217,9 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
         );
         let resources = match resources {
             Ok(list) => {
-                telemetry.record_rejections(&provider.name, plugin.name(), &list.rejected);
-                Some(list.items)
+                let (resources, rejected) = list.into_parts();
+                telemetry.record_rejections(&provider.name, plugin.name(), &rejected);
+                Some(resources)
             }
             Err(error) => {
                 tracing::warn!(account = %account.name, project = %project.id, %error, "listing a project's resources failed; keeping its previous resources");

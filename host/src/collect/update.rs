@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::collector::Collector;
 use super::plan::Plan;
-use crate::plugins::Plugin;
+use carbonaut_plugins::Plugin;
 
 /// A new plan and the plugins behind it, sent by the reloader.
 pub struct PlanUpdate {

@@ -216,7 +216,7 @@ impl Checker<'_> {
             return None;
         };
         let path = base_dir.join(ca.get_ref());
-        if let Err(error) = crate::runtime::tls_roots::TlsRoots::load(&path) {
+        if let Err(error) = carbonaut_runtime::tls_roots::TlsRoots::load(&path) {
             self.report.push(
                 self.at(ca.span()),
                 format!("client_ca: {error}"),

@@ -4,19 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{ProviderKind, SettingSpec};
+use carbonaut_model::{PluginDeclaration, ProviderKind};
 
 use super::Config;
 use super::error::{ConfigErrors, Position, Report, list};
-
-/// What a config is checked against, for one loaded plugin.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PluginDeclaration {
-    /// From the component's exports.
-    pub kinds: Vec<ProviderKind>,
-    /// From its metadata.
-    pub settings: Vec<SettingSpec>,
-}
 
 pub(super) fn check(
     config: &Config,

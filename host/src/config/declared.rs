@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::SettingSpec;
+use carbonaut_model::SettingSpec;
 
 use super::Config;
-use super::catalogue::PluginDeclaration;
 use super::error::{Position, Report, list};
 use super::suggest::closest;
+use carbonaut_model::PluginDeclaration;
 
 /// The key of a setting spec that says "any other key is mine too". Contract 0.2.0 has no
 /// field for it, so it is a spec convention; `*` is no key an operator writes (TOML needs it
@@ -188,7 +188,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::model::ProviderKind;
+    use carbonaut_model::ProviderKind;
 
     fn spec(key: &str, required: bool) -> SettingSpec {
         SettingSpec {

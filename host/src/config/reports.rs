@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use super::validate::Checker;
+pub use carbonaut_store::history::ReportsConfig;
 
 /// `[reports]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -21,38 +22,8 @@ pub(super) struct RawReports {
     pub resource_retention: Option<Spanned<String>>,
 }
 
-/// What the history rollups keep (see `host/src/history.rs`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportsConfig {
-    /// Resource label keys whose values get rollups (`group_by=label:KEY`).
-    pub label_keys: Vec<String>,
-    /// Values of one label key kept apart; the rest are grouped as `other`. Each value costs
-    /// as much as a project, so an unbounded label (a commit hash) cannot blow up the store.
-    pub max_label_values: usize,
-    /// Hourly buckets of accounts, projects, locations and labels.
-    pub hourly_retention: Duration,
-    /// Daily buckets of the same groups.
-    pub daily_retention: Duration,
-    /// Hourly buckets per resource, the largest tier (one bucket per resource and hour).
-    pub resource_retention: Duration,
-}
-
-const DAY: Duration = Duration::from_secs(86_400);
 /// Most label values one key may keep apart (`max_label_values`).
 pub const MAX_LABEL_VALUES_LIMIT: u64 = 1000;
-
-impl Default for ReportsConfig {
-    fn default() -> Self {
-        ReportsConfig {
-            label_keys: Vec::new(),
-            max_label_values: 50,
-            hourly_retention: DAY * 14,
-            daily_retention: DAY * 400,
-            // Three days of 10 000 resources is 720 000 buckets; see the README for sizes.
-            resource_retention: DAY * 3,
-        }
-    }
-}
 
 impl Checker<'_> {
     pub(super) fn reports(&mut self, raw: &RawReports) -> ReportsConfig {
@@ -124,6 +95,9 @@ impl Checker<'_> {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::time::Duration;
+
+    const DAY: Duration = Duration::from_secs(86_400);
 
     use super::*;
     use crate::config::Config;

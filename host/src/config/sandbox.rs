@@ -9,9 +9,9 @@ use serde_spanned::Spanned;
 
 use super::raw::RawLimits;
 use super::validate::Checker;
-use crate::runtime::Limits;
-use crate::runtime::http::HttpOrigin;
-use crate::runtime::tls_roots::TlsRoots;
+use carbonaut_runtime::Limits;
+use carbonaut_runtime::http::HttpOrigin;
+use carbonaut_runtime::tls_roots::TlsRoots;
 
 impl Checker<'_> {
     pub(super) fn read_only_dirs(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::raw::{RawPluginPin, RawTrust};
 use super::validate::Checker;
-use crate::trust::{TrustPolicy, TrustedKey};
+use carbonaut_plugins::trust::{TrustPolicy, TrustedKey};
 
 impl Checker<'_> {
     pub(super) fn trust(
@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn pins_and_keys_are_read_and_checked_where_written() {
-        let key = crate::trust::generate_key_pair(None).expect("a key");
+        let key = carbonaut_plugins::trust::generate_key_pair(None).expect("a key");
         let config = parse(&format!(
             "[plugins.grid]\nsha256 = \"{}\"\n[trust]\nkeys = [\"{}\"]\nrequire_signatures = true\n",
             "AB".repeat(32),

@@ -18,7 +18,7 @@ use super::{
     AccountConfig, AuthConfig, Config, DEFAULT_LISTEN, EnvironmentConfig, Intervals, Positions,
     ProviderConfig, Role, Settings, TlsConfig, TokenConfig,
 };
-use crate::runtime::Limits;
+use carbonaut_runtime::Limits;
 
 /// Collects every problem while building the config; `config/sandbox.rs` adds the checks of
 /// what a provider may use.

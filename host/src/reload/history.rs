@@ -1,12 +1,13 @@
 //! The record of reloads: each with its time, trigger, outcome and what it touched; counted
 //! by outcome for `/metrics` and listed by the API.
 
+use carbonaut_model::sync::lock;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::snapshot::exposition::Exposition;
+use crate::exposition::Exposition;
 
 /// Enough to see a morning's edits; older records only survive in the log and the counters.
 const KEPT: usize = 100;
@@ -54,9 +55,7 @@ pub struct History {
 
 impl History {
     pub fn push(&self, record: ReloadRecord) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
+        let mut inner = lock(&self.inner);
         *inner.1.entry(record.outcome).or_default() += 1;
         inner.0.push_front(record);
         inner.0.truncate(KEPT);
@@ -64,14 +63,11 @@ impl History {
 
     /// Newest first.
     pub fn records(&self) -> Vec<ReloadRecord> {
-        self.inner
-            .lock()
-            .map(|i| i.0.iter().cloned().collect())
-            .unwrap_or_default()
+        lock(&self.inner).0.iter().cloned().collect()
     }
 
     pub fn render(&self, out: &mut Exposition) {
-        let Ok(inner) = self.inner.lock() else { return };
+        let inner = lock(&self.inner);
         out.family(
             "carbonaut_reloads_total",
             "counter",

@@ -14,8 +14,8 @@ use super::history::{History, Outcome, ReloadRecord};
 use super::source::ConfigSource;
 use crate::collect::{Plan, PlanUpdate};
 use crate::config::{ApiConfig, Config};
-use crate::plugins::{Plugin, PluginSet, SetChange, load_bytes};
-use crate::runtime::Runtime;
+use carbonaut_plugins::{Plugin, PluginSet, SetChange, load_bytes};
+use carbonaut_runtime::Runtime;
 
 /// Largest plugin an upload may carry: a componentize-py guest is ~18 MB.
 pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
@@ -27,7 +27,7 @@ pub struct Reloader {
     config_text: Option<String>,
     plugins: PluginSet,
     /// Reads the state directly; writes go through the gate (off the runtime, bounded).
-    gate: crate::state::WriteGate,
+    gate: carbonaut_store::state::WriteGate<crate::vitals::Vitals>,
     updates: mpsc::Sender<PlanUpdate>,
     history: Arc<History>,
     rx: mpsc::Receiver<Envelope>,
@@ -46,7 +46,7 @@ impl Reloader {
         config: Config,
         config_text: Option<String>,
         plugins: PluginSet,
-        gate: crate::state::WriteGate,
+        gate: carbonaut_store::state::WriteGate<crate::vitals::Vitals>,
         api_config: Arc<RwLock<ApiConfig>>,
     ) -> (Reloader, ReloadHandle, mpsc::Receiver<PlanUpdate>) {
         let (tx, rx) = mpsc::channel(16);
@@ -105,7 +105,7 @@ impl Reloader {
                         // A refused upload is a reload that did not happen: counted and
                         // listed like one, so a tampered or unsigned upload leaves a trace.
                         self.history.push(ReloadRecord {
-                            at_ms: crate::collect::now_ms(),
+                            at_ms: carbonaut_model::clock::now_ms(),
                             trigger: "upload",
                             outcome: Outcome::RolledBack,
                             reason: Some(reason.clone()),
@@ -135,7 +135,7 @@ impl Reloader {
         let started = Instant::now();
         let caller = self.caller.clone();
         let finish = |outcome, reason: Option<String>, items: Vec<String>| ReloadRecord {
-            at_ms: crate::collect::now_ms(),
+            at_ms: carbonaut_model::clock::now_ms(),
             trigger,
             caller: caller.clone(),
             outcome,
@@ -181,7 +181,7 @@ impl Reloader {
                 &self.runtime,
                 &config.plugin_dir,
                 &config.trust,
-                &crate::plugins::LoadProgress::default(),
+                &carbonaut_plugins::LoadProgress::default(),
             )
             .await
             .map_err(|e| {
@@ -267,9 +267,7 @@ impl Reloader {
                 plugins.plugins().map(|p| p.info().sha256.clone()).collect();
             cache.prune(&keep);
         }
-        if let Ok(mut api_config) = self.api_config.write() {
-            *api_config = ApiConfig::of(&config);
-        }
+        *carbonaut_model::sync::write(&self.api_config) = ApiConfig::of(&config);
         self.config = config;
         self.config_text = text;
         self.plugins = plugins;
@@ -324,7 +322,7 @@ impl Reloader {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.config.plugin_dir.join(format!("{name}.wasm")));
         let mut sig_dest = dest.clone().into_os_string();
-        sig_dest.push(crate::trust::SIGNATURE_SUFFIX);
+        sig_dest.push(carbonaut_plugins::trust::SIGNATURE_SUFFIX);
         let sig_dest = std::path::PathBuf::from(sig_dest);
         // The signature goes first: a watcher that sees the new .wasm finds its signature.
         // An upload without one removes the old one, which signed other bytes.

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::Snapshot;
-use super::exposition::{Exposition, push_label_set};
-use super::gzip::GzipPrefix;
-use crate::model::{EnergySource, ResourceKind};
-use crate::state::{AccountNode, ProjectNode, ResourceRecord, Totals};
+use crate::exposition::gzip::GzipPrefix;
+use crate::exposition::{Exposition, push_label_set};
+use carbonaut_model::{EnergySource, ResourceKind};
+use carbonaut_store::state::{AccountNode, ProjectNode, ResourceRecord, Totals};
 
 /// Bytes per resource in the rendered text, measured on the mock topology; sizing the buffer
 /// up front avoids regrowing a multi-megabyte string.
@@ -461,8 +461,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::{Hardware, Location, Project, ResourceInfo, ResourceSample};
-    use crate::state::{Counters, ResourceId, Topology};
+    use carbonaut_model::{Hardware, Location, Project, ResourceInfo, ResourceSample};
+    use carbonaut_store::state::{Counters, ResourceId, Topology};
 
     /// Two accounts of two projects of `per_project` resources, every other one with
     /// counters and a sample, and one label value that needs escaping.

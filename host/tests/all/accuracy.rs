@@ -8,8 +8,8 @@
 //! watttime plugin, so its cases go through it and a fake WattTime. µW/µJ (Scaphandre) are
 //! checked in `prometheus_ingest`, kB/KiB quantities in `kubernetes`.
 
-use carbonaut::model::ResourceSample;
-use carbonaut::state::{Counters, LastReading, emissions_grams, energy_delta_joules};
+use carbonaut_model::ResourceSample;
+use carbonaut_store::state::{Counters, LastReading, emissions_grams, energy_delta_joules};
 
 use crate::linux_host::Machine;
 
@@ -243,8 +243,8 @@ fn emissions_are_kwh_times_intensity() {
 #[tokio::test]
 async fn lbs_per_mwh_become_grams_per_kwh_through_watttime() {
     use crate::fake_api::{Upstream, reply};
-    use carbonaut::model::{Location, LocationQuery};
-    use carbonaut::runtime::{Grants, Limits, Runtime};
+    use carbonaut_model::{Location, LocationQuery};
+    use carbonaut_runtime::{Grants, Limits};
 
     // Region → lbs CO2 per MWh.
     const VALUES: [(&str, f64); 3] = [("ONE", 1.0), ("TYPICAL", 950.0), ("ODD", 1234.567)];
@@ -268,10 +268,10 @@ async fn lbs_per_mwh_become_grams_per_kwh_through_watttime() {
         _ => reply(404, String::new()),
     });
     let db = sled::Config::new().temporary(true).open().expect("sled");
-    let mut runtime = Runtime::new(Limits::default()).expect("runtime");
+    let mut runtime = carbonaut_plugins::new_runtime(Limits::default()).expect("runtime");
     runtime.enable_key_value(db.open_tree("kv").expect("tree"));
     let runtime = std::sync::Arc::new(runtime);
-    let plugin = carbonaut::plugins::load_file(&runtime, env!("CARBONAUT_GUEST_WATTTIME").as_ref())
+    let plugin = carbonaut_plugins::load_file(&runtime, env!("CARBONAUT_GUEST_WATTTIME").as_ref())
         .await
         .expect("watttime loads");
     let grants = Grants {

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use carbonaut::model::{Account, ProviderError};
-use carbonaut::plugins::{CallError, Plugin, load_file};
-use carbonaut::runtime::{Grants, Limits, MAX_NAMESPACE_BYTES, Runtime};
+use carbonaut_model::{Account, ProviderError};
+use carbonaut_plugins::{CallError, Plugin, load_file};
+use carbonaut_runtime::{Grants, Limits, MAX_NAMESPACE_BYTES, Runtime};
 
 use crate::fake_api::{Upstream, reply};
 use crate::support::*;
@@ -37,7 +37,7 @@ async fn attack(plugin: &Plugin, grants: &Grants, pairs: &[(&str, &str)]) -> Res
             grants,
             &settings(pairs),
             &account(),
-            &[] as &[carbonaut::model::ResourceInfo],
+            &[] as &[carbonaut_model::ResourceInfo],
         )
         .await
         .map(|_| ())
@@ -114,7 +114,7 @@ async fn a_request_to_an_origin_not_allowed_never_leaves_the_host() {
 fn kv_runtime() -> (Arc<Runtime>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tmp");
     let db = sled::open(dir.path()).expect("sled");
-    let mut runtime = Runtime::new(Limits::default()).expect("runtime");
+    let mut runtime = carbonaut_plugins::new_runtime(Limits::default()).expect("runtime");
     runtime.enable_key_value(db.open_tree("kv").expect("tree"));
     (Arc::new(runtime), dir)
 }

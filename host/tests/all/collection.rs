@@ -10,11 +10,12 @@ use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
 use carbonaut::api::{AppState, app};
-use carbonaut::collect::{Collector, Plan, Telemetry};
+use carbonaut::collect::{Collector, Plan};
 use carbonaut::config::Config;
 use carbonaut::daemon::load_plugins;
 use carbonaut::snapshot::SnapshotCell;
-use carbonaut::state::{StateError, StateStore};
+use carbonaut::telemetry::Telemetry;
+use carbonaut_store::state::{StateError, StateStore};
 
 use crate::support::*;
 
@@ -44,7 +45,8 @@ pub async fn harness(config: &str, plugins: &[&str]) -> Harness {
     let loaded = load_plugins(&runtime, &config).await.expect("plugins");
     let plan = Plan::from_config(&config, &loaded.by_name()).expect("plan");
     let store = Arc::new(StateStore::open(&config.state_dir).expect("state"));
-    let history = carbonaut::history::HistoryStore::new(store.history_tree().expect("history"));
+    let history =
+        carbonaut_store::history::HistoryStore::new(store.history_tree().expect("history"));
     let telemetry = Arc::new(Telemetry::default());
     let snapshot = Arc::new(SnapshotCell::default());
     let collector = Collector::new(

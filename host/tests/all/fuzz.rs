@@ -150,12 +150,12 @@ async fn random_requests_never_fail_the_server() {
 /// served number stays finite and no counter ever goes down.
 #[test]
 fn random_samples_never_make_a_counter_unfinite_or_go_down() {
-    use carbonaut::model::{Hardware, Location, ResourceInfo, ResourceKind, ResourceSample};
-    use carbonaut::plugins::validate::{Rules, samples};
-    use carbonaut::state::{LoadReport, ResourceId, StateStore};
+    use carbonaut_model::{Hardware, Location, ResourceInfo, ResourceKind, ResourceSample};
+    use carbonaut_plugins::validate::{Rules, samples};
+    use carbonaut_store::state::{LoadReport, ResourceId, StateStore};
 
     let mut rng = Rng(0x1234_5678_9ABC_DEF1);
-    let now = carbonaut::clock::now_ms();
+    let now = carbonaut_model::clock::now_ms();
     let asked: Vec<ResourceInfo> = (0..8)
         .map(|i| ResourceInfo {
             id: format!("r{i}"),
@@ -218,7 +218,7 @@ fn random_samples_never_make_a_counter_unfinite_or_go_down() {
         let mut counters = store
             .load_counters(&mut LoadReport::default())
             .expect("load");
-        for s in &checked.items {
+        for s in checked.iter() {
             let id = ResourceId(s.resource_id.as_str().into());
             let c = counters.entry(id).or_default();
             let intensity = (rng.below(2) == 0).then(|| rng.below(5000) as f64);

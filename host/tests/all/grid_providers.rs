@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use carbonaut::model::{EmissionFactorType, EnergySource, Location, LocationQuery, ProviderError};
-use carbonaut::plugins::{CallError, Plugin, load_file};
-use carbonaut::runtime::{Grants, Limits, Runtime};
+use carbonaut_model::{EmissionFactorType, EnergySource, Location, LocationQuery, ProviderError};
+use carbonaut_plugins::{CallError, Plugin, load_file};
+use carbonaut_runtime::{Grants, Limits, Runtime};
 
 use crate::fake_api::{Reply, Upstream, reply};
 use crate::support::*;
@@ -41,7 +41,7 @@ fn fixture_json(name: &str) -> serde_json::Value {
 fn runtime_with_store() -> (Arc<Runtime>, sled::Tree) {
     let db = sled::Config::new().temporary(true).open().expect("sled");
     let tree = db.open_tree("kv").expect("tree");
-    let mut runtime = Runtime::new(Limits::default()).expect("runtime");
+    let mut runtime = carbonaut_plugins::new_runtime(Limits::default()).expect("runtime");
     runtime.enable_key_value(tree.clone());
     (Arc::new(runtime), tree)
 }

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use carbonaut::model::{Account, Project, ProviderError, ResourceInfo, ResourceKind};
-use carbonaut::plugins::{CallError, Offered, Plugin, load_file};
-use carbonaut::runtime::Grants;
+use carbonaut_model::{Account, Project, ProviderError, ResourceInfo, ResourceKind};
+use carbonaut_plugins::{CallError, Offered, Plugin, load_file};
+use carbonaut_runtime::Grants;
 
 use crate::fake_api::{Reply, Seen, Upstream, reply};
 use crate::support::*;
@@ -164,7 +164,7 @@ impl Setup {
                 &project("acme-prod"),
             )
             .await
-            .map(carbonaut::plugins::Checked::into_items)
+            .map(carbonaut_plugins::Checked::into_items)
     }
 }
 
@@ -188,7 +188,7 @@ async fn servers_are_listed_page_by_page_with_location_and_size() {
         .list_projects(&s.grants, &settings(&[("token", TOKEN)]), &s.account(&[]))
         .await
         .expect("projects");
-    assert_eq!(projects.items, [project("acme-prod")]);
+    assert_eq!(*projects, [project("acme-prod")]);
     assert!(s.api.requests().is_empty(), "the project needs no request");
 
     let servers = s.resources_with(TOKEN).await.expect("servers");
@@ -270,7 +270,7 @@ async fn the_project_is_named_by_the_setting_and_other_projects_are_empty() {
         .list_projects(&s.grants, &vec![], &named)
         .await
         .expect("projects");
-    assert_eq!(projects.items, [project("shop")]);
+    assert_eq!(*projects, [project("shop")]);
     let gone = s
         .plugin
         .list_resources(&s.grants, &vec![], &named, &project("acme-prod"))

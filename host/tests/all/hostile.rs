@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use carbonaut::model::{Account, ProviderError};
-use carbonaut::plugins::{CallError, Plugin, load_file};
-use carbonaut::runtime::{Grants, Limits, Runtime};
+use carbonaut_model::{Account, ProviderError};
+use carbonaut_plugins::{CallError, CallErrorKind, Plugin, load_file};
+use carbonaut_runtime::{Grants, Limits};
 
 use crate::support::*;
 
@@ -25,7 +25,7 @@ async fn arena() -> Arena {
         call_deadline: Duration::from_millis(300),
         ..Limits::default()
     };
-    let runtime = Arc::new(Runtime::new(limits).expect("runtime"));
+    let runtime = Arc::new(carbonaut_plugins::new_runtime(limits).expect("runtime"));
     Arena {
         hostile: load_file(&runtime, HOSTILE.as_ref())
             .await
@@ -49,7 +49,7 @@ impl Arena {
                 &Grants::NONE,
                 &settings(&[("mode", mode)]),
                 &account,
-                &[] as &[carbonaut::model::ResourceInfo],
+                &[] as &[carbonaut_model::ResourceInfo],
             )
             .await
             .map(|_| ());
@@ -59,7 +59,7 @@ impl Arena {
                 &Grants::NONE,
                 &vec![],
                 &account,
-                &[] as &[carbonaut::model::ResourceInfo],
+                &[] as &[carbonaut_model::ResourceInfo],
             )
             .await
             .expect("the other plugin keeps answering");
@@ -72,7 +72,7 @@ async fn an_endless_loop_is_stopped_at_the_deadline() {
     let arena = arena().await;
     let started = Instant::now();
     let err = arena.attack("loop").await.expect_err("stopped");
-    assert!(matches!(err, CallError::Deadline { .. }), "{err}");
+    assert!(matches!(err.kind, CallErrorKind::Deadline { .. }), "{err}");
     assert_eq!(
         err.to_string(),
         "plugin hostile 0.0.1: resource-metrics.collect exceeded its deadline of 300 ms"
@@ -142,7 +142,7 @@ async fn a_guest_sleeping_in_a_host_call_is_cut_at_the_deadline() {
     let arena = arena().await;
     let started = Instant::now();
     let err = arena.attack("sleep").await.expect_err("cut");
-    assert!(matches!(err, CallError::Deadline { .. }), "{err}");
+    assert!(matches!(err.kind, CallErrorKind::Deadline { .. }), "{err}");
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "took {:?}",
@@ -188,7 +188,7 @@ async fn a_granted_directory_is_readable_and_nothing_else() {
             &grants,
             &settings(&[("mode", "read-granted")]),
             &account,
-            &[] as &[carbonaut::model::ResourceInfo],
+            &[] as &[carbonaut_model::ResourceInfo],
         )
         .await
         .expect_err("the guest reports what it could do");
@@ -248,7 +248,7 @@ async fn a_log_flood_is_capped_and_the_call_still_finishes() {
     // the call either finishes or meets its deadline, never the host's disk.
     match arena.attack("log-flood").await {
         Ok(()) => {}
-        Err(err) => assert!(matches!(err, CallError::Deadline { .. }), "{err}"),
+        Err(err) => assert!(matches!(err.kind, CallErrorKind::Deadline { .. }), "{err}"),
     }
 }
 

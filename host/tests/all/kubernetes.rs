@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use carbonaut::model::{Account, Project, ProviderError, ResourceKind};
-use carbonaut::plugins::{Plugin, load_file};
-use carbonaut::runtime::Grants;
+use carbonaut_model::{Account, Project, ProviderError, ResourceKind};
+use carbonaut_plugins::{Plugin, load_file};
+use carbonaut_runtime::Grants;
 
 use crate::fake_api::{Reply, Seen, Upstream, reply};
 use crate::support::*;
@@ -120,11 +120,11 @@ impl Setup {
         }
     }
 
-    async fn projects(&self, token: &str) -> Result<Vec<Project>, carbonaut::plugins::CallError> {
+    async fn projects(&self, token: &str) -> Result<Vec<Project>, carbonaut_plugins::CallError> {
         self.plugin
             .list_projects(&self.grants, &vec![], &self.account(token))
             .await
-            .map(carbonaut::plugins::Checked::into_items)
+            .map(carbonaut_plugins::Checked::into_items)
     }
 }
 
@@ -309,7 +309,7 @@ async fn https_api_server() -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_ca_is_trusted_only_when_the_operator_names_it() {
-    use carbonaut::runtime::tls_roots::TlsRoots;
+    use carbonaut_runtime::tls_roots::TlsRoots;
     let (origin, ca) = https_api_server().await;
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("ca.pem"), &ca).expect("write");

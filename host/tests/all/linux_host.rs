@@ -12,11 +12,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use carbonaut::model::{
+use carbonaut_model::{
     Account, Hardware, Location, Project, ProviderError, ResourceInfo, ResourceKind, ResourceSample,
 };
-use carbonaut::plugins::{CallError, Plugin, load_file};
-use carbonaut::runtime::{Grants, Limits, Runtime};
+use carbonaut_plugins::{CallError, CallErrorKind, Plugin, load_file};
+use carbonaut_runtime::{Grants, Limits};
 
 use crate::support::*;
 
@@ -43,7 +43,7 @@ impl Machine {
     pub async fn new(key_value: bool) -> Machine {
         let dir = tempfile::tempdir().expect("temp dir");
         copy_tree(Path::new(FIXTURE), dir.path());
-        let mut runtime = Runtime::new(Limits::default()).expect("runtime");
+        let mut runtime = carbonaut_plugins::new_runtime(Limits::default()).expect("runtime");
         if key_value {
             let db = sled::Config::new().temporary(true).open().expect("sled");
             runtime.enable_key_value(db.open_tree("kv").expect("tree"));
@@ -95,7 +95,7 @@ impl Machine {
         self.plugin
             .collect_samples(grants, &settings(pairs), &account(), &[resource(HOST_ID)])
             .await
-            .map(carbonaut::plugins::Checked::into_items)
+            .map(carbonaut_plugins::Checked::into_items)
     }
 
     /// The one sample of the fixture machine.
@@ -257,11 +257,7 @@ async fn discovery_without_proc_says_what_to_grant() {
         )
         .await
         .expect_err("no /proc");
-    let CallError::Guest {
-        error: ProviderError::BadConfig(message),
-        ..
-    } = &error
-    else {
+    let CallErrorKind::Guest(ProviderError::BadConfig(message)) = &error.kind else {
         panic!("{error}");
     };
     assert!(
@@ -539,11 +535,7 @@ async fn only_this_machine_is_measured_and_bad_settings_are_refused() {
             .try_sample(&grants, &[(key, value)])
             .await
             .expect_err("a bad setting");
-        let CallError::Guest {
-            error: ProviderError::BadConfig(message),
-            ..
-        } = &error
-        else {
+        let CallErrorKind::Guest(ProviderError::BadConfig(message)) = &error.kind else {
             panic!("{error}");
         };
         assert!(message.contains(expected), "{message}");
@@ -557,7 +549,7 @@ async fn only_this_machine_is_measured_and_bad_settings_are_refused() {
 #[tokio::test]
 async fn the_real_machine_gives_a_measured_or_an_estimated_sample() {
     let m = Machine::new(true).await;
-    let offered = carbonaut::plugins::Offered {
+    let offered = carbonaut_plugins::Offered {
         read_only_dirs: vec![
             (PathBuf::from("/proc"), "/proc".to_owned()),
             (PathBuf::from("/sys"), "/sys".to_owned()),
@@ -566,7 +558,7 @@ async fn the_real_machine_gives_a_measured_or_an_estimated_sample() {
         key_value: true,
     };
     let needs =
-        carbonaut::plugins::Needs::parse(&m.plugin.metadata().await.expect("metadata").needs)
+        carbonaut_plugins::Needs::parse(&m.plugin.metadata().await.expect("metadata").needs)
             .expect("needs");
     let (grants, _) = needs.grant(&offered, "host");
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");

@@ -16,6 +16,7 @@ mod dashboard;
 mod deploy_monitoring;
 mod e2e_quickstart;
 mod fake_api;
+mod floors;
 mod fuzz;
 mod grid_providers;
 mod hetzner_cloud;

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use carbonaut::model::{Account, Location, LocationQuery, ProviderError, ProviderKind};
-use carbonaut::plugins::{CallError, LoadError, load_bytes, load_dir, load_file};
-use carbonaut::runtime::{Grants, Limits, Runtime};
+use carbonaut_model::{Account, Location, LocationQuery, ProviderError, ProviderKind};
+use carbonaut_plugins::{CallErrorKind, LoadError, load_bytes, load_dir, load_file};
+use carbonaut_runtime::{Grants, Limits};
 
 use crate::support::*;
 
@@ -171,20 +171,20 @@ async fn mock_plugins_answer_through_the_host() {
         .list_resources(&Grants::NONE, &settings, &acct, &projects[1])
         .await
         .expect("resources")
-        .items;
+        .into_items();
     assert_eq!(resources.len(), 40);
     let again = cloud
         .list_resources(&Grants::NONE, &settings, &acct, &projects[1])
         .await
         .expect("resources")
-        .items;
+        .into_items();
     assert_eq!(resources, again, "the mock topology is deterministic");
 
     let samples = meter
         .collect_samples(&Grants::NONE, &vec![], &acct, &resources)
         .await
         .expect("samples")
-        .items;
+        .into_items();
     assert_eq!(
         samples.len(),
         resources.len(),
@@ -216,7 +216,7 @@ async fn mock_plugins_answer_through_the_host() {
         .collect_energy_mix(&Grants::NONE, &vec![], &queries)
         .await
         .expect("mixes")
-        .items;
+        .into_items();
     assert_eq!(mixes.len(), 3);
     assert_eq!(mixes[0].location_id, "loc-FR");
     assert!(
@@ -310,7 +310,7 @@ async fn a_trapping_guest_fails_its_call_and_the_others_keep_answering() {
 #[tokio::test]
 async fn a_guest_stuck_in_a_loop_is_stopped_at_its_deadline() {
     let runtime = std::sync::Arc::new(
-        Runtime::new(Limits {
+        carbonaut_plugins::new_runtime(Limits {
             call_deadline: Duration::from_millis(50),
             ..Limits::default()
         })
@@ -324,13 +324,7 @@ async fn a_guest_stuck_in_a_loop_is_stopped_at_its_deadline() {
         .await
         .expect_err("an endless loop");
     assert!(
-        matches!(
-            err,
-            CallError::Deadline {
-                deadline_ms: 50,
-                ..
-            }
-        ),
+        matches!(err.kind, CallErrorKind::Deadline { deadline_ms: 50 }),
         "{err}"
     );
     assert_eq!(
@@ -360,7 +354,7 @@ async fn a_plugin_that_does_not_implement_a_kind_says_so() {
         .expect_err("not discovery");
     assert_eq!(
         err.to_string(),
-        "plugin mock-grid 0.1.0 does not implement the discovery provider kind"
+        "plugin mock-grid 0.1.0: discovery is not implemented by this plugin"
     );
 }
 

@@ -8,8 +8,8 @@ mod stock_interval;
 
 use std::sync::Arc;
 
-use carbonaut::model::ProviderError;
-use carbonaut::runtime::Grants;
+use carbonaut_model::ProviderError;
+use carbonaut_runtime::Grants;
 
 use crate::support::*;
 use harness::*;

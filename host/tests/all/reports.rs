@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use carbonaut::history::format_instant;
+use carbonaut_store::history::format_instant;
 
 use crate::reload::{ONE_ACCOUNT, READ_TOKEN, Site};
 use crate::support::*;
@@ -72,7 +72,7 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 fn dates() -> (String, String) {
-    let now = carbonaut::collect::now_ms();
+    let now = carbonaut_model::clock::now_ms();
     let from = format_instant(now - DAY_MS)[..10].to_owned();
     let to = format_instant(now + 2 * DAY_MS)[..10].to_owned();
     (from, to)

@@ -378,7 +378,8 @@ fn going_from_three_to_four_shards_moves_few_accounts_and_resets_no_other() {
     // The old owners left the moved accounts' state in place...
     for account in &moved {
         let (old_owner, _) = before[account];
-        let store = carbonaut::state::StateStore::open(&states[old_owner as usize]).expect("open");
+        let store =
+            carbonaut_store::state::StateStore::open(&states[old_owner as usize]).expect("open");
         let topology = store.load_topology().expect("topology").0;
         assert!(
             topology.accounts.contains_key(account),
@@ -440,7 +441,8 @@ fn going_from_three_to_four_shards_moves_few_accounts_and_resets_no_other() {
         std::thread::sleep(Duration::from_millis(200));
     }
     shard.stop();
-    let store = carbonaut::state::StateStore::open(&states[old_owner as usize]).expect("open");
+    let store =
+        carbonaut_store::state::StateStore::open(&states[old_owner as usize]).expect("open");
     let topology = store.load_topology().expect("topology").0;
     assert!(
         !topology.accounts.contains_key(account),

@@ -2,9 +2,9 @@
 //! or alpha-3), a grid zone, or a cloud region; and leaves out what it cannot place. Expected
 //! values are read from the data file the plugin ships, not retyped here.
 
-use carbonaut::model::{EmissionFactorType, Location, LocationQuery};
-use carbonaut::plugins::load_file;
-use carbonaut::runtime::Grants;
+use carbonaut_model::{EmissionFactorType, Location, LocationQuery};
+use carbonaut_plugins::load_file;
+use carbonaut_runtime::Grants;
 
 use crate::support::*;
 

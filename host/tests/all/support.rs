@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use carbonaut::runtime::{Limits, Runtime};
+use carbonaut_runtime::{Limits, Runtime};
 
 pub const MOCK_CLOUD: &str = env!("CARBONAUT_GUEST_MOCK_CLOUD");
 pub const MOCK_METER: &str = env!("CARBONAUT_GUEST_MOCK_METER");
@@ -16,7 +16,7 @@ pub const TRAPPING: &str = env!("CARBONAUT_GUEST_TRAPPING");
 pub const OTHER_WORLD: &str = env!("CARBONAUT_GUEST_OTHER_WORLD");
 
 pub fn runtime() -> Arc<Runtime> {
-    Arc::new(Runtime::new(Limits::default()).expect("runtime"))
+    Arc::new(carbonaut_plugins::new_runtime(Limits::default()).expect("runtime"))
 }
 
 /// The folder holding the shipped plugins (`target/plugins`).

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use carbonaut::model::ResourceSample;
-use carbonaut::state::{Counters, LastReading};
+use carbonaut_model::ResourceSample;
+use carbonaut_store::state::{Counters, LastReading};
 
 /// Where the intensity came from, for the printed line.
 pub enum Intensity {

@@ -4,9 +4,9 @@
 use std::time::Instant;
 
 use carbonaut::collect::isolate_refusals;
-use carbonaut::model::{LocationQuery, Settings};
-use carbonaut::plugins::Plugin;
-use carbonaut::runtime::Grants;
+use carbonaut_model::{LocationQuery, Settings};
+use carbonaut_plugins::Plugin;
+use carbonaut_runtime::Grants;
 
 use super::{bounded, ms};
 

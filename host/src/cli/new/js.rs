@@ -144,7 +144,7 @@ pub fn files(s: &Skeleton) -> Vec<File> {
         .replace("@NAME@", &s.name)
         .replace("@KINDS@", &s.kinds_text())
         .replace("@KIND_LIST@", &kind_list)
-        .replace("@WIT@", &carbonaut::plugins::SUPPORTED_WIT.to_string());
+        .replace("@WIT@", &carbonaut_plugins::SUPPORTED_WIT.to_string());
     for kind in &s.kinds {
         app.push_str(match kind {
             Kind::Discovery => DISCOVERY,

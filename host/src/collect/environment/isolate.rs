@@ -5,8 +5,9 @@
 //! one location alone, and every other location is priced. Any other error stops the asking:
 //! it is not about one location, and asking again would only repeat it.
 
-use crate::model::{EnergyMix, LocationQuery, ProviderError};
-use crate::plugins::{CallError, Checked, Rejections};
+use crate::collect::Failure;
+use carbonaut_model::{EnergyMix, LocationQuery, ProviderError};
+use carbonaut_plugins::{Checked, Rejections};
 
 /// What asking a batch came to.
 #[derive(Debug, Default)]
@@ -17,29 +18,30 @@ pub struct Isolated {
     /// Locations asked alone and refused, with the provider's words.
     pub refused: Vec<(String, String)>,
     /// The last refusal, for the provider's health when nothing else answered.
-    pub last_refusal: Option<CallError>,
+    pub last_refusal: Option<Failure>,
     /// Locations answered by a call that succeeded (priced or left out by the provider).
     pub answered: Vec<String>,
     /// The error that stopped the asking, and the locations it left without an answer.
-    pub failed: Option<(CallError, Vec<String>)>,
+    pub failed: Option<(Failure, Vec<String>)>,
     /// Plugin calls made.
     pub calls: usize,
 }
 
 /// Whether an error refuses the credentials for (some of) the batch's locations.
-pub fn is_refusal(error: &CallError) -> bool {
+pub fn is_refusal(error: &Failure) -> bool {
     matches!(error.provider_error(), Some(ProviderError::Unauthorized(_)))
 }
 
 /// Asks each group of `groups` in turn with `call`; a group refused is asked again in halves,
 /// down to single locations. A group of `n` refused whole costs `2n - 1` calls; one refused
 /// location among `n` at most `1 + 2 ⌈log2 n⌉`.
-pub async fn isolate_refusals<F, Fut>(groups: Vec<Vec<LocationQuery>>, mut call: F) -> Isolated
+pub async fn isolate_refusals<F, Fut, E>(groups: Vec<Vec<LocationQuery>>, mut call: F) -> Isolated
 where
     // An owned batch rather than an async closure over a slice: the collector's future must
     // stay `Send` for any lifetime, which a borrowing async closure does not prove.
     F: FnMut(Vec<LocationQuery>) -> Fut,
-    Fut: Future<Output = Result<Checked<Vec<EnergyMix>>, CallError>>,
+    Fut: Future<Output = Result<Checked<Vec<EnergyMix>>, E>>,
+    E: Into<Failure>,
 {
     let mut out = Isolated::default();
     // Last in, first out: the first group, and the first half, are asked first.
@@ -53,10 +55,11 @@ where
             continue;
         }
         out.calls += 1;
-        match call(batch.clone()).await {
+        match call(batch.clone()).await.map_err(Into::into) {
             Ok(checked) => {
-                out.mixes.extend(checked.items);
-                out.rejected.merge(checked.rejected);
+                let (mixes, rejected) = checked.into_parts();
+                out.mixes.extend(mixes);
+                out.rejected.merge(rejected);
                 out.answered.extend(batch.into_iter().map(|q| q.id));
             }
             Err(error) if is_refusal(&error) && batch.len() > 1 => {
@@ -81,7 +84,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EmissionFactorType, Location};
+    use carbonaut_model::{EmissionFactorType, Location};
+    use carbonaut_plugins::{CallError, CallErrorKind, validate};
 
     fn query(id: &str) -> LocationQuery {
         LocationQuery {
@@ -96,13 +100,13 @@ mod tests {
         }
     }
 
-    fn guest(error: ProviderError) -> CallError {
-        CallError::Guest {
+    fn guest(error: ProviderError) -> Failure {
+        Failure::Call(CallError {
             plugin: "grid".into(),
             version: "1".into(),
             operation: "environment.collect",
-            error,
-        }
+            kind: CallErrorKind::Guest(error),
+        })
     }
 
     /// A provider whose plan covers only `covered`, and that is down once `down` is asked.
@@ -117,22 +121,29 @@ mod tests {
             if batch.iter().any(|q| !covered.contains(&q.id.as_str())) {
                 return Err(guest(ProviderError::Unauthorized("not in plan".into())));
             }
-            Ok(Checked {
-                items: batch
-                    .iter()
-                    .map(|q| EnergyMix {
-                        location_id: q.id.clone(),
-                        carbon_intensity: 100.0,
-                        emission_factor: EmissionFactorType::Lifecycle,
-                        shares: vec![],
-                        valid_at: 0,
-                        estimated: false,
-                    })
-                    .collect(),
-                rejected: Rejections::default(),
-            })
+            let answer = batch
+                .iter()
+                .map(|q| EnergyMix {
+                    location_id: q.id.clone(),
+                    carbon_intensity: 100.0,
+                    emission_factor: EmissionFactorType::Lifecycle,
+                    shares: vec![],
+                    valid_at: 0,
+                    estimated: false,
+                })
+                .collect();
+            Ok(checked(answer, &batch))
         })
         .await
+    }
+
+    /// A fake provider's answer through the real checks, the only way to a `Checked`.
+    fn checked(answer: Vec<EnergyMix>, asked: &[LocationQuery]) -> Checked<Vec<EnergyMix>> {
+        let rules = validate::Rules {
+            now_ms: 0,
+            max_power_watts: 1e6,
+        };
+        validate::mixes(answer, asked, &rules)
     }
 
     fn priced(out: &Isolated) -> Vec<&str> {
@@ -175,10 +186,7 @@ mod tests {
             if batch.iter().any(|q| q.id == "c") {
                 return Err(guest(ProviderError::Unauthorized("not in plan".into())));
             }
-            Ok(Checked {
-                items: Vec::new(),
-                rejected: Rejections::default(),
-            })
+            Ok(checked(Vec::new(), &batch))
         })
         .await;
         assert_eq!(out.calls, 2);

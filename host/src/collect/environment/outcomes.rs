@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::LocationQuery;
 use crate::snapshot::{LocationOutcome, OutcomeState};
+use carbonaut_model::LocationQuery;
 
 /// The first wait after a refusal; doubles with each further one.
 const FIRST_BACKOFF_MS: u64 = 5 * 60 * 1000;
@@ -117,7 +117,7 @@ fn fresh(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Location;
+    use carbonaut_model::Location;
 
     fn queries(ids: &[&str]) -> Vec<LocationQuery> {
         ids.iter()

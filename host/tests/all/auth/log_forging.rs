@@ -141,7 +141,7 @@ fn no_caller_controlled_input_can_forge_a_log_record() {
         );
         assert!(!line.starts_with("1999"), "a forged record: {line:?}");
         assert!(
-            !line.chars().any(carbonaut::text::needs_escape),
+            !line.chars().any(carbonaut_model::text::needs_escape),
             "an unescaped control character or separator: {line:?}"
         );
         assert!(

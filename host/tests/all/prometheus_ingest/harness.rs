@@ -9,11 +9,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use carbonaut::model::{
+use carbonaut_model::{
     Account, Hardware, Location, Project, ProviderError, ResourceInfo, ResourceKind, ResourceSample,
 };
-use carbonaut::plugins::{CallError, Plugin, load_file};
-use carbonaut::runtime::Grants;
+use carbonaut_plugins::{CallError, Plugin, load_file};
+use carbonaut_runtime::Grants;
 
 use crate::support::*;
 
@@ -177,7 +177,7 @@ impl Harness {
                 self.plugin
                     .collect_samples(grants, &settings(pairs), &account(), resources),
             )
-            .map(carbonaut::plugins::Checked::into_items)
+            .map(carbonaut_plugins::Checked::into_items)
     }
 
     pub fn projects(&self, grants: &Grants, pairs: &[(&str, &str)]) -> Vec<Project> {
@@ -187,7 +187,7 @@ impl Harness {
                     .list_projects(grants, &settings(pairs), &account()),
             )
             .expect("projects")
-            .items
+            .into_items()
     }
 
     pub fn resources(
@@ -202,7 +202,7 @@ impl Harness {
                     .list_resources(grants, &settings(pairs), &account(), project),
             )
             .expect("resources")
-            .items
+            .into_items()
     }
 }
 

@@ -1,0 +1,394 @@
+//! The topology model (accounts → projects → resources) and the diff a sync applies to it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use carbonaut_model::{Project, ResourceInfo};
+
+/// The host's id of a resource: derived from account, project and the provider's resource id,
+/// so it is the same across syncs and restarts and safe in a URL. Shared, not copied: the
+/// topology, the counters, the samples and the snapshot's maps all key by the same id, and a
+/// publish copies those maps (a clone is a reference count, not an allocation).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ResourceId(pub std::sync::Arc<str>);
+
+impl ResourceId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The hash of the three parts, length-prefixed (see `keys`): no content of one part can
+    /// make two triples hash alike.
+    pub fn new(account: &str, project: &str, resource: &str) -> Self {
+        let digest = Sha256::digest(super::keys::encode(&[account, project, resource]));
+        ResourceId(hex::encode(&digest[..8]).into())
+    }
+
+    /// The id schema version 1 gave the same triple (parts ended by NUL), for the migration.
+    pub(super) fn v1(account: &str, project: &str, resource: &str) -> Self {
+        let mut hash = Sha256::new();
+        for part in [account, project, resource] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        ResourceId(hex::encode(&hash.finalize()[..8]).into())
+    }
+}
+
+impl std::fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRecord {
+    pub id: ResourceId,
+    pub info: ResourceInfo,
+    pub first_seen_ms: u64,
+    /// In memory, the last sync that listed it. The store rewrites a record only when it
+    /// changed (writing every record at every sync made sled grow without bound), so a record
+    /// loaded after a restart takes its project's last sync instead.
+    pub last_seen_ms: u64,
+    /// The provider instance that discovered it.
+    pub provider: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectNode {
+    pub project: Project,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    pub provider: String,
+    /// Keyed by the provider's resource id.
+    #[serde(skip)]
+    pub resources: BTreeMap<String, ResourceRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountNode {
+    pub name: String,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    pub provider: String,
+    #[serde(skip)]
+    pub projects: BTreeMap<String, ProjectNode>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Topology {
+    pub accounts: BTreeMap<String, AccountNode>,
+}
+
+impl Topology {
+    pub fn resources(&self) -> impl Iterator<Item = (&AccountNode, &ProjectNode, &ResourceRecord)> {
+        self.accounts.values().flat_map(|a| {
+            a.projects
+                .values()
+                .flat_map(move |p| p.resources.values().map(move |r| (a, p, r)))
+        })
+    }
+
+    pub fn resource_count(&self) -> usize {
+        self.accounts
+            .values()
+            .flat_map(|a| a.projects.values())
+            .map(|p| p.resources.len())
+            .sum()
+    }
+}
+
+/// What a discovery run returned for one account. A project whose resources could not be
+/// listed is `None`: its previous resources are kept rather than taken for removed.
+pub struct Discovered {
+    pub projects: Vec<(Project, Option<Vec<ResourceInfo>>)>,
+}
+
+/// Added, removed and kept items of one level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LevelCounts {
+    pub added: usize,
+    pub removed: usize,
+    pub kept: usize,
+}
+
+/// The outcome of diffing one account: its new node and what changed.
+pub struct AccountSync {
+    pub node: AccountNode,
+    pub projects: LevelCounts,
+    pub resources: LevelCounts,
+    pub removed_projects: Vec<String>,
+    pub removed_resources: Vec<(String, String, ResourceId)>,
+    /// (project id, resource id) of the records that are new or changed beyond their
+    /// last-seen time: the only ones the store writes.
+    pub changed_resources: Vec<(String, String)>,
+}
+
+/// Computes the account's new node from what discovery returned, keeping first-seen times of
+/// kept items and stamping `now` as their last-seen time.
+pub fn diff_account(
+    name: &str,
+    provider: &str,
+    previous: Option<&AccountNode>,
+    discovered: Discovered,
+    now_ms: u64,
+) -> AccountSync {
+    let mut projects = LevelCounts::default();
+    let mut resources = LevelCounts::default();
+    let mut removed_resources = Vec::new();
+    let mut changed_resources = Vec::new();
+    let mut node = AccountNode {
+        name: name.to_owned(),
+        first_seen_ms: previous.map_or(now_ms, |p| p.first_seen_ms),
+        last_seen_ms: now_ms,
+        provider: provider.to_owned(),
+        projects: BTreeMap::new(),
+    };
+    for (project, listed) in discovered.projects {
+        let old = previous.and_then(|p| p.projects.get(&project.id));
+        match old {
+            Some(_) => projects.kept += 1,
+            None => projects.added += 1,
+        }
+        let mut new_resources = BTreeMap::new();
+        match listed {
+            Some(list) => {
+                for info in list {
+                    let kept = old.and_then(|o| o.resources.get(&info.id));
+                    match kept {
+                        Some(_) => resources.kept += 1,
+                        None => resources.added += 1,
+                    }
+                    let record = ResourceRecord {
+                        id: ResourceId::new(name, &project.id, &info.id),
+                        first_seen_ms: kept.map_or(now_ms, |k| k.first_seen_ms),
+                        last_seen_ms: now_ms,
+                        provider: provider.to_owned(),
+                        info,
+                    };
+                    if kept.is_none_or(|k| k.info != record.info || k.provider != record.provider) {
+                        changed_resources.push((project.id.clone(), record.info.id.clone()));
+                    }
+                    new_resources.insert(record.info.id.clone(), record);
+                }
+                if let Some(old) = old {
+                    for (rid, record) in &old.resources {
+                        if !new_resources.contains_key(rid) {
+                            resources.removed += 1;
+                            removed_resources.push((
+                                project.id.clone(),
+                                rid.clone(),
+                                record.id.clone(),
+                            ));
+                        }
+                    }
+                }
+            }
+            None => {
+                if let Some(old) = old {
+                    resources.kept += old.resources.len();
+                    new_resources = old.resources.clone();
+                }
+            }
+        }
+        node.projects.insert(
+            project.id.clone(),
+            ProjectNode {
+                first_seen_ms: old.map_or(now_ms, |o| o.first_seen_ms),
+                last_seen_ms: now_ms,
+                provider: provider.to_owned(),
+                project,
+                resources: new_resources,
+            },
+        );
+    }
+    let mut removed_projects = Vec::new();
+    if let Some(previous) = previous {
+        for (pid, old) in &previous.projects {
+            if !node.projects.contains_key(pid) {
+                projects.removed += 1;
+                removed_projects.push(pid.clone());
+                for (rid, record) in &old.resources {
+                    resources.removed += 1;
+                    removed_resources.push((pid.clone(), rid.clone(), record.id.clone()));
+                }
+            }
+        }
+    }
+    AccountSync {
+        node,
+        projects,
+        resources,
+        removed_projects,
+        removed_resources,
+        changed_resources,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carbonaut_model::{Hardware, Location, ResourceKind};
+
+    fn project(id: &str) -> Project {
+        Project {
+            id: id.into(),
+            name: id.into(),
+            labels: vec![],
+        }
+    }
+
+    fn resource(id: &str) -> ResourceInfo {
+        ResourceInfo {
+            id: id.into(),
+            name: id.into(),
+            kind: ResourceKind::Vm,
+            location: Location {
+                country: None,
+                region: None,
+                zone: None,
+                coordinates: None,
+            },
+            hardware: Hardware {
+                vcpus: None,
+                memory_bytes: None,
+                cpu_model: None,
+            },
+            labels: vec![],
+        }
+    }
+
+    fn discovered(items: &[(&str, Option<&[&str]>)]) -> Discovered {
+        Discovered {
+            projects: items
+                .iter()
+                .map(|(p, rs)| {
+                    (
+                        project(p),
+                        rs.map(|rs| rs.iter().map(|r| resource(r)).collect()),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn first_sync_adds_everything() {
+        let sync = diff_account(
+            "a",
+            "cloud",
+            None,
+            discovered(&[("p1", Some(&["r1", "r2"]))]),
+            10,
+        );
+        assert_eq!(
+            sync.projects,
+            LevelCounts {
+                added: 1,
+                removed: 0,
+                kept: 0
+            }
+        );
+        assert_eq!(
+            sync.resources,
+            LevelCounts {
+                added: 2,
+                removed: 0,
+                kept: 0
+            }
+        );
+        assert_eq!(sync.node.projects["p1"].resources["r1"].first_seen_ms, 10);
+    }
+
+    #[test]
+    fn later_sync_keeps_adds_and_removes() {
+        let first = diff_account(
+            "a",
+            "cloud",
+            None,
+            discovered(&[("p1", Some(&["r1", "r2"])), ("p2", Some(&["x"]))]),
+            10,
+        );
+        let second = diff_account(
+            "a",
+            "cloud",
+            Some(&first.node),
+            discovered(&[("p1", Some(&["r2", "r3"]))]),
+            20,
+        );
+        assert_eq!(
+            second.projects,
+            LevelCounts {
+                added: 0,
+                removed: 1,
+                kept: 1
+            }
+        );
+        assert_eq!(
+            second.resources,
+            LevelCounts {
+                added: 1,
+                removed: 2,
+                kept: 1
+            }
+        );
+        let r2 = &second.node.projects["p1"].resources["r2"];
+        assert_eq!((r2.first_seen_ms, r2.last_seen_ms), (10, 20));
+        // Only the new record is written; r2 changed nothing but its last-seen time.
+        assert_eq!(second.changed_resources, [("p1".into(), "r3".into())]);
+        assert_eq!(first.changed_resources.len(), 3);
+        assert_eq!(r2.id, ResourceId::new("a", "p1", "r2"), "ids are stable");
+        let mut removed: Vec<&str> = second
+            .removed_resources
+            .iter()
+            .map(|(_, r, _)| r.as_str())
+            .collect();
+        removed.sort_unstable();
+        assert_eq!(removed, vec!["r1", "x"]);
+        assert_eq!(second.removed_projects, vec!["p2".to_string()]);
+    }
+
+    #[test]
+    fn a_project_that_failed_to_list_keeps_its_resources() {
+        let first = diff_account("a", "cloud", None, discovered(&[("p1", Some(&["r1"]))]), 10);
+        let second = diff_account(
+            "a",
+            "cloud",
+            Some(&first.node),
+            discovered(&[("p1", None)]),
+            20,
+        );
+        assert_eq!(
+            second.resources,
+            LevelCounts {
+                added: 0,
+                removed: 0,
+                kept: 1
+            }
+        );
+        assert!(second.node.projects["p1"].resources.contains_key("r1"));
+    }
+
+    #[test]
+    fn resource_ids_differ_across_accounts_and_projects() {
+        assert_ne!(
+            ResourceId::new("a", "p", "r"),
+            ResourceId::new("b", "p", "r")
+        );
+        assert_ne!(
+            ResourceId::new("a", "p", "r"),
+            ResourceId::new("a", "q", "r")
+        );
+        assert_ne!(
+            ResourceId::new("ab", "", "r"),
+            ResourceId::new("a", "b", "r")
+        );
+        assert_ne!(
+            ResourceId::new("N", "x\0y", "z"),
+            ResourceId::new("N\0x", "y", "z")
+        );
+        assert_eq!(ResourceId::new("a", "p", "r").0.len(), 16);
+    }
+}
