@@ -26,7 +26,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use access::{ClientCa, ClientMatch, ClientRule, Jwks, JwtConfig, load_jwks};
+pub use access::{ClientCa, ClientMatch, ClientRule, Jwks, JwksError, JwtConfig, load_jwks};
 pub use carbonaut_model::PluginDeclaration;
 pub use declared::FREE_FORM_KEY;
 pub use error::{ConfigError, ConfigErrors, Position};

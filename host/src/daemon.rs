@@ -64,7 +64,7 @@ pub async fn load_plugins_tracked(
 
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
-    let (config, text) = source.load().map_err(anyhow::Error::msg)?;
+    let (config, text) = source.load()?;
     tracing::info!(config = %config.source, plugin_dir = %config.plugin_dir.display(), state_dir = %config.state_dir.display(), "starting carbonaut");
     std::fs::create_dir_all(&config.state_dir).with_context(|| {
         format!(

@@ -1,11 +1,13 @@
 //! Carbonaut: measures the energy and carbon footprint of IT infrastructure through sandboxed
-//! WebAssembly provider plugins.
+//! WebAssembly provider plugins. This crate is the daemon and its API; the layers below are
+//! crates of their own (`carbonaut-model`, `-runtime`, `-plugins`, `-store`), all of which it
+//! may import and none of which may import it.
 //!
-//! Data flows one way: `api` reads the `snapshot` that `collect` publishes; `collect` calls
-//! `plugins` and writes `state`; `plugins` call `runtime`. `config` is read at start-up and
-//! `daemon` wires it all together; `cluster` decides which accounts this instance owns.
-//! `vitals` (whether the state can be written, whether the collector steps) is written by
-//! `state` and `collect` and read by `api` at request time.
+//! Inside it, each module sits on a floor and imports only from lower floors (README, "How the
+//! pieces fit"; the `floors` test holds it): `memory`; `exposition`; `vitals`, `telemetry`,
+//! `cluster`; `config`; `snapshot`; `collect`; `reload`; `api`; `daemon`. Data flows one way:
+//! `api` reads the `snapshot` that `collect` publishes, the vitals and the telemetry, and asks
+//! `reload` for changes; `collect` calls plugins and writes the store.
 
 pub mod api;
 pub mod cluster;

@@ -56,7 +56,7 @@ pub struct Collector {
     pub(super) mirror: Mirror,
     pub(super) plugins: Vec<Arc<Plugin>>,
     pub(super) disabled: BTreeSet<String>,
-    /// Hourly and daily rollups of what the samples add (`crate::history`).
+    /// Hourly and daily rollups of what the samples add (`carbonaut_store::history`).
     pub(super) history: carbonaut_store::history::Recorder,
 }
 

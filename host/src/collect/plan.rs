@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
-
 use super::Failure;
 use super::health::Health;
 use crate::config::{Config, ProviderConfig};
@@ -111,6 +109,14 @@ const BATCH_SIZE: usize = 1000;
 /// The zone mapping of a plan without an environment provider.
 static NO_ZONES: BTreeMap<String, String> = BTreeMap::new();
 
+/// A config that names a provider it does not define (the config's own check refuses that
+/// first; this is the plan's guard).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("provider `{0}` is not defined")]
+    UndefinedProvider(String),
+}
+
 impl Plan {
     /// Every provider instance the plan uses, once per use (accounts first, then environment).
     pub fn providers(&self) -> impl Iterator<Item = &ProviderInstance> {
@@ -141,7 +147,7 @@ impl Plan {
     pub fn from_config(
         config: &Config,
         plugins: &BTreeMap<String, Arc<Plugin>>,
-    ) -> anyhow::Result<Plan> {
+    ) -> Result<Plan, PlanError> {
         let mut instances = BTreeMap::new();
         for (name, provider) in &config.providers {
             let plugin = plugins.get(&provider.plugin).cloned().ok_or_else(|| {
@@ -170,11 +176,11 @@ impl Plan {
             };
             instances.insert(name.clone(), instance);
         }
-        let instance = |name: &str| -> anyhow::Result<ProviderInstance> {
+        let instance = |name: &str| -> Result<ProviderInstance, PlanError> {
             instances
                 .get(name)
                 .cloned()
-                .with_context(|| format!("provider `{name}` is not defined"))
+                .ok_or_else(|| PlanError::UndefinedProvider(name.to_owned()))
         };
         let shard = config.cluster.shard;
         let (owned, unowned): (Vec<_>, Vec<_>) = config
@@ -191,7 +197,7 @@ impl Plan {
                     resource_metrics: instance(&a.resource_metrics)?,
                 })
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, PlanError>>()?;
         let environment = match &config.environment {
             None => None,
             Some(e) => Some(EnvironmentPlan {

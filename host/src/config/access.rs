@@ -142,13 +142,33 @@ impl fmt::Debug for Jwks {
     }
 }
 
+/// A JWKS file carbonaut cannot verify with; each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a JWKS document: {source}", .path.display())]
+    NotJwks {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{}: key {name} is not an RS256 (RSA) or ES256 (P-256) public key", .path.display())]
+    Unusable { path: PathBuf, name: String },
+    #[error("{} holds no key", .path.display())]
+    Empty { path: PathBuf },
+}
+
 /// Reads a JWKS document and keeps only what carbonaut verifies with: RSA keys (RS256) and
 /// P-256 keys (ES256). Symmetric (`oct`) keys do not belong in a file: HS256 takes a secret
 /// from the environment instead.
-pub fn load_jwks(path: &Path) -> Result<Jwks, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn load_jwks(path: &Path) -> Result<Jwks, JwksError> {
+    let at = || path.to_owned();
+    let bytes = std::fs::read(path).map_err(|source| JwksError::Read { path: at(), source })?;
     let set: JwkSet = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{} is not a JWKS document: {e}", path.display()))?;
+        .map_err(|source| JwksError::NotJwks { path: at(), source })?;
     for (i, key) in set.keys.iter().enumerate() {
         let name = key.common.key_id.clone().unwrap_or_else(|| format!("#{i}"));
         let alg = key.common.key_algorithm;
@@ -160,14 +180,11 @@ pub fn load_jwks(path: &Path) -> Result<Jwks, String> {
             _ => false,
         };
         if !fits {
-            return Err(format!(
-                "{}: key {name} is not an RS256 (RSA) or ES256 (P-256) public key",
-                path.display()
-            ));
+            return Err(JwksError::Unusable { path: at(), name });
         }
     }
     if set.keys.is_empty() {
-        return Err(format!("{} holds no key", path.display()));
+        return Err(JwksError::Empty { path: at() });
     }
     Ok(Jwks {
         path: path.to_owned(),

@@ -13,12 +13,40 @@ use super::handle::{Command, Envelope, ManageError, ReloadHandle};
 use super::history::{History, Outcome, ReloadRecord};
 use super::source::ConfigSource;
 use crate::collect::{Plan, PlanUpdate};
-use crate::config::{ApiConfig, Config};
+use crate::config::{ApiConfig, Config, ConfigErrors};
 use carbonaut_plugins::{Plugin, PluginSet, SetChange, load_bytes};
 use carbonaut_runtime::Runtime;
 
 /// Largest plugin an upload may carry: a componentize-py guest is ~18 MB.
 pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
+
+/// Why a reload applied nothing: the running version stays.
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    #[error(transparent)]
+    Source(#[from] super::source::SourceError),
+    #[error("cannot read the plugin directory {}: {source}", .dir.display())]
+    PluginDir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{errors}{}", .refused.as_ref().map(|r| format!(" (refused: {r})")).unwrap_or_default())]
+    Config {
+        errors: ConfigErrors,
+        refused: Option<String>,
+    },
+    #[error("{0}; the plugin files loaded before stay in use")]
+    Settings(ConfigErrors),
+    /// Plugin files refused and nothing else changed.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    State(#[from] carbonaut_store::state::StateError),
+    #[error(transparent)]
+    Plan(#[from] crate::collect::PlanError),
+    #[error("the collector has stopped")]
+    CollectorStopped,
+}
 
 pub struct Reloader {
     runtime: Arc<Runtime>,
@@ -146,7 +174,7 @@ impl Reloader {
         let record = match self.try_reload(&mut items).await {
             Ok(Some(refused)) => finish(Outcome::Applied, refused, items),
             Ok(None) => finish(Outcome::NothingToDo, None, items),
-            Err(reason) => finish(Outcome::RolledBack, Some(reason), items),
+            Err(error) => finish(Outcome::RolledBack, Some(error.to_string()), items),
         };
         match record.outcome {
             Outcome::Applied => {
@@ -170,7 +198,7 @@ impl Reloader {
     async fn try_reload(
         &mut self,
         items: &mut Vec<String>,
-    ) -> Result<Option<Option<String>>, String> {
+    ) -> Result<Option<Option<String>>, ReloadError> {
         let (mut config, text) = self.source.load()?;
         // Files the config points at (the JWKS) count as part of it: a rotated key set
         // applies at the next reload even when the config text stayed the same.
@@ -184,21 +212,19 @@ impl Reloader {
                 &carbonaut_plugins::LoadProgress::default(),
             )
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot read the plugin directory {}: {e}",
-                    config.plugin_dir.display()
-                )
+            .map_err(|source| ReloadError::PluginDir {
+                dir: config.plugin_dir.clone(),
+                source,
             })?;
         let refused: Vec<String> = change.refused.iter().map(ToString::to_string).collect();
         let refused = (!refused.is_empty()).then(|| refused.join("; "));
         if config_changed {
             config
                 .check_plugins(&plugins.declarations())
-                .map_err(|e| match &refused {
-                    // A plugin the new config does not trust is missing for it: say why.
-                    Some(refused) => format!("{e} (refused: {refused})"),
-                    None => e.to_string(),
+                // A plugin the new config does not trust is missing for it: say why.
+                .map_err(|errors| ReloadError::Config {
+                    errors,
+                    refused: refused.clone(),
                 })?;
             if config.listen != self.config.listen
                 || config.state_dir != self.config.state_dir
@@ -222,22 +248,18 @@ impl Reloader {
             // like a bad config, so the version that agreed with it stays in use.
             config
                 .check_settings(&plugins.declarations())
-                .map_err(|e| format!("{e}; the plugin files loaded before stay in use"))?;
+                .map_err(ReloadError::Settings)?;
         }
         describe_plugin_change(&change, items);
         if items.is_empty() {
             return match refused {
-                Some(reason) => Err(reason),
+                Some(reasons) => Err(ReloadError::Refused(reasons)),
                 None => Ok(None),
             };
         }
-        let disabled = self
-            .gate
-            .store()
-            .disabled_plugins()
-            .map_err(|e| e.to_string())?;
+        let disabled = self.gate.store().disabled_plugins()?;
         let usable = Self::usable_plugins(&plugins, &disabled);
-        let plan = Plan::from_config(&config, &usable).map_err(|e| format!("{e:#}"))?;
+        let plan = Plan::from_config(&config, &usable)?;
         for provider in plan.providers() {
             if let Err(reason) = &provider.plugin {
                 let item = format!("provider {} down: {reason}", provider.name);
@@ -256,12 +278,12 @@ impl Reloader {
         self.updates
             .send(update)
             .await
-            .map_err(|_| "the collector has stopped".to_owned())?;
+            .map_err(|_| ReloadError::CollectorStopped)?;
         // Answer once the collector took the plan (after the step it is in, at most one
         // collection): a client reading the plugins right after "applied" sees the new set.
         on_applied
             .await
-            .map_err(|_| "the collector has stopped".to_owned())?;
+            .map_err(|_| ReloadError::CollectorStopped)?;
         if let Some(cache) = self.runtime.cache() {
             let keep: HashSet<String> =
                 plugins.plugins().map(|p| p.info().sha256.clone()).collect();

@@ -3,7 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigErrors};
+
+/// A config that cannot be used: unreadable, or refused by its checks (each error with its
+/// file, line and column).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{}: cannot read the config: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] ConfigErrors),
+}
 
 /// Where the config comes from, and the command-line overrides to apply on every reload.
 #[derive(Clone)]
@@ -18,17 +31,18 @@ pub struct ConfigSource {
 
 impl ConfigSource {
     /// Reads and validates the config, with the overrides applied.
-    pub fn load(&self) -> Result<(Config, Option<String>), String> {
+    pub fn load(&self) -> Result<(Config, Option<String>), SourceError> {
         let mut config = match &self.path {
-            None => Config::embedded_quickstart().map_err(|e| e.to_string())?,
+            None => Config::embedded_quickstart()?,
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("{}: cannot read the config: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path).map_err(|source| SourceError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
                 let base = path.parent().unwrap_or(Path::new(""));
                 let config = Config::parse(&text, &path.display().to_string(), base, &|name| {
                     std::env::var(name).ok()
-                })
-                .map_err(|e| e.to_string())?;
+                })?;
                 return Ok((self.apply(config), Some(text)));
             }
         };

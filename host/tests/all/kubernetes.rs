@@ -345,7 +345,9 @@ async fn a_private_ca_is_trusted_only_when_the_operator_names_it() {
     std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").expect("write");
     let error = TlsRoots::load(&dir.path().join("empty.pem")).expect_err("no certificate");
     assert!(
-        error.ends_with("empty.pem holds no PEM certificate"),
+        error
+            .to_string()
+            .ends_with("empty.pem holds no PEM certificate"),
         "{error}"
     );
 }

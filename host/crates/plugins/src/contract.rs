@@ -50,7 +50,7 @@ impl Contract {
     }
 
     /// Adds this version's imports to the linker.
-    fn link(self, linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    fn link(self, linker: &mut Linker<HostState>) -> Result<(), carbonaut_runtime::RuntimeError> {
         match self {
             Contract::V0_1 => v0_1::link(linker),
             Contract::V0_2 => v0_2::link(linker),
@@ -77,7 +77,7 @@ pub const LATEST: WitVersion = SUPPORTED[SUPPORTED.len() - 1];
 /// linker (0.1.0 plugins import `log@0.1.0`, forwarded to the current one).
 pub fn new_runtime(
     limits: carbonaut_runtime::Limits,
-) -> anyhow::Result<carbonaut_runtime::Runtime> {
+) -> Result<carbonaut_runtime::Runtime, carbonaut_runtime::RuntimeError> {
     carbonaut_runtime::Runtime::new(limits, |linker| {
         Contract::ALL.into_iter().try_for_each(|c| c.link(linker))
     })

@@ -1,5 +1,5 @@
 //! Conversions between the generated bindings of `carbonaut:provider@0.2.0` and the host's
-//! own types (`crate::model`). Mechanical, field by field: what a plugin sent is checked
+//! own types (`carbonaut_model`). Mechanical, field by field: what a plugin sent is checked
 //! afterwards by `validate`, on the host's types, whatever contract version it spoke.
 
 use crate::contract::current as wit;

@@ -53,12 +53,18 @@ pub enum LoadError {
         path: String,
         source: Box<CallError>,
     },
-    #[error("{path}: {reason}")]
-    BadNeeds { path: String, reason: String },
+    #[error("{path}: {source}")]
+    BadNeeds {
+        path: String,
+        source: crate::needs::NeedsError,
+    },
     #[error("{path}: the same bytes were refused before, not run again: {reason}")]
     Remembered { path: String, reason: String },
-    #[error("{path}: refused because of its metadata: {reason}")]
-    BadMetadata { path: String, reason: String },
+    #[error("{path}: refused because of its metadata: {source}")]
+    BadMetadata {
+        path: String,
+        source: crate::validate::MetadataError,
+    },
     /// Refused by the operator's pins or signing keys (the message names the file).
     #[error(transparent)]
     Untrusted(crate::trust::TrustError),
@@ -108,7 +114,7 @@ pub enum CallErrorKind {
     #[error("is not implemented by this plugin")]
     NotImplemented,
     #[error("returned metadata that is refused: {0}")]
-    BadMetadata(String),
+    BadMetadata(crate::validate::MetadataError),
 }
 
 impl CallError {

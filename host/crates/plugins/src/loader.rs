@@ -167,9 +167,9 @@ pub(super) async fn load_digested(
     let meta = Plugin::fetch_metadata(runtime, &pre, &exports, &file_name, "(unknown version)")
         .await
         .map_err(|source| match source.kind {
-            CallErrorKind::BadMetadata(reason) => LoadError::BadMetadata {
+            CallErrorKind::BadMetadata(source) => LoadError::BadMetadata {
                 path: path.clone(),
-                reason,
+                source,
             },
             _ => LoadError::Metadata {
                 path: path.clone(),
@@ -190,9 +190,9 @@ pub(super) async fn load_digested(
             "the plugin's metadata lists other provider kinds than it exports; using its exports"
         );
     }
-    let needs = Needs::parse(&meta.needs).map_err(|reason| LoadError::BadNeeds {
+    let needs = Needs::parse(&meta.needs).map_err(|source| LoadError::BadNeeds {
         path: path.clone(),
-        reason,
+        source,
     })?;
     let info = PluginInfo {
         needs,

@@ -27,23 +27,31 @@ pub struct Offered {
     pub key_value: bool,
 }
 
+/// Needs a plugin's metadata declares that make no sense: the author's bug.
+#[derive(Debug, thiserror::Error)]
+pub enum NeedsError {
+    #[error("its metadata's needs.http: {0}")]
+    Http(#[from] OriginError),
+    #[error(
+        "its metadata's needs.read-only-dirs has `{0}`: write an absolute guest path without \
+         `..`, like `/sys/class/powercap`"
+    )]
+    Dir(String),
+}
+
 impl Needs {
-    /// Parses the metadata's needs; an origin or path that makes no sense is the author's bug.
-    pub fn parse(raw: &CapabilityNeeds) -> Result<Needs, String> {
+    /// Parses the metadata's needs.
+    pub fn parse(raw: &CapabilityNeeds) -> Result<Needs, NeedsError> {
         let http = raw
             .http
             .iter()
             .map(|h| h.parse::<HttpNeed>())
-            .collect::<Result<Vec<_>, OriginError>>()
-            .map_err(|e| format!("its metadata's needs.http: {e}"))?;
+            .collect::<Result<Vec<_>, OriginError>>()?;
         let mut read_only_dirs = Vec::new();
         for dir in &raw.read_only_dirs {
             let clean = dir.trim_end_matches('/');
             if !dir.starts_with('/') || clean.split('/').any(|part| part == "..") {
-                return Err(format!(
-                    "its metadata's needs.read-only-dirs has `{dir}`: write an absolute guest path \
-                     without `..`, like `/sys/class/powercap`"
-                ));
+                return Err(NeedsError::Dir(dir.clone()));
             }
             read_only_dirs.push(if clean.is_empty() {
                 "/".to_owned()
@@ -289,6 +297,7 @@ mod tests {
         assert!(
             Needs::parse(&bad)
                 .expect_err("no scheme")
+                .to_string()
                 .contains("needs.http")
         );
         let bad = CapabilityNeeds {
@@ -299,6 +308,7 @@ mod tests {
         assert!(
             Needs::parse(&bad)
                 .expect_err("dotdot")
+                .to_string()
                 .contains("needs.read-only-dirs")
         );
     }

@@ -311,7 +311,7 @@ impl Context<'_> {
         let mut store = self
             .runtime
             .new_store(log_name, self.grants)
-            .map_err(|reason| self.error(CallErrorKind::Trap(reason)))?;
+            .map_err(|error| self.error(CallErrorKind::Trap(error.to_string())))?;
         let deadline = self.runtime.limits_for(self.grants).call_deadline;
         // Epoch interruption stops guest code at the deadline, but not a guest waiting in a
         // host call (a sleep, a poll): this timeout covers those, a little later.

@@ -6,5 +6,7 @@
 mod policy;
 mod signing;
 
-pub use policy::{SIGNATURE_SUFFIX, TrustError, TrustPolicy, TrustedKey, Verdict, key_id_of};
-pub use signing::{KeyPair, generate_key_pair, sign_file};
+pub use policy::{
+    KeyError, SIGNATURE_SUFFIX, TrustError, TrustPolicy, TrustedKey, Verdict, key_id_of,
+};
+pub use signing::{KeyPair, SigningError, generate_key_pair, sign_file};

@@ -431,19 +431,33 @@ fn shares_add_up(m: &EnergyMix) -> bool {
     (sum - 1.0).abs() <= SHARES_TOLERANCE
 }
 
+/// Why a plugin's metadata is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error(
+        "its name {0} is not 1 to {MAX_PLUGIN_NAME_BYTES} ASCII letters, digits, '-', '_' or '.'"
+    )]
+    Name(String),
+    #[error("its version {0} is not 1 to 64 characters without spaces or control characters")]
+    Version(String),
+    #[error("it declares {0} settings (at most 256)")]
+    Settings(usize),
+    #[error("a setting key {0} is empty, too long or holds control characters")]
+    SettingKey(String),
+    #[error("its needs list more than 256 origins or directories")]
+    Needs,
+}
+
 /// A plugin's metadata: the name must be usable as a file name, label value and config key;
-/// the other texts are escaped and capped. `Err` says why the plugin is refused.
-pub fn metadata(mut m: PluginMetadata) -> Result<PluginMetadata, String> {
+/// the other texts are escaped and capped.
+pub fn metadata(mut m: PluginMetadata) -> Result<PluginMetadata, MetadataError> {
     let name_ok = !m.name.is_empty()
         && m.name.len() <= MAX_PLUGIN_NAME_BYTES
         && m.name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !name_ok {
-        return Err(format!(
-            "its name {} is not 1 to {MAX_PLUGIN_NAME_BYTES} ASCII letters, digits, '-', '_' or '.'",
-            text::escape(&m.name, 80)
-        ));
+        return Err(MetadataError::Name(text::escape(&m.name, 80)));
     }
     if m.version.is_empty()
         || m.version.len() > 64
@@ -451,30 +465,21 @@ pub fn metadata(mut m: PluginMetadata) -> Result<PluginMetadata, String> {
             .chars()
             .any(|c| c.is_control() || c.is_whitespace())
     {
-        return Err(format!(
-            "its version {} is not 1 to 64 characters without spaces or control characters",
-            text::escape(&m.version, 80)
-        ));
+        return Err(MetadataError::Version(text::escape(&m.version, 80)));
     }
     text::escape_in_place(&mut m.description, 1024);
     if m.settings.len() > 256 {
-        return Err(format!(
-            "it declares {} settings (at most 256)",
-            m.settings.len()
-        ));
+        return Err(MetadataError::Settings(m.settings.len()));
     }
     for s in &mut m.settings {
         if bad_id(&s.key) {
-            return Err(format!(
-                "a setting key {} is empty, too long or holds control characters",
-                text::escape(&s.key, 80)
-            ));
+            return Err(MetadataError::SettingKey(text::escape(&s.key, 80)));
         }
         text::escape_in_place(&mut s.description, 1024);
     }
     let needs = &m.needs;
     if needs.http.len() > 256 || needs.read_only_dirs.len() > 256 {
-        return Err("its needs list more than 256 origins or directories".into());
+        return Err(MetadataError::Needs);
     }
     Ok(m)
 }

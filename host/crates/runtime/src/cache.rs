@@ -39,6 +39,21 @@ pub struct CompileCache {
     stamps: Stamps,
 }
 
+/// Why a cache entry was not loaded (it is compiled again and rewritten).
+#[derive(Debug, thiserror::Error)]
+enum EntryError {
+    #[error("no checksum: {0}")]
+    NoChecksum(std::io::Error),
+    #[error("unreadable: {0}")]
+    Unreadable(std::io::Error),
+    #[error("its checksum does not match (truncated or altered)")]
+    Mismatch,
+    #[error("wasmtime refused it: {0:#}")]
+    Refused(wasmtime::Error),
+    #[error("it changed while it was loaded")]
+    Changed,
+}
+
 impl CompileCache {
     pub fn new(engine: &Engine, dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
@@ -103,29 +118,29 @@ impl CompileCache {
         Ok((component, state))
     }
 
+    /// Loads an entry whose bytes match the checksum written with it.
     fn load_verified(
         &self,
         engine: &Engine,
         artifact: &Path,
         checksum: &Path,
-    ) -> Result<Component, String> {
-        let expected =
-            std::fs::read_to_string(checksum).map_err(|e| format!("no checksum: {e}"))?;
+    ) -> Result<Component, EntryError> {
+        let expected = std::fs::read_to_string(checksum).map_err(EntryError::NoChecksum)?;
         let checked = self
             .stamps
             .sha256_of(artifact, false)
-            .map_err(|e| format!("unreadable: {e}"))?;
+            .map_err(EntryError::Unreadable)?;
         if checked.sha256 != expected.trim() {
-            return Err("its checksum does not match (truncated or altered)".into());
+            return Err(EntryError::Mismatch);
         }
         // SAFETY: the file was written by `store` below from `Component::serialize` in this
         // directory, which the host owns, and its content matches the checksum recorded then
         // (hashed now, or hashed earlier and unchanged since: same inode, size and times).
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize_file(engine, artifact) };
-        let component = component.map_err(|e| format!("wasmtime refused it: {e:#}"))?;
+        let component = component.map_err(EntryError::Refused)?;
         if !Stamps::unchanged(artifact, checked.stamp) {
-            return Err("it changed while it was loaded".into());
+            return Err(EntryError::Changed);
         }
         Ok(component)
     }

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use wasmtime::component::Linker;
-use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use super::limits::EPOCH_TICK;
@@ -30,6 +29,20 @@ const POOL_INSTANCES: u32 = 1000;
 /// wit-bindgen components hold a handful of core instances each (the module plus shims).
 const POOL_CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 
+/// The engine or its linker could not be set up: which step, and wasmtime's error.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {source:#}")]
+pub struct RuntimeError {
+    step: &'static str,
+    source: wasmtime::Error,
+}
+
+impl RuntimeError {
+    pub fn new(step: &'static str, source: wasmtime::Error) -> Self {
+        RuntimeError { step, source }
+    }
+}
+
 /// The engine, the linker and the limits every plugin call runs under.
 pub struct Runtime {
     engine: Engine,
@@ -48,21 +61,22 @@ impl Runtime {
     /// every contract version's).
     pub fn new(
         limits: Limits,
-        imports: impl FnOnce(&mut Linker<HostState>) -> anyhow::Result<()>,
-    ) -> anyhow::Result<Self> {
+        imports: impl FnOnce(&mut Linker<HostState>) -> Result<(), RuntimeError>,
+    ) -> Result<Self, RuntimeError> {
         let (engine, strategy) = match Engine::new(&engine_config(true)) {
             Ok(engine) => (engine, AllocationStrategy::Pooling),
             Err(error) => {
                 tracing::warn!(%error, "the pooling allocator is unavailable; instantiating on demand");
-                let engine =
-                    Engine::new(&engine_config(false)).context("creating the wasmtime engine")?;
+                let engine = Engine::new(&engine_config(false))
+                    .map_err(|e| RuntimeError::new("creating the wasmtime engine", e))?;
                 (engine, AllocationStrategy::OnDemand)
             }
         };
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI p2")?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::new("linking WASI p2", e))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .context("linking wasi:http")?;
+            .map_err(|e| RuntimeError::new("linking wasi:http", e))?;
         imports(&mut linker)?;
         let ticker = EpochTicker::start(&engine);
         Ok(Runtime {
@@ -166,7 +180,11 @@ impl Runtime {
 
     /// A fresh store for one call of `plugin`, with the memory cap and the deadline armed and
     /// `grants` opened.
-    pub fn new_store(&self, plugin: Arc<str>, grants: &Grants) -> Result<Store<HostState>, String> {
+    pub fn new_store(
+        &self,
+        plugin: Arc<str>,
+        grants: &Grants,
+    ) -> Result<Store<HostState>, super::GrantError> {
         let limits = self.limits_for(grants);
         let state = HostState::new(plugin, &limits, grants, self.key_value.as_ref())?;
         let mut store = Store::new(&self.engine, state);

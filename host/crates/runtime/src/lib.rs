@@ -17,11 +17,11 @@ mod store;
 pub mod tls_roots;
 
 pub use cache::{CacheState, CompileCache, Hashed};
-pub use engine::{AllocationStrategy, Runtime};
+pub use engine::{AllocationStrategy, Runtime, RuntimeError};
 pub use grants::Grants;
 pub use key_value::{
     KeyValueStore, MAX_KEY_BYTES, MAX_NAMESPACE_BYTES, MAX_VALUE_BYTES, Namespace, StoreError,
 };
 pub use limiter::CallLimiter;
 pub use limits::{EPOCH_TICK, Limits};
-pub use store::{GuestLevel, HostState, MAX_LOG_LINES_PER_CALL, MAX_LOG_MESSAGE_BYTES};
+pub use store::{GrantError, GuestLevel, HostState, MAX_LOG_LINES_PER_CALL, MAX_LOG_MESSAGE_BYTES};

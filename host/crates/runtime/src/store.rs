@@ -33,6 +33,15 @@ pub const MAX_LOG_LINES_PER_CALL: u32 = 1000;
 /// Longer messages are cut: a log line is not a data channel.
 pub const MAX_LOG_MESSAGE_BYTES: usize = 4096;
 
+/// A granted directory that cannot be opened for a call.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the granted directory {} (as {guest}): {source:#}", .host.display())]
+pub struct GrantError {
+    pub host: std::path::PathBuf,
+    pub guest: String,
+    source: wasmtime::Error,
+}
+
 impl HostState {
     /// The state of one call; fails when a granted directory cannot be opened.
     pub fn new(
@@ -40,17 +49,16 @@ impl HostState {
         limits: &Limits,
         grants: &Grants,
         key_value: Option<&KeyValueStore>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, GrantError> {
         // Clocks and random are all a default WasiCtx grants: no env, no sockets, no stdio,
         // and no files but the directories the operator granted, read-only.
         let mut wasi = WasiCtx::builder();
         for (host, guest) in &grants.read_only_dirs {
             wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
-                .map_err(|e| {
-                    format!(
-                        "cannot open the granted directory {} (as {guest}): {e:#}",
-                        host.display()
-                    )
+                .map_err(|source| GrantError {
+                    host: host.clone(),
+                    guest: guest.clone(),
+                    source,
                 })?;
         }
         let key_value = match (&grants.key_value, key_value) {

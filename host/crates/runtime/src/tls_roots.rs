@@ -36,26 +36,49 @@ impl std::fmt::Debug for TlsRoots {
     }
 }
 
+/// A CA bundle that cannot be used; each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsRootsError {
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a PEM bundle: {source}", .path.display())]
+    NotPem {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{} holds a certificate rustls refuses: {source}", .path.display())]
+    Refused {
+        path: PathBuf,
+        source: rustls::Error,
+    },
+    #[error("{} holds no PEM certificate", .path.display())]
+    Empty { path: PathBuf },
+}
+
 impl TlsRoots {
-    /// Reads every certificate of the PEM file at `path`; fails with a sentence naming it.
-    pub fn load(path: &Path) -> Result<TlsRoots, String> {
+    /// Reads every certificate of the PEM file at `path`.
+    pub fn load(path: &Path) -> Result<TlsRoots, TlsRootsError> {
+        let at = || path.to_owned();
         let pem =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            std::fs::read(path).map_err(|source| TlsRootsError::Read { path: at(), source })?;
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| format!("{} is not a PEM bundle: {e}", path.display()))?;
-            roots.add(cert).map_err(|e| {
-                format!("{} holds a certificate rustls refuses: {e}", path.display())
-            })?;
+            let cert = cert.map_err(|source| TlsRootsError::NotPem { path: at(), source })?;
+            roots
+                .add(cert)
+                .map_err(|source| TlsRootsError::Refused { path: at(), source })?;
         }
         if roots.is_empty() {
-            return Err(format!("{} holds no PEM certificate", path.display()));
+            return Err(TlsRootsError::Empty { path: at() });
         }
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up for {}: {e}", path.display()))?
+        .map_err(|source| TlsRootsError::Refused { path: at(), source })?
         .with_root_certificates(roots)
         .with_no_client_auth();
         Ok(TlsRoots {

@@ -17,7 +17,7 @@ mod report;
 mod store;
 
 pub use bucket::{Bucket, DAY_MS, HOUR_MS, Tier, key as bucket_key};
-pub use instant::{format_instant, parse_instant};
+pub use instant::{InstantError, format_instant, parse_instant};
 pub use policy::ReportsConfig;
 pub use recorder::{Advance, HistoryWrite, OTHER_LABEL, Recorder, UNSET_LABEL};
 pub use report::{GroupBy, Report, ReportError, ReportQuery, ReportRow, ReportTotals, Step};

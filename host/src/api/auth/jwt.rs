@@ -18,11 +18,47 @@ pub fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3
 }
 
+/// Why a JWT is refused: what the caller is told after "the JWT is refused: ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtRefusal {
+    #[error(
+        "its header is not one carbonaut accepts ({0}); the algorithm must be RS256, ES256 or HS256"
+    )]
+    Header(String),
+    #[error("HS256 tokens are not accepted: [auth.jwt] has no hs256_secret")]
+    NoHs256Secret,
+    #[error("its algorithm is {0:?}; carbonaut accepts RS256, ES256 and HS256")]
+    Algorithm(Algorithm),
+    #[error("{0:?} tokens are not accepted: [auth.jwt] has no jwks_file")]
+    NoJwks(Algorithm),
+    #[error(
+        "no {alg:?} key{} is in [auth.jwt] jwks_file",
+        .kid.as_ref().map(|kid| format!(" with kid `{kid}`")).unwrap_or_default()
+    )]
+    NoKey { alg: Algorithm, kid: Option<String> },
+    #[error("no configured key fits it")]
+    NoFittingKey,
+    #[error("its signature does not verify with the configured keys")]
+    BadSignature,
+    #[error("it has expired (exp)")]
+    Expired,
+    #[error("it is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("its audience (aud) is not `{0}`")]
+    Audience(String),
+    #[error("its issuer (iss) is not `{0}`")]
+    Issuer(String),
+    #[error("it has no `{0}` claim")]
+    MissingClaim(String),
+    #[error("its algorithm does not match the key")]
+    AlgorithmMismatch,
+    #[error("it is not a valid JWT ({0})")]
+    Invalid(String),
+}
+
 /// The token's subject and the best role its roles claim grants, or why it is refused.
-pub fn verify(token: &str, config: &JwtConfig) -> Result<(String, Option<Role>), String> {
-    let header = decode_header(token).map_err(|e| {
-        format!("its header is not one carbonaut accepts ({e}); the algorithm must be RS256, ES256 or HS256")
-    })?;
+pub fn verify(token: &str, config: &JwtConfig) -> Result<(String, Option<Role>), JwtRefusal> {
+    let header = decode_header(token).map_err(|e| JwtRefusal::Header(e.to_string()))?;
     let keys = keys_for(header.alg, header.kid.as_deref(), config)?;
     let mut validation = Validation::new(header.alg);
     validation.leeway = CLOCK_SKEW_SECS;
@@ -48,32 +84,25 @@ pub fn verify(token: &str, config: &JwtConfig) -> Result<(String, Option<Role>),
             Err(e) => return Err(describe(e.kind(), config)),
         }
     }
-    Err(last.map_or_else(
-        || "no configured key fits it".to_owned(),
-        |e| describe(e.kind(), config),
-    ))
+    Err(last.map_or(JwtRefusal::NoFittingKey, |e| describe(e.kind(), config)))
 }
 
 fn keys_for(
     alg: Algorithm,
     kid: Option<&str>,
     config: &JwtConfig,
-) -> Result<Vec<DecodingKey>, String> {
+) -> Result<Vec<DecodingKey>, JwtRefusal> {
     if alg == Algorithm::HS256 {
         return match &config.hs256_secret {
             Some(secret) => Ok(vec![DecodingKey::from_secret(secret)]),
-            None => Err("HS256 tokens are not accepted: [auth.jwt] has no hs256_secret".to_owned()),
+            None => Err(JwtRefusal::NoHs256Secret),
         };
     }
     if !matches!(alg, Algorithm::RS256 | Algorithm::ES256) {
-        return Err(format!(
-            "its algorithm is {alg:?}; carbonaut accepts RS256, ES256 and HS256"
-        ));
+        return Err(JwtRefusal::Algorithm(alg));
     }
     let Some(jwks) = &config.jwks else {
-        return Err(format!(
-            "{alg:?} tokens are not accepted: [auth.jwt] has no jwks_file"
-        ));
+        return Err(JwtRefusal::NoJwks(alg));
     };
     let fits = |params: &AlgorithmParameters| match params {
         AlgorithmParameters::RSA(_) => alg == Algorithm::RS256,
@@ -92,26 +121,24 @@ fn keys_for(
         // The answer goes to a caller not yet authenticated: it names the setting, the log
         // names the file (a rotated key missing from it is the usual cause).
         tracing::info!(kid, file = %jwks.path.display(), "a JWT names a key the JWKS file does not hold; refused");
-        return Err(match kid {
-            Some(kid) => format!("no {alg:?} key with kid `{kid}` is in [auth.jwt] jwks_file"),
-            None => format!("no {alg:?} key is in [auth.jwt] jwks_file"),
+        return Err(JwtRefusal::NoKey {
+            alg,
+            kid: kid.map(str::to_owned),
         });
     }
     Ok(keys)
 }
 
-fn describe(kind: &ErrorKind, config: &JwtConfig) -> String {
+fn describe(kind: &ErrorKind, config: &JwtConfig) -> JwtRefusal {
     match kind {
-        ErrorKind::InvalidSignature => {
-            "its signature does not verify with the configured keys".to_owned()
-        }
-        ErrorKind::ExpiredSignature => "it has expired (exp)".to_owned(),
-        ErrorKind::ImmatureSignature => "it is not valid yet (nbf)".to_owned(),
-        ErrorKind::InvalidAudience => format!("its audience (aud) is not `{}`", config.audience),
-        ErrorKind::InvalidIssuer => format!("its issuer (iss) is not `{}`", config.issuer),
-        ErrorKind::MissingRequiredClaim(claim) => format!("it has no `{claim}` claim"),
-        ErrorKind::InvalidAlgorithm => "its algorithm does not match the key".to_owned(),
-        other => format!("it is not a valid JWT ({other:?})"),
+        ErrorKind::InvalidSignature => JwtRefusal::BadSignature,
+        ErrorKind::ExpiredSignature => JwtRefusal::Expired,
+        ErrorKind::ImmatureSignature => JwtRefusal::NotYetValid,
+        ErrorKind::InvalidAudience => JwtRefusal::Audience(config.audience.clone()),
+        ErrorKind::InvalidIssuer => JwtRefusal::Issuer(config.issuer.clone()),
+        ErrorKind::MissingRequiredClaim(claim) => JwtRefusal::MissingClaim(claim.clone()),
+        ErrorKind::InvalidAlgorithm => JwtRefusal::AlgorithmMismatch,
+        other => JwtRefusal::Invalid(format!("{other:?}")),
     }
 }
 
@@ -181,11 +208,12 @@ mod tests {
         );
         assert_eq!(
             verify(&token, &config(Some(b"other"))),
-            Err("its signature does not verify with the configured keys".to_owned())
+            Err(JwtRefusal::BadSignature)
         );
         assert!(
             verify(&token, &config(None))
                 .expect_err("no secret")
+                .to_string()
                 .contains("no hs256_secret")
         );
     }
@@ -210,7 +238,7 @@ mod tests {
         let token = hs256(b"k", &json!({"iss": "iss", "aud": "aud", "sub": "x"}));
         assert_eq!(
             verify(&token, &config(secret)),
-            Err("it has no `exp` claim".to_owned())
+            Err(JwtRefusal::MissingClaim("exp".to_owned()))
         );
     }
 }

@@ -10,12 +10,11 @@ pub(crate) mod wit;
 use std::borrow::Cow;
 
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::error::Context as _;
 
 use super::current;
 use super::current as host;
 use crate::inspect::WitVersion;
-use carbonaut_runtime::{GuestLevel, HostState};
+use carbonaut_runtime::{GuestLevel, HostState, RuntimeError};
 use wit as old;
 
 pub(super) const VERSION: WitVersion = WitVersion {
@@ -25,12 +24,12 @@ pub(super) const VERSION: WitVersion = WitVersion {
 };
 
 /// 0.1.0's one import, `log@0.1.0`, forwarded to the host's log.
-pub(super) fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+pub(super) fn link(linker: &mut Linker<HostState>) -> Result<(), RuntimeError> {
     old::carbonaut::provider::log::add_to_linker::<HostState, HasSelf<HostState>>(
         linker,
         |state| state,
     )
-    .context("linking the 0.1.0 log import")?;
+    .map_err(|e| RuntimeError::new("linking the 0.1.0 log import", e))?;
     Ok(())
 }
 

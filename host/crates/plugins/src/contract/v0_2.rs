@@ -7,11 +7,10 @@ pub(crate) mod wit;
 use std::borrow::Cow;
 
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::error::Context as _;
 
 use super::current;
 use crate::inspect::WitVersion;
-use carbonaut_runtime::{GuestLevel, HostState, StoreError};
+use carbonaut_runtime::{GuestLevel, HostState, RuntimeError, StoreError};
 use wit::carbonaut::provider::{key_value, log};
 
 pub(super) const VERSION: WitVersion = WitVersion {
@@ -20,11 +19,11 @@ pub(super) const VERSION: WitVersion = WitVersion {
     patch: 0,
 };
 
-pub(super) fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+pub(super) fn link(linker: &mut Linker<HostState>) -> Result<(), RuntimeError> {
     log::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)
-        .context("linking the log import")?;
+        .map_err(|e| RuntimeError::new("linking the log import", e))?;
     key_value::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)
-        .context("linking the key-value import")?;
+        .map_err(|e| RuntimeError::new("linking the key-value import", e))?;
     Ok(())
 }
 

@@ -17,15 +17,23 @@ pub struct TrustedKey {
     key: minisign_verify::PublicKey,
 }
 
+/// A line that is not a minisign public key; the message is minisign's.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(String);
+
 impl TrustedKey {
     /// Parses the base64 line of a minisign public key (`RW...`, the second line of a `.pub`
     /// file).
-    pub fn parse(text: &str) -> Result<TrustedKey, String> {
+    pub fn parse(text: &str) -> Result<TrustedKey, KeyError> {
         let text = text.trim();
-        let key = minisign_verify::PublicKey::from_base64(text).map_err(|e| e.to_string())?;
+        // Two crates read the same line: minisign-verify checks signatures, minisign tells the
+        // key id. Their errors share no type, hence their messages.
+        let key =
+            minisign_verify::PublicKey::from_base64(text).map_err(|e| KeyError(e.to_string()))?;
         let id = minisign::PublicKey::from_base64(text)
             .map(|k| key_id_of(k.keynum()))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| KeyError(e.to_string()))?;
         Ok(TrustedKey {
             id,
             text: text.to_owned(),

@@ -4,20 +4,29 @@
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, Time, UtcOffset};
 
-/// Milliseconds since the Unix epoch of `text`, or a sentence saying what is accepted.
-pub fn parse_instant(text: &str) -> Result<u64, String> {
+/// A `from` or `to` that is not an instant reports can use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstantError {
+    #[error(
+        "`{0}` is neither a date (2026-11-01) nor RFC 3339 (2026-11-01T00:00:00Z, \
+         2026-11-01T00:00:00+01:00)"
+    )]
+    Unreadable(String),
+    #[error("`{0}` is before 1970")]
+    BeforeEpoch(String),
+}
+
+/// Milliseconds since the Unix epoch of `text`.
+pub fn parse_instant(text: &str) -> Result<u64, InstantError> {
     let text = text.trim();
     let parsed = OffsetDateTime::parse(text, &Rfc3339)
         .ok()
         .or_else(|| parse_date(text).map(|d| d.midnight().assume_utc()));
     let Some(t) = parsed else {
-        return Err(format!(
-            "`{text}` is neither a date (2026-11-01) nor RFC 3339 (2026-11-01T00:00:00Z, \
-             2026-11-01T00:00:00+01:00)"
-        ));
+        return Err(InstantError::Unreadable(text.to_owned()));
     };
     let ms = t.unix_timestamp_nanos() / 1_000_000;
-    u64::try_from(ms).map_err(|_| format!("`{text}` is before 1970"))
+    u64::try_from(ms).map_err(|_| InstantError::BeforeEpoch(text.to_owned()))
 }
 
 fn parse_date(text: &str) -> Option<Date> {
