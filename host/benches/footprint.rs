@@ -15,6 +15,11 @@
 //! `cargo bench -p carbonaut --bench footprint -- [rss|soak|scale|labels]... [--minutes N]`
 //! (no section named: all of them). Figures and the machine are in BENCHMARKS.md.
 
+// The tests' launcher of Debian's node_exporter; the bench uses a part of it.
+#[allow(dead_code)]
+#[path = "../tests/all/support/external.rs"]
+mod external;
+
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,20 +128,9 @@ fn rss() -> Steady {
 }
 
 fn node_exporter_rss() -> Option<f64> {
-    let binary = [
-        "/usr/bin/prometheus-node-exporter",
-        "/usr/sbin/prometheus-node-exporter",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).exists())?;
-    let port = free_port();
-    let mut child = std::process::Command::new(binary)
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .ok()?;
-    let url = format!("http://127.0.0.1:{port}/metrics");
+    external::find_tool("prometheus-node-exporter")?;
+    let node = external::NodeExporter::start(&[]);
+    let url = format!("http://127.0.0.1:{}/metrics", node.port());
     let mut scraped = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     while scraped < 10 && Instant::now() < deadline {
@@ -145,10 +139,7 @@ fn node_exporter_rss() -> Option<f64> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let rss = status_mib(child.id(), "VmRSS:");
-    let _ = child.kill();
-    let _ = child.wait();
-    (scraped == 10).then_some(rss)
+    (scraped == 10).then(|| status_mib(node.pid(), "VmRSS:"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -546,13 +537,6 @@ fn median(values: &[u64]) -> u64 {
     let mut v = values.to_vec();
     v.sort_unstable();
     v.get(v.len() / 2).copied().unwrap_or(0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn loadavg() -> String {

@@ -24,7 +24,7 @@ use crate::bindings::wasi_http::wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use crate::bindings::wasi_http::wasi::io::streams::StreamError;
-use crate::{ProviderError, UnavailableError};
+use crate::{ProviderError, TimestampMs, UnavailableError, time};
 
 /// Response bodies larger than this fail with [`HttpErrorKind::TooLarge`] unless
 /// [`Request::max_body_bytes`] says otherwise: a plugin's memory is limited (128 MiB by
@@ -383,12 +383,61 @@ impl Response {
             .map_err(|e| ProviderError::Other(format!("the response is not UTF-8: {e}")))
     }
 
-    /// `Retry-After` in milliseconds, when it is a number of seconds.
+    /// `Retry-After` in milliseconds: a number of seconds, or an HTTP date counted from the
+    /// response's own `Date` (else this machine's clock), so that the server's clock and
+    /// ours never mix. A date already past is 0.
     pub fn retry_after_ms(&self) -> Option<u64> {
-        self.header("retry-after")?
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .map(|s| s * 1000)
+        let value = self.header("retry-after")?.trim();
+        if let Ok(seconds) = value.parse::<u64>() {
+            return Some(seconds.saturating_mul(1000));
+        }
+        let at = time::parse_http_date_ms(value).ok()?;
+        let now = self.date_ms().unwrap_or_else(time::now_ms);
+        Some(at.saturating_sub(now))
+    }
+
+    /// The server's clock: its `Date` header in milliseconds since the Unix epoch, when it
+    /// is an HTTP date.
+    pub fn date_ms(&self) -> Option<TimestampMs> {
+        time::parse_http_date_ms(self.header("date")?).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(headers: &[(&str, &str)]) -> Response {
+        Response {
+            status: 503,
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_counted_from_the_servers_clock() {
+        assert_eq!(
+            response(&[("retry-after", " 7 ")]).retry_after_ms(),
+            Some(7000)
+        );
+        let dated = |retry: &str| {
+            response(&[
+                ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+                ("retry-after", retry),
+            ])
+            .retry_after_ms()
+        };
+        assert_eq!(dated("Sun, 06 Nov 1994 08:50:07 GMT"), Some(30_000));
+        assert_eq!(dated("Sun, 06 Nov 1994 08:00:00 GMT"), Some(0));
+        assert_eq!(dated("soon"), None);
+        assert_eq!(response(&[]).retry_after_ms(), None);
+        assert_eq!(
+            response(&[("date", "Sun, 06 Nov 1994 08:49:37 GMT")]).date_ms(),
+            Some(784_111_777_000)
+        );
     }
 }

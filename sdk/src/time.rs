@@ -1,6 +1,7 @@
-//! Wall-clock time for plugins: now, and RFC 3339 timestamps (what most HTTP APIs send) as
-//! milliseconds since the Unix epoch, the unit of `timestamp-ms`. Parsed by hand: a date
-//! crate would add more to every component than these few lines do.
+//! Wall-clock time for plugins: now, RFC 3339 timestamps (what most HTTP APIs send in their
+//! bodies) and HTTP dates (what servers send in `Date` and `Retry-After`), as milliseconds
+//! since the Unix epoch, the unit of `timestamp-ms`. Parsed by hand: a date crate would add
+//! more to every component than these few lines do.
 
 use crate::TimestampMs;
 
@@ -98,6 +99,64 @@ pub fn parse_rfc3339_ms(text: &str) -> Result<TimestampMs, TimeError> {
     u64::try_from(ms).map_err(|_| fail("it is before 1970"))
 }
 
+/// An HTTP date, `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110's IMF-fixdate, the only form a
+/// server may send), as milliseconds since the Unix epoch. Surrounding white space is
+/// allowed; the day name is checked to be one, not to match the date. The obsolete RFC 850
+/// and asctime forms are refused: servers have not sent them for decades, and a plugin
+/// that gets one falls back as for any unreadable header. Times before 1970 are refused.
+pub fn parse_http_date_ms(text: &str) -> Result<TimestampMs, TimeError> {
+    let fail = |why: &str| TimeError(format!("`{text}` is not an HTTP date: {why}"));
+    let b = text.trim().as_bytes();
+    // "Sun, 06 Nov 1994 08:49:37 GMT": every field at a fixed place.
+    if b.len() != 29 {
+        return Err(fail("expected the form `Sun, 06 Nov 1994 08:49:37 GMT`"));
+    }
+    let digits = |from: usize, len: usize| -> Result<i64, TimeError> {
+        b[from..from + len].iter().try_fold(0i64, |n, c| {
+            if c.is_ascii_digit() {
+                Ok(n * 10 + i64::from(c - b'0'))
+            } else {
+                Err(fail("a digit is missing"))
+            }
+        })
+    };
+    const DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+    const MONTHS: [&[u8]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let separators = [
+        (3, b','),
+        (4, b' '),
+        (7, b' '),
+        (11, b' '),
+        (16, b' '),
+        (19, b':'),
+    ];
+    if !DAYS.contains(&&b[0..3])
+        || separators.iter().any(|&(i, c)| b[i] != c)
+        || b[22] != b':'
+        || &b[25..] != b" GMT"
+    {
+        return Err(fail("expected the form `Sun, 06 Nov 1994 08:49:37 GMT`"));
+    }
+    let month = MONTHS
+        .iter()
+        .position(|m| *m == &b[8..11])
+        .ok_or_else(|| fail("no such month"))?;
+    let month = i64::try_from(month).map_err(|_| fail("no such month"))? + 1;
+    let (day, year) = (digits(5, 2)?, digits(12, 4)?);
+    let (hour, minute, second) = (digits(17, 2)?, digits(20, 2)?, digits(23, 2)?);
+    if day < 1 || day > days_in_month(year, month) {
+        return Err(fail("no such date"));
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err(fail("no such time of day"));
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    u64::try_from(seconds * 1000).map_err(|_| fail("it is before 1970"))
+}
+
 fn is_leap(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
@@ -150,6 +209,57 @@ mod tests {
             parse_rfc3339_ms("2024-03-01 00:00:00.5Z"),
             Ok(1_709_251_200_500)
         );
+    }
+
+    #[test]
+    fn http_dates_become_milliseconds() {
+        // `date -u -d 'Sun, 06 Nov 1994 08:49:37 GMT' +%s`
+        assert_eq!(
+            parse_http_date_ms("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Ok(784_111_777_000)
+        );
+        assert_eq!(parse_http_date_ms("Thu, 01 Jan 1970 00:00:00 GMT"), Ok(0));
+        // Leap day: `date -u -d '2024-02-29 12:00:00' +%s`
+        assert_eq!(
+            parse_http_date_ms(" Thu, 29 Feb 2024 12:00:00 GMT\r\n"),
+            Ok(1_709_208_000_000)
+        );
+        assert_eq!(
+            parse_http_date_ms("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Ok(253_402_300_799_000)
+        );
+    }
+
+    #[test]
+    fn anything_but_an_imf_fixdate_is_refused_with_the_text() {
+        for bad in [
+            "",
+            "120",
+            "garbage that is 29 bytes long",
+            // RFC 850 and asctime, obsolete.
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun, 06 Nov 1994 08:49:37 CET",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Son, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 nov 1994 08:49:37 GMT",
+            "Sun, 06 Nox 1994 08:49:37 GMT",
+            "Sun, 31 Nov 1994 08:49:37 GMT",
+            "Sun, 29 Feb 2023 08:49:37 GMT",
+            "Sun, 00 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:60:00 GMT",
+            "Sun, 06 Nov 1994 08:49:60 GMT",
+            "Sun, 06 Nov 1994 08-49-37 GMT",
+            "Sun, 06 Nov 19x4 08:49:37 GMT",
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMTx",
+            "Sun, 06 Nov ２94 08:49:37 GMT",
+        ] {
+            let err = parse_http_date_ms(bad).expect_err(bad);
+            assert!(err.0.contains(bad), "{err}");
+        }
     }
 
     #[test]

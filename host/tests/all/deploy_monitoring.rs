@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -115,95 +115,52 @@ fn substitute(expr: &str, vars: &BTreeMap<String, String>) -> String {
     out
 }
 
-struct PromServer {
-    _process: Reaped,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl PromServer {
-    /// Prometheus run from `deploy/prometheus/prometheus.yml` and its rules, with the target
-    /// pointed at `target` and the intervals shortened to a second.
-    fn start(target: std::net::SocketAddr) -> PromServer {
-        let prom = deploy_dir().join("prometheus");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = std::fs::read_to_string(prom.join("prometheus.yml")).expect("read");
-        for (from, to) in [
-            ("scrape_interval: 30s", "scrape_interval: 1s".to_owned()),
-            (
-                "evaluation_interval: 30s",
-                "evaluation_interval: 1s".to_owned(),
-            ),
-            ("scrape_timeout: 20s", "scrape_timeout: 1s".to_owned()),
-            ("\"127.0.0.1:9464\"", format!("\"{target}\"")),
-        ] {
-            assert!(
-                config.contains(from),
-                "deploy/prometheus/prometheus.yml lost `{from}`: update this test"
-            );
-            config = config.replace(from, &to);
-        }
-        std::fs::write(dir.path().join("prometheus.yml"), config).expect("write config");
-        std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
+/// Prometheus run from `deploy/prometheus/prometheus.yml` and its rules, with the target
+/// pointed at `target` and the intervals shortened to a second.
+fn deployed_prometheus(target: std::net::SocketAddr) -> Prometheus {
+    let prom = deploy_dir().join("prometheus");
+    let mut config = std::fs::read_to_string(prom.join("prometheus.yml")).expect("read");
+    for (from, to) in [
+        ("scrape_interval: 30s", "scrape_interval: 1s".to_owned()),
+        (
+            "evaluation_interval: 30s",
+            "evaluation_interval: 1s".to_owned(),
+        ),
+        ("scrape_timeout: 20s", "scrape_timeout: 1s".to_owned()),
+        ("\"127.0.0.1:9464\"", format!("\"{target}\"")),
+    ] {
+        assert!(
+            config.contains(from),
+            "deploy/prometheus/prometheus.yml lost `{from}`: update this test"
+        );
+        config = config.replace(from, &to);
+    }
+    Prometheus::start_with(|dir, _| {
+        std::fs::create_dir(dir.join("rules")).expect("rules dir");
         for rule in files_in(&prom.join("rules"), ".yml") {
             let name = rule.file_name().expect("file name");
-            std::fs::copy(&rule, dir.path().join("rules").join(name)).expect("copy rules");
+            std::fs::copy(&rule, dir.join("rules").join(name)).expect("copy rules");
         }
-        let port = free_port();
-        let process = Command::new(require_tool("prometheus"))
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus");
-        PromServer {
-            _process: Reaped(process),
-            port,
-            _dir: dir,
-        }
-    }
+        config
+    })
+}
 
-    fn api(&self, path: &str, query: &[(&str, &str)]) -> Option<serde_json::Value> {
-        let url = format!("http://127.0.0.1:{}/api/v1/{path}", self.port);
-        let client = reqwest::blocking::Client::new();
-        let resp = client.get(url).query(query).send().ok()?;
-        resp.json().ok()
+/// The instant vector `expr` evaluates to now, or why there is none.
+fn data(prometheus: &Prometheus, expr: &str) -> Result<Vec<serde_json::Value>, String> {
+    let result = prometheus.query(expr)?;
+    if result.is_empty() {
+        return Err("no data".into());
     }
-
-    /// The instant vector `expr` evaluates to now, or why there is none.
-    fn query(&self, expr: &str) -> Result<Vec<serde_json::Value>, String> {
-        let json = self
-            .api("query", &[("query", expr)])
-            .ok_or("no answer from Prometheus")?;
-        if json["status"] != "success" {
-            return Err(format!("query failed: {json}"));
+    for sample in &result {
+        let value: f64 = sample["value"][1]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN);
+        if !value.is_finite() {
+            return Err(format!("a sample is not a finite number: {sample}"));
         }
-        let result = json["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if result.is_empty() {
-            return Err("no data".into());
-        }
-        for sample in &result {
-            let value: f64 = sample["value"][1]
-                .as_str()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(f64::NAN);
-            if !value.is_finite() {
-                return Err(format!("a sample is not a finite number: {sample}"));
-            }
-        }
-        Ok(result)
     }
+    Ok(result)
 }
 
 #[test]
@@ -237,7 +194,7 @@ fn every_dashboard_query_and_recording_rule_returns_data_from_the_demo() {
         "--state-dir",
         state.path().to_str().expect("utf-8"),
     ]);
-    let prometheus = PromServer::start(daemon.addr);
+    let prometheus = deployed_prometheus(daemon.addr);
 
     // Grafana's two ways to fill the variables: "All" (the regex .*), and one value each,
     // the first that the variable's own query offers (so the variable queries are run too).
@@ -254,7 +211,7 @@ fn every_dashboard_query_and_recording_rule_returns_data_from_the_demo() {
         let mut one = BTreeMap::new();
         for (name, selector, label) in &variables {
             let expr = format!("count by ({label}) ({})", substitute(selector, &one));
-            match prometheus.query(&expr) {
+            match data(&prometheus, &expr) {
                 Ok(result) => {
                     let mut values: Vec<&str> = result
                         .iter()
@@ -272,13 +229,13 @@ fn every_dashboard_query_and_recording_rule_returns_data_from_the_demo() {
         for vars in [&all, &one] {
             for (title, expr) in &exprs {
                 let expr = substitute(expr, vars);
-                if let Err(why) = prometheus.query(&expr) {
+                if let Err(why) = data(&prometheus, &expr) {
                     failures.push(format!("panel {title:?}: {expr}: {why}"));
                 }
             }
         }
         for record in &records {
-            if let Err(why) = prometheus.query(record) {
+            if let Err(why) = data(&prometheus, record) {
                 failures.push(format!("recording rule {record}: {why}"));
             }
         }

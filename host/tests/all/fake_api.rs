@@ -1,6 +1,7 @@
-//! A loopback HTTP/1.1 server for provider tests: answers each request with a handler and
-//! records what it saw (method, path, raw query parameters, headers), so a test can serve the
-//! documented response shapes of an API and assert on the requests a plugin made.
+//! The one fake HTTP server of the tests: a loopback HTTP/1.1 server that answers each request
+//! with a handler and records what it saw (method, path, raw query parameters, headers), so a
+//! test can serve the documented response shapes of an API, or exposition files as an
+//! exporter does, and assert on the requests a plugin made.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -65,10 +66,13 @@ impl Upstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler: Handler = Arc::new(handler);
         let record = seen.clone();
-        // The thread ends with the test process; each test has its own port.
+        // The thread ends with the test process; each test has its own port. A thread per
+        // connection, so that a client holding one open (Prometheus scraping several jobs at
+        // once) never holds up another.
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
-                serve(stream, &handler, &record);
+                let (handler, record) = (handler.clone(), record.clone());
+                std::thread::spawn(move || serve(stream, &handler, &record));
             }
         });
         Upstream { addr, seen }
@@ -125,10 +129,18 @@ fn serve(stream: std::net::TcpStream, handler: &Handler, record: &Mutex<Vec<Seen
     let answer = handler(&seen);
     record.lock().expect("lock").push(seen);
     let mut head = format!(
-        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
         answer.status,
         answer.body.len()
     );
+    // Most fakes stand in for a JSON API; a reply that names its type keeps its own.
+    if !answer
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        head.push_str("content-type: application/json\r\n");
+    }
     for (k, v) in &answer.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

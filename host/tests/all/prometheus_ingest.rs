@@ -6,11 +6,10 @@
 mod harness;
 mod stock_interval;
 
-use std::sync::Arc;
-
 use carbonaut_model::ProviderError;
 use carbonaut_runtime::Grants;
 
+use crate::fake_api::{Reply, Upstream, reply};
 use crate::support::*;
 use harness::*;
 
@@ -350,14 +349,14 @@ fn scrape_mode_reads_exporters_without_a_prometheus() {
 #[test]
 fn a_malformed_exposition_names_the_line() {
     let h = Harness::new();
-    let addr = serve(Arc::new(|_, _| {
-        (
+    let addr = Upstream::start(|_| {
+        reply(
             200,
-            vec![],
-            b"# TYPE scaph_host_energy_microjoules counter\nscaph_host_energy_microjoules{x=\"1\" 5\n"
-                .to_vec(),
+            "# TYPE scaph_host_energy_microjoules counter\nscaph_host_energy_microjoules{x=\"1\" 5\n"
+                .to_owned(),
         )
-    }));
+    })
+    .addr;
     let url = format!("http://{addr}/metrics");
     let err = provider_error(h.collect(
         &origin(addr),
@@ -372,26 +371,19 @@ fn a_malformed_exposition_names_the_line() {
 
 /// A server that answers every request as `answer` says, and what the plugin makes of it.
 fn query_error(
-    answer: impl Fn(&[(String, String)]) -> (u16, Vec<(&'static str, String)>, Vec<u8>)
-    + Send
-    + Sync
-    + 'static,
+    answer: impl Fn(&[(String, String)]) -> Reply + Send + Sync + 'static,
     extra: &[(&str, &str)],
 ) -> ProviderError {
     let h = Harness::new();
-    let addr = serve(Arc::new(move |_, headers| answer(headers)));
+    let addr = Upstream::start(move |seen| answer(&seen.headers)).addr;
     let url = format!("http://{addr}");
     let mut pairs = vec![("url", url.as_str())];
     pairs.extend_from_slice(extra);
     provider_error(h.collect(&origin(addr), &pairs, &[resource("a", "a", None)]))
 }
 
-fn json(status: u16, body: &str) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
-    (
-        status,
-        vec![("Content-Type", "application/json".to_owned())],
-        body.as_bytes().to_vec(),
-    )
+fn json(status: u16, body: &str) -> Reply {
+    reply(status, body.to_owned()).header("Content-Type", "application/json")
 }
 
 #[test]
@@ -399,12 +391,11 @@ fn server_errors_map_to_provider_errors() {
     // Prometheus still replaying its write-ahead log, with a hint when to come back.
     let err = query_error(
         |_| {
-            let (s, mut h, b) = json(
+            json(
                 503,
                 r#"{"status":"error","errorType":"unavailable","error":"TSDB not ready"}"#,
-            );
-            h.push(("Retry-After", "7".to_owned()));
-            (s, h, b)
+            )
+            .header("Retry-After", "7")
         },
         &[],
     );
@@ -428,13 +419,13 @@ fn server_errors_map_to_provider_errors() {
                 r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
             )
         } else {
-            (401, vec![], b"Unauthorized".to_vec())
+            reply(401, "Unauthorized".to_owned())
         }
     };
     let err = query_error(guarded, &[]);
     assert!(matches!(err, ProviderError::Unauthorized(_)), "{err:?}");
     let h = Harness::new();
-    let addr = serve(Arc::new(move |_, headers| guarded(headers)));
+    let addr = Upstream::start(move |seen| guarded(&seen.headers)).addr;
     let url = format!("http://{addr}");
     let samples = h
         .collect(

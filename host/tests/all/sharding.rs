@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use carbonaut::cluster::Shard;
@@ -104,81 +103,38 @@ fn account_energy(daemon: &Daemon, accounts: &BTreeSet<String>) -> BTreeMap<Stri
         .collect()
 }
 
-struct Prometheus {
-    _server: Reaped,
-    port: u16,
-    _dir: tempfile::TempDir,
+/// A real Prometheus scraping each job's targets every second.
+fn scraping(jobs: &[(&str, Vec<String>)]) -> Prometheus {
+    let mut config = EVERY_SECOND.to_owned();
+    for (name, targets) in jobs {
+        config.push_str(&job(name, "/metrics", targets));
+    }
+    Prometheus::start(&config)
 }
 
-impl Prometheus {
-    /// A real Prometheus scraping each job's targets every second.
-    fn start(jobs: &[(&str, Vec<String>)]) -> Prometheus {
-        let binary = require_tool("prometheus");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut yaml =
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
-                .to_owned();
-        for (job, targets) in jobs {
-            let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-            yaml.push_str(&format!(
-                "  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n",
-                targets.join(", ")
-            ));
-        }
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, yaml).expect("write prometheus.yml");
-        let port = free_port();
-        let server = Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus");
-        Prometheus {
-            _server: Reaped(server),
-            port,
-            _dir: dir,
-        }
+/// The single value of an instant query at `at` (seconds since the epoch), if it has one.
+fn scalar(prometheus: &Prometheus, query: &str, at: f64) -> Option<f64> {
+    match prometheus.query_at(query, at).ok()?.as_slice() {
+        [one] => one["value"][1].as_str()?.parse().ok(),
+        _ => None,
     }
+}
 
-    /// The single value of an instant query at `at` (seconds since the epoch), if it has one.
-    fn scalar(&self, query: &str, at: f64) -> Option<f64> {
-        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
-        let json: serde_json::Value = reqwest::blocking::Client::new()
-            .get(url)
-            .query(&[("query", query), ("time", &format!("{at:.3}"))])
-            .send()
-            .ok()?
-            .json()
-            .ok()?;
-        let result = json["data"]["result"].as_array()?;
-        match result.as_slice() {
-            [one] => one["value"][1].as_str()?.parse().ok(),
-            _ => None,
+/// Waits until `query` has a value at the current time that `check` accepts.
+fn wait(prometheus: &Prometheus, query: &str, secs: u64, check: impl Fn(f64) -> bool) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = scalar(prometheus, query, now_secs())
+            && check(v)
+        {
+            return v;
         }
-    }
-
-    /// Waits until `query` has a value at the current time that `check` accepts.
-    fn wait(&self, query: &str, secs: u64, check: impl Fn(f64) -> bool) -> f64 {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(v) = self.scalar(query, now_secs())
-                && check(v)
-            {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Prometheus never gave an acceptable value for {query}; last: {:?}",
-                self.scalar(query, now_secs())
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never gave an acceptable value for {query}; last: {:?}",
+            scalar(prometheus, query, now_secs())
+        );
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -242,7 +198,7 @@ fn three_shards_own_disjoint_accounts_and_add_up_to_one_instance() {
             && text.contains("\ncarbonaut_total_shards 1\n")
     );
 
-    let prometheus = Prometheus::start(&[
+    let prometheus = scraping(&[
         (
             "sharded",
             shards.iter().map(|d| d.addr.to_string()).collect(),
@@ -251,7 +207,8 @@ fn three_shards_own_disjoint_accounts_and_add_up_to_one_instance() {
     ]);
     let total = (ACCOUNTS * PER_ACCOUNT) as f64;
     for job in ["sharded", "single"] {
-        prometheus.wait(
+        wait(
+            &prometheus,
             &format!("count(carbonaut_resource_info{{job=\"{job}\"}})"),
             90,
             |n| n == total,
@@ -259,7 +216,8 @@ fn three_shards_own_disjoint_accounts_and_add_up_to_one_instance() {
     }
     // Let every instance have its carbon intensity and a window of steady samples.
     let window = 20;
-    prometheus.wait(
+    wait(
+        &prometheus,
         "count(carbonaut_resource_emissions_grams_total > 0)",
         90,
         |n| n == 2.0 * total,
@@ -268,8 +226,7 @@ fn three_shards_own_disjoint_accounts_and_add_up_to_one_instance() {
     let at = now_secs() - 2.0;
 
     let sum = |query: &str, job: &str| {
-        prometheus
-            .scalar(&query.replace("JOB", job), at)
+        scalar(&prometheus, &query.replace("JOB", job), at)
             .unwrap_or_else(|| panic!("no value for {query} of {job}"))
     };
     let resources = "sum(carbonaut_topology_resources{job=\"JOB\"})";

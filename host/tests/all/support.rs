@@ -1,9 +1,16 @@
-//! Shared helpers: the runtime, guest paths, and fixtures.
+//! Shared helpers: the runtime, guest paths, fixtures, a daemon started as a user starts it,
+//! and (in `external`) the programs from outside the repository that tests run.
+
+pub mod external;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use carbonaut_runtime::{Limits, Runtime};
+
+pub use external::{
+    EVERY_SECOND, NodeExporter, Prometheus, Reaped, free_port, job, require_tool, require_tool_from,
+};
 
 pub const MOCK_CLOUD: &str = env!("CARBONAUT_GUEST_MOCK_CLOUD");
 pub const MOCK_METER: &str = env!("CARBONAUT_GUEST_MOCK_METER");
@@ -196,45 +203,6 @@ pub fn series<'a>(text: &'a str, metric: &str) -> Vec<&'a str> {
     text.lines()
         .filter(|l| l.starts_with(&format!("{metric}{{")))
         .collect()
-}
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A child process killed when the test ends, passing or panicking.
-pub struct Reaped(pub std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A command that must exist on this machine (`.ci/run` installs it); a missing one fails the
-/// test with what to install, never skips it.
-pub fn require_tool(name: &str) -> PathBuf {
-    require_tool_from(name, "prometheus")
-}
-
-/// [`require_tool`] for a command from Debian package `package`.
-pub fn require_tool_from(name: &str, package: &str) -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "`{name}` is not installed: `apt-get install {package}` provides it (.ci/run does this)"
-        )
-    })
 }
 
 /// What `carbonaut check-config` said about a shipped example.

@@ -8,11 +8,21 @@
 
 use carbonaut_sdk::http::{Request, Response, encode_component};
 use carbonaut_sdk::{ProviderError, UnavailableError, log};
+use serde::{Deserialize, Serialize};
 
 use crate::Config;
 use crate::answered;
-use crate::cache::Cached;
 use crate::parse::{self, ZoneMix};
+
+/// What the API said about a zone, as it is cached: the parsed figures (a few hundred bytes,
+/// not the API's bodies, so hundreds of zones fit in the store's 1 MiB namespace). A zone left
+/// out is cached too, so an unknown zone is not asked about on every collection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Answer {
+    Mix(ZoneMix),
+    /// The zone is unknown or has no figure; the reason, for the log.
+    LeftOut(String),
+}
 
 /// Without these the API may answer for the zone of the caller's IP address when it cannot
 /// place the query. `disableCallerLookup` is the name Electricity Maps' clients send on v3
@@ -23,7 +33,7 @@ const NO_CALLER_LOOKUP: &str = "disableCallerLookup=true&shouldUseFallbackCaller
 const THROTTLED_RETRY_MS: u64 = 5 * 60 * 1000;
 
 /// A zone's answer: its mix, or why it is left out.
-pub fn fetch(config: &Config, zone: &str) -> Result<Cached, ProviderError> {
+pub fn fetch(config: &Config, zone: &str) -> Result<Answer, ProviderError> {
     let mut query = format!("zone={}&{NO_CALLER_LOOKUP}", encode_component(zone));
     if let Some(factor) = config.emission_factor {
         query.push_str("&emissionFactorType=");
@@ -31,15 +41,15 @@ pub fn fetch(config: &Config, zone: &str) -> Result<Cached, ProviderError> {
     }
     let body = match get(config, "carbon-intensity/latest", &query, zone)? {
         Ok(body) => body,
-        Err(left_out) => return Ok(Cached::LeftOut(left_out)),
+        Err(left_out) => return Ok(Answer::LeftOut(left_out)),
     };
     let body = parse::json("carbon-intensity/latest", &body)?;
     if let Some(other) = other_zone("carbon-intensity/latest", &body, zone) {
-        return Ok(Cached::LeftOut(other));
+        return Ok(Answer::LeftOut(other));
     }
     let intensity = parse::intensity(&body)?;
     let Some(carbon_intensity) = intensity.carbon_intensity else {
-        return Ok(Cached::LeftOut(
+        return Ok(Answer::LeftOut(
             "Electricity Maps has no carbon intensity for this zone (carbonIntensity is null)"
                 .into(),
         ));
@@ -69,7 +79,7 @@ pub fn fetch(config: &Config, zone: &str) -> Result<Cached, ProviderError> {
             (Vec::new(), false)
         }
     };
-    Ok(Cached::Mix(ZoneMix {
+    Ok(Answer::Mix(ZoneMix {
         carbon_intensity,
         direct: intensity.direct,
         shares,

@@ -5,17 +5,17 @@
 
 mod answered;
 mod api;
-mod cache;
 mod parse;
 
 use std::collections::BTreeMap;
 
+use carbonaut_sdk::kv::{ExpiringCache, StoreError};
 use carbonaut_sdk::{
     EnergyMix, Environment, LocationQuery, Metadata, Plugin, ProviderError, Settings, log, setting,
     time,
 };
 
-use crate::cache::Cached;
+use crate::api::Answer;
 use crate::parse::ZoneMix;
 
 struct ElectricityMaps;
@@ -159,13 +159,17 @@ impl Environment for ElectricityMaps {
 /// The zone's mix from the cache while it is fresh, else from the API (then cached). `None`
 /// for a zone the API does not know or has no figure for.
 fn zone_mix(config: &Config, zone: &str, now: u64) -> Result<Option<ZoneMix>, ProviderError> {
-    let key = cache::key(config.emission_factor.unwrap_or("default"), zone);
+    // The emission factor asked for is part of the key, so changing the setting never serves
+    // figures of the other kind.
+    let factor = config.emission_factor.unwrap_or("default");
+    let key = format!("zone/{factor}/{zone}");
+    let answers = ExpiringCache::new(config.cache_ms);
     if config.cache_ms > 0
-        && let Some(cached) = cache::get(&key, now, config.cache_ms)?
+        && let Some(cached) = answers.get(&key, now).map_err(not_granted)?
     {
         return Ok(match cached {
-            Cached::Mix(mix) => Some(mix),
-            Cached::LeftOut(why) => {
+            Answer::Mix(mix) => Some(mix),
+            Answer::LeftOut(why) => {
                 log::debug(
                     "zone left out (cached answer)",
                     &[("zone", zone), ("why", &why)],
@@ -187,8 +191,8 @@ fn zone_mix(config: &Config, zone: &str, now: u64) -> Result<Option<ZoneMix>, Pr
         other => other?,
     };
     let answer = match fetched {
-        Cached::Mix(ref mix) => Some(mix.clone()),
-        Cached::LeftOut(ref why) => {
+        Answer::Mix(ref mix) => Some(mix.clone()),
+        Answer::LeftOut(ref why) => {
             log::warn(
                 "zone left out; if the zone is wrong, map the location to one Electricity Maps \
                  knows in [environment] zones",
@@ -198,9 +202,21 @@ fn zone_mix(config: &Config, zone: &str, now: u64) -> Result<Option<ZoneMix>, Pr
         }
     };
     if config.cache_ms > 0 {
-        cache::set(&key, now, &fetched);
+        answers.remember(&key, now, &fetched);
     }
     Ok(answer)
+}
+
+/// The cache is on by default, so a store the operator did not grant says how to fix either.
+fn not_granted(error: StoreError) -> ProviderError {
+    match error {
+        StoreError::Denied(why) => ProviderError::BadConfig(format!(
+            "the key-value store is not granted ({why}): add `key_value = true` to this \
+             provider in the config so answers are cached, or set cache_seconds = 0 to call \
+             the API on every collection"
+        )),
+        other => other.into(),
+    }
 }
 
 carbonaut_sdk::export!(ElectricityMaps: environment);

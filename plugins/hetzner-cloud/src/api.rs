@@ -3,7 +3,7 @@
 //! provider errors.
 
 use carbonaut_sdk::http::{Request, Response};
-use carbonaut_sdk::{Account, ProviderError, Settings, UnavailableError, setting};
+use carbonaut_sdk::{Account, ProviderError, Settings, UnavailableError, setting, time};
 use serde::Deserialize;
 
 use crate::server::Server;
@@ -172,77 +172,7 @@ fn retry_after_ms(response: &Response) -> Option<u64> {
         return Some(ms);
     }
     let reset: u64 = response.header("ratelimit-reset")?.trim().parse().ok()?;
-    let now = match response.header("date").and_then(http_date) {
-        Some(now) => now,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs(),
-    };
+    let now = response.date_ms().unwrap_or_else(time::now_ms) / 1000;
     // A reset already past still means "not now": ask again in a second.
     Some(reset.saturating_sub(now).max(1) * 1000)
-}
-
-/// Seconds since the Unix epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only
-/// date format an HTTP/1.1 server may send.
-fn http_date(text: &str) -> Option<u64> {
-    let mut parts = text.split_whitespace();
-    let _weekday = parts.next()?;
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: u64 = parts.next()?.parse().ok()?;
-    let mut clock = parts.next()?.split(':').map(|n| n.parse::<u64>().ok());
-    let (h, m, s) = (clock.next()??, clock.next()??, clock.next()??);
-    if parts.next()? != "GMT" || year < 1970 || !(1..=31).contains(&day) {
-        return None;
-    }
-    Some(days_since_epoch(year, month, day) * 86_400 + h * 3600 + m * 60 + s)
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
-/// `days_from_civil`, for years from 1970).
-fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_dates_become_unix_seconds() {
-        // `date -u -d 'Sun, 06 Nov 1994 08:49:37 GMT' +%s`
-        assert_eq!(
-            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
-        );
-        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        // Leap day: `date -u -d '2024-02-29 12:00:00' +%s`
-        assert_eq!(
-            http_date("Thu, 29 Feb 2024 12:00:00 GMT"),
-            Some(1_709_208_000)
-        );
-        assert_eq!(http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
-        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 CET"), None);
-    }
 }

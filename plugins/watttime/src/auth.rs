@@ -3,9 +3,8 @@
 //! a fresh instance) until a minute before it expires, or until the API refuses it.
 
 use carbonaut_sdk::http::Request;
-use carbonaut_sdk::kv::{self, StoreError};
+use carbonaut_sdk::kv::{CacheError, ExpiringCache, StoreError};
 use carbonaut_sdk::{ProviderError, log};
-use serde::{Deserialize, Serialize};
 
 use crate::Config;
 use crate::api::{status_error, text_field};
@@ -14,12 +13,8 @@ use crate::api::{status_error, text_field};
 const TOKEN_LIFETIME_MS: u64 = 30 * 60 * 1000;
 /// A token is renewed this long before it expires, so it never runs out during a call.
 const RENEW_MARGIN_MS: u64 = 60 * 1000;
-
-#[derive(Serialize, Deserialize)]
-struct StoredToken {
-    token: String,
-    expires_at_ms: u64,
-}
+/// Tokens kept until a minute before WattTime lets them expire.
+const TOKENS: ExpiringCache = ExpiringCache::new(TOKEN_LIFETIME_MS - RENEW_MARGIN_MS);
 
 /// The bearer token of one call: read from the store or obtained by logging in, at most once
 /// each unless the API refuses it.
@@ -43,12 +38,11 @@ impl<'a> Session<'a> {
         if let Some(token) = &self.token {
             return Ok(token.clone());
         }
-        let stored = kv::get(&self.key())
-            .map_err(store_error)?
-            .and_then(|bytes| serde_json::from_slice::<StoredToken>(&bytes).ok())
-            .filter(|t| self.now < t.expires_at_ms);
+        let stored = TOKENS
+            .get::<String>(&self.key(), self.now)
+            .map_err(store_error)?;
         let token = match stored {
-            Some(stored) => stored.token,
+            Some(token) => token,
             None => self.login()?,
         };
         self.token = Some(token.clone());
@@ -92,13 +86,12 @@ impl<'a> Session<'a> {
             ))
         })?;
         let token = text_field(&body, "token", "login")?.to_owned();
-        let stored = StoredToken {
-            token: token.clone(),
-            expires_at_ms: self.now + TOKEN_LIFETIME_MS - RENEW_MARGIN_MS,
-        };
-        let bytes = serde_json::to_vec(&stored)
-            .map_err(|e| ProviderError::Other(format!("the token could not be stored: {e}")))?;
-        kv::set(&self.key(), &bytes).map_err(store_error)?;
+        TOKENS
+            .set(&self.key(), self.now, &token)
+            .map_err(|error| match error {
+                CacheError::Store(store) => store_error(store),
+                encode => encode.into(),
+            })?;
         log::info(
             "logged in to WattTime",
             &[("username", &self.config.username)],

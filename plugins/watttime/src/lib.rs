@@ -6,10 +6,10 @@
 
 mod api;
 mod auth;
-mod cache;
 
 use std::collections::BTreeMap;
 
+use carbonaut_sdk::kv::ExpiringCache;
 use carbonaut_sdk::{
     EnergyMix, Environment, LocationQuery, Metadata, Plugin, ProviderError, Settings, log, setting,
     time,
@@ -155,9 +155,12 @@ fn region_moer(
     region: &str,
     now: u64,
 ) -> Result<Option<Moer>, ProviderError> {
+    // A region WattTime does not know is cached as `None`, so it is not asked about every time.
     let key = format!("moer/{region}");
+    let answers = ExpiringCache::new(config.cache_ms);
+    // A denied store is a miss here: the login needs the store too, and says how to grant it.
     if config.cache_ms > 0
-        && let Some(cached) = cache::get(&key, now, config.cache_ms)
+        && let Some(cached) = answers.get::<Option<Moer>>(&key, now).ok().flatten()
     {
         if cached.is_none() {
             log::debug("region left out (cached answer)", &[("region", region)]);
@@ -175,7 +178,7 @@ fn region_moer(
         }
     };
     if config.cache_ms > 0 {
-        cache::set(&key, now, &answer);
+        answers.remember(&key, now, &answer);
     }
     Ok(answer)
 }

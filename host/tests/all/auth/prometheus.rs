@@ -2,16 +2,14 @@
 //! `tls_config` `cert_file`/`key_file`, while metrics are protected and client certificates
 //! required; a second job without a certificate is refused.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::pki::Ca;
 use super::*;
-use crate::support::{Reaped, free_port, require_tool};
+use crate::support::{EVERY_SECOND, Prometheus};
 
 #[test]
 fn prometheus_scrapes_over_mutual_tls() {
-    let prometheus = require_tool("prometheus");
     let server_ca = Ca::new("server CA");
     let client_ca = Ca::new("client CA");
     let site = site_with(
@@ -27,7 +25,6 @@ fn prometheus_scrapes_over_mutual_tls() {
         .write(dir, "prometheus");
     let daemon = site.start();
 
-    let config = dir.join("prometheus.yml");
     let target = format!("localhost:{}", daemon.addr.port());
     let tls = |with_cert: bool| {
         let cert = if with_cert {
@@ -44,37 +41,13 @@ fn prometheus_scrapes_over_mutual_tls() {
             dir.join("server-ca.pem").display()
         )
     };
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: carbonaut\n{}    static_configs:\n      - targets: ['{target}']\n  - job_name: no-certificate\n{}    static_configs:\n      - targets: ['{target}']\n",
-            tls(true),
-            tls(false)
-        ),
-    )
-    .expect("write prometheus.yml");
-    let port = free_port();
-    let _server = Reaped(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let prometheus = Prometheus::start(&format!(
+        "{EVERY_SECOND}  - job_name: carbonaut\n{}    static_configs:\n      - targets: ['{target}']\n  - job_name: no-certificate\n{}    static_configs:\n      - targets: ['{target}']\n",
+        tls(true),
+        tls(false)
+    ));
 
-    let query = |q: &str| -> Vec<serde_json::Value> {
-        reqwest::blocking::get(format!("http://127.0.0.1:{port}/api/v1/query?query={q}"))
-            .ok()
-            .and_then(|r| r.json::<serde_json::Value>().ok())
-            .and_then(|j| j["data"]["result"].as_array().cloned())
-            .unwrap_or_default()
-    };
+    let query = |q: &str| prometheus.query(q).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let up = query("up");

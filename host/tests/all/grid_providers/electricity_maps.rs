@@ -162,8 +162,10 @@ async fn electricity_maps_answers_from_the_cache_until_it_expires() {
     let key = b"em\0zone/default/DE".to_vec();
     let mut entry: serde_json::Value =
         serde_json::from_slice(&tree.get(&key).expect("read").expect("cached")).expect("JSON");
-    let fetched = entry["fetched_at_ms"].as_u64().expect("fetched_at_ms");
-    entry["fetched_at_ms"] = (fetched - 301_000).into();
+    for time in ["stored_at_ms", "expires_at_ms"] {
+        let at = entry[time].as_u64().expect(time);
+        entry[time] = (at - 301_000).into();
+    }
     tree.insert(&key, serde_json::to_vec(&entry).expect("JSON"))
         .expect("write");
     ask().await.expect("third");

@@ -200,7 +200,7 @@ async fn watttime_logs_in_again_when_the_stored_token_has_expired() {
     let mut stored: serde_json::Value =
         serde_json::from_slice(&tree.get(&key).expect("read").expect("a stored token"))
             .expect("JSON");
-    assert_eq!(stored["token"], "token-1");
+    assert_eq!(stored["value"], "token-1");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")

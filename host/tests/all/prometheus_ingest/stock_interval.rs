@@ -20,66 +20,50 @@ const MINUTE_S: u64 = 60;
 
 #[test]
 fn a_stock_prometheus_scraping_every_minute_gives_utilisation() {
-    let prometheus = require_tool("prometheus");
     let promtool = require_tool("promtool");
     // Loaded first: the written samples age while the test runs.
     let h = Harness::new();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    let samples = dir.path().join("samples.om");
-    let now_s = now_ms() / 1000;
-    let mut text = String::from("# TYPE node_cpu_seconds counter\n");
-    for (cpu, rate) in IDLE_RATES.iter().enumerate() {
-        for minute in (0..10).rev() {
-            // The last sample 5 s ago: a 1m window at the query's time holds only it.
-            let at = now_s - 5 - minute * MINUTE_S;
-            let value = 1000.0 + rate * (600 - minute * MINUTE_S) as f64;
-            text.push_str(&format!(
-                "node_cpu_seconds_total{{cpu=\"{cpu}\",instance=\"box-1:9100\",job=\"node\",\
-                 mode=\"idle\"}} {value} {at}\n"
-            ));
+    let prometheus = Prometheus::start_with(|dir, port| {
+        let samples = dir.join("samples.om");
+        let now_s = now_ms() / 1000;
+        let mut text = String::from("# TYPE node_cpu_seconds counter\n");
+        for (cpu, rate) in IDLE_RATES.iter().enumerate() {
+            for minute in (0..10).rev() {
+                // The last sample 5 s ago: a 1m window at the query's time holds only it.
+                let at = now_s - 5 - minute * MINUTE_S;
+                let value = 1000.0 + rate * (600 - minute * MINUTE_S) as f64;
+                text.push_str(&format!(
+                    "node_cpu_seconds_total{{cpu=\"{cpu}\",instance=\"box-1:9100\",job=\"node\",\
+                     mode=\"idle\"}} {value} {at}\n"
+                ));
+            }
         }
-    }
-    text.push_str("# EOF\n");
-    std::fs::write(&samples, text).expect("write the samples");
-    let status = Command::new(promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&samples)
-        .arg(&data)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run promtool");
-    assert!(status.success(), "promtool failed");
+        text.push_str("# EOF\n");
+        std::fs::write(&samples, text).expect("write the samples");
+        let status = Command::new(promtool)
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&samples)
+            .arg(dir.join("data"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("run promtool");
+        assert!(status.success(), "promtool failed");
 
-    // Debian's default configuration, less its node job: no global section at all.
-    let config = dir.path().join("prometheus.yml");
-    let port = free_port();
-    std::fs::write(
-        &config,
+        // Debian's default configuration, less its node job: no global section at all.
         format!(
             "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: \
              ['127.0.0.1:{port}']\n"
-        ),
-    )
-    .expect("write prometheus.yml");
-    let _server = Reaped(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
-    wait_until(30, "Prometheus ready", || {
-        query_result_len(port, "node_cpu_seconds_total").and_then(|n| {
+        )
+    });
+    wait_until(30, "the written samples", || {
+        series_count(&prometheus, "node_cpu_seconds_total").and_then(|n| {
             (n == 2)
                 .then_some(())
                 .ok_or(format!("{n} series of the written samples"))
         })
     });
 
+    let port = prometheus.port();
     let url = format!("http://127.0.0.1:{port}");
     let grants = origin(format!("127.0.0.1:{port}"));
     let box1 = [resource("box-1:9100", "box-1", None)];
