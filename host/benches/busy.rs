@@ -81,12 +81,14 @@ fn main() {
     let started = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let healthz = poll(
+        started,
         &stop,
         format!("{}/healthz", daemon.base),
         false,
         Duration::from_millis(20),
     );
     let gzip = poll(
+        started,
         &stop,
         format!("{}/metrics", daemon.base),
         true,
@@ -94,6 +96,7 @@ fn main() {
     );
     let plain_poll = plain.then(|| {
         poll(
+            started,
             &stop,
             format!("{}/metrics", daemon.base),
             false,
@@ -134,6 +137,18 @@ fn main() {
             p.row(name);
         }
     }
+    for (name, polled) in [("/healthz", &healthz), ("/metrics gzip", &gzip)] {
+        let slow: Vec<String> = polled
+            .slow
+            .iter()
+            .map(|(at, ms)| format!("{at:.1} s: {ms:.0} ms"))
+            .collect();
+        println!("{name} requests over 200 ms (sent at): {}", slow.join(", "));
+    }
+    println!(
+        "daemon log, seconds from the start: syncs done at {:?}, first collection at {:?}",
+        log.sync_at, log.first_collection_at
+    );
     let after_first = rss
         .iter()
         .filter(|(at, _, _)| log.first_collection_at.is_some_and(|f| *at >= f))
@@ -186,6 +201,8 @@ fn main() {
 /// What one poller saw.
 struct Polled {
     latencies_ms: Vec<f64>,
+    /// (seconds from the start, ms) of requests that took longer than 200 ms.
+    slow: Vec<(f64, f64)>,
     failed: usize,
     bytes: usize,
 }
@@ -215,6 +232,7 @@ impl Polled {
 /// Requests `url` until `stop`, pausing `pause` between requests; the latency of each to its
 /// last body byte. Requests before the daemon first answers are not counted.
 fn poll(
+    since: Instant,
     stop: &Arc<AtomicBool>,
     url: String,
     gzip: bool,
@@ -230,6 +248,7 @@ fn poll(
             latencies_ms: Vec::new(),
             failed: 0,
             bytes: 0,
+            slow: Vec::new(),
         };
         let mut answered = false;
         let mut n = 0u64;
@@ -249,6 +268,11 @@ fn poll(
                     answered = true;
                     n += 1;
                     polled.latencies_ms.push(ms);
+                    if ms > 200.0 {
+                        polled
+                            .slow
+                            .push((since.elapsed().as_secs_f64() - ms / 1000.0, ms));
+                    }
                     polled.bytes = body.len();
                     if gzip && n % 10 == 1 {
                         let mut text = Vec::new();
@@ -324,6 +348,8 @@ struct Log {
     syncs: Vec<u64>,
     /// Seconds from the start to the first `samples collected` line.
     first_collection_at: Option<f64>,
+    /// Seconds from the start to each `sync round done` line.
+    sync_at: Vec<String>,
     tail: std::collections::VecDeque<String>,
 }
 
@@ -364,7 +390,11 @@ impl Daemon {
                             log.first_collection_at = Some(started.elapsed().as_secs_f64());
                         }
                     }
-                    Some(ms) if line.contains("sync round done") => log.syncs.push(ms),
+                    Some(ms) if line.contains("sync round done") => {
+                        log.syncs.push(ms);
+                        let at = started.elapsed().as_secs_f64();
+                        log.sync_at.push(format!("{at:.1}"));
+                    }
                     _ => {}
                 }
                 log.tail.push_back(line);

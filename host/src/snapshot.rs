@@ -153,11 +153,15 @@ impl SnapshotCell {
         }
     }
 
+    /// Makes `snapshot` the current one. The previous one is dropped after the lock is
+    /// released: freeing a large inventory's maps takes long enough that readers (every
+    /// scrape) must not wait behind it.
     pub fn set(&self, snapshot: Snapshot) {
         let snapshot = Arc::new(snapshot);
-        match self.current.write() {
-            Ok(mut guard) => *guard = snapshot,
-            Err(poisoned) => *poisoned.into_inner() = snapshot,
-        }
+        let previous = match self.current.write() {
+            Ok(mut guard) => std::mem::replace(&mut *guard, snapshot),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), snapshot),
+        };
+        drop(previous);
     }
 }

@@ -74,7 +74,12 @@ impl Collector {
                 .gate
                 .write("topology", self.plan.state.write_timeout, move |store| {
                     store
-                        .apply_sync(&sync, &moves.0, &moves.1, counters.iter().map(|(i, c)| (i, c)))
+                        .apply_sync(
+                            &sync,
+                            &moves.0,
+                            &moves.1,
+                            counters.iter().map(|(i, c)| (i, c)),
+                        )
                         .map(|()| (sync, moves))
                 })
                 .await;

@@ -1093,9 +1093,16 @@ mod tests {
         let (topology, report) = store.load_topology().expect("load");
         assert_eq!(report.quarantined, 0);
         assert!(topology.accounts["acme"] == acme.node, "acme as synced");
-        assert_eq!(topology.accounts["globex"].projects["p"].resources.len(), 10);
+        assert_eq!(
+            topology.accounts["globex"].projects["p"].resources.len(),
+            10
+        );
         let loaded = store.load_counters(&mut report.clone()).expect("counters");
-        assert_eq!(loaded.len(), 1, "only acme's counters: globex's resources are unsampled");
+        assert_eq!(
+            loaded.len(),
+            1,
+            "only acme's counters: globex's resources are unsampled"
+        );
         assert_eq!(loaded[&id].energy_joules_total, 5.0);
     }
 }

@@ -408,5 +408,9 @@ async fn a_scrape_while_a_collection_renders_gets_the_previous_snapshot_whole() 
     assert!(started.elapsed() >= render);
     let (_, after) = get(&state, "/metrics").await;
     assert_eq!(energy(&after).len(), 20);
-    assert_ne!(energy(&after), energy(&before), "the new snapshot once rendered");
+    assert_ne!(
+        energy(&after),
+        energy(&before),
+        "the new snapshot once rendered"
+    );
 }
