@@ -153,8 +153,14 @@ impl SnapshotCell {
         sync::read(&self.current).clone()
     }
 
+    /// Makes `snapshot` the current one. The previous one is dropped after the lock is
+    /// released: freeing a large inventory's maps takes long enough that readers (every
+    /// scrape) must not wait behind it.
     pub fn set(&self, snapshot: Snapshot) {
         let snapshot = Arc::new(snapshot);
-        *sync::write(&self.current) = snapshot;
+        // The previous snapshot is dropped after the lock is released: freeing a large one
+        // takes time no reader should wait for.
+        let previous = std::mem::replace(&mut *sync::write(&self.current), snapshot);
+        drop(previous);
     }
 }

@@ -58,6 +58,9 @@ pub struct Collector {
     pub(super) disabled: BTreeSet<String>,
     /// Hourly and daily rollups of what the samples add (`carbonaut_store::history`).
     pub(super) history: carbonaut_store::history::Recorder,
+    /// A test hook (`fault-injection`): how long each publish waits on its rendering thread
+    /// before the snapshot is swapped in, as a very large inventory's rendering would take.
+    render_delay: std::time::Duration,
 }
 
 /// The in-memory copy of the state plus what is not persisted (last samples, mixes, errors).
@@ -160,8 +163,9 @@ impl Collector {
             },
             plugins,
             disabled: BTreeSet::new(),
+            render_delay: std::time::Duration::ZERO,
         };
-        collector.publish();
+        collector.publish_now();
         Ok(collector)
     }
 
@@ -177,10 +181,18 @@ impl Collector {
         self
     }
 
+    /// Makes every later publish take `delay` longer on its rendering thread (a test hook: a
+    /// scrape meanwhile must get the previous snapshot, whole, without waiting).
+    #[cfg(feature = "fault-injection")]
+    pub fn with_render_delay(mut self, delay: std::time::Duration) -> Self {
+        self.render_delay = delay;
+        self
+    }
+
     /// Marks plugins an operator disabled (persisted in the state).
     pub fn with_disabled(mut self, disabled: BTreeSet<String>) -> Self {
         self.disabled = disabled;
-        self.publish();
+        self.publish_now();
         self
     }
 
@@ -311,10 +323,41 @@ impl Collector {
 
     /// Publishes the mirror as the current snapshot, unless its counters are ahead of the
     /// store (see [`Collector::unsaved`]): the previous snapshot stays served then.
-    pub(super) fn publish(&mut self) {
+    ///
+    /// Rendering and compressing `/metrics` (hundreds of milliseconds at 50 000 resources)
+    /// runs on a blocking thread, not on an async worker, so `/healthz` and scrapes keep their
+    /// workers while it runs; the snapshot is swapped in only once its `/metrics` is complete,
+    /// so a scrape meanwhile is answered from the previous snapshot, whole.
+    pub(super) async fn publish(&mut self) {
+        let Some(snapshot) = off_workers(|| self.snapshot()) else {
+            return;
+        };
+        let (cell, delay) = (self.publish.clone(), self.render_delay);
+        let render = move || {
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+            render_and_set(&cell, snapshot);
+        };
+        if let Err(error) = tokio::task::spawn_blocking(render).await {
+            tracing::error!(%error, "publishing a snapshot failed; the previous one stays served");
+        }
+    }
+
+    /// [`Collector::publish`] on the calling thread, for a collector not yet running (at
+    /// start, before anything is served).
+    fn publish_now(&mut self) {
+        if let Some(snapshot) = self.snapshot() {
+            render_and_set(&self.publish, snapshot);
+        }
+    }
+
+    /// The mirror as a snapshot without its `/metrics` body, or `None` while counters are
+    /// unsaved.
+    fn snapshot(&mut self) -> Option<Snapshot> {
         if !self.unsaved.is_empty() {
             tracing::debug!("counters not saved; the previous snapshot stays served");
-            return;
+            return None;
         }
         self.mirror
             .locations
@@ -349,7 +392,7 @@ impl Collector {
                 }
             })
             .collect();
-        let mut snapshot = Snapshot {
+        Some(Snapshot {
             taken_at_ms: now_ms(),
             ready: m.synced,
             metrics: Default::default(),
@@ -367,20 +410,7 @@ impl Collector {
             plugins,
             providers: self.provider_statuses(),
             shard: self.plan.shard_status(),
-        };
-        snapshot.metrics = match render_metrics_gzip(&snapshot) {
-            Ok(compressed) => MetricsBody::compressed(compressed),
-            Err(error) => {
-                tracing::error!(%error, "compressing /metrics failed; it is served uncompressed");
-                MetricsBody::new(render_metrics(&snapshot))
-            }
-        };
-        self.publish.set(snapshot);
-        // The previous snapshot is gone once scrapes let go of it: give its pages back,
-        // beside the collector.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn_blocking(crate::memory::release_free_heap);
-        }
+        })
     }
 
     fn provider_statuses(&self) -> BTreeMap<String, ProviderStatus> {
@@ -409,5 +439,33 @@ impl Collector {
         names.sort();
         names.dedup();
         names
+    }
+}
+
+/// Renders `snapshot`'s `/metrics` (compressed as it renders, on every core for a large
+/// inventory), then makes it the current snapshot and gives the previous one's pages back
+/// (scrapes may still hold it; what they free later goes back at the next publish). Blocking.
+fn render_and_set(cell: &SnapshotCell, mut snapshot: Snapshot) {
+    snapshot.metrics = match render_metrics_gzip(&snapshot) {
+        Ok(compressed) => MetricsBody::compressed(compressed),
+        Err(error) => {
+            tracing::error!(%error, "compressing /metrics failed; it is served uncompressed");
+            MetricsBody::new(render_metrics(&snapshot))
+        }
+    };
+    cell.set(snapshot);
+    crate::memory::release_free_heap();
+}
+
+/// Runs `work`, a CPU-bound step of the collector on its own state (samples advanced, a
+/// sync diffed, counters encoded, maps copied for a snapshot), without holding an async worker:
+/// on a multi-thread runtime the worker hands its queue to a new one first
+/// (`block_in_place`), so `/healthz` and scrapes are not stuck behind it (with 2 cores the
+/// runtime has only 2 workers). The work borrows the collector, so `spawn_blocking`, which
+/// needs owned data, does not fit. On a current-thread runtime (tests) it runs in place.
+pub(super) fn off_workers<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }

@@ -83,7 +83,7 @@ impl Collector {
             None => self.mirror.environment_error = None,
         }
         tracing::debug!(locations = due.len() + held, held, "energy mix collected");
-        self.publish();
+        self.publish().await;
         self.telemetry
             .record_stage("environment", stage_started.elapsed().as_secs_f64());
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 
 use super::Failure;
-use super::collector::Collector;
+use super::collector::{Collector, off_workers};
 use super::plan::AccountPlan;
 use crate::telemetry::Telemetry;
 use carbonaut_model::clock::now_ms;
@@ -65,70 +65,7 @@ impl Collector {
                     continue;
                 }
             };
-            let max_power = account.resource_metrics.limits().max_power_watts as f64;
-            let mut refused = Rejections::default();
-            for (id, sample) in samples {
-                let location = locations.get(&id).map(String::as_str);
-                let intensity =
-                    location.and_then(|key| self.mirror.mixes.intensity_at(key, sample.read_at));
-                // Cloning an id is a reference count (`ResourceId` shares its text).
-                let counters = self.mirror.counters.entry(id.clone()).or_default();
-                let previous_at = counters.last.map(|l| l.read_at_ms);
-                let grams_before = counters.emissions_grams_total;
-                let joules = match counters.advance(&sample, intensity, max_power) {
-                    Ok(joules) => joules,
-                    Err(refusal) => {
-                        let reason = match refusal {
-                            Refusal::Backwards => Reason::TimestampBackwards,
-                            Refusal::ImplausibleDelta => Reason::ImplausibleDelta,
-                        };
-                        refused.add(reason, || {
-                            format!(
-                                "{}: energy {:?} J, power {:?} W at {} ms",
-                                sample.resource_id,
-                                sample.energy_joules,
-                                sample.power_watts,
-                                sample.read_at
-                            )
-                        });
-                        updated += 1;
-                        continue;
-                    }
-                };
-                self.history.record(
-                    &self.mirror.topology,
-                    &self.plan.reports,
-                    carbonaut_store::history::Advance {
-                        resource: &id,
-                        location,
-                        provider: &account.resource_metrics.name,
-                        priced_by: self
-                            .plan
-                            .environment
-                            .as_ref()
-                            .map(|e| e.provider.name.as_str()),
-                        previous_ms: previous_at,
-                        read_at_ms: sample.read_at,
-                        joules,
-                        grams: counters.emissions_grams_total - grams_before,
-                        intensity,
-                        estimated: sample.estimated,
-                    },
-                );
-                if let Some(previous_at) = previous_at.filter(|p| sample.read_at > *p) {
-                    let seconds = (sample.read_at - previous_at) as f64 / 1000.0;
-                    self.mirror
-                        .derived_power
-                        .insert(id.clone(), joules / seconds);
-                }
-                self.mirror.samples.insert(id, sample);
-                updated += 1;
-            }
-            self.telemetry.record_rejections(
-                &account.resource_metrics.name,
-                &account.resource_metrics.plugin_name,
-                &refused,
-            );
+            updated += off_workers(|| self.advance(&account, samples, &locations));
             collected_accounts.push(account.name.clone());
             let status = self.status(&account.name);
             status.last_collection_ms = Some(now_ms());
@@ -139,7 +76,7 @@ impl Collector {
         let saved = self.save_samples(collected_accounts).await;
         let saved_at = started.elapsed();
         // Publishes nothing while an account's counters are unsaved (`Collector::publish`).
-        self.publish();
+        self.publish().await;
         let took = started.elapsed();
         self.telemetry.record_stage("samples", took.as_secs_f64());
         // The steps' ends, so a slow collection says where its time went.
@@ -156,22 +93,104 @@ impl Collector {
 }
 
 impl Collector {
+    /// Advances the counters, history rollups and derived power of one account's `samples`;
+    /// returns how many were handled (refused ones included). CPU-bound and proportional to
+    /// the account's size, so the caller runs it off the async workers.
+    fn advance(
+        &mut self,
+        account: &AccountPlan,
+        samples: Vec<(ResourceId, ResourceSample)>,
+        locations: &HashMap<ResourceId, String>,
+    ) -> usize {
+        let mut updated = 0;
+        let max_power = account.resource_metrics.limits().max_power_watts as f64;
+        let mut refused = Rejections::default();
+        for (id, sample) in samples {
+            let location = locations.get(&id).map(String::as_str);
+            let intensity =
+                location.and_then(|key| self.mirror.mixes.intensity_at(key, sample.read_at));
+            // Cloning an id is a reference count (`ResourceId` shares its text).
+            let counters = self.mirror.counters.entry(id.clone()).or_default();
+            let previous_at = counters.last.map(|l| l.read_at_ms);
+            let grams_before = counters.emissions_grams_total;
+            let joules = match counters.advance(&sample, intensity, max_power) {
+                Ok(joules) => joules,
+                Err(refusal) => {
+                    let reason = match refusal {
+                        Refusal::Backwards => Reason::TimestampBackwards,
+                        Refusal::ImplausibleDelta => Reason::ImplausibleDelta,
+                    };
+                    refused.add(reason, || {
+                        format!(
+                            "{}: energy {:?} J, power {:?} W at {} ms",
+                            sample.resource_id,
+                            sample.energy_joules,
+                            sample.power_watts,
+                            sample.read_at
+                        )
+                    });
+                    updated += 1;
+                    continue;
+                }
+            };
+            self.history.record(
+                &self.mirror.topology,
+                &self.plan.reports,
+                carbonaut_store::history::Advance {
+                    resource: &id,
+                    location,
+                    provider: &account.resource_metrics.name,
+                    priced_by: self
+                        .plan
+                        .environment
+                        .as_ref()
+                        .map(|e| e.provider.name.as_str()),
+                    previous_ms: previous_at,
+                    read_at_ms: sample.read_at,
+                    joules,
+                    grams: counters.emissions_grams_total - grams_before,
+                    intensity,
+                    estimated: sample.estimated,
+                },
+            );
+            if let Some(previous_at) = previous_at.filter(|p| sample.read_at > *p) {
+                let seconds = (sample.read_at - previous_at) as f64 / 1000.0;
+                self.mirror
+                    .derived_power
+                    .insert(id.clone(), joules / seconds);
+            }
+            self.mirror.samples.insert(id, sample);
+            updated += 1;
+        }
+        self.telemetry.record_rejections(
+            &account.resource_metrics.name,
+            &account.resource_metrics.plugin_name,
+            &refused,
+        );
+        updated
+    }
+
     /// Writes the history and the counters of `collected` accounts (and of any whose earlier
     /// save failed) in one call off the runtime, history first: the counters' save flushes
     /// both. Returns whether they are stored; if not, the mirror keeps them, nothing is
     /// published, and the next collection writes them again.
     async fn save_samples(&mut self, collected: Vec<String>) -> bool {
         let now = now_ms();
-        let history = self.history.prepare_write(now);
         let mut accounts = std::mem::take(&mut self.unsaved);
         accounts.extend(collected);
-        let (counters, topology) = (&self.mirror.counters, &self.mirror.topology);
-        let batch = StateStore::counter_batch(
-            accounts
-                .iter()
-                .filter_map(|name| topology.accounts.get(name))
-                .map(|account| (account.name.as_str(), account_counters(account, counters))),
-        );
+        // Encoding the history's packs and every counter of the accounts is proportional to
+        // their size: off the async workers, like the write itself.
+        let (history, batch) = off_workers(|| {
+            let history = self.history.prepare_write(now);
+            let (counters, topology) = (&self.mirror.counters, &self.mirror.topology);
+            let batch = StateStore::counter_batch(
+                accounts
+                    .iter()
+                    .filter_map(|name| topology.accounts.get(name))
+                    .map(|account| (account.name.as_str(), account_counters(account, counters))),
+            );
+            (history, batch)
+        });
         let written = self
             .gate
             .write("counters", self.plan.state.write_timeout, move |store| {

@@ -7,14 +7,12 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 
 use super::Failure;
-use super::collector::Collector;
+use super::collector::{Collector, off_workers};
 use super::plan::AccountPlan;
 use crate::telemetry::Telemetry;
 use carbonaut_model::Account;
 use carbonaut_model::clock::now_ms;
-use carbonaut_store::state::{
-    Departed, Discovered, StateStore, Topology, WriteError, diff_account,
-};
+use carbonaut_store::state::{Counters, Departed, Discovered, ResourceId, Topology, diff_account};
 
 impl Collector {
     pub async fn sync_topology(&mut self) {
@@ -49,38 +47,51 @@ impl Collector {
                     continue;
                 }
             };
-            let sync = diff_account(
-                &account.name,
-                &account.discovery.name,
-                previous.accounts.get(&account.name),
-                discovered,
-                now_ms(),
-            );
-            let moves = self
-                .mirror
-                .departed
-                .plan_sync(&sync, &self.mirror.counters, now_ms());
-            let counters_after = Departed::counters_after(&sync, &moves, &self.mirror.counters);
-            let written = match StateStore::sync_write(&sync, &moves.0, &moves.1, counters_after) {
-                Ok(write) => {
-                    self.gate
-                        .write("topology", self.plan.state.write_timeout, move |store| {
-                            store.write_sync(write)
-                        })
-                        .await
+            // Diffing is proportional to the account's size: off the async workers.
+            let (sync, moves, counters) = off_workers(|| {
+                let sync = diff_account(
+                    &account.name,
+                    &account.discovery.name,
+                    previous.accounts.get(&account.name),
+                    discovered,
+                    now_ms(),
+                );
+                let moves = self
+                    .mirror
+                    .departed
+                    .plan_sync(&sync, &self.mirror.counters, now_ms());
+                let counters: Vec<(ResourceId, Counters)> =
+                    Departed::counters_after(&sync, &moves, &self.mirror.counters)
+                        .into_iter()
+                        .map(|(id, c)| (id.clone(), *c))
+                        .collect();
+                (sync, moves, counters)
+            });
+            // Encoded and written on the gate's blocking thread, a piece at a time
+            // (`StateStore::apply_sync`), so neither the encoding nor the whole account's
+            // records encoded at once are on the collector; the sync comes back once stored.
+            let written = self
+                .gate
+                .write("topology", self.plan.state.write_timeout, move |store| {
+                    store
+                        .apply_sync(
+                            &sync,
+                            &moves.0,
+                            &moves.1,
+                            counters.iter().map(|(i, c)| (i, c)),
+                        )
+                        .map(|()| (sync, moves))
+                })
+                .await;
+            let (sync, moves) = match written {
+                Ok(stored) => stored,
+                Err(error) => {
+                    tracing::error!(account = %account.name, %error, "writing the topology sync failed; it will be retried");
+                    self.telemetry.record_failure(&account.name, "sync");
+                    self.status(&account.name).last_sync_error = Some(error.to_string());
+                    continue;
                 }
-                Err(error) => Err(WriteError::Failed {
-                    store: "topology",
-                    dir: self.gate.dir().to_owned(),
-                    source: Box::new(error),
-                }),
             };
-            if let Err(error) = written {
-                tracing::error!(account = %account.name, %error, "writing the topology sync failed; it will be retried");
-                self.telemetry.record_failure(&account.name, "sync");
-                self.status(&account.name).last_sync_error = Some(error.to_string());
-                continue;
-            }
             for (_, _, id) in &sync.removed_resources {
                 self.mirror.counters.remove(id);
                 self.mirror.samples.remove(id);
@@ -118,7 +129,7 @@ impl Collector {
             self.mirror.synced = true;
         }
         self.expire_departed().await;
-        self.publish();
+        self.publish().await;
         let took = started.elapsed();
         self.telemetry.record_stage("sync", took.as_secs_f64());
         tracing::debug!(

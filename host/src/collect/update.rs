@@ -112,7 +112,7 @@ impl Collector {
         if follow.environment {
             self.mirror.mixes.clear();
         }
-        self.publish();
+        self.publish().await;
         follow
     }
 }

@@ -348,3 +348,71 @@ fn a_state_of_another_schema_version_is_refused() {
         "{err}"
     );
 }
+
+/// The collector renders `/metrics` on a blocking thread and swaps the snapshot in only once
+/// it is whole: on a runtime of one async worker, a scrape made while a publish renders (slowed
+/// by the test hook) is answered at once, from the previous snapshot, complete; the next one
+/// gets the new snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_scrape_while_a_collection_renders_gets_the_previous_snapshot_whole() {
+    let h = harness(MOCKS, &[MOCK_CLOUD, MOCK_METER, MOCK_GRID]).await;
+    let Harness {
+        collector,
+        state,
+        _dirs,
+    } = h;
+    let render = std::time::Duration::from_millis(1500);
+    let mut collector = collector.with_render_delay(render);
+    collector.sync_topology().await;
+    collector.collect_environment().await;
+    collector.collect_samples().await;
+    let energy = |text: &str| -> Vec<String> {
+        series(text, "carbonaut_resource_energy_joules_total")
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    };
+    let (_, before) = get(&state, "/metrics").await;
+    assert_eq!(energy(&before).len(), 20, "{before}");
+
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let started = std::time::Instant::now();
+    let collection = tokio::spawn(async move {
+        collector.collect_samples().await;
+        collector
+    });
+    // The samples of 20 resources take far less than the render's delay: this scrape lands
+    // while the new snapshot renders. It runs as a task, so it needs the one async worker.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let asked = std::time::Instant::now();
+    let scrape = tokio::spawn({
+        let state = state.clone();
+        async move { get(&state, "/metrics").await }
+    });
+    let (status, during) = scrape.await.expect("the scrape task");
+    let answered_in = asked.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !collection.is_finished(),
+        "the collection ended before the scrape ({:?}): the render delay did not apply",
+        started.elapsed()
+    );
+    assert!(
+        answered_in < render / 2,
+        "a scrape during the render took {answered_in:?}: it waited for the collector"
+    );
+    assert_eq!(energy(&during), energy(&before), "the previous snapshot");
+    assert!(
+        during.contains("carbonaut_provider_degraded{"),
+        "the previous snapshot is whole: {during}"
+    );
+    collection.await.expect("the collection task");
+    assert!(started.elapsed() >= render);
+    let (_, after) = get(&state, "/metrics").await;
+    assert_eq!(energy(&after).len(), 20);
+    assert_ne!(
+        energy(&after),
+        energy(&before),
+        "the new snapshot once rendered"
+    );
+}
