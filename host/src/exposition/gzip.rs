@@ -12,6 +12,7 @@
 //! 1 MiB compressed, and Prometheus always asks for gzip. A scraper that does not accept gzip
 //! gets the text inflated for it (about 11 ms at that size).
 
+use carbonaut_model::sync::lock;
 use std::io::{Read as _, Write as _};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -232,12 +233,10 @@ impl MetricsBody {
     pub fn gzip(&self) -> Option<Arc<GzipPrefix>> {
         self.gzip
             .get_or_init(|| {
-                let text = self.text.lock().ok()?.clone()?;
+                let text = lock(&self.text).clone()?;
                 match GzipPrefix::new(&text) {
                     Ok(prefix) => {
-                        if let Ok(mut kept) = self.text.lock() {
-                            *kept = None;
-                        }
+                        *lock(&self.text) = None;
                         // The text, and the previous snapshot, are gone: give their pages back.
                         crate::memory::release_free_heap();
                         Some(Arc::new(prefix))
@@ -254,7 +253,7 @@ impl MetricsBody {
     /// The text, inflated again if it was compressed already. Blocking: call it off the
     /// async workers.
     pub fn text(&self) -> std::io::Result<Bytes> {
-        if let Some(text) = self.text.lock().ok().and_then(|t| t.clone()) {
+        if let Some(text) = lock(&self.text).clone() {
             return Ok(text);
         }
         let Some(prefix) = self.gzip() else {
@@ -271,7 +270,7 @@ impl Clone for MetricsBody {
             let _ = gzip.set(done.clone());
         }
         MetricsBody {
-            text: Mutex::new(self.text.lock().ok().and_then(|t| t.clone())),
+            text: Mutex::new(lock(&self.text).clone()),
             gzip,
         }
     }

@@ -8,6 +8,7 @@
 //! sum of all. A file unchanged since it was last hashed (same inode, size and times) is
 //! known by its remembered sha256 (`CompileCache::sha256_of`).
 
+use carbonaut_model::sync::lock;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -27,28 +28,19 @@ pub struct LoadProgress(Arc<Mutex<BTreeMap<String, Instant>>>);
 
 impl LoadProgress {
     fn begin(&self, file: &str) {
-        if let Ok(mut files) = self.0.lock() {
-            files.insert(file.to_owned(), Instant::now());
-        }
+        lock(&self.0).insert(file.to_owned(), Instant::now());
     }
 
     fn end(&self, file: &str) {
-        if let Ok(mut files) = self.0.lock() {
-            files.remove(file);
-        }
+        lock(&self.0).remove(file);
     }
 
     /// Files still loading, with how long each has taken so far.
     pub fn pending(&self) -> Vec<(String, Duration)> {
-        self.0
-            .lock()
-            .map(|files| {
-                files
-                    .iter()
-                    .map(|(f, at)| (f.clone(), at.elapsed()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        lock(&self.0)
+            .iter()
+            .map(|(f, at)| (f.clone(), at.elapsed()))
+            .collect()
     }
 }
 

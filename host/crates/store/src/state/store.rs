@@ -1050,8 +1050,8 @@ mod tests {
 
     #[test]
     fn a_large_sync_is_stored_in_pieces_and_records_written_ahead_load_as_unsampled() {
-        use carbonaut_model::{Hardware, Location, Project, ResourceInfo, ResourceKind};
         use crate::state::{Discovered, diff_account};
+        use carbonaut_model::{Hardware, Location, Project, ResourceInfo, ResourceKind};
         let dir = tempfile::tempdir().expect("temp dir");
         let store = StateStore::open(dir.path()).expect("open");
         let value = "v".repeat(200);
