@@ -2,9 +2,10 @@
 //! spans and added to its resource's bucket and to a staged bucket of its group (resources
 //! with the same account, project, location and configured labels share one); once per
 //! collection the staged buckets are added to the buckets of each of their dimensions, the
-//! touched buckets are written in one transaction with the counters and a few old ones pruned. Staging makes a sample
-//! one map update instead of one per dimension and tier. Buckets of the current and previous
-//! hour (and day) stay in memory, so a collection reads nothing back from sled.
+//! touched buckets are written in one transaction with the counters and a few old ones pruned.
+//! Staging makes a sample one map update instead of one per dimension and tier. Buckets of the
+//! current and previous hour (and day) stay in memory, so a collection reads nothing back from
+//! sled.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -458,7 +459,7 @@ pub struct HistoryWrite {
 }
 
 impl HistoryWrite {
-    /// Writes the batch alone, not flushed, then prunes ([`HistoryWrite::prune`]). For a
+    /// Writes the batch alone, not flushed, then prunes (`HistoryWrite::prune`). For a
     /// recorder without counters to keep in step (tests, benches); the collector saves with
     /// [`HistoryWrite::apply_with_counters`].
     pub fn apply(mut self) -> Result<(), HistoryError> {
@@ -469,7 +470,7 @@ impl HistoryWrite {
 
     /// Writes the batch and a collection's `counters` to `state` in one transaction, flushed,
     /// so a crash leaves both or neither and no interval is counted twice; then prunes
-    /// ([`HistoryWrite::prune`]). `state` must be the database the history's tree is in.
+    /// (`HistoryWrite::prune`). `state` must be the database the history's tree is in.
     pub fn apply_with_counters(
         self,
         state: &StateStore,
