@@ -1,5 +1,6 @@
 //! Resource samples: one batch call per chunk of an account's resources, accounts in
-//! parallel; then counters and emissions advance and are stored in one batch.
+//! parallel; then counters and emissions advance and are stored with the history in one
+//! transaction.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -171,8 +172,8 @@ impl Collector {
     }
 
     /// Writes the history and the counters of `collected` accounts (and of any whose earlier
-    /// save failed) in one call off the runtime, history first: the counters' save flushes
-    /// both. Returns whether they are stored; if not, the mirror keeps them, nothing is
+    /// save failed) off the runtime, in one transaction (a crash leaves both or neither), and
+    /// flushes. Returns whether they are stored; if not, the mirror keeps them, nothing is
     /// published, and the next collection writes them again.
     async fn save_samples(&mut self, collected: Vec<String>) -> bool {
         let now = now_ms();
@@ -194,8 +195,7 @@ impl Collector {
         let written = self
             .gate
             .write("counters", self.plan.state.write_timeout, move |store| {
-                history.apply().map_err(SaveError::History)?;
-                store.write_counters(batch).map_err(SaveError::Counters)
+                history.apply_with_counters(store, batch)
             })
             .await;
         self.history.finish_write(now, written.is_ok());
@@ -205,15 +205,6 @@ impl Collector {
         }
         true
     }
-}
-
-/// Which half of a collection's save failed.
-#[derive(Debug, thiserror::Error)]
-enum SaveError {
-    #[error("writing the history failed")]
-    History(#[source] carbonaut_store::history::HistoryError),
-    #[error("writing the counters failed")]
-    Counters(#[source] carbonaut_store::state::StateError),
 }
 
 /// The counters of an account's resources, as the store keeps them per account.

@@ -18,13 +18,13 @@ fn accounts(reports: &str) -> String {
     format!("{ONE_ACCOUNT}{ACCOUNTS}\n[reports]\n{reports}")
 }
 
-fn fast(site: &Site) {
+pub fn fast(site: &Site) {
     let text = std::fs::read_to_string(site.config()).expect("read");
     let text = text.replace("resource_metrics = \"1s\"", "resource_metrics = \"300ms\"");
     std::fs::write(site.config(), text).expect("write");
 }
 
-fn get(daemon: &Daemon, path: &str) -> reqwest::blocking::Response {
+pub fn get(daemon: &Daemon, path: &str) -> reqwest::blocking::Response {
     reqwest::blocking::Client::new()
         .get(daemon.url(path))
         .bearer_auth(READ_TOKEN)
@@ -33,7 +33,7 @@ fn get(daemon: &Daemon, path: &str) -> reqwest::blocking::Response {
 }
 
 /// Polls `path` with the read token until `check` accepts its body (30 s at most).
-fn wait_authed(daemon: &Daemon, path: &str, check: impl Fn(&str) -> bool) {
+pub fn wait_authed(daemon: &Daemon, path: &str, check: impl Fn(&str) -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !get(daemon, path).text().is_ok_and(|t| check(&t)) {
         assert!(
@@ -45,14 +45,14 @@ fn wait_authed(daemon: &Daemon, path: &str, check: impl Fn(&str) -> bool) {
     }
 }
 
-fn report(daemon: &Daemon, query: &str) -> serde_json::Value {
+pub fn report(daemon: &Daemon, query: &str) -> serde_json::Value {
     let response = get(daemon, &format!("/api/v1/report?{query}"));
     assert_eq!(response.status(), 200, "{query}");
     response.json().expect("JSON")
 }
 
 /// Sum of every series of `metric` in the exposition `text`.
-fn sum(text: &str, metric: &str) -> f64 {
+pub fn sum(text: &str, metric: &str) -> f64 {
     series(text, metric)
         .iter()
         .map(|l| {
@@ -67,11 +67,11 @@ fn sum(text: &str, metric: &str) -> f64 {
 /// Within 1e-9 relative, plus what the served totals round away: they are summed exactly in
 /// micro-units (µJ, µg), each resource rounded down, so never more than 1e-6 per resource
 /// (the tests run well under 100 resources).
-fn close(a: f64, b: f64) -> bool {
+pub fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * b.abs().max(f64::MIN_POSITIVE) + 100.0 * 1e-6
 }
 
-fn dates() -> (String, String) {
+pub fn dates() -> (String, String) {
     let now = carbonaut_model::clock::now_ms();
     let from = format_instant(now - DAY_MS)[..10].to_owned();
     let to = format_instant(now + 2 * DAY_MS)[..10].to_owned();
@@ -80,7 +80,7 @@ fn dates() -> (String, String) {
 
 /// The counters must not move while compared: the meter is configured to fail, so the
 /// daemon serves the stored counters and the history as the previous run left them.
-fn freeze_meter(site: &Site) {
+pub fn freeze_meter(site: &Site) {
     let text = std::fs::read_to_string(site.config()).expect("read");
     let text = text.replace(
         "plugin = \"mock-meter\"",

@@ -2,9 +2,10 @@
 //! spans and added to its resource's bucket and to a staged bucket of its group (resources
 //! with the same account, project, location and configured labels share one); once per
 //! collection the staged buckets are added to the buckets of each of their dimensions, the
-//! touched buckets are written in one batch and a few old ones pruned. Staging makes a sample
-//! one map update instead of one per dimension and tier. Buckets of the current and previous
-//! hour (and day) stay in memory, so a collection reads nothing back from sled.
+//! touched buckets are written in one transaction with the counters and a few old ones pruned.
+//! Staging makes a sample one map update instead of one per dimension and tier. Buckets of the
+//! current and previous hour (and day) stay in memory, so a collection reads nothing back from
+//! sled.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use super::ReportsConfig;
 use super::bucket::{self, Bucket, DAY_MS, HOUR_MS, Tier};
 use super::store::{HistoryError, HistoryStore};
 use super::{ACCOUNT, LOCATION, PROJECT};
-use crate::state::{ResourceId, Topology};
+use crate::state::{CounterBatch, ResourceId, StateError, StateStore, Topology};
 
 /// Buckets pruned per collection at most (see [`HistoryStore::prune_step`]).
 const PRUNE_BUDGET: usize = 2000;
@@ -458,18 +459,38 @@ pub struct HistoryWrite {
 }
 
 impl HistoryWrite {
-    /// Writes the batch (not flushed: the counters' save right after flushes both), then
-    /// prunes a few buckets past their retention (a failure there is logged, not returned:
-    /// the next collection prunes again).
-    pub fn apply(self) -> Result<(), HistoryError> {
-        self.store.apply(self.batch)?;
+    /// Writes the batch alone, not flushed, then prunes (`HistoryWrite::prune`). For a
+    /// recorder without counters to keep in step (tests, benches); the collector saves with
+    /// [`HistoryWrite::apply_with_counters`].
+    pub fn apply(mut self) -> Result<(), HistoryError> {
+        self.store.apply(std::mem::take(&mut self.batch))?;
+        self.prune();
+        Ok(())
+    }
+
+    /// Writes the batch and a collection's `counters` to `state` in one transaction, flushed,
+    /// so a crash leaves both or neither and no interval is counted twice; then prunes
+    /// (`HistoryWrite::prune`). `state` must be the database the history's tree is in.
+    pub fn apply_with_counters(
+        self,
+        state: &StateStore,
+        counters: CounterBatch,
+    ) -> Result<(), StateError> {
+        state.write_counters_beside((self.store.tree(), &self.batch), counters)?;
+        self.prune();
+        Ok(())
+    }
+
+    /// Removes a few buckets past their retention, after the write's commit: it only deletes
+    /// what no report counts any more, so it need not be atomic with it. A failure is logged,
+    /// not returned: the next collection prunes again.
+    fn prune(&self) {
         if let Err(error) = self
             .store
             .prune_step(self.now_ms, &self.settings, PRUNE_BUDGET)
         {
             tracing::error!(%error, "pruning old history buckets failed");
         }
-        Ok(())
     }
 }
 
@@ -505,7 +526,7 @@ fn capped_label_values(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{AccountNode, ProjectNode, ResourceRecord};
+    use crate::state::{AccountNode, Counters, ProjectNode, ResourceRecord};
     use carbonaut_model::{Hardware, Location, Project, ResourceInfo, ResourceKind};
 
     const H0: u64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
@@ -673,6 +694,70 @@ mod tests {
             values < 10,
             "one pack per hour and chunk, not a value per resource: {values}"
         );
+    }
+
+    #[test]
+    fn a_collection_writes_its_history_and_counters_together() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let id = ResourceId("r1".into());
+        let topology = topology(&id);
+        let settings = ReportsConfig::default();
+        let counters = Counters {
+            energy_joules_total: 3.6e6,
+            ..Counters::default()
+        };
+        {
+            let state = StateStore::open(dir.path()).expect("open");
+            let store = HistoryStore::new(state.history_tree().expect("tree"));
+            let mut recorder = Recorder::new(store, settings.clone());
+            let at = H0 + 10 * 60_000;
+            recorder.record(&topology, &settings, advance(&id, at, Some(100.0), 100.0));
+            let batch = StateStore::counter_batch([("acme", [(&id, &counters)])]);
+            recorder
+                .prepare_write(at)
+                .apply_with_counters(&state, batch)
+                .expect("save");
+        }
+        let state = StateStore::reopen(dir.path()).expect("reopen");
+        let loaded = state
+            .load_counters(&mut crate::state::LoadReport::default())
+            .expect("counters");
+        assert_eq!(loaded.get(&id), Some(&counters));
+        let store = HistoryStore::new(state.history_tree().expect("tree"));
+        let hour = store
+            .get(&bucket::key(Tier::Hourly, "account", H0, "acme"))
+            .expect("read")
+            .expect("bucket");
+        assert_eq!(hour.energy_joules, 3.6e6);
+    }
+
+    #[test]
+    fn a_history_of_another_database_is_refused_not_written_apart() {
+        let (here, there) = (
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        );
+        let state = StateStore::open(here.path()).expect("open");
+        let other = sled::open(there.path()).expect("sled");
+        let store = HistoryStore::new(other.open_tree("history").expect("tree"));
+        let id = ResourceId("r1".into());
+        let topology = topology(&id);
+        let settings = ReportsConfig::default();
+        let mut recorder = Recorder::new(store.clone(), settings.clone());
+        recorder.record(
+            &topology,
+            &settings,
+            advance(&id, H0 + 60_000, Some(1.0), 1.0),
+        );
+        let batch = StateStore::counter_batch([("acme", [(&id, &Counters::default())])]);
+        let result = recorder
+            .prepare_write(H0 + 60_000)
+            .apply_with_counters(&state, batch);
+        assert!(
+            matches!(result, Err(StateError::Collection { .. })),
+            "{result:?}"
+        );
+        assert_eq!(store.payload_bytes().expect("size").0, 0);
     }
 
     #[test]

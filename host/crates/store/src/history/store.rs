@@ -57,8 +57,8 @@ impl HistoryStore {
 
     /// Writes `buckets`, the resources' `packs` (hour, chunk, encoded) and, per chunk, all the
     /// unpriced energy of its resources (`pending`; none: the chunk's value removed) in one
-    /// batch. Not flushed: the counters saved right after
-    /// flush the whole database.
+    /// batch. Not flushed. (A running daemon writes the batch with the counters instead, in
+    /// one transaction: `HistoryWrite::apply_with_counters`.)
     pub fn write<'a>(
         &self,
         buckets: impl IntoIterator<Item = (&'a [u8], &'a Bucket)>,
@@ -92,6 +92,11 @@ impl HistoryStore {
     pub fn apply(&self, batch: sled::Batch) -> Result<(), HistoryError> {
         self.tree.apply_batch(batch)?;
         Ok(())
+    }
+
+    /// The tree, for a transaction that writes it with the counters.
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
     }
 
     /// Every resource's unpriced energy, by hour. Values of the per-resource layout an

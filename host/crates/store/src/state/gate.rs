@@ -245,25 +245,46 @@ impl Drop for Returned {
     }
 }
 
-/// A slow store for the fault-injection tests: with the `fault-injection` feature, every
-/// write first sleeps for `CARBONAUT_FAULT_STORE_DELAY` (a duration like `5s`). Without the
-/// feature this is nothing, so release builds carry no test hook.
-mod fault {
+/// Hooks for the fault-injection tests, read only with the `fault-injection` feature. Without
+/// it they are nothing, so release builds carry no test hook.
+/// - A slow store: every write first sleeps for `CARBONAUT_FAULT_STORE_DELAY` (a duration like
+///   `5s`).
+/// - A kill inside a collection's save: its transaction sleeps for
+///   `CARBONAUT_FAULT_SAVE_PAUSE` (`4s`) between the history's part and the counters' part,
+///   after logging that it does, so a test can SIGKILL the process there.
+pub(super) mod fault {
+    #[cfg(feature = "fault-injection")]
+    fn duration(var: &str) -> Option<std::time::Duration> {
+        std::env::var(var)
+            .ok()
+            .and_then(|d| super::humantime::parse_duration(&d).ok())
+    }
+
     #[cfg(feature = "fault-injection")]
     pub fn delay() {
         static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
-        let delay = DELAY.get_or_init(|| {
-            std::env::var("CARBONAUT_FAULT_STORE_DELAY")
-                .ok()
-                .and_then(|d| super::humantime::parse_duration(&d).ok())
-        });
-        if let Some(delay) = delay {
+        if let Some(delay) = DELAY.get_or_init(|| duration("CARBONAUT_FAULT_STORE_DELAY")) {
             std::thread::sleep(*delay);
+        }
+    }
+
+    #[cfg(feature = "fault-injection")]
+    pub fn save_pause() {
+        static PAUSE: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+        if let Some(pause) = PAUSE.get_or_init(|| duration("CARBONAUT_FAULT_SAVE_PAUSE")) {
+            tracing::info!(
+                pause = %super::humantime::format_duration(*pause),
+                "fault injection: a collection's save pauses between its history and its counters"
+            );
+            std::thread::sleep(*pause);
         }
     }
 
     #[cfg(not(feature = "fault-injection"))]
     pub fn delay() {}
+
+    #[cfg(not(feature = "fault-injection"))]
+    pub fn save_pause() {}
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! sled persistence of the topology, the counters and what removed resources used. Topology
 //! changes of one account are one transaction (with the counters they retire or restore);
-//! counters of one collection are one batch; both are flushed before returning, so what a
-//! caller was told is stored survives a crash. Keys are length-prefixed (`keys`), values JSON,
+//! counters of one collection are one transaction with its history; both are flushed before
+//! returning, so what a caller was told is stored survives a crash. Keys are length-prefixed (`keys`), values JSON,
 //! except the counters: a few binary chunks per account (`chunks`), so a save writes a few
 //! hundred values rather than one per resource.
 //! A record that cannot be read is moved to the `quarantine` tree, logged and skipped: one bad
@@ -51,6 +51,8 @@ pub enum StateError {
     UnknownSchema { dir: PathBuf, found: String },
     #[error("state storage failed: {0}")]
     Storage(#[from] sled::Error),
+    #[error("a collection's history and counters (one transaction) cannot be written: {source}")]
+    Collection { source: sled::Error },
     #[error("state record {key} cannot be read: {source}")]
     Corrupt {
         key: String,
@@ -635,12 +637,41 @@ impl StateStore {
         CounterBatch(batch)
     }
 
-    /// Writes a [`CounterBatch`] and flushes the database (the history written before it
-    /// included).
+    /// Writes a [`CounterBatch`] and flushes the database.
     pub fn write_counters(&self, batch: CounterBatch) -> Result<(), StateError> {
         self.counters.apply_batch(batch.0)?;
         self.durable()?;
         Ok(())
+    }
+
+    /// Writes a collection's counters and, in the same transaction, `beside`'s batch to its
+    /// tree of this database (the history's buckets); then flushes.
+    ///
+    /// Why one transaction: as two batches, a crash between them (or sled's background flush
+    /// of the first) left the history ahead of the counters; the restarted host advanced the
+    /// older counters over the same interval again and the history counted it twice. sled
+    /// recovers a transaction whole or not at all. Its writes are staged in memory until the
+    /// commit, like a batch's, so it holds no more than the two batches did.
+    pub(crate) fn write_counters_beside(
+        &self,
+        beside: (&sled::Tree, &sled::Batch),
+        batch: CounterBatch,
+    ) -> Result<(), StateError> {
+        let (tree, other) = beside;
+        let result = (tree, &self.counters).transaction(|(tree, counters)| {
+            tree.apply_batch(other)?;
+            super::gate::fault::save_pause();
+            counters.apply_batch(&batch.0)?;
+            Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Storage(source)) => {
+                return Err(StateError::Collection { source });
+            }
+            Err(TransactionError::Abort(never)) => match never {},
+        }
+        self.durable()
     }
 
     pub fn disabled_plugins(&self) -> Result<std::collections::BTreeSet<String>, StateError> {
