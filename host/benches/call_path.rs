@@ -34,23 +34,10 @@ use wasmtime::Store;
 use wasmtime::component::{Component, Instance, InstancePre};
 use wit::{metadata, resource_metrics};
 
-/// The contract's bindings generated here, apart from the host's (which are private to
+/// The contract's bindings generated apart from the host's (which are private to
 /// `carbonaut-plugins`): the bare side uses wasmtime alone, as any embedder would.
-mod wit {
-    #![allow(missing_docs, clippy::all)]
-    wasmtime::component::bindgen!({
-        path: "../wit/0.2.0",
-        world: "provider",
-        exports: { default: async },
-        with: {
-            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-            "wasi:io": wasmtime_wasi::p2::bindings::io,
-            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
-        },
-    });
-    pub use self::carbonaut::provider::types::*;
-    pub use exports::carbonaut::provider::{metadata, resource_metrics};
-}
+#[path = "../tests/all/support/bare_wit.rs"]
+mod wit;
 
 /// The resource-metrics plugin under test.
 const MOCK_METER: &str = env!("CARBONAUT_GUEST_MOCK_METER");

@@ -1,6 +1,7 @@
 //! Shared helpers: the runtime, guest paths, fixtures, a daemon started as a user starts it,
 //! and (in `external`) the programs from outside the repository that tests run.
 
+pub mod bare_wit;
 pub mod external;
 
 use std::path::{Path, PathBuf};
