@@ -20,6 +20,10 @@
 #[path = "../tests/all/support/external.rs"]
 mod external;
 
+#[path = "support/process.rs"]
+mod process;
+use process::{loadavg, median, status_mib};
+
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -507,15 +511,6 @@ impl Drop for Daemon {
     }
 }
 
-fn status_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / MIB)
-}
-
 /// Bytes of the files under `dir`, in MiB.
 fn dir_mib(dir: &Path) -> f64 {
     fn walk(dir: &Path) -> u64 {
@@ -531,16 +526,4 @@ fn dir_mib(dir: &Path) -> f64 {
             .sum()
     }
     walk(dir) as f64 / MIB / MIB
-}
-
-fn median(values: &[u64]) -> u64 {
-    let mut v = values.to_vec();
-    v.sort_unstable();
-    v.get(v.len() / 2).copied().unwrap_or(0)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
