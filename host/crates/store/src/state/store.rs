@@ -638,7 +638,7 @@ impl StateStore {
     }
 
     /// Writes a [`CounterBatch`] and flushes the database.
-    pub fn write_counters(&self, batch: CounterBatch) -> Result<(), StateError> {
+    fn write_counters(&self, batch: CounterBatch) -> Result<(), StateError> {
         self.counters.apply_batch(batch.0)?;
         self.durable()?;
         Ok(())
