@@ -216,7 +216,7 @@ pub struct PluginView {
 /// contract versions this host loads are in the `X-Carbonaut-Plugin-Contracts` header.
 #[utoipa::path(get, path = "/api/v1/plugins", security(("bearer" = [])),
     responses((status = 200, body = Vec<PluginView>,
-        headers(("X-Carbonaut-Plugin-Contracts" = String, description = "The plugin contract versions this host loads, e.g. `carbonaut:provider 0.1, 0.2`"))),
+        headers(("X-Carbonaut-Plugin-Contracts" = String, description = "The plugin contract versions this host loads, e.g. `carbonaut:provider 0.1, 0.2, 0.3`"))),
         (status = 401)))]
 pub async fn plugins(
     State(state): State<AppState>,

@@ -289,6 +289,7 @@ mod tests {
 
     fn location(country: Option<&str>, region: Option<&str>) -> Location {
         Location {
+            cloud: None,
             country: country.map(Into::into),
             region: region.map(Into::into),
             zone: None,

@@ -481,10 +481,14 @@ mod tests {
                         name: format!("{name} \"quoted\""),
                         kind: ResourceKind::Vm,
                         location: Location {
+                            cloud: None,
                             country: Some("FR".into()),
                             ..Location::default()
                         },
                         hardware: Hardware {
+                            instance_type: None,
+                            gpu_count: None,
+                            gpu_model: None,
                             vcpus: Some(2),
                             ..Hardware::default()
                         },
@@ -498,6 +502,7 @@ mod tests {
                         };
                         s.counters.insert(id.clone(), counters);
                         let sample = ResourceSample {
+                            components: Vec::new(),
                             resource_id: name.clone(),
                             energy_joules: Some(i as f64),
                             power_watts: Some(10.0 + i as f64),

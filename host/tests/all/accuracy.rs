@@ -39,6 +39,7 @@ fn check(table: &[Case]) {
 /// test cannot pin; the arithmetic under test does not depend on it beyond the interval).
 fn at(sample: &ResourceSample, read_at: u64) -> ResourceSample {
     ResourceSample {
+        components: Vec::new(),
         read_at,
         ..sample.clone()
     }
@@ -46,6 +47,7 @@ fn at(sample: &ResourceSample, read_at: u64) -> ResourceSample {
 
 fn power(watts: f64, read_at: u64) -> ResourceSample {
     ResourceSample {
+        components: Vec::new(),
         resource_id: "r".into(),
         energy_joules: None,
         power_watts: Some(watts),
@@ -191,6 +193,7 @@ fn emissions_are_kwh_times_intensity() {
     // Energy measured before any intensity is known waits, then is priced at the first one.
     let mut counters = Counters::default();
     let reading = |joules: f64, at: u64| ResourceSample {
+        components: Vec::new(),
         energy_joules: Some(joules),
         power_watts: None,
         ..power(0.0, at)
@@ -284,6 +287,7 @@ async fn lbs_per_mwh_become_grams_per_kwh_through_watttime() {
         .map(|(region, _)| LocationQuery {
             id: (*region).to_owned(),
             location: Location {
+                cloud: None,
                 country: None,
                 region: None,
                 zone: None,

@@ -200,6 +200,7 @@ fn random_samples_never_make_a_counter_unfinite_or_go_down() {
         };
         let list: Vec<ResourceSample> = (0..12)
             .map(|_| ResourceSample {
+                components: Vec::new(),
                 resource_id: format!("r{}", rng.below(10)),
                 energy_joules: number(&mut rng),
                 power_watts: number(&mut rng),

@@ -31,7 +31,7 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
         .iter()
         .map(|p| {
             let info = p.info();
-            assert_eq!(info.wit_version.to_string(), "0.2.0");
+            assert_eq!(info.wit_version.to_string(), "0.3.0");
             assert_eq!(info.version, "0.1.0");
             assert_eq!(info.sha256.len(), 64);
             (
@@ -204,6 +204,7 @@ async fn mock_plugins_answer_through_the_host() {
         .map(|c| LocationQuery {
             id: format!("loc-{c}"),
             location: Location {
+                cloud: None,
                 country: Some((*c).into()),
                 region: None,
                 zone: None,

@@ -129,12 +129,16 @@ impl Discovery for MockCloud {
                     name: format!("vm-{j}"),
                     kind: ResourceKind::Vm,
                     location: Location {
+                        cloud: None,
                         country: Some(country.into()),
                         region: Some(region.into()),
                         zone: Some(format!("{region}a")),
                         coordinates: None,
                     },
                     hardware: Hardware {
+                        instance_type: None,
+                        gpu_count: None,
+                        gpu_model: None,
                         vcpus: Some(vcpus),
                         memory_bytes: Some(gib << 30),
                         cpu_model: Some("Mock Xeon 8375C".into()),

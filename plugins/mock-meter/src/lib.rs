@@ -85,6 +85,7 @@ impl ResourceMetrics for MockMeter {
                 let wave = ((secs + phase) / 600.0 * std::f64::consts::TAU).sin();
                 let joules = watts * secs;
                 ResourceSample {
+                    components: Vec::new(),
                     resource_id: r.id.clone(),
                     energy_joules: energy.then(|| wrap.map_or(joules, |w| joules % w)),
                     power_watts: power.then_some(watts),

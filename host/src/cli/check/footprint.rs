@@ -99,6 +99,7 @@ mod tests {
 
     fn sample(energy: Option<f64>, power: Option<f64>, at: u64) -> ResourceSample {
         ResourceSample {
+            components: Vec::new(),
             resource_id: "vm".into(),
             energy_joules: energy,
             power_watts: power,

@@ -537,12 +537,16 @@ mod tests {
             name: "vm1".into(),
             kind: ResourceKind::Vm,
             location: Location {
+                cloud: None,
                 country: Some("DE".into()),
                 region: None,
                 zone: None,
                 coordinates: None,
             },
             hardware: Hardware {
+                instance_type: None,
+                gpu_count: None,
+                gpu_model: None,
                 vcpus: None,
                 memory_bytes: None,
                 cpu_model: None,

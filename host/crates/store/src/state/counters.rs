@@ -139,6 +139,7 @@ mod tests {
             cpu_utilization_ratio: None,
             read_at: at_ms,
             estimated: false,
+            components: Vec::new(),
         }
     }
 
