@@ -62,7 +62,7 @@ fn power(watts: f64, read_at: u64) -> ResourceSample {
 fn host_joules(samples: &[ResourceSample]) -> f64 {
     let mut counters = Counters::default();
     for s in samples {
-        counters.advance(s, None, 1e9).expect("a plausible reading");
+        counters.advance(s, None, 1e9, 1.0).expect("a plausible reading");
     }
     counters.energy_joules_total
 }
@@ -204,7 +204,7 @@ fn emissions_are_kwh_times_intensity() {
         (reading(2_700_000.0, 2_000), Some(250.0)),
     ] {
         counters
-            .advance(&sample, intensity, 1e9)
+            .advance(&sample, intensity, 1e9, 1.0)
             .expect("a plausible reading");
     }
 

@@ -223,7 +223,7 @@ fn random_samples_never_make_a_counter_unfinite_or_go_down() {
             let id = ResourceId(s.resource_id.as_str().into());
             let c = counters.entry(id).or_default();
             let intensity = (rng.below(2) == 0).then(|| rng.below(5000) as f64);
-            let _ = c.advance(s, intensity, rules.max_power_watts);
+            let _ = c.advance(s, intensity, rules.max_power_watts, 1.0);
         }
         store
             .save_counters([("fuzz", counters.iter())])
