@@ -184,6 +184,7 @@ fn bucket(joules: f64, hours: u32, providers: &[&str]) -> Bucket {
         resource_seconds: 36_000.0,
         hours,
         providers: providers.iter().map(|p| (*p).to_owned()).collect(),
+        embodied_grams: 0.0,
     }
 }
 

@@ -91,6 +91,8 @@ pub struct Snapshot {
     pub locations: BTreeMap<String, LocationStatus>,
     pub environment_error: Option<String>,
     pub accounts: BTreeMap<String, AccountStatus>,
+    /// The PUE table in force (`[footprint] pue`), for its gauge.
+    pub pue: BTreeMap<String, f64>,
     pub plugins: Vec<PluginStatus>,
     /// Provider instances with their health (degraded while backing off after failures).
     pub providers: BTreeMap<String, ProviderStatus>,

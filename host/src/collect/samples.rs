@@ -124,11 +124,18 @@ impl Collector {
         status.resources_without_embodied = Some(readings.without_embodied as u64);
         status.modelled_resources = Some(readings.modelled as u64);
         for (id, grams_per_hour) in &readings.embodied {
-            self.mirror
-                .counters
-                .entry(id.clone())
-                .or_default()
-                .advance_embodied(*grams_per_hour, now, max_gap_ms);
+            let counters = self.mirror.counters.entry(id.clone()).or_default();
+            let from = counters.footprint.embodied_at_ms;
+            let grams = counters.advance_embodied(*grams_per_hour, now, max_gap_ms);
+            self.history.record_embodied(
+                &self.mirror.topology,
+                &self.plan.reports,
+                id,
+                locations.get(id).map(String::as_str),
+                from,
+                now,
+                grams,
+            );
         }
         for (id, sample, pue) in readings.samples {
             let location = locations.get(&id).map(String::as_str);

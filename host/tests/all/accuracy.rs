@@ -62,7 +62,9 @@ fn power(watts: f64, read_at: u64) -> ResourceSample {
 fn host_joules(samples: &[ResourceSample]) -> f64 {
     let mut counters = Counters::default();
     for s in samples {
-        counters.advance(s, None, 1e9, 1.0).expect("a plausible reading");
+        counters
+            .advance(s, None, 1e9, 1.0)
+            .expect("a plausible reading");
     }
     counters.energy_joules_total
 }
