@@ -68,6 +68,8 @@ fn every_row_of_every_table_parses_into_a_valid_share() {
     assert_eq!(tables.aws.embodied_kg.len(), 621);
     assert_eq!(tables.gcp.types.len(), 126);
     assert_eq!(tables.gcp.embodied_kg.len(), 126);
+    assert_eq!(tables.azure.types.len(), 393);
+    assert_eq!(tables.azure.embodied_kg.len(), 393);
     assert_eq!(tables.aws.coefficients.len(), 20);
     assert_eq!(tables.gcp.coefficients.len(), 9);
     assert_eq!(tables.azure.coefficients.len(), 8);
@@ -381,4 +383,32 @@ fn settings_and_samples_choose_the_utilization() {
     )
     .expect("estimates");
     assert_eq!(out.len(), 1, "the resource without a cloud is left out");
+}
+
+/// mock-cloud's `cloud` setting hands out these types (plugins/mock-cloud/README.md): each is
+/// in the tables, with an embodied share, and its GPU where the cloud's model has watts.
+#[test]
+fn every_type_mock_cloud_hands_out_is_known() {
+    for (cloud, kind, gpu) in [
+        ("aws", "m5.large", false),
+        ("aws", "m5.xlarge", false),
+        ("aws", "c5.2xlarge", false),
+        ("aws", "p3.2xlarge", true),
+        ("aws", "g4dn.xlarge", true),
+        ("gcp", "n2-standard-2", false),
+        ("gcp", "n2-standard-4", false),
+        ("gcp", "c2-standard-8", false),
+        ("gcp", "a2-highgpu-1g", false),
+        ("gcp", "e2-standard-4", false),
+        ("azure", "Standard_D2s_v3", false),
+        ("azure", "Standard_D4s_v3", false),
+        ("azure", "Standard_F8s_v2", false),
+        ("azure", "Standard_NC6s_v3", false),
+        ("azure", "Standard_NC4as_T4_v3", false),
+    ] {
+        let e = estimate(&input(Some(cloud), Some(kind), None, Some(0.4))).expect(kind);
+        assert!(e.embodied.is_some(), "{kind}");
+        assert!(!e.basis.contains("not in CCF's tables"), "{kind}");
+        assert_eq!(watts(&e, Component::Gpu).is_some(), gpu, "{kind}");
+    }
 }
