@@ -12,7 +12,7 @@ use carbonaut_sdk::{
 };
 
 use model::DEFAULT_UTILIZATION;
-use tables::{Cloud, CloudTables, Coefficients, Tables, type_key};
+use tables::{CcfType, Cloud, CloudTables, Coefficients, Tables, TeadsType, type_key};
 
 struct Ccf;
 
@@ -104,6 +104,10 @@ fn embodied(
     )
 }
 
+/// What the model says about one resource: power per component, the embodied share, and the
+/// basis.
+type Figures = (Vec<ComponentPower>, Option<EmbodiedShare>, String);
+
 /// One resource's estimate, or none when the model knows nothing of it: no cloud, a cloud the
 /// tables do not cover, or an unknown instance type without a vCPU count.
 fn estimate_one(
@@ -117,104 +121,108 @@ fn estimate_one(
     let at = percent(u, assumed);
     let table = tables.cloud(cloud);
     let name = info.hardware.instance_type.as_deref().map(str::trim);
-    let key = name.map(|n| type_key(cloud, n));
+    let key = name.map(|n| type_key(cloud, n)).unwrap_or_default();
     let shown = name.unwrap_or("(no instance type)");
-
-    if let Some(t) = key.as_deref().and_then(|k| table.teads.get(k)) {
-        let mut watts = vec![
-            power(Component::Cpu, model::interpolate(&t.pkg, u)),
-            power(Component::Dram, model::interpolate(&t.ram, u)),
-        ];
-        let mut gpu_note = String::new();
-        if t.gpus > 0 && t.gpu.iter().any(|w| *w > 0.0) {
-            watts.push(power(Component::Gpu, model::interpolate(&t.gpu, u)));
-            gpu_note = format!(" ({} {} GPU at the same load)", t.gpus, t.gpu_name);
-        }
-        if t.delta > 0.0 {
-            watts.push(power(Component::Other, t.delta));
-        }
-        let (embodied, embodied_note) = embodied(
-            table,
-            key.as_deref().unwrap_or_default(),
-            f64::from(t.vcpus),
-            f64::from(t.platform_vcpus),
-        );
-        return Some(ResourceEstimate {
-            resource_id: info.id.clone(),
-            power: watts,
-            embodied,
-            basis: format!("aws {shown}, Teads, {at}{gpu_note}; {embodied_note}"),
-        });
-    }
-
-    if let Some(t) = key.as_deref().and_then(|k| table.types.get(k)) {
-        let found: Vec<(&str, Coefficients)> = t
-            .microarchitectures
-            .iter()
-            .filter_map(|m| table.coefficients_of(m).map(|c| (m.as_str(), c)))
-            .collect();
-        let (coefficients, source) = if found.is_empty() {
-            (
-                table.average_coefficients(),
-                format!(
-                    "CCF average coefficients ({} not in the table)",
-                    t.microarchitectures.join(", ")
-                ),
-            )
-        } else {
-            let names: Vec<&str> = found.iter().map(|(m, _)| *m).collect();
-            let label = if names.len() == 1 { "" } else { "mean of " };
-            (
-                tables::mean(found.iter().map(|(_, c)| *c)),
-                format!("CCF coefficients ({label}{})", names.join(", ")),
-            )
-        };
-        let mut watts = vec![power(
-            Component::Cpu,
-            model::cpu_watts(t.vcpus, coefficients, u),
-        )];
-        let memory = model::memory_watts(t, coefficients.gb_per_chip);
-        if memory > 0.0 {
-            watts.push(power(Component::Dram, memory));
-        }
-        let gpu_note = match t.gpus {
-            0 => String::new(),
-            1 => ", 1 GPU not estimated".to_owned(),
-            n => format!(", {n} GPUs not estimated"),
-        };
-        let (embodied, embodied_note) = embodied(
-            table,
-            key.as_deref().unwrap_or_default(),
-            t.vcpus,
-            t.platform_vcpus,
-        );
-        return Some(ResourceEstimate {
-            resource_id: info.id.clone(),
-            power: watts,
-            embodied,
-            basis: format!(
-                "{} {shown}, {source}, {at}{gpu_note}; {embodied_note}",
+    let (power, embodied, basis) = if let Some(t) = table.teads.get(&key) {
+        teads(table, &key, t, u, &format!("aws {shown}, Teads, {at}"))
+    } else if let Some(t) = table.types.get(&key) {
+        coefficients(table, &key, t, u, &format!("{} {shown}", cloud.name()), &at)
+    } else {
+        // Not in the tables: the cloud's average watts per vCPU, when the vCPUs are known. No
+        // memory, GPU or embodied figure: those would be guesses shown as data.
+        let vcpus = info.hardware.vcpus.filter(|v| *v > 0)?;
+        let cpu = model::cpu_watts(f64::from(vcpus), table.average_coefficients(), u);
+        (
+            vec![power(Component::Cpu, cpu)],
+            None,
+            format!(
+                "{} {shown} not in CCF's tables: average coefficients for {vcpus} vCPUs, {at}; \
+                 no embodied figure",
                 cloud.name()
             ),
-        });
-    }
-
-    // Not in the tables: the cloud's average watts per vCPU, when the vCPUs are known. No
-    // memory, GPU or embodied figure: those would be guesses shown as data.
-    let vcpus = info.hardware.vcpus.filter(|v| *v > 0)?;
+        )
+    };
     Some(ResourceEstimate {
         resource_id: info.id.clone(),
-        power: vec![power(
-            Component::Cpu,
-            model::cpu_watts(f64::from(vcpus), table.average_coefficients(), u),
-        )],
-        embodied: None,
-        basis: format!(
-            "{} {shown} not in CCF's tables: average coefficients for {vcpus} vCPUs, {at}; \
-             no embodied figure",
-            cloud.name()
-        ),
+        power,
+        embodied,
+        basis,
     })
+}
+
+/// An AWS type from Teads' load curves; the rest of the machine as `other`.
+fn teads(table: &CloudTables, key: &str, t: &TeadsType, u: f64, basis: &str) -> Figures {
+    let mut watts = vec![
+        power(Component::Cpu, model::interpolate(&t.pkg, u)),
+        power(Component::Dram, model::interpolate(&t.ram, u)),
+    ];
+    let mut gpu_note = String::new();
+    if t.gpus > 0 && t.gpu.iter().any(|w| *w > 0.0) {
+        watts.push(power(Component::Gpu, model::interpolate(&t.gpu, u)));
+        let plural = if t.gpus == 1 { "" } else { "s" };
+        gpu_note = format!(" ({} {} GPU{plural} at the same load)", t.gpus, t.gpu_name);
+    }
+    if t.delta > 0.0 {
+        watts.push(power(Component::Other, t.delta));
+    }
+    let (embodied, embodied_note) =
+        embodied(table, key, f64::from(t.vcpus), f64::from(t.platform_vcpus));
+    (
+        watts,
+        embodied,
+        format!("{basis}{gpu_note}; {embodied_note}"),
+    )
+}
+
+/// A GCP or Azure type from CCF's coefficients of its microarchitectures.
+fn coefficients(
+    table: &CloudTables,
+    key: &str,
+    t: &CcfType,
+    u: f64,
+    shown: &str,
+    at: &str,
+) -> Figures {
+    let found: Vec<(&str, Coefficients)> = t
+        .microarchitectures
+        .iter()
+        .filter_map(|m| table.coefficients_of(m).map(|c| (m.as_str(), c)))
+        .collect();
+    let (coefficients, source) = if found.is_empty() {
+        (
+            table.average_coefficients(),
+            format!(
+                "CCF average coefficients ({} not in the table)",
+                t.microarchitectures.join(", ")
+            ),
+        )
+    } else {
+        let names: Vec<&str> = found.iter().map(|(m, _)| *m).collect();
+        let label = if names.len() == 1 { "" } else { "mean of " };
+        (
+            tables::mean(found.iter().map(|(_, c)| *c)),
+            format!("CCF coefficients ({label}{})", names.join(", ")),
+        )
+    };
+    let mut watts = vec![power(
+        Component::Cpu,
+        model::cpu_watts(t.vcpus, coefficients, u),
+    )];
+    let memory = model::memory_watts(t, coefficients.gb_per_chip);
+    if memory > 0.0 {
+        watts.push(power(Component::Dram, memory));
+    }
+    let gpu_note = match t.gpus {
+        0 => String::new(),
+        1 => ", 1 GPU not estimated".to_owned(),
+        n => format!(", {n} GPUs not estimated"),
+    };
+    let (embodied, embodied_note) = embodied(table, key, t.vcpus, t.platform_vcpus);
+    (
+        watts,
+        embodied,
+        format!("{shown}, {source}, {at}{gpu_note}; {embodied_note}"),
+    )
 }
 
 impl Estimation for Ccf {

@@ -256,6 +256,15 @@ fn gpu_instance_has_gpu_watts_at_the_same_load() {
          8/72 vCPUs"
     );
 
+    // p3.16xlarge: 8 of them, GPUWatt 763,8 at 10 %.
+    let e = estimate(&input(Some("aws"), Some("p3.16xlarge"), None, Some(0.1))).expect("known");
+    close(watts(&e, Component::Gpu).expect("gpu"), 763.8);
+    assert!(
+        e.basis.contains("(8 Tesla V100 GPUs at the same load)"),
+        "{}",
+        e.basis
+    );
+
     // g4dn.xlarge (1 T4): GPUWatt 8,1 / 22,3 / 52,7 / 71,3; at the assumed 50 % exactly 52.7 W.
     let e = estimate(&input(Some("aws"), Some("g4dn.xlarge"), None, None)).expect("known");
     close(watts(&e, Component::Gpu).expect("gpu"), 52.7);
