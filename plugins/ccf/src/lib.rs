@@ -146,8 +146,24 @@ fn estimate_one(
         resource_id: info.id.clone(),
         power,
         embodied,
-        basis,
+        basis: within(basis, MAX_BASIS_BYTES),
     })
+}
+
+/// The host cuts a longer basis and counts it as a fault of the plugin (`MAX_TEXT_BYTES`).
+const MAX_BASIS_BYTES: usize = 256;
+
+/// `text` cut to at most `max` bytes, at a character boundary: only an instance type name of
+/// hundreds of bytes, from discovery, makes a basis that long.
+fn within(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
 }
 
 /// An AWS type from Teads' load curves; the rest of the machine as `other`.

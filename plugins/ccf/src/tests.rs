@@ -421,3 +421,26 @@ fn every_type_mock_cloud_hands_out_is_known() {
         assert_eq!(watts(&e, Component::Gpu).is_some(), gpu, "{kind}");
     }
 }
+
+/// The host cuts a basis beyond 256 bytes and counts it against the plugin: no type of the
+/// tables comes near, and a made-up name of any length is cut at a character boundary.
+#[test]
+fn every_basis_fits_the_hosts_text_limit() {
+    let tables = tables::tables().expect("tables");
+    for (cloud, names) in [
+        ("aws", tables.aws.teads.keys().collect::<Vec<_>>()),
+        ("gcp", tables.gcp.types.keys().collect()),
+        ("azure", tables.azure.types.keys().collect()),
+    ] {
+        for name in names {
+            let e = estimate(&input(Some(cloud), Some(name), None, None)).expect("known");
+            assert!(e.basis.len() <= 160, "{}", e.basis);
+            assert!(!e.basis.contains("not in CCF's tables"), "{}", e.basis);
+        }
+    }
+    let long = format!("x{}", "é".repeat(300));
+    let e = estimate(&input(Some("gcp"), Some(&long), Some(2), None)).expect("vCPUs known");
+    // "gcp x" is 5 bytes and each é 2: 125 of them fit in 255, the 126th would end at 257.
+    assert_eq!(e.basis.len(), 255);
+    assert!(e.basis.starts_with("gcp xéé") && e.basis.ends_with('é'));
+}
