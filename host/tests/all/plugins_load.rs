@@ -46,6 +46,11 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
         seen,
         vec![
             (
+                "ccf".into(),
+                vec![ProviderKind::Estimation],
+                vec!["utilization_default".into()]
+            ),
+            (
                 "electricity-maps".into(),
                 vec![ProviderKind::Environment],
                 vec![
@@ -96,7 +101,8 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                     "resources_per_project".into(),
                     "churn_period_secs".into(),
                     "extra_labels".into(),
-                    "label_bytes".into()
+                    "label_bytes".into(),
+                    "cloud".into()
                 ]
             ),
             ("mock-grid".into(), vec![ProviderKind::Environment], vec![]),
