@@ -17,6 +17,7 @@ mod deploy_monitoring;
 mod e2e_quickstart;
 mod fake_api;
 mod floors;
+mod footprint;
 mod fuzz;
 mod grid_providers;
 mod hetzner_cloud;
