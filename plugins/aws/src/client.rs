@@ -229,7 +229,10 @@ impl<'a> Client<'a> {
             service.signing_name(),
             &clock::amz_date(time::now_ms()),
         );
-        let mut request = Request::post(url, body.as_bytes().to_vec()).timeout(TIMEOUT);
+        // A length rather than a chunked body: every AWS endpoint and emulator takes it.
+        let mut request = Request::post(url, body.as_bytes().to_vec())
+            .timeout(TIMEOUT)
+            .header("content-length", &body.len().to_string());
         for (name, value) in headers.iter().chain(&signed.headers) {
             request = request.header(name, value);
         }
