@@ -191,15 +191,22 @@ async fn throttling_is_retried_with_backoff_then_reported_unavailable() {
     let plugin = plugin(&runtime).await;
     let url = fake.upstream.origin();
     let reader = account(&url, &[("regions", "eu-west-1")]);
-    let list = || plugin.list_resources(&grants(&url), &vec![], &reader, &region("eu-west-1"));
+    let (granted, none, eu) = (grants(&url), vec![], region("eu-west-1"));
+    let list = || plugin.list_resources(&granted, &none, &reader, &eu);
 
     // Two throttled answers, then the page: the call succeeds after three requests.
     fake.set(Mode::Throttled(2));
     let started = Instant::now();
     let listed = list().await.expect("answered at the third attempt");
     assert_eq!(listed.len(), 1);
-    assert!(started.elapsed() >= Duration::from_millis(600), "0.2 s + 0.4 s of backoff");
-    let describe = ("DescribeInstances".to_owned(), "AKIDCARBONAUTTEST".to_owned());
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "0.2 s + 0.4 s of backoff"
+    );
+    let describe = (
+        "DescribeInstances".to_owned(),
+        "AKIDCARBONAUTTEST".to_owned(),
+    );
     assert_eq!(fake.requests(), vec![describe.clone(); 3]);
 
     // Throttled throughout: three attempts, then unavailable with a retry hint.

@@ -73,9 +73,9 @@ settings = {{ access_key_id = "AKIDCARBONAUTTEST", secret_access_key = "${{AWS_T
     let deadline = Instant::now() + Duration::from_secs(60);
     let log = loop {
         let log = daemon.log();
-        let failed = log.lines().any(|l| {
-            l.contains("keeping its previous resources") && l.contains("ap-southeast-2")
-        });
+        let failed = log
+            .lines()
+            .any(|l| l.contains("keeping its previous resources") && l.contains("ap-southeast-2"));
         // A sync after the failure listed Virginia again (and Sydney, which hung).
         if failed && listings() >= before + 4 {
             break log;
