@@ -380,16 +380,34 @@ settings = {{ access_key_id = "AKIDCARBONAUTTEST", secret_access_key = "${{AWS_T
     }
 }
 
+/// Both examples pass `check-config` with the keys they read set, grant everything they
+/// offer, and name the key that is missing.
 #[test]
 fn the_examples_pass_check_config() {
-    for name in ["aws.toml", "aws-prometheus.toml"] {
-        let checked = check_example(
-            name,
-            &[
-                ("AWS_ACCESS_KEY_ID", Some("AKIDEXAMPLE")),
-                ("AWS_SECRET_ACCESS_KEY", Some("secret")),
-            ],
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", Some("AKIDEXAMPLE")),
+        ("AWS_SECRET_ACCESS_KEY", Some("secret")),
+    ];
+    for (name, summary) in [
+        ("aws.toml", ": ok (2 providers, 2 accounts, "),
+        ("aws-prometheus.toml", ": ok (3 providers, 1 accounts, "),
+    ] {
+        let checked = check_example(name, &keys);
+        assert!(
+            checked.ok && checked.stdout.contains(summary),
+            "{name}: {}{}",
+            checked.stdout,
+            checked.stderr
         );
-        assert!(checked.ok, "{name}: {}{}", checked.stdout, checked.stderr);
+        assert!(!checked.stderr.contains("allow_http"), "{}", checked.stderr);
     }
+    let checked = check_example("aws.toml", &[keys[0], ("AWS_SECRET_ACCESS_KEY", None)]);
+    assert!(!checked.ok);
+    assert!(
+        checked
+            .stderr
+            .contains("environment variable `AWS_SECRET_ACCESS_KEY` is not set"),
+        "{}",
+        checked.stderr
+    );
 }
