@@ -6,17 +6,23 @@
 //! region and the batch's instance ids, and served again until it expires. A stopped instance
 //! is not asked about (it has no utilisation, and each metric read is billed). A region that
 //! fails leaves its instances out of this answer; the call fails only when every region did.
+//! Only instances this plugin's discovery listed are read: the `state` label and the region
+//! come from there.
 
 use std::collections::BTreeMap;
 
 use carbonaut_sdk::kv::{ExpiringCache, StoreError};
-use carbonaut_sdk::{ProviderError, ResourceInfo, ResourceSample, log};
+use carbonaut_sdk::{ProviderError, ResourceInfo, ResourceSample, log, time};
 use sha2::{Digest, Sha256};
 
 use crate::cloudwatch::{self, MAX_QUERIES, Reading};
 use crate::settings::Config;
 use crate::sigv4::hex;
 use crate::with_client;
+
+/// Time a call may spend before it asks no more regions: one request that hangs (4 s) still
+/// fits in the host's 10 s deadline after it.
+const TIME_BUDGET_MS: u64 = 5_000;
 
 /// A batch's readings as stored: which instances were asked (a digest of their ids) and
 /// `[instance, percent, at_ms]` of those that had a reading, compact so that 500 fit well
@@ -74,6 +80,20 @@ pub fn collect(
                     )));
                 }
                 Err(other) => return Err(other.into()),
+            }
+            // The host stops a call after 10 s: rather than lose every answer to a region that
+            // hangs, later regions wait for the next collection once the budget is spent.
+            let spent = time::now_ms().saturating_sub(now);
+            if spent > TIME_BUDGET_MS {
+                log::warn(
+                    "no time left in this call for a region; it is read at the next collection",
+                    &[
+                        ("account", &config.account),
+                        ("region", region),
+                        ("spent_ms", &spent.to_string()),
+                    ],
+                );
+                continue;
             }
             let fetched = with_client(config, "collect", |client| {
                 cloudwatch::cpu_utilisation(client, region, batch, now)
