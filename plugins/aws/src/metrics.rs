@@ -40,17 +40,20 @@ pub fn collect(
     now: u64,
 ) -> Result<Vec<ResourceSample>, ProviderError> {
     let cache = ExpiringCache::new(config.utilisation_interval_ms);
-    let mut by_region: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // Regions in the order the batch first names them, so that the time budget cuts the same
+    // ones each time.
+    let mut by_region: Vec<(&str, Vec<String>)> = Vec::new();
     for resource in resources {
         let running = resource
             .labels
             .iter()
             .any(|(k, v)| k == "state" && v == "running");
-        if let (Some(region), true) = (resource.location.region.as_deref(), running) {
-            by_region
-                .entry(region)
-                .or_default()
-                .push(resource.id.clone());
+        let Some(region) = resource.location.region.as_deref().filter(|_| running) else {
+            continue;
+        };
+        match by_region.iter_mut().find(|(r, _)| *r == region) {
+            Some((_, ids)) => ids.push(resource.id.clone()),
+            None => by_region.push((region, vec![resource.id.clone()])),
         }
     }
     let mut readings: BTreeMap<String, Reading> = BTreeMap::new();

@@ -306,7 +306,8 @@ async fn a_region_that_never_answers_fails_that_region_only() {
         .expect("another region answers");
     assert_eq!(other[0].id, "i-us-east-1");
 
-    // A region whose CloudWatch never answers leaves its instances out; the others answer.
+    // A region whose CloudWatch never answers leaves its instances out; the others answer
+    // (asked first: regions are read in the order the batch names them).
     let resources = vec![other[0].clone(), {
         let mut sydney = other[0].clone();
         sydney.id = "i-ap-southeast-2".into();
