@@ -330,6 +330,74 @@ pub fn is_expired(error: &ProviderError) -> bool {
 mod tests {
     use super::*;
 
+    fn answer(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![("retry-after".into(), "9".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn ec2_error(code: &str) -> String {
+        format!(
+            "<Response><Errors><Error><Code>{code}</Code><Message>m</Message></Error></Errors>\
+             </Response>"
+        )
+    }
+
+    #[test]
+    fn answers_become_the_errors_the_host_acts_on() {
+        let context = Context {
+            account: "prod",
+            region: "eu-west-1",
+            action: "ec2:DescribeInstances".into(),
+        };
+        let throttled = |status, body: &str| {
+            matches!(
+                classify(&answer(status, body), &context),
+                Failure::Throttled(_)
+            )
+        };
+        assert!(throttled(503, &ec2_error("RequestLimitExceeded")));
+        assert!(throttled(400, &ec2_error("Throttling")));
+        assert!(throttled(429, "slow down"));
+        assert!(throttled(503, ""));
+        let final_error = |status, body: &str| match classify(&answer(status, body), &context) {
+            Failure::Final(error) => error,
+            Failure::Throttled(m) => panic!("throttled: {m}"),
+        };
+        for code in ["ExpiredToken", "AuthFailure", "UnrecognizedClientException"] {
+            assert_eq!(
+                final_error(400, &ec2_error(code)),
+                ProviderError::Unauthorized(format!(
+                    "account `prod`, region `eu-west-1`, ec2:DescribeInstances: HTTP 400 \
+                     {code}: m"
+                ))
+            );
+        }
+        assert!(matches!(
+            final_error(500, &ec2_error("InternalError")),
+            ProviderError::Unavailable(u) if u.retry_after_ms == Some(9_000)
+        ));
+        assert_eq!(
+            final_error(400, &ec2_error("InvalidParameterValue")),
+            ProviderError::Other(
+                "account `prod`, region `eu-west-1`, ec2:DescribeInstances: HTTP 400 \
+                 InvalidParameterValue: m"
+                    .into()
+            )
+        );
+        assert_eq!(
+            final_error(502, "<html>bad gateway</html>"),
+            ProviderError::Unavailable(UnavailableError {
+                message: "account `prod`, region `eu-west-1`, ec2:DescribeInstances: HTTP 502: \
+                          <html>bad gateway</html>"
+                    .into(),
+                retry_after_ms: Some(9_000),
+            })
+        );
+    }
+
     #[test]
     fn the_authority_is_host_and_port() {
         assert_eq!(authority("http://127.0.0.1:5000/"), "127.0.0.1:5000");

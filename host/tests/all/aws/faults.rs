@@ -4,6 +4,7 @@
 //! never answers given up on within the call's deadline. Every message names the account, the
 //! region and the API action.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,8 @@ pub enum Mode {
     Expired,
     /// Requests for ap-southeast-2 get no answer for 6 s.
     SydneyHangs,
+    /// Every DescribeInstances page has a new `nextToken`.
+    Endless,
 }
 
 pub struct FakeAws {
@@ -121,6 +124,7 @@ impl FakeAws {
         let mode = Arc::new(Mutex::new(Mode::Normal));
         let shared = mode.clone();
         let sessions = Arc::new(Mutex::new(0));
+        let pages = AtomicUsize::new(0);
         let upstream = Upstream::start(move |seen| {
             let (key, region) = scope(seen);
             let action = action(seen);
@@ -151,6 +155,15 @@ impl FakeAws {
             }
             if action == "GetMetricData" {
                 return metric_data();
+            }
+            if *mode == Mode::Endless {
+                let token = pages.fetch_add(1, Ordering::Relaxed);
+                let mut page = page(&region);
+                page.body = page.body.replace(
+                    "</DescribeInstancesResponse>",
+                    &format!("<nextToken>t{token}</nextToken></DescribeInstancesResponse>"),
+                );
+                return page;
             }
             page(&region)
         });
@@ -323,4 +336,39 @@ async fn a_region_that_never_answers_fails_that_region_only() {
         .map(|s| (s.resource_id.as_str(), s.cpu_utilization_ratio))
         .collect();
     assert_eq!(got, [("i-us-east-1", Some(0.5))]);
+}
+
+#[tokio::test]
+async fn a_listing_that_never_ends_stops_at_the_request_budget() {
+    let fake = FakeAws::start();
+    let (runtime, _tree) = runtime_with_store();
+    let plugin = plugin(&runtime).await;
+    let url = fake.upstream.origin();
+    fake.set(Mode::Endless);
+    let err = plugin
+        .list_resources(
+            &grants(&url),
+            &vec![],
+            &account(&url, &[("regions", "eu-west-1")]),
+            &region("eu-west-1"),
+        )
+        .await
+        .expect_err("endless");
+    assert!(
+        matches!(err.provider_error(), Some(ProviderError::Other(m)) if m == "account `prod`, \
+         region `eu-west-1`, ec2:DescribeInstances: this call already made 100 requests, the \
+         most one call may make; a listing that does not end is a bug"),
+        "{err}"
+    );
+    let seen = fake.upstream.take();
+    assert_eq!(seen.len(), 100);
+    // Pages of the configured size, each after the first asking for the token the last gave.
+    assert_eq!(
+        seen[0].body,
+        "Action=DescribeInstances&Version=2016-11-15&MaxResults=5"
+    );
+    assert_eq!(
+        seen[1].body,
+        "Action=DescribeInstances&Version=2016-11-15&MaxResults=5&NextToken=t0"
+    );
 }
