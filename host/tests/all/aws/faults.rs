@@ -134,7 +134,8 @@ impl FakeAws {
                 return session(*n);
             }
             let mut mode = shared.lock().expect("lock");
-            match *mode {
+            let now = *mode;
+            match now {
                 Mode::Throttled(n) if n > 0 => {
                     *mode = Mode::Throttled(n - 1);
                     return ec2_error(503, "RequestLimitExceeded", "Request limit exceeded.");
@@ -156,7 +157,7 @@ impl FakeAws {
             if action == "GetMetricData" {
                 return metric_data();
             }
-            if *mode == Mode::Endless {
+            if now == Mode::Endless {
                 let token = pages.fetch_add(1, Ordering::Relaxed);
                 let mut page = page(&region);
                 page.body = page.body.replace(
