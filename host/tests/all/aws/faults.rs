@@ -21,8 +21,8 @@ pub enum Mode {
     Throttled(usize),
     /// EC2 refuses every request signed with the configured key: ExpiredToken.
     Expired,
-    /// Requests for ap-southeast-2 get no answer for 6 s.
-    SydneyHangs,
+    /// Requests for ap-southeast-2 (Sydney) and ap-northeast-1 (Tokyo) get no answer for 6 s.
+    AsiaHangs,
     /// Every DescribeInstances page has a new `nextToken`.
     Endless,
 }
@@ -148,7 +148,7 @@ impl FakeAws {
                         "The security token included in the request is expired",
                     );
                 }
-                Mode::SydneyHangs if region == "ap-southeast-2" => {
+                Mode::AsiaHangs if region == "ap-southeast-2" || region == "ap-northeast-1" => {
                     drop(mode);
                     std::thread::sleep(Duration::from_secs(6));
                 }
@@ -297,7 +297,7 @@ async fn a_region_that_never_answers_fails_that_region_only() {
     let (runtime, _tree) = runtime_with_store();
     let plugin = plugin(&runtime).await;
     let url = fake.upstream.origin();
-    fake.set(Mode::SydneyHangs);
+    fake.set(Mode::AsiaHangs);
     let reader = account(&url, &[("regions", "us-east-1,ap-southeast-2")]);
     let started = Instant::now();
     let err = plugin
@@ -371,5 +371,59 @@ async fn a_listing_that_never_ends_stops_at_the_request_budget() {
     assert_eq!(
         seen[1].body,
         "Action=DescribeInstances&Version=2016-11-15&MaxResults=5&NextToken=t0"
+    );
+}
+
+/// Two regions that hang take 8 s; a third that hung too would pass the host's 10 s deadline
+/// and lose every answer of the call. So once 5 s are spent the call asks no more regions:
+/// Virginia, third here, waits for the next collection (though it would have answered).
+#[tokio::test]
+async fn hanging_regions_cannot_push_a_collection_past_the_deadline() {
+    let fake = FakeAws::start();
+    let (runtime, _tree) = runtime_with_store();
+    let plugin = plugin(&runtime).await;
+    let url = fake.upstream.origin();
+    let reader = account(&url, &[("regions", "us-east-1")]);
+    let virginia = plugin
+        .list_resources(&grants(&url), &vec![], &reader, &region("us-east-1"))
+        .await
+        .expect("listed")
+        .into_items()
+        .remove(0);
+    let elsewhere = |name: &str| {
+        let mut instance = virginia.clone();
+        instance.id = format!("i-{name}");
+        instance.location.region = Some(name.into());
+        instance
+    };
+    fake.set(Mode::AsiaHangs);
+    let started = Instant::now();
+    let err = plugin
+        .collect_samples(
+            &grants(&url),
+            &vec![],
+            &reader,
+            &[
+                elsewhere("ap-southeast-2"),
+                elsewhere("ap-northeast-1"),
+                virginia.clone(),
+            ],
+        )
+        .await
+        .expect_err("both asked regions hang");
+    let took = started.elapsed();
+    let (message, _) = unavailable(err.provider_error());
+    assert!(
+        message.starts_with("account `prod`, region `ap-southeast-2`, monitoring:GetMetricData"),
+        "{message}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // Virginia was never asked, with the budget spent.
+    assert!(
+        !fake
+            .upstream
+            .take()
+            .iter()
+            .any(|s| action(s) == "GetMetricData" && scope(s).1 == "us-east-1")
     );
 }

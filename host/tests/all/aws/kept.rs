@@ -61,7 +61,7 @@ settings = {{ access_key_id = "AKIDCARBONAUTTEST", secret_access_key = "${{AWS_T
     let both = |t: &str| t.contains("\"i-us-east-1\"") && t.contains("\"i-ap-southeast-2\"");
     daemon.wait_for("/api/v1/topology", 60, both);
 
-    fake.set(Mode::SydneyHangs);
+    fake.set(Mode::AsiaHangs);
     let listings = || {
         fake.upstream
             .seen()
