@@ -5,7 +5,8 @@
 //! The country is AWS's own (the region's city, "Regions and Availability Zones" in the AWS
 //! documentation). The zone is an approximation by region, not by datacentre: AWS publishes
 //! no datacentre addresses, so each region is placed in the Electricity Maps zone of its
-//! city (zone names as on app.electricitymaps.com, December 2026): `us-east-1`, northern
+//! city (zone ids as in Electricity Maps' open-source zone list, `config/zones/*.yaml` of
+//! electricitymaps/electricitymaps-contrib, checked December 2026): `us-east-1`, northern
 //! Virginia, is in PJM (`US-MIDA-PJM`); `us-west-2`, Boardman in Oregon, in the Bonneville
 //! Power Administration's area (`US-NW-BPAT`). GovCloud, China and the European Sovereign
 //! Cloud are other partitions with other endpoints and are not listed.
