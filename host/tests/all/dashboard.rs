@@ -661,7 +661,10 @@ fn the_dashboard_draws_the_report_api_in_its_agreed_shape() {
         f(&totals["embodied_kgco2e"]),
         "embodied",
     );
-    assert!(!html.contains(">operational<"), "stacked by account unless asked");
+    assert!(
+        !html.contains(">operational<"),
+        "stacked by account unless asked"
+    );
 
     // The ten resources with the most emissions in the report (the last ids), largest first,
     // named from the topology.
@@ -699,7 +702,10 @@ fn the_dashboard_draws_the_report_api_in_its_agreed_shape() {
         .last()
         .and_then(|l| l["final"].as_str())
         .expect("final DOM");
-    assert!(html.contains(">operational<") && html.contains(">embodied<"), "{html}");
+    assert!(
+        html.contains(">operational<") && html.contains(">embodied<"),
+        "{html}"
+    );
     assert!(!html.contains(">globex<"), "no account bands: {html}");
     close(
         shown(html, "total-embodied").0,

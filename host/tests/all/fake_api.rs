@@ -1,5 +1,5 @@
 //! The one fake HTTP server of the tests: a loopback HTTP/1.1 server that answers each request
-//! with a handler and records what it saw (method, path, raw query parameters, headers), so a
+//! with a handler and records what it saw (method, path, raw query parameters, headers, body), so a
 //! test can serve the documented response shapes of an API, or exposition files as an
 //! exporter does, and assert on the requests a plugin made.
 
@@ -17,6 +17,8 @@ pub struct Seen {
     pub query: BTreeMap<String, String>,
     /// Names in lower case.
     pub headers: Vec<(String, String)>,
+    /// The body, as many bytes as `content-length` says (a form POST), read as UTF-8.
+    pub body: String,
 }
 
 impl Seen {
@@ -111,6 +113,15 @@ fn serve(stream: std::net::TcpStream, handler: &Handler, record: &Mutex<Vec<Seen
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length.min(1 << 20)];
+    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+        body.clear();
+    }
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let query = query
         .split('&')
@@ -125,6 +136,7 @@ fn serve(stream: std::net::TcpStream, handler: &Handler, record: &Mutex<Vec<Seen
         path: path.to_owned(),
         query,
         headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
     };
     let answer = handler(&seen);
     record.lock().expect("lock").push(seen);

@@ -46,6 +46,23 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
         seen,
         vec![
             (
+                "aws".into(),
+                vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics],
+                [
+                    "access_key_id",
+                    "secret_access_key",
+                    "session_token",
+                    "role_arn",
+                    "external_id",
+                    "regions",
+                    "utilisation_interval",
+                    "page_size",
+                    "endpoint_url"
+                ]
+                .map(String::from)
+                .to_vec()
+            ),
+            (
                 "ccf".into(),
                 vec![ProviderKind::Estimation],
                 vec!["utilization_default".into()]
