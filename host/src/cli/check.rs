@@ -19,6 +19,7 @@ use carbonaut::collect::provider_grants;
 use carbonaut::config::{Config, Intervals, ProviderConfig};
 use carbonaut_model::{
     Account, Hardware, Location, LocationQuery, ProviderKind, ResourceInfo, ResourceKind,
+    ResourceSample,
 };
 use carbonaut_plugins::{CallError, Checked, Plugin, Rejections, load_file};
 use carbonaut_runtime::{Grants, Limits};
@@ -200,6 +201,32 @@ pub async fn run(options: Options<'_>) -> anyhow::Result<ExitCode> {
             &format!("resource-metrics.collect ({} resources)", resources.len()),
             started.elapsed(),
             samples.map(Checked::into_parts),
+        );
+    }
+    if plugin.implements(ProviderKind::Estimation) {
+        // Discovered resources as they are; without discovery a VM a footprint model knows (an
+        // AWS m5.xlarge in the sample location), with the reading taken above if any.
+        let estimated: Vec<ResourceInfo> = if resources.len() == 1 && resources[0].id == SAMPLE_ID {
+            vec![estimation_resource(&location)]
+        } else {
+            resources.clone()
+        };
+        let inputs: Vec<(&ResourceInfo, Option<&ResourceSample>)> = estimated
+            .iter()
+            .map(|r| {
+                let sample = first_sample.as_ref().filter(|s| s.resource_id == r.id);
+                (r, sample)
+            })
+            .collect();
+        let started = Instant::now();
+        let estimates = plugin
+            .estimate(&setup.grants, &setup.settings, &inputs)
+            .await;
+        report(
+            &mut tally,
+            &format!("estimation.estimate ({} resources)", inputs.len()),
+            started.elapsed(),
+            estimates.map(Checked::into_parts),
         );
     }
     let mut intensity = options.intensity.map(footprint::Intensity::Given);
@@ -421,11 +448,14 @@ fn describe_grants(grants: &Grants) -> String {
     }
 }
 
+/// The id of [`sample_resource`].
+const SAMPLE_ID: &str = "check-vm-1";
+
 /// A resource for a resource-metrics plugin when there is no discovery to ask.
 fn sample_resource(location: &Location) -> ResourceInfo {
     ResourceInfo {
-        id: "check-vm-1".into(),
-        name: "check-vm-1".into(),
+        id: SAMPLE_ID.into(),
+        name: SAMPLE_ID.into(),
         kind: ResourceKind::Vm,
         location: location.clone(),
         hardware: Hardware {
@@ -438,6 +468,16 @@ fn sample_resource(location: &Location) -> ResourceInfo {
         },
         labels: Vec::new(),
     }
+}
+
+/// The sample resource as an estimation plugin is asked about it: an AWS m5.xlarge (4 vCPUs,
+/// 16 GiB), a type every cloud footprint model has.
+fn estimation_resource(location: &Location) -> ResourceInfo {
+    let mut r = sample_resource(location);
+    r.location.cloud = Some("aws".into());
+    r.hardware.instance_type = Some("m5.xlarge".into());
+    r.hardware.gpu_count = Some(0);
+    r
 }
 
 /// The zones to ask about: `--zone`, else the config's `[environment]` mapping; without

@@ -13,6 +13,8 @@ use carbonaut_store::state::{Counters, LastReading, emissions_grams, energy_delt
 
 use crate::linux_host::Machine;
 
+mod footprint;
+
 const RELATIVE: f64 = 1e-9;
 
 /// One row of the table.

@@ -35,7 +35,9 @@ fn inspect_prints_what_the_plugin_is() {
          sha256:      {0}\n\
          file:        {MOCK_METER} ({size} bytes)\n\
          settings:\n  \
-         mode (optional): `counter` (default), `power` (no energy counter) or `both`\n  \
+         mode (optional): `counter` (default), `power` (no energy counter), `both`, or \
+         `utilization` (CPU figures only, as a cloud's monitoring API gives them: the power then \
+         comes from an estimation provider)\n  \
          wrap_joules (optional): Wrap the energy counter at this many joules (default: never)\n\
          needs:       nothing (no network, files or key-value store)\n\
          pin it in the config (only this exact file will load):\n  \

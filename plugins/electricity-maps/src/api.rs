@@ -44,10 +44,24 @@ pub fn fetch(config: &Config, zone: &str) -> Result<Answer, ProviderError> {
         Err(left_out) => return Ok(Answer::LeftOut(left_out)),
     };
     let body = parse::json("carbon-intensity/latest", &body)?;
-    if let Some(other) = other_zone("carbon-intensity/latest", &body, zone) {
-        return Ok(Answer::LeftOut(other));
-    }
     let intensity = parse::intensity(&body)?;
+    if let Some(answered) = other_zone("carbon-intensity/latest", &body, zone) {
+        // Handed to the host with the zone the API named: the host refuses it, counted as a
+        // `wrong-zone` rejection, so the operator sees it rather than a location left out.
+        return Ok(match intensity.carbon_intensity {
+            Some(carbon_intensity) => Answer::Mix(ZoneMix {
+                carbon_intensity,
+                direct: intensity.direct,
+                shares: Vec::new(),
+                valid_at_ms: intensity.valid_at_ms,
+                estimated: intensity.estimated,
+                zone: Some(answered),
+            }),
+            None => Answer::LeftOut(format!(
+                "Electricity Maps answered for zone {answered}, not {zone}, without an intensity"
+            )),
+        });
+    }
     let Some(carbon_intensity) = intensity.carbon_intensity else {
         return Ok(Answer::LeftOut(
             "Electricity Maps has no carbon intensity for this zone (carbonIntensity is null)"
@@ -85,27 +99,25 @@ pub fn fetch(config: &Config, zone: &str) -> Result<Answer, ProviderError> {
         shares,
         valid_at_ms: intensity.valid_at_ms,
         estimated: intensity.estimated || breakdown_estimated,
+        zone: Some(zone.to_owned()),
     }))
 }
 
-/// Why an answer is refused when its `zone` is not the one asked (an answer without `zone`
-/// is taken as the zone asked).
+/// The zone an answer names when it is not the one asked (an answer without `zone` is taken
+/// as the zone asked).
 fn other_zone(endpoint: &str, body: &serde_json::Value, zone: &str) -> Option<String> {
     let answered = body.get("zone").and_then(serde_json::Value::as_str)?;
     (answered != zone).then(|| {
         log::warn(
-            "Electricity Maps answered for another zone than the one asked; the answer is \
-             refused",
+            "Electricity Maps answered for another zone than the one asked (it may have fallen \
+             back to the caller's location); the host refuses the answer",
             &[
                 ("asked", zone),
                 ("answered", answered),
                 ("endpoint", endpoint),
             ],
         );
-        format!(
-            "Electricity Maps {endpoint} answered for zone {answered}, not {zone}: refused (it \
-             may have fallen back to the caller's location)"
-        )
+        answered.to_owned()
     })
 }
 

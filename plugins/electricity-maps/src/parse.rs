@@ -32,12 +32,15 @@ pub struct ZoneMix {
     pub shares: Vec<(String, f64)>,
     pub valid_at_ms: u64,
     pub estimated: bool,
+    /// The zone the API answered for (cached answers from before it say none).
+    #[serde(default)]
+    pub zone: Option<String>,
 }
 
 impl ZoneMix {
     pub fn to_wit(&self, location_id: String) -> EnergyMix {
         EnergyMix {
-            zone: None,
+            zone: self.zone.clone(),
             location_id,
             carbon_intensity: self.carbon_intensity,
             emission_factor: if self.direct {

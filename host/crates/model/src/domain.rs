@@ -177,6 +177,7 @@ pub struct ResourceSample {
 
 /// The parts of a machine whose energy is told apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Component {
     Cpu,
     Dram,

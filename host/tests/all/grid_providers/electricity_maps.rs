@@ -555,8 +555,14 @@ async fn electricity_maps_refuses_an_answer_for_another_zone() {
         )
         .await
         .expect("the batch succeeds");
+    assert_eq!(
+        mixes.rejected().count(carbonaut_plugins::Reason::WrongZone),
+        1,
+        "PL was answered with DE's figures: refused, counted"
+    );
     let ids: Vec<&str> = mixes.iter().map(|m| m.location_id.as_str()).collect();
     assert_eq!(ids, ["germany"], "PL was answered with DE's figures");
+    assert_eq!(mixes[0].zone.as_deref(), Some("DE"));
     // The refusal is cached like any left-out zone: PL is asked once per cache period.
     let pl = upstream
         .seen()

@@ -271,10 +271,27 @@ fn an_answer_for_another_zone_is_refused() {
     let checked = mixes(vec![wrong.clone()], &[asked.clone()], &rules());
     assert!(checked.is_empty());
     assert_eq!(checked.rejected().count(Reason::WrongZone), 1);
-    // The same zone in other case is the zone asked; no zone asked cannot be told wrong.
+    // The same zone in other case is the zone asked; the country is what a query without a
+    // grid zone is asked as; an answer naming no zone cannot be told wrong.
     wrong.zone = Some("de".into());
-    let checked = mixes(vec![wrong, right], &[asked, by_country], &rules());
-    assert_eq!(checked.len(), 2);
+    let mut unnamed = mix("u", 10.0, &[]);
+    unnamed.zone = None;
+    let checked = mixes(
+        vec![wrong, right, unnamed],
+        &[asked, by_country, query("u")],
+        &rules(),
+    );
+    assert_eq!(checked.len(), 3);
+    let mut elsewhere = mix("c", 50.0, &[]);
+    elsewhere.zone = Some("US-CAL-CISO".into());
+    let mut fr = query("c");
+    fr.location.country = Some("FR".into());
+    assert_eq!(
+        mixes(vec![elsewhere], &[fr], &rules())
+            .rejected()
+            .count(Reason::WrongZone),
+        1
+    );
 }
 
 #[test]

@@ -701,6 +701,75 @@ mod tests {
         assert!(store.load_pending().expect("pending").is_empty());
     }
 
+    /// A report row with operational and embodied columns, by hand: 1 kWh at 300 g/kWh in
+    /// each of two hours (300 g each), and an embodied share of 1.467 965 182 648 402 g an hour
+    /// (CCF's worked example: 1 234 500 g × 4/96 / 35 040 h) counted from 00:30 to 01:30, so
+    /// half of it in each hour; the day's row holds 600 g operational and the hour's worth of
+    /// embodied grams.
+    #[test]
+    fn a_report_row_has_operational_and_embodied_columns() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sled::open(dir.path()).expect("sled");
+        let store = HistoryStore::new(db.open_tree("history").expect("tree"));
+        let settings = ReportsConfig::default();
+        let id = ResourceId("r1".into());
+        let topology = topology(&id);
+        let mut recorder = Recorder::new(store.clone(), settings.clone());
+        let per_hour = 1_234_500.0 * (4.0 / 96.0) / 35_040.0;
+        for hour in [0, 1] {
+            let at = H0 + hour * HOUR_MS + 50 * 60_000;
+            let mut a = advance(&id, at, Some(300.0), 300.0);
+            a.previous_ms = Some(at - 10 * 60_000);
+            recorder.record(&topology, &settings, a);
+        }
+        recorder.record_embodied(
+            &topology,
+            &settings,
+            &id,
+            Some("DE"),
+            Some(H0 + 30 * 60_000),
+            H0 + 90 * 60_000,
+            per_hour,
+        );
+        recorder.persist(H0 + 2 * HOUR_MS);
+        let query = crate::history::ReportQuery {
+            from_ms: H0,
+            to_ms: H0 + DAY_MS,
+            group_by: crate::history::GroupBy::Account,
+            step: crate::history::Step::Day,
+        };
+        let report = crate::history::Report::build(&store, &query, None).expect("report");
+        assert_eq!(report.rows.len(), 1);
+        let row = &report.rows[0];
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
+        assert!(close(row.emissions_kgco2e, 0.6), "{row:?}");
+        assert!(
+            close(row.embodied_kgco2e, 1.467_965_182_648_402e-3),
+            "{row:?}"
+        );
+        assert!(close(report.totals.embodied_kgco2e, row.embodied_kgco2e));
+        let hourly = crate::history::ReportQuery {
+            step: crate::history::Step::Hour,
+            ..query
+        };
+        let report = crate::history::Report::build(&store, &hourly, None).expect("report");
+        let embodied: Vec<f64> = report.rows.iter().map(|r| r.embodied_kgco2e).collect();
+        assert_eq!(embodied.len(), 2);
+        for kg in embodied {
+            assert!(
+                close(kg, per_hour / 2.0 / 1000.0),
+                "half in each hour: {kg}"
+            );
+        }
+        let csv = report.to_csv().expect("csv");
+        assert!(
+            csv.lines()
+                .next()
+                .expect("header")
+                .ends_with(",embodied_kgco2e")
+        );
+    }
+
     #[test]
     fn a_resource_hour_continues_across_a_restart_in_its_pack() {
         let dir = tempfile::tempdir().expect("temp dir");
