@@ -1,10 +1,10 @@
 //! The one fake HTTP server of the tests: a loopback HTTP/1.1 server that answers each request
-//! with a handler and records what it saw (method, path, raw query parameters, headers), so a
+//! with a handler and records what it saw (method, path, raw query parameters, headers, body), so a
 //! test can serve the documented response shapes of an API, or exposition files as an
 //! exporter does, and assert on the requests a plugin made.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +17,8 @@ pub struct Seen {
     pub query: BTreeMap<String, String>,
     /// Names in lower case.
     pub headers: Vec<(String, String)>,
+    /// The body as sent (`content-length` bytes; a form or JSON), empty for a GET.
+    pub body: String,
 }
 
 impl Seen {
@@ -111,6 +113,7 @@ fn serve(stream: std::net::TcpStream, handler: &Handler, record: &Mutex<Vec<Seen
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
+    let body = read_body(&mut reader, &headers);
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let query = query
         .split('&')
@@ -125,6 +128,7 @@ fn serve(stream: std::net::TcpStream, handler: &Handler, record: &Mutex<Vec<Seen
         path: path.to_owned(),
         query,
         headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
     };
     let answer = handler(&seen);
     record.lock().expect("lock").push(seen);
@@ -149,6 +153,46 @@ fn serve(stream: std::net::TcpStream, handler: &Handler, record: &Mutex<Vec<Seen
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(answer.body.as_bytes());
     let _ = stream.flush();
+}
+
+/// The request body: `content-length` bytes, or the chunks of a chunked one (what a
+/// `wasi:http` client sends when it names no length); at most 1 MiB.
+fn read_body(reader: &mut impl BufRead, headers: &[(String, String)]) -> Vec<u8> {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let mut size = String::new();
+            if reader.read_line(&mut size).is_err() {
+                break;
+            }
+            let size =
+                usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16).unwrap_or(0);
+            if size == 0 || body.len() + size > 1 << 20 {
+                let _ = reader.read_line(&mut String::new());
+                break;
+            }
+            let mut chunk = vec![0; size + 2];
+            if reader.read_exact(&mut chunk).is_err() {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+        return body;
+    }
+    let length = header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    body.resize(length.min(1 << 20), 0);
+    if reader.read_exact(&mut body).is_err() {
+        body.clear();
+    }
+    body
 }
 
 impl Reply {

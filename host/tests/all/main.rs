@@ -18,6 +18,7 @@ mod e2e_quickstart;
 mod fake_api;
 mod floors;
 mod fuzz;
+mod gcp;
 mod grid_providers;
 mod hetzner_cloud;
 mod hostile;

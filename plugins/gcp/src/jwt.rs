@@ -79,7 +79,7 @@ mod tests {
 
     #[test]
     fn the_assertion_verifies_with_the_public_half_and_carries_the_claims() {
-        let key = parse_key(&TEST_KEY.replace('\n', "\n")).expect("key");
+        let key = parse_key(TEST_KEY).expect("key");
         let jwt = assertion(
             &key,
             Some("kid-1"),
