@@ -5,6 +5,7 @@ mod support;
 
 mod accuracy;
 mod auth;
+mod azure;
 mod capabilities;
 mod cli_author;
 mod cli_config;
