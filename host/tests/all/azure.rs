@@ -516,3 +516,53 @@ async fn a_daemon_grants_only_microsofts_origins() {
         [format!("allow_http `{}`", s.fake.upstream.origin())]
     );
 }
+
+/// `carbonaut plugin check` of the built plugin, with the fake as the emulator of
+/// Microsoft's APIs, prints the subscriptions, the inventory and the utilisation.
+#[test]
+fn plugin_check_against_the_emulator_prints_the_inventory() {
+    let fake = Fake::start();
+    let origin = fake.upstream.origin();
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("carbonaut.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nplugin_dir = {:?}\nstate_dir = {:?}\n\n\
+             [providers.azure]\nplugin = \"azure\"\nkey_value = true\nallow_http = [\
+             \"https://login.microsoftonline.com\", \"https://management.azure.com\"]\n\n\
+             [accounts.contoso]\ndiscovery = \"azure\"\nresource_metrics = \"azure\"\n\
+             settings = {{ tenant_id = \"{TENANT}\", client_id = \"{CLIENT}\", \
+             client_secret = \"${{AZURE_CLIENT_SECRET}}\", subscriptions = \"{SUB}\", \
+             login_base = \"{origin}\", management_base = \"{origin}\" }}\n",
+            plugin_dir().display().to_string(),
+            dir.path().join("state").display().to_string(),
+        ),
+    )
+    .expect("write the config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carbonaut"))
+        .args(["plugin", "check", AZURE, "--config"])
+        .arg(&config)
+        .args(["--emulator", &origin])
+        .env("AZURE_CLIENT_SECRET", SECRET)
+        .output()
+        .expect("run carbonaut");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "discovery.list-projects: ok in ",
+        r#""name":"Acme Production""#,
+        &format!("discovery.list-resources (project `{SUB}`): ok in "),
+        r#""name":"web-we-1""#,
+        "resource-metrics.collect (3 resources): ok in ",
+        r#""cpu_utilization_ratio":0.425"#,
+        "ok: every call answered",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+    assert!(!text.contains(SECRET), "{text}");
+}

@@ -597,3 +597,72 @@ async fn a_daemon_grants_only_googles_origins() {
     );
     assert_eq!(grants.key_value.as_deref(), Some("gcp"));
 }
+
+/// `carbonaut plugin check` of the built plugin, with the example's provider and the fake as
+/// the emulator of Google's APIs, prints the inventory and the utilisation.
+#[test]
+fn plugin_check_against_the_emulator_prints_the_inventory() {
+    let fake = Fake::start();
+    let origin = fake.upstream.origin();
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("carbonaut.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nplugin_dir = {:?}\nstate_dir = {:?}\n\n\
+             [providers.gcp]\nplugin = \"gcp\"\nkey_value = true\nallow_http = [\
+             \"https://oauth2.googleapis.com\", \"https://compute.googleapis.com\", \
+             \"https://monitoring.googleapis.com\"]\n\n\
+             [accounts.acme]\ndiscovery = \"gcp\"\nresource_metrics = \"gcp\"\n\
+             settings = {{ client_email = \"{EMAIL}\", private_key = \"${{GCP_PRIVATE_KEY}}\", \
+             private_key_id = \"0123456789abcdef\", token_uri = \"{origin}/token\", \
+             projects = \"{PROJECT}\", page_size = \"2\", api_base = \"{origin}\", \
+             monitoring_base = \"{origin}\" }}\n",
+            plugin_dir().display().to_string(),
+            dir.path().join("state").display().to_string(),
+        ),
+    )
+    .expect("write the config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carbonaut"))
+        .args(["plugin", "check", GCP, "--config"])
+        .arg(&config)
+        .args(["--emulator", &origin])
+        .env("GCP_PRIVATE_KEY", &fake.private_key)
+        .output()
+        .expect("run carbonaut");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        &format!("note        --emulator {origin}: granted to this check only"),
+        "discovery.list-projects: ok in ",
+        "discovery.list-resources (project `acme-prod`): ok in ",
+        r#""name":"web-eu-1""#,
+        r#""zone":"NL""#,
+        "resource-metrics.collect (4 resources): ok in ",
+        r#""cpu_utilization_ratio":0.42"#,
+        "ok: every call answered",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+    assert!(
+        text.contains(", 4 items\n") && text.contains(", 3 items\n"),
+        "{text}"
+    );
+    assert!(!text.contains("BEGIN PRIVATE KEY"), "{text}");
+
+    // Anything but loopback is refused: the flag is for emulators, not for other servers.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carbonaut"))
+        .args(["plugin", "check", GCP, "--emulator", "https://example.com"])
+        .output()
+        .expect("run carbonaut");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not on the loopback interface"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
