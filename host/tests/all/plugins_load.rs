@@ -46,6 +46,21 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
         seen,
         vec![
             (
+                "azure".into(),
+                vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics],
+                [
+                    "tenant_id",
+                    "client_id",
+                    "client_secret",
+                    "subscriptions",
+                    "utilization_interval",
+                    "login_base",
+                    "management_base"
+                ]
+                .map(String::from)
+                .to_vec()
+            ),
+            (
                 "electricity-maps".into(),
                 vec![ProviderKind::Environment],
                 vec![
@@ -54,6 +69,23 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                     "cache_seconds".into(),
                     "emission_factor".into()
                 ]
+            ),
+            (
+                "gcp".into(),
+                vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics],
+                [
+                    "client_email",
+                    "private_key",
+                    "private_key_id",
+                    "token_uri",
+                    "projects",
+                    "utilization_interval",
+                    "page_size",
+                    "api_base",
+                    "monitoring_base"
+                ]
+                .map(String::from)
+                .to_vec()
             ),
             (
                 "hetzner-cloud".into(),
