@@ -47,6 +47,10 @@ enum Mode {
     Throttled,
     /// ARM answers 403 `AuthorizationFailed`.
     Forbidden,
+    /// The next ARM request answers 429 with `Retry-After: 1`, the following ones normally.
+    ThrottledOnce,
+    /// ARM answers 401 `InvalidAuthenticationToken` (a revoked token).
+    Unauthenticated,
 }
 
 struct Fake {
@@ -61,7 +65,12 @@ impl Fake {
         let (shared_mode, shared_origin) = (mode.clone(), origin.clone());
         let upstream = Upstream::start(move |seen| {
             let origin = shared_origin.lock().expect("lock").clone();
-            answer(*shared_mode.lock().expect("lock"), seen, &origin)
+            let mut mode = shared_mode.lock().expect("lock");
+            let now = *mode;
+            if now == Mode::ThrottledOnce && !seen.path.ends_with("/token") {
+                *mode = Mode::Normal;
+            }
+            answer(now, seen, &origin)
         });
         *origin.lock().expect("lock") = upstream.origin();
         Fake { upstream, mode }
@@ -122,7 +131,9 @@ fn answer(mode: Mode, seen: &Seen, origin: &str) -> Reply {
             reply(401, fixture("token-invalid-client.json"))
         };
     }
-    if seen.header("authorization") != Some(&format!("Bearer {ACCESS_TOKEN}")) {
+    if mode == Mode::Unauthenticated
+        || seen.header("authorization") != Some(&format!("Bearer {ACCESS_TOKEN}"))
+    {
         return reply(401, fixture("error-401.json"));
     }
     let arm = |r: Reply| {
@@ -146,7 +157,10 @@ fn answer(mode: Mode, seen: &Seen, origin: &str) -> Reply {
                 ),
             );
         }
-        Mode::Normal => {}
+        Mode::ThrottledOnce => {
+            return arm(reply(429, fixture("error-429.json"))).header("retry-after", "1");
+        }
+        Mode::Normal | Mode::Unauthenticated => {}
     }
     let path = seen.path.as_str();
     let api = seen.query.get("api-version").map(String::as_str);
@@ -469,6 +483,35 @@ async fn errors_name_the_account_subscription_and_action() {
         }
         other => panic!("{other:?}"),
     }
+
+    // A short Retry-After is waited out within the call, and the request made again.
+    s.fake.set(Mode::ThrottledOnce);
+    s.fake.requests();
+    let vms = s.resources(&account).await.expect("retried");
+    assert_eq!(vms.len(), 3);
+    let lists = s
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with("/virtualMachines"))
+        .count();
+    assert_eq!(lists, 3, "page 1 twice, then page 2");
+
+    // A revoked token is forgotten: the next call asks Entra ID for a new one.
+    s.fake.set(Mode::Unauthenticated);
+    let err = s.resources(&account).await.expect_err("401");
+    assert!(
+        matches!(err.provider_error(), Some(ProviderError::Unauthorized(m))
+            if m.contains("401 InvalidAuthenticationToken")),
+        "{err}"
+    );
+    s.fake.set(Mode::Normal);
+    s.fake.requests();
+    s.resources(&account).await.expect("vms");
+    assert_eq!(
+        s.fake.requests()[0],
+        format!("POST /{TENANT}/oauth2/v2.0/token")
+    );
 
     s.fake.set(Mode::Forbidden);
     let err = s.resources(&account).await.expect_err("403");

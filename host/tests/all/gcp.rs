@@ -576,6 +576,28 @@ async fn a_bad_key_is_bad_config_naming_the_setting_never_the_key() {
     );
 }
 
+/// Without the key-value store every collection would ask Cloud Monitoring again: refused
+/// with the fix, before any request.
+#[tokio::test]
+async fn the_key_value_store_is_required() {
+    let s = setup().await;
+    let grants = Grants {
+        key_value: None,
+        ..s.grants.clone()
+    };
+    let err = s
+        .plugin
+        .list_resources(&grants, &vec![], &s.fake.account(&[]), &project())
+        .await
+        .expect_err("no store");
+    assert!(
+        matches!(err.provider_error(), Some(ProviderError::BadConfig(m))
+            if m.contains("set `key_value = true` on the provider") && m.contains(EMAIL)),
+        "{err}"
+    );
+    assert!(s.fake.requests().is_empty());
+}
+
 /// The plugin asks for Google's origins only; a daemon grants nothing else.
 #[tokio::test]
 async fn a_daemon_grants_only_googles_origins() {

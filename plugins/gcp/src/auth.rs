@@ -36,7 +36,18 @@ fn key(config: &Config) -> String {
 pub fn token(config: &Config) -> Result<String, ProviderError> {
     let now = time::now_ms();
     // Any lifetime reads: the stored entry carries its own expiry.
-    if let Some(cached) = ExpiringCache::new(0).get::<Cached>(&key(config), now)? {
+    let cached = ExpiringCache::new(0)
+        .get::<Cached>(&key(config), now)
+        .map_err(|e| {
+            // `get` fails only when the store is not granted.
+            ProviderError::BadConfig(format!(
+                "{}: the key-value store is not granted ({e:?}): set `key_value = true` on the \
+                 provider; the plugin keeps its access token and the last utilisation answer \
+                 there, so that the APIs billed per request are asked once per interval",
+                config.who()
+            ))
+        })?;
+    if let Some(cached) = cached {
         return Ok(cached.token);
     }
     let who = config.who();
