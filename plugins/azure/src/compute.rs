@@ -162,3 +162,20 @@ pub fn sizes(
     cache.remember(&key, now, &sizes);
     Ok(sizes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resource_group_comes_from_the_arm_id_in_any_case() {
+        let vm: VirtualMachine = serde_json::from_str(
+            r#"{"id": "/subscriptions/s/resourcegroups/RG-1/providers/Microsoft.Compute/virtualMachines/v",
+                "name": "v", "location": "westeurope",
+                "properties": {"hardwareProfile": {"vmSize": "Standard_B1s"}}}"#,
+        )
+        .expect("a VM");
+        assert_eq!(vm.resource_group(), Some("RG-1"));
+        assert_eq!(vm.properties.vm_id, None);
+    }
+}

@@ -207,3 +207,46 @@ pub fn arm_id(subscription: &str, group: &str, name: &str) -> String {
     )
     .to_ascii_lowercase()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grain_is_the_largest_not_longer_than_the_interval() {
+        assert_eq!(grain(60_000), "PT1M");
+        assert_eq!(grain(299_000), "PT1M");
+        assert_eq!(grain(300_000), "PT5M");
+        assert_eq!(grain(900_000), "PT15M");
+        assert_eq!(grain(3_600_000), "PT1H");
+        assert_eq!(grain(86_400_000), "PT1H");
+    }
+
+    #[test]
+    fn arm_ids_are_compared_in_lower_case() {
+        assert_eq!(
+            arm_id("S", "RG-Web", "Vm1"),
+            "/subscriptions/s/resourcegroups/rg-web/providers/microsoft.compute/virtualmachines/vm1"
+        );
+    }
+
+    #[test]
+    fn the_newest_point_with_an_average_wins() {
+        let point = |t: &str, average| Point {
+            time_stamp: t.to_owned(),
+            average,
+        };
+        let points = [
+            point("2026-12-06T14:00:00Z", Some(10.0)),
+            point("2026-12-06T14:05:00Z", Some(150.0)),
+            point("2026-12-06T14:10:00Z", None),
+        ];
+        let newest = newest(&points).expect("a reading");
+        // Over 100 % (rounding in Azure's aggregation) is clamped to a ratio of 1.
+        assert_eq!(newest.ratio, 1.0);
+        assert_eq!(
+            newest.read_at_ms,
+            time::parse_rfc3339_ms("2026-12-06T14:05:00Z").expect("time")
+        );
+    }
+}

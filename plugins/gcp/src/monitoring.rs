@@ -196,3 +196,28 @@ fn store(cache: &ExpiringCache, project: &str, now: u64, readings: &BTreeMap<Str
     // The header last: a reader sees chunks only once all are written.
     cache.remember(&format!("cpu/{project}"), now, &chunks.len());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_point_with_a_value_wins_whatever_the_order() {
+        let answer: Page = serde_json::from_str(
+            r#"{"timeSeries": [{"resource": {"type": "gce_instance", "labels": {"instance_id": "1"}},
+                "points": [
+                  {"interval": {"endTime": "2026-12-06T14:00:00Z"}, "value": {"doubleValue": 0.2}},
+                  {"interval": {"endTime": "2026-12-06T14:10:00.5Z"}, "value": {}},
+                  {"interval": {"endTime": "2026-12-06T14:05:00Z"}, "value": {"doubleValue": 1.0000001}}
+                ]}]}"#,
+        )
+        .expect("a page");
+        let reading = newest(&answer.time_series[0].points).expect("a reading");
+        assert_eq!(reading.ratio, 1.0, "clamped");
+        assert_eq!(
+            reading.read_at_ms,
+            time::parse_rfc3339_ms("2026-12-06T14:05:00Z").expect("time")
+        );
+        assert_eq!(answer.next_page_token, None);
+    }
+}
