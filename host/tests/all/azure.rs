@@ -507,10 +507,24 @@ async fn errors_name_the_account_subscription_and_action() {
     );
     s.fake.set(Mode::Normal);
     s.fake.requests();
-    s.resources(&account).await.expect("vms");
+    let vms = s.resources(&account).await.expect("vms");
     assert_eq!(
         s.fake.requests()[0],
         format!("POST /{TENANT}/oauth2/v2.0/token")
+    );
+
+    // A throttled metrics query names the region too.
+    s.fake.set(Mode::Throttled);
+    let err = s
+        .plugin
+        .collect_samples(&s.grants, &vec![], &account, &vms)
+        .await
+        .expect_err("429");
+    assert!(
+        matches!(err.provider_error(), Some(ProviderError::Unavailable(u))
+            if u.message.contains("Microsoft.Insights/metrics/read (Percentage CPU in eastus)")
+                && u.message.contains(&format!("subscription `{SUB}`"))),
+        "{err}"
     );
 
     s.fake.set(Mode::Forbidden);

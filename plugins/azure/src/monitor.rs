@@ -109,10 +109,11 @@ fn fetch(
     now: u64,
 ) -> Result<BTreeMap<String, Reading>, ProviderError> {
     let who = config.who();
+    let what = format!("Microsoft.Insights/metrics/read (Percentage CPU in {region})");
     let action = Action {
         who: &who,
         subscription,
-        action: "Microsoft.Insights/metrics/read (Percentage CPU)",
+        action: &what,
     };
     let start = now.saturating_sub(config.utilization_ms + PUBLISH_DELAY_MS);
     let url = format!(
