@@ -518,3 +518,31 @@ fn sample_locations(location: &Location) -> Vec<LocationQuery> {
         grid_zone: None,
     }]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_origins_are_emulators() {
+        for ok in [
+            "http://127.0.0.1:8085",
+            "http://127.1.2.3:80",
+            "http://localhost:9000",
+            "https://LOCALHOST",
+            "http://[::1]:8080",
+        ] {
+            assert!(parse_emulator(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://example.com",
+            "http://10.0.0.1:8080",
+            "http://127.0.0.1.example.com",
+            "http://localhost.example.com:80",
+            "http://[::2]:80",
+            "127.0.0.1:8080",
+        ] {
+            assert!(parse_emulator(bad).is_err(), "{bad}");
+        }
+    }
+}
