@@ -440,7 +440,8 @@ async fn utilisation_comes_from_azure_monitor_once_per_region_and_interval() {
         ]
     );
     let then = time::OffsetDateTime::now_utc().unix_timestamp() as u64 * 1000 - 600_000;
-    assert!(samples.iter().all(|s| s.read_at.abs_diff(then) < 5_000));
+    // The other points are 300 s away: a minute of slack for a loaded machine.
+    assert!(samples.iter().all(|s| s.read_at.abs_diff(then) < 60_000));
 
     let again = s
         .plugin

@@ -462,7 +462,8 @@ async fn utilisation_comes_from_cloud_monitoring_once_per_interval() {
     let newest = time::OffsetDateTime::now_utc().unix_timestamp() as u64 * 1000 - 120_000;
     for sample in &samples {
         assert!(
-            sample.read_at.abs_diff(newest) < 5_000,
+            // The older point is 300 s earlier: a minute of slack for a loaded machine.
+            sample.read_at.abs_diff(newest) < 60_000,
             "{}",
             sample.read_at
         );
