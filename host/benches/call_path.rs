@@ -202,6 +202,7 @@ fn to_wit(r: &ResourceInfo) -> wit::ResourceInfo {
         name: r.name.clone(),
         kind,
         location: wit::Location {
+            cloud: None,
             country: r.location.country.clone(),
             region: r.location.region.clone(),
             zone: r.location.zone.clone(),
@@ -211,6 +212,9 @@ fn to_wit(r: &ResourceInfo) -> wit::ResourceInfo {
             }),
         },
         hardware: wit::Hardware {
+            instance_type: None,
+            gpu_count: None,
+            gpu_model: None,
             vcpus: r.hardware.vcpus,
             memory_bytes: r.hardware.memory_bytes,
             cpu_model: r.hardware.cpu_model.clone(),

@@ -412,6 +412,7 @@ fn advance_counters(
             sample,
             intensity,
             carbonaut_runtime::Limits::DEFAULT.max_power_watts as f64,
+            1.0,
         );
     }
 }
@@ -980,6 +981,7 @@ fn synthetic_counters() -> Vec<(ResourceId, Counters)> {
                         power_watts: Some(42.424_242),
                         read_at_ms: 1_790_000_000_000,
                     }),
+                    footprint: Default::default(),
                 };
                 out.push((ResourceId::new(&account, &project, &resource), counters));
             }

@@ -66,12 +66,16 @@ fn topology() -> Topology {
                         name: rid.clone(),
                         kind: ResourceKind::Vm,
                         location: Location {
+                            cloud: None,
                             country: Some(LOCATIONS[r % LOCATIONS.len()].into()),
                             region: None,
                             zone: None,
                             coordinates: None,
                         },
                         hardware: Hardware {
+                            instance_type: None,
+                            gpu_count: None,
+                            gpu_model: None,
                             vcpus: Some(4),
                             memory_bytes: None,
                             cpu_model: None,
@@ -180,6 +184,7 @@ fn bucket(joules: f64, hours: u32, providers: &[&str]) -> Bucket {
         resource_seconds: 36_000.0,
         hours,
         providers: providers.iter().map(|p| (*p).to_owned()).collect(),
+        embodied_grams: 0.0,
     }
 }
 

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// `0.1.0 (plugin contract carbonaut:provider 0.1, 0.2)`: which plugins this build runs.
+/// `0.1.0 (plugin contract carbonaut:provider 0.1, 0.2, 0.3)`: which plugins this build runs.
 static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "{} (plugin contract {})",
@@ -289,6 +289,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let location = (location.is_some() || region.is_some() || availability_zone.is_some())
                 .then(|| carbonaut_model::Location {
+                    cloud: None,
                     country: location.map(|c| c.to_ascii_uppercase()),
                     region,
                     zone: availability_zone,

@@ -4,6 +4,7 @@
 
 mod collector;
 mod environment;
+mod estimate;
 mod failure;
 mod health;
 mod locations;

@@ -11,6 +11,7 @@ mod catalogue;
 mod cluster;
 mod declared;
 mod error;
+mod footprint;
 mod raw;
 mod reports;
 mod sandbox;
@@ -30,6 +31,7 @@ pub use access::{ClientCa, ClientMatch, ClientRule, Jwks, JwksError, JwtConfig, 
 pub use carbonaut_model::PluginDeclaration;
 pub use declared::FREE_FORM_KEY;
 pub use error::{ConfigError, ConfigErrors, Position};
+pub use footprint::{DEFAULT_LIFETIME_HOURS, FootprintConfig};
 pub use reports::ReportsConfig;
 pub use settings::Settings;
 
@@ -66,6 +68,8 @@ pub struct Config {
     pub trust: carbonaut_plugins::trust::TrustPolicy,
     /// What the history rollups keep (`[reports]`).
     pub reports: ReportsConfig,
+    /// Estimation provider, machine life and PUE (`[footprint]`).
+    pub footprint: FootprintConfig,
     /// Which shard this instance is (`[cluster]`, or the `run` flags); unsharded by default.
     pub cluster: crate::cluster::Cluster,
     positions: Positions,
@@ -248,6 +252,7 @@ struct Positions {
     account_discovery: BTreeMap<String, Position>,
     account_resource_metrics: BTreeMap<String, Position>,
     environment_provider: Option<Position>,
+    estimation_provider: Option<Position>,
     /// Provider → setting key → where the key was written.
     provider_settings: BTreeMap<String, BTreeMap<String, Position>>,
     /// Account → setting key → where the key was written.

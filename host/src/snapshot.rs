@@ -31,6 +31,12 @@ pub struct AccountStatus {
     pub last_sync_error: Option<String>,
     pub last_collection_ms: Option<u64>,
     pub last_collection_error: Option<String>,
+    /// Resources with no share of manufacturing emissions: the estimation provider knows
+    /// nothing about them (or none is configured). None before the first collection.
+    pub resources_without_embodied: Option<u64>,
+    /// Resources whose operational power the estimation provider modelled, no meter reading
+    /// them.
+    pub modelled_resources: Option<u64>,
 }
 
 /// A loaded plugin and how its calls go.
@@ -85,6 +91,8 @@ pub struct Snapshot {
     pub locations: BTreeMap<String, LocationStatus>,
     pub environment_error: Option<String>,
     pub accounts: BTreeMap<String, AccountStatus>,
+    /// The PUE table in force (`[footprint] pue`), for its gauge.
+    pub pue: BTreeMap<String, f64>,
     pub plugins: Vec<PluginStatus>,
     /// Provider instances with their health (degraded while backing off after failures).
     pub providers: BTreeMap<String, ProviderStatus>,

@@ -11,10 +11,10 @@ pub mod base {
         inline: "
             package carbonaut:sdk;
             world metadata-exports {
-                import carbonaut:provider/log@0.2.0;
-                import carbonaut:provider/types@0.2.0;
-                import carbonaut:provider/key-value@0.2.0;
-                export carbonaut:provider/metadata@0.2.0;
+                import carbonaut:provider/log@0.3.0;
+                import carbonaut:provider/types@0.3.0;
+                import carbonaut:provider/key-value@0.3.0;
+                export carbonaut:provider/metadata@0.3.0;
             }
         ",
         path: "wit",
@@ -32,12 +32,12 @@ pub mod discovery {
         inline: "
             package carbonaut:sdk;
             world discovery-exports {
-                export carbonaut:provider/discovery@0.2.0;
+                export carbonaut:provider/discovery@0.3.0;
             }
         ",
         path: "wit",
         world: "discovery-exports",
-        with: { "carbonaut:provider/types@0.2.0": crate::bindings::base::carbonaut::provider::types },
+        with: { "carbonaut:provider/types@0.3.0": crate::bindings::base::carbonaut::provider::types },
         pub_export_macro: true,
         export_macro_name: "export_discovery",
         default_bindings_module: "carbonaut_sdk::bindings::discovery",
@@ -49,12 +49,12 @@ pub mod resource_metrics {
         inline: "
             package carbonaut:sdk;
             world resource-metrics-exports {
-                export carbonaut:provider/resource-metrics@0.2.0;
+                export carbonaut:provider/resource-metrics@0.3.0;
             }
         ",
         path: "wit",
         world: "resource-metrics-exports",
-        with: { "carbonaut:provider/types@0.2.0": crate::bindings::base::carbonaut::provider::types },
+        with: { "carbonaut:provider/types@0.3.0": crate::bindings::base::carbonaut::provider::types },
         pub_export_macro: true,
         export_macro_name: "export_resource_metrics",
         default_bindings_module: "carbonaut_sdk::bindings::resource_metrics",
@@ -66,15 +66,32 @@ pub mod environment {
         inline: "
             package carbonaut:sdk;
             world environment-exports {
-                export carbonaut:provider/environment@0.2.0;
+                export carbonaut:provider/environment@0.3.0;
             }
         ",
         path: "wit",
         world: "environment-exports",
-        with: { "carbonaut:provider/types@0.2.0": crate::bindings::base::carbonaut::provider::types },
+        with: { "carbonaut:provider/types@0.3.0": crate::bindings::base::carbonaut::provider::types },
         pub_export_macro: true,
         export_macro_name: "export_environment",
         default_bindings_module: "carbonaut_sdk::bindings::environment",
+    });
+}
+
+pub mod estimation {
+    wit_bindgen::generate!({
+        inline: "
+            package carbonaut:sdk;
+            world estimation-exports {
+                export carbonaut:provider/estimation@0.3.0;
+            }
+        ",
+        path: "wit",
+        world: "estimation-exports",
+        with: { "carbonaut:provider/types@0.3.0": crate::bindings::base::carbonaut::provider::types },
+        pub_export_macro: true,
+        export_macro_name: "export_estimation",
+        default_bindings_module: "carbonaut_sdk::bindings::estimation",
     });
 }
 

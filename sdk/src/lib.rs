@@ -1,9 +1,10 @@
 //! Write Carbonaut provider plugins in Rust.
 //!
-//! A plugin is a WebAssembly component that implements the `carbonaut:provider@0.2.0` contract
+//! A plugin is a WebAssembly component that implements the `carbonaut:provider@0.3.0` contract
 //! (the WIT files in this crate's `wit/` folder, the same as `carbonaut wit` writes). With this
 //! crate you implement [`Plugin`]
-//! plus one trait per provider kind ([`Discovery`], [`ResourceMetrics`], [`Environment`]) and
+//! plus one trait per provider kind ([`Discovery`], [`ResourceMetrics`], [`Environment`],
+//! [`Estimation`]) and
 //! call [`export!`] once, naming the kinds. The component then exports exactly those kinds; the
 //! host reads them from its exports.
 //!
@@ -59,15 +60,16 @@ mod metadata;
 pub mod time;
 
 pub use bindings::base::carbonaut::provider::types::{
-    Account, CapabilityNeeds, Coordinates, EmissionFactorType, EnergyMix, EnergySource, Hardware,
-    Labels, Location, LocationQuery, PluginMetadata, Project, ProviderError, ProviderKind,
-    ResourceInfo, ResourceKind, ResourceSample, SettingSpec, Settings, SourceShare, TimestampMs,
-    UnavailableError,
+    Account, CapabilityNeeds, Component, ComponentPower, ComponentReading, Coordinates,
+    EmbodiedShare, EmissionFactorType, EnergyMix, EnergySource, EstimationInput, ForecastPoint,
+    Hardware, IntensityForecast, Labels, Location, LocationQuery, PluginMetadata, Project,
+    ProviderError, ProviderKind, ResourceEstimate, ResourceInfo, ResourceKind, ResourceSample,
+    SettingSpec, Settings, SourceShare, TimestampMs, UnavailableError,
 };
 pub use metadata::Metadata;
 
 /// The version of the WIT contract this SDK builds plugins for.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = "0.3.0";
 
 /// What every plugin implements: its self-description.
 pub trait Plugin {
@@ -104,6 +106,25 @@ pub trait Environment: Plugin {
         settings: Settings,
         locations: Vec<LocationQuery>,
     ) -> Result<Vec<EnergyMix>, ProviderError>;
+
+    /// Carbon-intensity forecasts, at most one per location. The default has none: a provider
+    /// without forecasts need not write this.
+    fn forecast(
+        _settings: Settings,
+        _locations: Vec<LocationQuery>,
+    ) -> Result<Vec<IntensityForecast>, ProviderError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Power per component and manufacturing emissions from a resource's hardware and utilisation.
+/// Echo each input's `info.id` in `ResourceEstimate::resource_id`; leave out resources the model knows
+/// nothing about (the host shows them as without an estimate rather than guessing).
+pub trait Estimation: Plugin {
+    fn estimate(
+        settings: Settings,
+        inputs: Vec<EstimationInput>,
+    ) -> Result<Vec<ResourceEstimate>, ProviderError>;
 }
 
 /// The value of `key` in `settings`, if present.
@@ -119,6 +140,7 @@ pub fn setting<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
 impl Default for Location {
     fn default() -> Self {
         Location {
+            cloud: None,
             country: None,
             region: None,
             zone: None,
@@ -134,6 +156,9 @@ impl Default for Hardware {
             vcpus: None,
             memory_bytes: None,
             cpu_model: None,
+            instance_type: None,
+            gpu_count: None,
+            gpu_model: None,
         }
     }
 }
@@ -169,6 +194,9 @@ macro_rules! __provider_kind {
     };
     (environment) => {
         $crate::ProviderKind::Environment
+    };
+    (estimation) => {
+        $crate::ProviderKind::Estimation
     };
 }
 
@@ -222,16 +250,39 @@ macro_rules! __export_kind {
             ) -> ::std::result::Result<::std::vec::Vec<$crate::EnergyMix>, $crate::ProviderError> {
                 <$ty as $crate::Environment>::collect(settings, locations)
             }
+
+            fn forecast(
+                settings: $crate::Settings,
+                locations: ::std::vec::Vec<$crate::LocationQuery>,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<$crate::IntensityForecast>,
+                $crate::ProviderError,
+            > {
+                <$ty as $crate::Environment>::forecast(settings, locations)
+            }
         }
         $crate::bindings::environment::export_environment!(
             $ty with_types_in $crate::bindings::environment
+        );
+    };
+    (estimation $ty:ident) => {
+        impl $crate::bindings::estimation::exports::carbonaut::provider::estimation::Guest for $ty {
+            fn estimate(
+                settings: $crate::Settings,
+                inputs: ::std::vec::Vec<$crate::EstimationInput>,
+            ) -> ::std::result::Result<::std::vec::Vec<$crate::ResourceEstimate>, $crate::ProviderError> {
+                <$ty as $crate::Estimation>::estimate(settings, inputs)
+            }
+        }
+        $crate::bindings::estimation::export_estimation!(
+            $ty with_types_in $crate::bindings::estimation
         );
     };
     ($other:ident $ty:ident) => {
         compile_error!(concat!(
             "unknown provider kind `",
             stringify!($other),
-            "`: use discovery, resource_metrics or environment"
+            "`: use discovery, resource_metrics, environment or estimation"
         ));
     };
 }

@@ -75,7 +75,7 @@ impl Metadata {
 
     /// Accepts setting keys it cannot list in advance (per-country values, extra labels).
     /// The host refuses a config's setting keys that the plugin does not declare; this
-    /// declares the spec `*`, which the host reads as "any other key too" (a convention of
+    /// declares the spec `*`, which the host reads as "any other key too" (a convention since
     /// contract 0.2.0, which has no field for it). Say in `description` what such keys mean.
     pub fn free_form_settings(self, description: &str) -> Self {
         self.setting("*", description, false)

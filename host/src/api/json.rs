@@ -70,8 +70,18 @@ pub struct ResourceView {
     provider: String,
     first_seen_ms: u64,
     last_seen_ms: u64,
+    /// IT energy, as metered (or modelled).
     energy_joules_total: Option<f64>,
+    /// Operational emissions: facility energy times the grid's intensity.
     emissions_grams_total: Option<f64>,
+    /// IT energy times the PUE of its location, summed per interval.
+    facility_energy_joules_total: Option<f64>,
+    /// Its share of its machine's manufacturing emissions, for the time watched; none when the
+    /// estimation provider knows nothing about it.
+    embodied_emissions_grams_total: Option<f64>,
+    /// IT energy per component (`cpu`, `dram`, `gpu`, `other`), where told apart.
+    #[schema(value_type = Object)]
+    component_energy_joules_total: BTreeMap<&'static str, f64>,
     /// Whether its latest sample was estimated (from utilisation) rather than measured; none
     /// before the first sample.
     estimated: Option<bool>,
@@ -106,6 +116,19 @@ fn resource_view(s: &Snapshot, r: &ResourceRecord) -> ResourceView {
         last_seen_ms: r.last_seen_ms,
         energy_joules_total: counters.map(|c| c.energy_joules_total),
         emissions_grams_total: counters.map(|c| c.emissions_grams_total),
+        facility_energy_joules_total: counters.map(|c| c.facility_joules_total()),
+        embodied_emissions_grams_total: counters
+            .filter(|c| c.footprint.embodied_at_ms.is_some())
+            .map(|c| c.footprint.embodied_grams_total),
+        component_energy_joules_total: counters
+            .map(|c| {
+                carbonaut_model::Component::ALL
+                    .into_iter()
+                    .map(|k| (k.as_str(), c.component_joules(k)))
+                    .filter(|(_, j)| *j > 0.0)
+                    .collect()
+            })
+            .unwrap_or_default(),
         estimated: s.samples.get(&r.id).map(|x| x.estimated),
     }
 }
@@ -216,7 +239,7 @@ pub struct PluginView {
 /// contract versions this host loads are in the `X-Carbonaut-Plugin-Contracts` header.
 #[utoipa::path(get, path = "/api/v1/plugins", security(("bearer" = [])),
     responses((status = 200, body = Vec<PluginView>,
-        headers(("X-Carbonaut-Plugin-Contracts" = String, description = "The plugin contract versions this host loads, e.g. `carbonaut:provider 0.1, 0.2`"))),
+        headers(("X-Carbonaut-Plugin-Contracts" = String, description = "The plugin contract versions this host loads, e.g. `carbonaut:provider 0.1, 0.2, 0.3`"))),
         (status = 401)))]
 pub async fn plugins(
     State(state): State<AppState>,

@@ -50,6 +50,7 @@ pub struct Options<'a> {
 /// The sample location when none is given: a country and a cloud region every example knows.
 fn default_location() -> Location {
     Location {
+        cloud: None,
         country: Some("DE".into()),
         region: Some("eu-central-1".into()),
         zone: None,
@@ -467,6 +468,9 @@ fn sample_resource(location: &Location) -> ResourceInfo {
         kind: ResourceKind::Vm,
         location: location.clone(),
         hardware: Hardware {
+            instance_type: None,
+            gpu_count: None,
+            gpu_model: None,
             vcpus: Some(4),
             memory_bytes: Some(16 << 30),
             cpu_model: None,
@@ -494,6 +498,7 @@ fn locations(zones: &[String], config: Option<&Config>, sample: &Location) -> Ve
         .map(|zone| LocationQuery {
             id: zone.clone(),
             location: Location {
+                cloud: None,
                 // A two-letter zone is a country too, for plugins that read the country.
                 country: (zone.len() == 2).then(|| zone.clone()),
                 region: None,

@@ -10,35 +10,35 @@ use anyhow::Context as _;
 /// Every file of `wit/`, by its path below that folder. Adding a file to `wit/` without
 /// listing it here fails the `wit_command_writes_the_repository_files` test.
 pub const FILES: &[(&str, &str)] = &[
-    ("types.wit", include_str!("../../../wit/0.2.0/types.wit")),
-    ("worlds.wit", include_str!("../../../wit/0.2.0/worlds.wit")),
+    ("types.wit", include_str!("../../../wit/0.3.0/types.wit")),
+    ("worlds.wit", include_str!("../../../wit/0.3.0/worlds.wit")),
     (
         "deps/cli.wit",
-        include_str!("../../../wit/0.2.0/deps/cli.wit"),
+        include_str!("../../../wit/0.3.0/deps/cli.wit"),
     ),
     (
         "deps/clocks.wit",
-        include_str!("../../../wit/0.2.0/deps/clocks.wit"),
+        include_str!("../../../wit/0.3.0/deps/clocks.wit"),
     ),
     (
         "deps/filesystem.wit",
-        include_str!("../../../wit/0.2.0/deps/filesystem.wit"),
+        include_str!("../../../wit/0.3.0/deps/filesystem.wit"),
     ),
     (
         "deps/http.wit",
-        include_str!("../../../wit/0.2.0/deps/http.wit"),
+        include_str!("../../../wit/0.3.0/deps/http.wit"),
     ),
     (
         "deps/io.wit",
-        include_str!("../../../wit/0.2.0/deps/io.wit"),
+        include_str!("../../../wit/0.3.0/deps/io.wit"),
     ),
     (
         "deps/random.wit",
-        include_str!("../../../wit/0.2.0/deps/random.wit"),
+        include_str!("../../../wit/0.3.0/deps/random.wit"),
     ),
     (
         "deps/sockets.wit",
-        include_str!("../../../wit/0.2.0/deps/sockets.wit"),
+        include_str!("../../../wit/0.3.0/deps/sockets.wit"),
     ),
 ];
 

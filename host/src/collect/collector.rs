@@ -407,6 +407,7 @@ impl Collector {
             locations,
             environment_error: m.environment_error.clone(),
             accounts: m.accounts.clone(),
+            pue: self.plan.footprint.pue.clone(),
             plugins,
             providers: self.provider_statuses(),
             shard: self.plan.shard_status(),

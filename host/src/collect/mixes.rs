@@ -51,6 +51,7 @@ mod tests {
 
     fn mix(valid_at: u64, intensity: f64) -> EnergyMix {
         EnergyMix {
+            zone: None,
             location_id: "DE".into(),
             carbon_intensity: intensity,
             emission_factor: EmissionFactorType::Lifecycle,

@@ -101,6 +101,10 @@ pub struct Plan {
     pub reports: crate::config::ReportsConfig,
     /// Bounds on writes to the state directory (`[state]`).
     pub state: crate::config::StateConfig,
+    /// The estimation provider (`[footprint] estimation`), if any.
+    pub estimation: Option<ProviderInstance>,
+    /// Machine life and PUE (`[footprint]`).
+    pub footprint: crate::config::FootprintConfig,
 }
 
 /// Resources per resource-metrics call (see [`Plan::batch_size`]).
@@ -118,12 +122,14 @@ pub enum PlanError {
 }
 
 impl Plan {
-    /// Every provider instance the plan uses, once per use (accounts first, then environment).
+    /// Every provider instance the plan uses, once per use (accounts first, then environment,
+    /// then estimation).
     pub fn providers(&self) -> impl Iterator<Item = &ProviderInstance> {
         self.accounts
             .iter()
             .flat_map(|a| [&a.discovery, &a.resource_metrics])
             .chain(self.environment.as_ref().map(|e| &e.provider))
+            .chain(self.estimation.as_ref())
     }
 
     /// The operator's location → grid zone mapping (empty without an environment provider).
@@ -218,6 +224,13 @@ impl Plan {
             batch_size: BATCH_SIZE,
             reports: config.reports.clone(),
             state: config.state,
+            estimation: config
+                .footprint
+                .estimation
+                .as_deref()
+                .map(instance)
+                .transpose()?,
+            footprint: config.footprint.clone(),
         })
     }
 }
@@ -289,6 +302,7 @@ mod tests {
 
     fn location(country: Option<&str>, region: Option<&str>) -> Location {
         Location {
+            cloud: None,
             country: country.map(Into::into),
             region: region.map(Into::into),
             zone: None,

@@ -36,8 +36,17 @@ impl Collector {
                 self.plan.batch_size,
                 self.mirror.topology.clone(),
             );
+            let (estimation, footprint) =
+                (self.plan.estimation.clone(), self.plan.footprint.clone());
             tasks.spawn(async move {
-                let result = collect_account(&account, &topology, batch, &telemetry).await;
+                let result =
+                    collect_account(&account, &topology, batch, &footprint, &telemetry).await;
+                let result = match (result, estimation) {
+                    (Ok(readings), Some(estimation)) => Ok(readings
+                        .estimated(&estimation, &topology, &footprint, batch, &telemetry)
+                        .await),
+                    (result, _) => result,
+                };
                 (account, result)
             });
         }
@@ -57,8 +66,8 @@ impl Collector {
                 continue;
             };
             self.note_plugin_result(&account.resource_metrics.plugin_name, &result);
-            let samples = match result {
-                Ok(samples) => samples,
+            let readings = match result {
+                Ok(readings) => readings,
                 Err(error) => {
                     tracing::warn!(account = %account.name, provider = %account.resource_metrics.name, %error, "collecting samples failed");
                     self.telemetry.record_failure(&account.name, "samples");
@@ -66,7 +75,7 @@ impl Collector {
                     continue;
                 }
             };
-            updated += off_workers(|| self.advance(&account, samples, &locations));
+            updated += off_workers(|| self.advance(&account, readings, &locations));
             collected_accounts.push(account.name.clone());
             let status = self.status(&account.name);
             status.last_collection_ms = Some(now_ms());
@@ -100,13 +109,35 @@ impl Collector {
     fn advance(
         &mut self,
         account: &AccountPlan,
-        samples: Vec<(ResourceId, ResourceSample)>,
+        readings: AccountReadings,
         locations: &HashMap<ResourceId, String>,
     ) -> usize {
         let mut updated = 0;
         let max_power = account.resource_metrics.limits().max_power_watts as f64;
         let mut refused = Rejections::default();
-        for (id, sample) in samples {
+        let now = now_ms();
+        // A resource is watched while it is collected: a gap of a few missed collections is
+        // still watched time, a longer one (the host was down) is not.
+        let max_gap_ms = (self.plan.resource_metrics.as_millis() as u64 * 3)
+            .max(carbonaut_store::state::MAX_POWER_GAP_MS);
+        let status = self.status(&account.name);
+        status.resources_without_embodied = Some(readings.without_embodied as u64);
+        status.modelled_resources = Some(readings.modelled as u64);
+        for (id, grams_per_hour) in &readings.embodied {
+            let counters = self.mirror.counters.entry(id.clone()).or_default();
+            let from = counters.footprint.embodied_at_ms;
+            let grams = counters.advance_embodied(*grams_per_hour, now, max_gap_ms);
+            self.history.record_embodied(
+                &self.mirror.topology,
+                &self.plan.reports,
+                id,
+                locations.get(id).map(String::as_str),
+                from,
+                now,
+                grams,
+            );
+        }
+        for (id, sample, pue) in readings.samples {
             let location = locations.get(&id).map(String::as_str);
             let intensity =
                 location.and_then(|key| self.mirror.mixes.intensity_at(key, sample.read_at));
@@ -114,7 +145,7 @@ impl Collector {
             let counters = self.mirror.counters.entry(id.clone()).or_default();
             let previous_at = counters.last.map(|l| l.read_at_ms);
             let grams_before = counters.emissions_grams_total;
-            let joules = match counters.advance(&sample, intensity, max_power) {
+            let joules = match counters.advance(&sample, intensity, max_power, pue) {
                 Ok(joules) => joules,
                 Err(refusal) => {
                     let reason = match refusal {
@@ -219,21 +250,123 @@ pub(super) fn account_counters<'a>(
         .filter_map(|r| counters.get(&r.id).map(|c| (&r.id, c)))
 }
 
+/// One account's readings: each sample with the PUE of the resource's location, and what the
+/// estimation provider added.
+pub(super) struct AccountReadings {
+    account: String,
+    samples: Vec<(ResourceId, ResourceSample, f64)>,
+    /// Grams per hour of each resource's share of its machine's manufacturing emissions.
+    embodied: HashMap<ResourceId, f64>,
+    /// Resources of the account with no embodied figure (all of them without a provider).
+    without_embodied: usize,
+    /// Resources whose power came from the model.
+    modelled: usize,
+}
+
+impl AccountReadings {
+    /// The account's resources with their provider-key and info, in topology order.
+    fn resources<'t>(&self, topology: &'t Topology) -> Vec<(&'t ResourceId, &'t ResourceInfo)> {
+        topology
+            .accounts
+            .get(&self.account)
+            .map_or_else(Vec::new, |a| {
+                a.projects
+                    .values()
+                    .flat_map(|p| p.resources.values().map(|r| (&r.id, &r.info)))
+                    .collect()
+            })
+    }
+
+    /// These readings with the estimation provider's power (for unmetered resources) and
+    /// embodied shares. A failed estimate leaves the readings as measured and is logged: the
+    /// metered part of the footprint does not wait on the model.
+    async fn estimated(
+        mut self,
+        estimation: &super::plan::ProviderInstance,
+        topology: &Topology,
+        footprint: &crate::config::FootprintConfig,
+        batch_size: usize,
+        telemetry: &Telemetry,
+    ) -> AccountReadings {
+        let resources = self.resources(topology);
+        let pue_of: HashMap<&ResourceId, f64> = resources
+            .iter()
+            .map(|(id, info)| (*id, footprint.pue_for(&info.location)))
+            .collect();
+        let mut samples: HashMap<ResourceId, ResourceSample> = self
+            .samples
+            .drain(..)
+            .map(|(id, sample, _)| (id, sample))
+            .collect();
+        // Batches never hold one provider id twice (ids are unique per project only).
+        let mut outcome = super::estimate::Estimated::default();
+        for project in topology
+            .accounts
+            .get(&self.account)
+            .into_iter()
+            .flat_map(|a| a.projects.values())
+        {
+            let batch: Vec<(&ResourceId, &ResourceInfo)> = project
+                .resources
+                .values()
+                .map(|r| (&r.id, &r.info))
+                .collect();
+            match super::estimate::estimate_account(
+                estimation,
+                &batch,
+                &mut samples,
+                footprint,
+                batch_size,
+                telemetry,
+            )
+            .await
+            {
+                Ok(e) => {
+                    outcome.embodied.extend(e.embodied);
+                    outcome.modelled += e.modelled;
+                }
+                Err(error) => {
+                    tracing::warn!(account = %self.account, provider = %estimation.name, %error, "estimating failed");
+                    telemetry.record_failure(&self.account, "estimate");
+                    break;
+                }
+            }
+        }
+        self.without_embodied = resources.len() - outcome.embodied.len();
+        self.modelled = outcome.modelled;
+        self.embodied = outcome.embodied;
+        self.samples = samples
+            .into_iter()
+            .map(|(id, sample)| {
+                let pue = pue_of.get(&id).copied().unwrap_or(1.0);
+                (id, sample, pue)
+            })
+            .collect();
+        self
+    }
+}
+
 /// Collects one account in batches. Provider resource ids are unique within a project, not
 /// across an account's projects, so a batch never holds the same provider id twice.
 async fn collect_account(
     account: &AccountPlan,
     topology: &Topology,
     batch_size: usize,
+    footprint: &crate::config::FootprintConfig,
     telemetry: &Telemetry,
-) -> Result<Vec<(ResourceId, ResourceSample)>, Failure> {
+) -> Result<AccountReadings, Failure> {
     // References, not clones: the call converts a batch's infos for the guest.
     let mut resources: Vec<(&ResourceId, &ResourceInfo)> = Vec::new();
+    let mut pue_of: HashMap<&ResourceId, f64> = HashMap::new();
     if let Some(a) = topology.accounts.get(&account.name) {
         for p in a.projects.values() {
             resources.extend(p.resources.values().map(|r| (&r.id, &r.info)));
         }
     }
+    for (id, info) in &resources {
+        pue_of.insert(*id, footprint.pue_for(&info.location));
+    }
+    let total = resources.len();
     let provider = &account.resource_metrics;
     let plugin = provider.plugin()?;
     let plugin_account = Account {
@@ -278,11 +411,19 @@ async fn collect_account(
         for sample in samples {
             // The checks kept only samples of resources in this batch.
             if let Some(id) = ids.get(sample.resource_id.as_str()) {
-                out.push(((*id).clone(), sample));
+                let pue = pue_of.get(*id).copied().unwrap_or(1.0);
+                out.push(((*id).clone(), sample, pue));
             }
         }
         batch.clear();
         ids.clear();
     }
-    Ok(out)
+    Ok(AccountReadings {
+        account: account.name.clone(),
+        samples: out,
+        embodied: HashMap::new(),
+        // Without an estimation provider no resource has an embodied figure.
+        without_embodied: total,
+        modelled: 0,
+    })
 }

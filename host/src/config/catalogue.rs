@@ -66,6 +66,14 @@ pub(super) fn check(
             positions.environment_provider.unwrap_or(Position::START),
         ));
     }
+    if let Some(estimation) = &config.footprint.estimation {
+        uses.push((
+            "[footprint]".to_owned(),
+            estimation,
+            ProviderKind::Estimation,
+            positions.estimation_provider.unwrap_or(Position::START),
+        ));
+    }
 
     for (user, provider, kind, at) in uses {
         // Undefined providers and missing plugins are reported once, above or at parse time.

@@ -26,6 +26,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub providers: BTreeMap<String, RawProvider>,
     pub environment: Option<RawEnvironment>,
+    pub footprint: Option<super::footprint::RawFootprint>,
     #[serde(default)]
     pub accounts: BTreeMap<String, RawAccount>,
     #[serde(default)]

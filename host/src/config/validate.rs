@@ -90,6 +90,13 @@ pub(super) fn build(
         );
     }
 
+    if let Some(estimation) = raw.footprint.as_ref().and_then(|f| f.estimation.as_ref()) {
+        c.reference(&providers, estimation, || {
+            "[footprint] estimation names provider".to_owned()
+        });
+        positions.estimation_provider = Some(c.at(estimation.span()));
+    }
+    let footprint = c.footprint(raw.footprint);
     let environment = raw.environment.map(|e| {
         c.reference(&providers, &e.provider, || {
             "[environment] names provider".to_owned()
@@ -141,6 +148,7 @@ pub(super) fn build(
         cluster,
         trust,
         reports,
+        footprint,
         limits,
         tls,
         auth,

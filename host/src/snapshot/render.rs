@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use super::Snapshot;
 use crate::exposition::gzip::GzipPrefix;
 use crate::exposition::{Exposition, push_label_set};
-use carbonaut_model::{EnergySource, ResourceKind};
-use carbonaut_store::state::{AccountNode, ProjectNode, ResourceRecord, Totals};
+use carbonaut_model::{Component, EnergySource, ResourceKind};
+use carbonaut_store::state::{AccountNode, Counters, ProjectNode, ResourceRecord, Totals};
 
 /// Bytes per resource in the rendered text, measured on the mock topology; sizing the buffer
 /// up front avoids regrowing a multi-megabyte string.
@@ -88,7 +88,7 @@ fn render_metrics_gzip_in(s: &Snapshot, parts: usize) -> std::io::Result<GzipPre
 type Row<'a> = (&'a AccountNode, &'a ProjectNode, &'a ResourceRecord);
 
 /// Sections [`resource_families`] ends: the info family and the seven of [`Live`].
-const RESOURCE_FAMILIES: usize = 8;
+const RESOURCE_FAMILIES: usize = 11;
 
 /// The per-resource families for `resources`, each ended as a section; `headers`: the part
 /// that comes first prints each family's HELP and TYPE.
@@ -152,6 +152,15 @@ fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exp
                 labels: start..label_sets.len(),
                 energy: counters.map(|c| c.energy_joules_total),
                 emissions: counters.map(|c| c.emissions_grams_total),
+                // Only where there is an overhead or an embodied share: most resources of a
+                // metered site have neither, and a series per resource costs every scrape.
+                facility: counters
+                    .filter(|c| c.footprint.overhead_joules_total > 0.0)
+                    .map(Counters::facility_joules_total),
+                embodied: counters
+                    .filter(|c| c.footprint.embodied_at_ms.is_some())
+                    .map(|c| c.footprint.embodied_grams_total),
+                components: counters.map(|c| c.footprint.component_joules_total),
                 power: sample.and_then(|x| {
                     x.power_watts
                         .or_else(|| s.derived_power.get(&r.id).copied())
@@ -163,7 +172,7 @@ fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exp
             }
         })
         .collect();
-    let families: [Family; RESOURCE_FAMILIES - 1] = [
+    let families: [Family; RESOURCE_FAMILIES - 2] = [
         (
             "carbonaut_resource_energy_joules_total",
             "counter",
@@ -175,6 +184,22 @@ fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exp
             "counter",
             "Emissions (gCO2eq) of the resource's energy since it was first seen.",
             |l| l.emissions,
+        ),
+        (
+            "carbonaut_resource_facility_energy_joules_total",
+            "counter",
+            "Energy of the resource at the data centre's meter: IT energy times the PUE of its \
+             location ([footprint] pue), summed as it was at each interval. Only for resources \
+             with an overhead.",
+            |l| l.facility,
+        ),
+        (
+            "carbonaut_resource_embodied_emissions_grams_total",
+            "counter",
+            "The resource's share of its machine's manufacturing emissions (gCO2eq), after the \
+             SCI: TE x (time watched / EL) x (its share of the machine), from the estimation \
+             provider's data. Only for resources the model knows.",
+            |l| l.embodied,
         ),
         (
             "carbonaut_resource_power_watts",
@@ -220,6 +245,34 @@ fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exp
         }
         e.end_section();
     }
+    let name = "carbonaut_resource_component_energy_joules_total";
+    if headers {
+        e.family(
+            name,
+            "counter",
+            "IT energy of one component of the resource (cpu, dram, gpu, other), where the meter \
+             or the model tells components apart. Part of carbonaut_resource_energy_joules_total.",
+        );
+    }
+    let mut with_component = String::new();
+    for l in &live {
+        for component in Component::ALL {
+            let Some(v) = l.components.map(|c| c[component.index()]) else {
+                continue;
+            };
+            if v > 0.0 {
+                // The resource's label set with `component` added before its closing brace.
+                let set = &label_sets[l.labels.clone()];
+                with_component.clear();
+                with_component.push_str(&set[..set.len() - 1]);
+                with_component.push_str(",component=\"");
+                with_component.push_str(component.as_str());
+                with_component.push_str("\"}");
+                e.sample_with(name, &with_component, v);
+            }
+        }
+    }
+    e.end_section();
 }
 
 /// Project, account, location, plugin and provider families, after the resources'.
@@ -299,6 +352,66 @@ fn totals_and_the_rest(s: &Snapshot, resources: &[Row], e: &mut Exposition) {
             &[("account", a)],
             totals.emissions_grams(),
         );
+    }
+    let totals: [(&str, &str, fn(&Totals) -> f64); 2] = [
+        (
+            "facility_energy_joules_total",
+            "Facility energy (IT energy times PUE) of every resource the {} has had.",
+            Totals::facility_joules,
+        ),
+        (
+            "embodied_emissions_grams_total",
+            "Manufacturing emissions (gCO2eq) of every resource the {} has had, for the time \
+             each was watched; apart from the operational emissions.",
+            Totals::embodied_grams,
+        ),
+    ];
+    for (suffix, help, value) in totals {
+        let name = format!("carbonaut_project_{suffix}");
+        e.family(&name, "counter", &help.replace("{}", "project"));
+        for ((a, p), totals) in &projects {
+            e.sample(&name, &[("account", a), ("project", p)], value(totals));
+        }
+        let name = format!("carbonaut_account_{suffix}");
+        e.family(&name, "counter", &help.replace("{}", "account"));
+        for (a, (totals, _)) in &accounts {
+            e.sample(&name, &[("account", a)], value(totals));
+        }
+    }
+    e.family(
+        "carbonaut_resources_without_embodied",
+        "gauge",
+        "Resources of the account with no manufacturing-emission figure: the estimation \
+         provider knows nothing about them, or none is configured ([footprint] estimation).",
+    );
+    for (a, status) in &s.accounts {
+        if let Some(n) = status.resources_without_embodied {
+            e.sample(
+                "carbonaut_resources_without_embodied",
+                &[("account", a)],
+                n as f64,
+            );
+        }
+    }
+    e.family(
+        "carbonaut_resources_modelled",
+        "gauge",
+        "Resources of the account whose power the estimation provider modelled, no meter \
+         reading them (their samples are marked estimated).",
+    );
+    for (a, status) in &s.accounts {
+        if let Some(n) = status.modelled_resources {
+            e.sample("carbonaut_resources_modelled", &[("account", a)], n as f64);
+        }
+    }
+    e.family(
+        "carbonaut_footprint_pue",
+        "gauge",
+        "Data-centre overhead (facility energy over IT energy) applied to resources by cloud, \
+         cloud/region or default ([footprint] pue; CCF's defaults for aws, gcp and azure).",
+    );
+    for (key, pue) in &s.pue {
+        e.sample("carbonaut_footprint_pue", &[("key", key)], *pue);
     }
     e.family(
         "carbonaut_topology_resources",
@@ -440,6 +553,9 @@ struct Live {
     labels: std::ops::Range<usize>,
     energy: Option<f64>,
     emissions: Option<f64>,
+    facility: Option<f64>,
+    embodied: Option<f64>,
+    components: Option<[f64; 4]>,
     power: Option<f64>,
     frequency: Option<f64>,
     utilization: Option<f64>,
@@ -481,10 +597,14 @@ mod tests {
                         name: format!("{name} \"quoted\""),
                         kind: ResourceKind::Vm,
                         location: Location {
+                            cloud: None,
                             country: Some("FR".into()),
                             ..Location::default()
                         },
                         hardware: Hardware {
+                            instance_type: None,
+                            gpu_count: None,
+                            gpu_model: None,
                             vcpus: Some(2),
                             ..Hardware::default()
                         },
@@ -498,6 +618,7 @@ mod tests {
                         };
                         s.counters.insert(id.clone(), counters);
                         let sample = ResourceSample {
+                            components: Vec::new(),
                             resource_id: name.clone(),
                             energy_joules: Some(i as f64),
                             power_watts: Some(10.0 + i as f64),

@@ -39,6 +39,7 @@ fn check(table: &[Case]) {
 /// test cannot pin; the arithmetic under test does not depend on it beyond the interval).
 fn at(sample: &ResourceSample, read_at: u64) -> ResourceSample {
     ResourceSample {
+        components: Vec::new(),
         read_at,
         ..sample.clone()
     }
@@ -46,6 +47,7 @@ fn at(sample: &ResourceSample, read_at: u64) -> ResourceSample {
 
 fn power(watts: f64, read_at: u64) -> ResourceSample {
     ResourceSample {
+        components: Vec::new(),
         resource_id: "r".into(),
         energy_joules: None,
         power_watts: Some(watts),
@@ -60,7 +62,9 @@ fn power(watts: f64, read_at: u64) -> ResourceSample {
 fn host_joules(samples: &[ResourceSample]) -> f64 {
     let mut counters = Counters::default();
     for s in samples {
-        counters.advance(s, None, 1e9).expect("a plausible reading");
+        counters
+            .advance(s, None, 1e9, 1.0)
+            .expect("a plausible reading");
     }
     counters.energy_joules_total
 }
@@ -191,6 +195,7 @@ fn emissions_are_kwh_times_intensity() {
     // Energy measured before any intensity is known waits, then is priced at the first one.
     let mut counters = Counters::default();
     let reading = |joules: f64, at: u64| ResourceSample {
+        components: Vec::new(),
         energy_joules: Some(joules),
         power_watts: None,
         ..power(0.0, at)
@@ -201,7 +206,7 @@ fn emissions_are_kwh_times_intensity() {
         (reading(2_700_000.0, 2_000), Some(250.0)),
     ] {
         counters
-            .advance(&sample, intensity, 1e9)
+            .advance(&sample, intensity, 1e9, 1.0)
             .expect("a plausible reading");
     }
 
@@ -284,6 +289,7 @@ async fn lbs_per_mwh_become_grams_per_kwh_through_watttime() {
         .map(|(region, _)| LocationQuery {
             id: (*region).to_owned(),
             location: Location {
+                cloud: None,
                 country: None,
                 region: None,
                 zone: None,

@@ -364,10 +364,16 @@ async fn subscriptions_and_their_vms_with_sizes_regions_and_grid_zones() {
     assert_eq!(web.location.region.as_deref(), Some("westeurope"));
     assert_eq!(web.location.country.as_deref(), Some("NL"));
     assert_eq!(web.location.zone.as_deref(), Some("NL"));
+    assert_eq!(web.location.cloud.as_deref(), Some("azure"));
     assert_eq!(
         (web.hardware.vcpus, web.hardware.memory_bytes),
         (Some(4), Some(16 << 30))
     );
+    assert_eq!(
+        web.hardware.instance_type.as_deref(),
+        Some("Standard_D4s_v5")
+    );
+    assert_eq!(web.hardware.gpu_count, None, "the size list does not say");
     assert_eq!(
         web.labels,
         settings(&[

@@ -38,7 +38,7 @@ fn repo_root() -> PathBuf {
 }
 
 fn repo_wit() -> PathBuf {
-    repo_root().join("wit/0.2.0")
+    repo_root().join("wit/0.3.0")
 }
 
 /// Every file below `dir`, as (path relative to `dir`, contents), sorted.
@@ -68,7 +68,7 @@ fn wit_command_writes_the_repository_files() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out_dir = dir.path().join("wit");
     let out = carbonaut(&["wit", "--out", out_dir.to_str().expect("utf-8")]);
-    assert!(succeeded(&out).starts_with("wrote 9 WIT files (carbonaut:provider@0.2.0) to "));
+    assert!(succeeded(&out).starts_with("wrote 9 WIT files (carbonaut:provider@0.3.0) to "));
     let repo = tree(&repo_wit());
     assert_eq!(
         tree(&out_dir),
@@ -102,7 +102,7 @@ fn plugin_check_calls_every_export_of_the_shipped_plugins() {
     ]);
     let text = succeeded(&out);
     assert!(
-        text.starts_with("plugin      mock-cloud 0.1.0 (carbonaut:provider@0.2.0; discovery)\n"),
+        text.starts_with("plugin      mock-cloud 0.1.0 (carbonaut:provider@0.3.0; discovery)\n"),
         "{text}"
     );
     assert!(text.contains("sandbox     nothing granted; memory 128 MiB, deadline 10000.0 ms\n"));
@@ -414,7 +414,7 @@ fn assert_skeleton_wit(dir: &Path, exports: &[&str]) {
         .collect();
     let plugin_wit = read(dir, "wit/plugin.wit");
     assert!(
-        plugin_wit.starts_with("package carbonaut:provider@0.2.0;\n"),
+        plugin_wit.starts_with("package carbonaut:provider@0.3.0;\n"),
         "{plugin_wit}"
     );
     assert!(
@@ -447,7 +447,7 @@ fn build_and_check(dir: &Path, tool: &Path, args: &[&str], wasm: &str) -> String
 fn assert_checked_every_kind(text: &str, name: &str) {
     for line in [
         format!(
-            "plugin      {name} 0.1.0 (carbonaut:provider@0.2.0; discovery, environment, resource-metrics)\n"
+            "plugin      {name} 0.1.0 (carbonaut:provider@0.3.0; discovery, environment, resource-metrics)\n"
         ),
         "discovery.list-projects: ok in ".into(),
         "discovery.list-resources (project `default`): ok in ".into(),

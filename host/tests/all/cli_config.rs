@@ -70,20 +70,20 @@ fn check_config_checks_settings_against_what_the_plugins_declare() {
          [providers.cloud]\nplugin = \"mock-cloud\"\nsettings = { projetcs = 3 }\n\n\
          [providers.meter]\nplugin = \"mock-meter\"\nsettings = { mode = \"counter\" }\n\n\
          [accounts.acme]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n\
-         settings = { resources_per_projet = 4, colour = \"red\" }\n",
+         settings = { resources_per_projet = 4, flavour = \"red\" }\n",
     );
     assert_eq!(code, Some(1), "{stdout}");
     assert_eq!(
         stderr,
         "error: FILE:7:14: provider `cloud` sets `projetcs`, which its plugin `mock-cloud` does \
-         not declare; did you mean `projects`? (declared: churn_period_secs, extra_labels, \
-         label_bytes, projects, resources_per_project)\n\
+         not declare; did you mean `projects`? (declared: churn_period_secs, cloud, \
+         extra_labels, label_bytes, projects, resources_per_project)\n\
          FILE:16:14: account `acme` sets `resources_per_projet`, which neither of its plugins \
          (mock-cloud, mock-meter) declares; did you mean `resources_per_project`? (declared: \
-         churn_period_secs, extra_labels, label_bytes, mode, projects, resources_per_project, \
-         wrap_joules)\n\
-         FILE:16:40: account `acme` sets `colour`, which neither of its plugins (mock-cloud, \
-         mock-meter) declares; remove it (declared: churn_period_secs, extra_labels, \
+         churn_period_secs, cloud, extra_labels, label_bytes, mode, projects, \
+         resources_per_project, wrap_joules)\n\
+         FILE:16:40: account `acme` sets `flavour`, which neither of its plugins (mock-cloud, \
+         mock-meter) declares; remove it (declared: churn_period_secs, cloud, extra_labels, \
          label_bytes, mode, projects, resources_per_project, wrap_joules)\n"
     );
 }

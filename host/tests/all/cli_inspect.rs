@@ -30,7 +30,7 @@ fn inspect_prints_what_the_plugin_is() {
         "name:        mock-meter\n\
          version:     0.1.0\n\
          description: Deterministic energy, power and CPU readings for any resource.\n\
-         wit:         carbonaut:provider@0.2.0 (this host runs carbonaut:provider 0.1, 0.2)\n\
+         wit:         carbonaut:provider@0.3.0 (this host runs carbonaut:provider 0.1, 0.2, 0.3)\n\
          kinds:       resource-metrics\n\
          sha256:      {0}\n\
          file:        {MOCK_METER} ({size} bytes)\n\
@@ -78,7 +78,7 @@ fn inspect_json_is_machine_readable() {
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(json["name"], "trapping");
-    assert_eq!(json["wit_version"], "0.2.0");
+    assert_eq!(json["wit_version"], "0.3.0");
     assert_eq!(
         json["kinds"],
         serde_json::json!(["discovery", "environment", "resource-metrics"])

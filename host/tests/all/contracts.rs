@@ -1,13 +1,15 @@
-//! Several contract versions in one daemon: a plugin built against the frozen
-//! `carbonaut:provider@0.1.0` (tests/guests/contract-v0-1) serves discovery, resource metrics
-//! and the grid next to 0.2.0 plugins, each used by the other's accounts, and both answer in
-//! /metrics. A 0.1.0 plugin has no `needs`, so it is granted nothing a config offers.
+//! Several contract versions in one daemon: plugins built against the frozen
+//! `carbonaut:provider@0.1.0` (tests/guests/contract-v0-1) and `@0.2.0` (contract-v0-2) serve
+//! discovery, resource metrics and the grid next to 0.3.0 plugins, each used by the others'
+//! accounts, and all answer in /metrics. A 0.1.0 plugin has no `needs`, so it is granted
+//! nothing a config offers.
 
 use std::path::Path;
 
 use crate::support::*;
 
 const CONTRACT_V0_1: &str = env!("CARBONAUT_GUEST_CONTRACT_V0_1");
+const CONTRACT_V0_2: &str = env!("CARBONAUT_GUEST_CONTRACT_V0_2");
 
 fn config(plugins: &Path) -> String {
     format!(
@@ -34,10 +36,14 @@ settings = {{ watts = 40 }}
 allow_http = ["http://127.0.0.1:9"]
 key_value = true
 
+[providers.older]
+plugin = "older-site"
+
 [environment]
 provider = "legacy"
 
-# A 0.1.0 inventory measured by a 0.2.0 meter, and the reverse.
+# A 0.1.0 inventory measured by a 0.3.0 meter, the reverse, and a 0.2.0 inventory measured
+# by a 0.2.0 meter.
 [accounts.old]
 discovery = "legacy"
 resource_metrics = "meter"
@@ -45,6 +51,10 @@ resource_metrics = "meter"
 [accounts.new]
 discovery = "cloud"
 resource_metrics = "legacy"
+
+[accounts.middle]
+discovery = "older"
+resource_metrics = "older"
 "#,
         plugins = plugins.display().to_string()
     )
@@ -55,7 +65,7 @@ fn plugins_of_two_contract_versions_run_side_by_side() {
     let dir = tempfile::tempdir().expect("temp dir");
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).expect("plugins");
-    for p in [MOCK_CLOUD, MOCK_METER, CONTRACT_V0_1] {
+    for p in [MOCK_CLOUD, MOCK_METER, CONTRACT_V0_1, CONTRACT_V0_2] {
         std::fs::copy(p, plugins.join(Path::new(p).file_name().expect("name"))).expect("copy");
     }
     let file = dir.path().join("carbonaut.toml");
@@ -75,6 +85,12 @@ fn plugins_of_two_contract_versions_run_side_by_side() {
                 "resource=\"old-project-host-1\"",
             )
             .is_some_and(|v| v > 0.0)
+            && metric_value(
+                t,
+                "carbonaut_resource_emissions_grams_total",
+                "resource=\"older-project-host-1\"",
+            )
+            .is_some_and(|v| v > 0.0)
     });
     let info = series(&metrics, "carbonaut_plugin_info");
     assert!(
@@ -84,14 +100,24 @@ fn plugins_of_two_contract_versions_run_side_by_side() {
     );
     assert!(
         info.iter()
-            .any(|l| l.contains("plugin=\"mock-meter\"") && l.contains("wit_version=\"0.2.0\"")),
+            .any(|l| l.contains("plugin=\"mock-meter\"") && l.contains("wit_version=\"0.3.0\"")),
         "{info:?}"
     );
-    // The 0.2.0 cloud's resources, measured by the 0.1.0 plugin (40 W from its settings).
+    assert!(
+        info.iter()
+            .any(|l| l.contains("plugin=\"older-site\"") && l.contains("wit_version=\"0.2.0\"")),
+        "{info:?}"
+    );
+    // The 0.3.0 cloud's resources, measured by the 0.1.0 plugin (40 W from its settings), and
+    // the 0.2.0 plugin's own hosts at its 30 W.
     let metrics = daemon.wait_for("/metrics", 30, |t| {
-        series(t, "carbonaut_resource_power_watts")
+        let power = series(t, "carbonaut_resource_power_watts");
+        power
             .iter()
             .any(|l| l.contains("account=\"new\"") && l.ends_with(" 40"))
+            && power
+                .iter()
+                .any(|l| l.contains("account=\"middle\"") && l.ends_with(" 30"))
     });
     // The grid is the 0.1.0 plugin's: 321 g/kWh.
     let intensity = series(
@@ -102,7 +128,7 @@ fn plugins_of_two_contract_versions_run_side_by_side() {
         !intensity.is_empty() && intensity.iter().all(|l| l.ends_with(" 321")),
         "{intensity:?}"
     );
-    for plugin in ["legacy-site", "mock-cloud", "mock-meter"] {
+    for plugin in ["legacy-site", "older-site", "mock-cloud", "mock-meter"] {
         assert_eq!(
             metric_value(
                 &metrics,
@@ -120,11 +146,11 @@ fn plugins_of_two_contract_versions_run_side_by_side() {
     assert_eq!(granted["http"], serde_json::json!([]), "{granted}");
     assert_eq!(granted["key_value"], false, "{granted}");
 
-    // The API lists both versions and says which ones this host runs.
+    // The API lists every version and says which ones this host runs.
     let response = daemon.get("/api/v1/plugins");
     assert_eq!(
         response.headers()["x-carbonaut-plugin-contracts"],
-        "carbonaut:provider 0.1, 0.2"
+        "carbonaut:provider 0.1, 0.2, 0.3"
     );
     let list: serde_json::Value = response.json().expect("plugins");
     let legacy = list
@@ -148,7 +174,7 @@ fn the_version_names_the_supported_contracts() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!(
-            "carbonaut {} (plugin contract carbonaut:provider 0.1, 0.2)",
+            "carbonaut {} (plugin contract carbonaut:provider 0.1, 0.2, 0.3)",
             env!("CARGO_PKG_VERSION")
         )
     );

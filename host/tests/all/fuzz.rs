@@ -200,6 +200,7 @@ fn random_samples_never_make_a_counter_unfinite_or_go_down() {
         };
         let list: Vec<ResourceSample> = (0..12)
             .map(|_| ResourceSample {
+                components: Vec::new(),
                 resource_id: format!("r{}", rng.below(10)),
                 energy_joules: number(&mut rng),
                 power_watts: number(&mut rng),
@@ -222,7 +223,7 @@ fn random_samples_never_make_a_counter_unfinite_or_go_down() {
             let id = ResourceId(s.resource_id.as_str().into());
             let c = counters.entry(id).or_default();
             let intensity = (rng.below(2) == 0).then(|| rng.below(5000) as f64);
-            let _ = c.advance(s, intensity, rules.max_power_watts);
+            let _ = c.advance(s, intensity, rules.max_power_watts, 1.0);
         }
         store
             .save_counters([("fuzz", counters.iter())])

@@ -378,8 +378,15 @@ async fn instances_of_every_zone_and_page_with_sizes_regions_and_grid_zones() {
     assert_eq!(web.location.region.as_deref(), Some("europe-west4"));
     assert_eq!(web.location.country.as_deref(), Some("NL"));
     assert_eq!(web.location.zone.as_deref(), Some("NL"));
+    assert_eq!(web.location.cloud.as_deref(), Some("gcp"));
     assert_eq!(web.hardware.vcpus, Some(4));
     assert_eq!(web.hardware.memory_bytes, Some(16 << 30));
+    assert_eq!(web.hardware.instance_type.as_deref(), Some("n2-standard-4"));
+    assert_eq!(
+        web.hardware.gpu_count,
+        Some(0),
+        "no guestAccelerators: no GPU"
+    );
     assert_eq!(
         web.labels,
         labels(&[
@@ -415,6 +422,14 @@ async fn instances_of_every_zone_and_page_with_sizes_regions_and_grid_zones() {
     assert!(
         db.labels
             .contains(&("label_cost_center".into(), "data".into()))
+    );
+    assert_eq!(
+        db.hardware.instance_type.as_deref(),
+        Some("n2-custom-8-32768")
+    );
+    assert_eq!(
+        (db.hardware.gpu_count, db.hardware.gpu_model.as_deref()),
+        (Some(2), Some("nvidia-tesla-t4"))
     );
 
     // The token and the machine types are cached: the next sync lists the instances only.

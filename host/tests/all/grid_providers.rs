@@ -58,6 +58,7 @@ fn query(id: &str, country: Option<&str>, zone: Option<&str>) -> LocationQuery {
     LocationQuery {
         id: id.into(),
         location: Location {
+            cloud: None,
             country: country.map(Into::into),
             region: None,
             zone: None,

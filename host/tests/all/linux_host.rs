@@ -134,12 +134,16 @@ pub fn resource(id: &str) -> ResourceInfo {
         name: id.into(),
         kind: ResourceKind::Host,
         location: Location {
+            cloud: None,
             country: None,
             region: None,
             zone: None,
             coordinates: None,
         },
         hardware: Hardware {
+            instance_type: None,
+            gpu_count: None,
+            gpu_model: None,
             vcpus: None,
             memory_bytes: None,
             cpu_model: None,

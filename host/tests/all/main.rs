@@ -18,6 +18,7 @@ mod deploy_monitoring;
 mod e2e_quickstart;
 mod fake_api;
 mod floors;
+mod footprint;
 mod fuzz;
 mod gcp;
 mod grid_providers;

@@ -31,7 +31,7 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
         .iter()
         .map(|p| {
             let info = p.info();
-            assert_eq!(info.wit_version.to_string(), "0.2.0");
+            assert_eq!(info.wit_version.to_string(), "0.3.0");
             assert_eq!(info.version, "0.1.0");
             assert_eq!(info.sha256.len(), 64);
             (
@@ -59,6 +59,11 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                 ]
                 .map(String::from)
                 .to_vec()
+            ),
+            (
+                "ccf".into(),
+                vec![ProviderKind::Estimation],
+                vec!["utilization_default".into()]
             ),
             (
                 "electricity-maps".into(),
@@ -128,7 +133,8 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                     "resources_per_project".into(),
                     "churn_period_secs".into(),
                     "extra_labels".into(),
-                    "label_bytes".into()
+                    "label_bytes".into(),
+                    "cloud".into()
                 ]
             ),
             ("mock-grid".into(), vec![ProviderKind::Environment], vec![]),
@@ -236,6 +242,7 @@ async fn mock_plugins_answer_through_the_host() {
         .map(|c| LocationQuery {
             id: format!("loc-{c}"),
             location: Location {
+                cloud: None,
                 country: Some((*c).into()),
                 region: None,
                 zone: None,

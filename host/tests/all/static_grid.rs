@@ -29,6 +29,7 @@ fn query(
     LocationQuery {
         id: id.into(),
         location: Location {
+            cloud: None,
             country: country.map(Into::into),
             region: region.map(Into::into),
             zone: None,

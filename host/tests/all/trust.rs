@@ -122,7 +122,7 @@ fn a_pinned_plugin_refuses_other_builds_at_start_reload_and_upload() {
     let metrics = daemon.wait_for("/metrics", 60, |t| t.contains("carbonaut_plugin_info{"));
     assert!(
         metrics.contains(&format!(
-            "carbonaut_plugin_info{{plugin=\"mock-grid\",version=\"0.1.0\",wit_version=\"0.2.0\",sha256=\"{grid}\",signed=\"false\"}} 1"
+            "carbonaut_plugin_info{{plugin=\"mock-grid\",version=\"0.1.0\",wit_version=\"0.3.0\",sha256=\"{grid}\",signed=\"false\"}} 1"
         )),
         "{}",
         series(&metrics, "carbonaut_plugin_info").join("\n")

@@ -1,8 +1,8 @@
 //! A virtual machine as Carbonaut sees it: a VM with its region, country and grid zone, vCPUs
-//! and memory from its size, and labels: `vm_size` (until the contract's hardware gains an
-//! instance type), `resource_group` and `subscription_id` (what the utilisation query matches
-//! Azure Monitor's series by), `availability_zone`, `provisioning_state`, and the VM's tags as
-//! `tag_<key>`.
+//! and memory from its size, the size as the instance type (what estimation models key on),
+//! and labels: `vm_size` (the same, for label filters), `resource_group` and `subscription_id`
+//! (what the utilisation query matches Azure Monitor's series by), `availability_zone`,
+//! `provisioning_state`, and the VM's tags as `tag_<key>`.
 //!
 //! The id is `vmId`, the GUID Azure gives a VM at creation: it survives a move to another
 //! resource group (which changes the ARM id) and deallocation. A VM without one (never seen;
@@ -53,6 +53,7 @@ pub fn resource(
         name: vm.name.clone(),
         kind: ResourceKind::Vm,
         location: Location {
+            cloud: Some("azure".to_owned()),
             country: known.map(|(country, _)| country.to_owned()),
             region: Some(region),
             // The grid zone, which environment providers price.
@@ -63,6 +64,10 @@ pub fn resource(
             vcpus: size.map(|s| s.number_of_cores),
             memory_bytes: size.map(|s| s.memory_in_mb.saturating_mul(1 << 20)),
             cpu_model: None,
+            instance_type: Some(size_name.clone()),
+            // The size list says nothing of GPUs (Resource SKUs would): unknown.
+            gpu_count: None,
+            gpu_model: None,
         },
         labels,
     }

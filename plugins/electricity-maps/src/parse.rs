@@ -37,6 +37,7 @@ pub struct ZoneMix {
 impl ZoneMix {
     pub fn to_wit(&self, location_id: String) -> EnergyMix {
         EnergyMix {
+            zone: None,
             location_id,
             carbon_intensity: self.carbon_intensity,
             emission_factor: if self.direct {

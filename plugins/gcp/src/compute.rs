@@ -55,6 +55,18 @@ pub struct Instance {
     pub cpu_platform: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// GPUs attached to the instance.
+    #[serde(default)]
+    pub guest_accelerators: Vec<Accelerator>,
+}
+
+/// `{"acceleratorType": ".../acceleratorTypes/nvidia-tesla-t4", "acceleratorCount": 1}`.
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Accelerator {
+    pub accelerator_type: String,
+    #[serde(default)]
+    pub accelerator_count: u32,
 }
 
 impl Instance {
@@ -66,6 +78,33 @@ impl Instance {
     /// `n2-standard-4`.
     pub fn machine_type_name(&self) -> &str {
         last_segment(&self.machine_type)
+    }
+
+    /// The number of GPUs and their type (`nvidia-tesla-t4`): from `guestAccelerators`; none
+    /// listed is 0 GPUs, except for the accelerator-optimized families (A2, A3, A4, G2), whose
+    /// GPUs come with the machine type: unknown there.
+    pub fn gpus(&self) -> (Option<u32>, Option<String>) {
+        if let Some(first) = self.guest_accelerators.first() {
+            let count = self
+                .guest_accelerators
+                .iter()
+                .map(|a| a.accelerator_count)
+                .sum();
+            return (
+                Some(count),
+                Some(last_segment(&first.accelerator_type).to_owned()),
+            );
+        }
+        let family = self
+            .machine_type_name()
+            .split('-')
+            .next()
+            .unwrap_or_default();
+        if matches!(family, "a2" | "a3" | "a4" | "g2") {
+            (None, None)
+        } else {
+            (Some(0), None)
+        }
     }
 }
 

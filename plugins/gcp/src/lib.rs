@@ -188,6 +188,7 @@ fn samples(
                     cpu_utilization_ratio: Some(reading.ratio),
                     read_at: reading.read_at_ms,
                     estimated: false,
+                    components: vec![],
                 });
             }
         }

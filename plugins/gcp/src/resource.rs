@@ -1,7 +1,8 @@
 //! An instance as Carbonaut sees it: a VM with its region, country and grid zone, vCPUs and
-//! memory from its machine type, and labels: `machine_type` (until the contract's hardware
-//! gains an instance type), `status`, `zone`, `project_id` (which project to ask Cloud
-//! Monitoring about), `cpu_platform`, and the instance's own labels as `label_<key>`.
+//! memory from its machine type, the machine type as the instance type (what estimation models
+//! key on) and its GPUs, and labels: `machine_type` (the same, for label filters), `status`,
+//! `zone`, `project_id` (which project to ask Cloud Monitoring about), `cpu_platform`, and the
+//! instance's own labels as `label_<key>`.
 
 use carbonaut_sdk::{Hardware, Location, ResourceInfo, ResourceKind, log};
 
@@ -35,11 +36,13 @@ pub fn resource(project: &str, instance: &Instance, size: Option<MachineType>) -
         }
     }
     own_labels(instance, &mut labels);
+    let (gpu_count, gpu_model) = instance.gpus();
     ResourceInfo {
         id: instance.id.clone(),
         name: instance.name.clone(),
         kind: ResourceKind::Vm,
         location: Location {
+            cloud: Some("gcp".to_owned()),
             country: known.map(|(country, _)| country.to_owned()),
             region: Some(region.to_owned()),
             // The grid zone, which environment providers price; the availability zone is
@@ -51,6 +54,9 @@ pub fn resource(project: &str, instance: &Instance, size: Option<MachineType>) -
             vcpus: size.map(|s| s.guest_cpus),
             memory_bytes: size.map(|s| s.memory_mb.saturating_mul(1 << 20)),
             cpu_model: None,
+            instance_type: Some(instance.machine_type_name().to_owned()),
+            gpu_count,
+            gpu_model,
         },
         labels,
     }

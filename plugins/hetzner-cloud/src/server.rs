@@ -67,6 +67,7 @@ pub fn resource(server: &Server) -> ResourceInfo {
         .or_else(|| server.datacenter.as_ref()?.location.as_ref());
     let location = match place {
         Some(l) => Location {
+            cloud: None,
             country: l.country.clone().filter(|c| !c.is_empty()),
             region: Some(l.name.clone()),
             zone: server.datacenter.as_ref().map(|d| d.name.clone()),
@@ -99,6 +100,9 @@ pub fn resource(server: &Server) -> ResourceInfo {
         kind: ResourceKind::Vm,
         location,
         hardware: Hardware {
+            instance_type: None,
+            gpu_count: None,
+            gpu_model: None,
             vcpus: Some(kind.cores),
             memory_bytes: memory_bytes(kind.memory),
             // The API names no CPU model, only whether the cores are shared or dedicated

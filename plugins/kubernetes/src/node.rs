@@ -89,12 +89,16 @@ pub fn resource(node: &Node) -> ResourceInfo {
         name: node.metadata.name.clone(),
         kind,
         location: Location {
+            cloud: None,
             country: None,
             region: region.cloned(),
             zone: zone.cloned(),
             coordinates: None,
         },
         hardware: Hardware {
+            instance_type: None,
+            gpu_count: None,
+            gpu_model: None,
             vcpus: node.status.capacity.get("cpu").and_then(|q| cpus(q)),
             memory_bytes: node.status.capacity.get("memory").and_then(|q| bytes(q)),
             cpu_model: None,

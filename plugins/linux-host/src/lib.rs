@@ -95,6 +95,9 @@ impl Discovery for LinuxHost {
             kind: ResourceKind::Host,
             location: config.location,
             hardware: Hardware {
+                instance_type: None,
+                gpu_count: None,
+                gpu_model: None,
                 vcpus: (cpuinfo.logical_cpus > 0).then_some(cpuinfo.logical_cpus),
                 memory_bytes,
                 cpu_model: cpuinfo.model,

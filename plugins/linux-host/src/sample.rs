@@ -73,6 +73,7 @@ pub fn take(config: &Config, resource_id: &str) -> Result<ResourceSample, Provid
         rapl::read_packages()
     };
     let mut sample = ResourceSample {
+        components: Vec::new(),
         resource_id: resource_id.to_owned(),
         energy_joules: None,
         power_watts: None,

@@ -107,6 +107,7 @@ pub fn parse(settings: &Settings, account: &Account) -> Result<Config, ProviderE
         force_estimate,
         resource_id: text("resource_id"),
         location: Location {
+            cloud: None,
             country: text("country"),
             region: None,
             zone: text("zone"),

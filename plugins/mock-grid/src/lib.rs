@@ -64,6 +64,7 @@ impl Environment for MockGrid {
                     .unwrap_or((0.5, EnergySource::Unknown));
                 let fossil = fossil * daylight;
                 EnergyMix {
+                    zone: None,
                     location_id: q.id,
                     carbon_intensity: fossil * FOSSIL_INTENSITY + (1.0 - fossil) * CLEAN_INTENSITY,
                     emission_factor: EmissionFactorType::Lifecycle,

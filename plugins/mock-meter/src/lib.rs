@@ -22,7 +22,9 @@ impl Plugin for MockMeter {
         )
         .setting(
             "mode",
-            "`counter` (default), `power` (no energy counter) or `both`",
+            "`counter` (default), `power` (no energy counter), `both`, or `utilization` (CPU \
+             figures only, as a cloud's monitoring API gives them: the power then comes from an \
+             estimation provider)",
             false,
         )
         .setting(
@@ -58,9 +60,10 @@ impl ResourceMetrics for MockMeter {
             "counter" => (true, false),
             "power" => (false, true),
             "both" => (true, true),
+            "utilization" => (false, false),
             other => {
                 return Err(ProviderError::BadConfig(format!(
-                    "setting `mode` must be counter, power or both, got `{other}`"
+                    "setting `mode` must be counter, power, both or utilization, got `{other}`"
                 )));
             }
         };
@@ -85,6 +88,7 @@ impl ResourceMetrics for MockMeter {
                 let wave = ((secs + phase) / 600.0 * std::f64::consts::TAU).sin();
                 let joules = watts * secs;
                 ResourceSample {
+                    components: Vec::new(),
                     resource_id: r.id.clone(),
                     energy_joules: energy.then(|| wrap.map_or(joules, |w| joules % w)),
                     power_watts: power.then_some(watts),

@@ -52,6 +52,7 @@ pub fn resources(config: &Config, project: &Project) -> Result<Vec<ResourceInfo>
             name: key,
             kind: ResourceKind::Host,
             location: Location {
+                cloud: None,
                 country: config.country.clone(),
                 ..Default::default()
             },

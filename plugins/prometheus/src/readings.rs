@@ -190,6 +190,7 @@ impl Readings {
         // Rates jitter around the scrape times: an idle CPU can show 1.002 idle seconds a second.
         let utilisation = utilisation.map(|u| u.clamp(0.0, 1.0));
         let mut sample = ResourceSample {
+            components: Vec::new(),
             resource_id: resource.id.clone(),
             energy_joules: None,
             power_watts: None,
@@ -278,6 +279,9 @@ mod tests {
             kind: ResourceKind::Host,
             location: Location::default(),
             hardware: Hardware {
+                instance_type: None,
+                gpu_count: None,
+                gpu_model: None,
                 vcpus,
                 ..Hardware::default()
             },

@@ -73,6 +73,7 @@ impl Environment for StaticGrid {
                             .and_then(country)
                     })?;
                 Some(EnergyMix {
+                    zone: None,
                     location_id: q.id,
                     carbon_intensity: row.4,
                     // Ember's intensities use IPCC lifecycle emission factors.

@@ -25,6 +25,7 @@ pub struct Moer {
 impl Moer {
     pub fn to_wit(&self, location_id: String) -> EnergyMix {
         EnergyMix {
+            zone: None,
             location_id,
             carbon_intensity: self.grams_per_kwh,
             // A MOER counts the CO2 the marginal plant burns, nothing upstream.

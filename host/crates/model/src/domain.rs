@@ -21,13 +21,16 @@ pub enum ProviderKind {
     Discovery,
     ResourceMetrics,
     Environment,
+    /// Power per component and manufacturing emissions from hardware and utilisation (0.3.0).
+    Estimation,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 3] = [
+    pub const ALL: [ProviderKind; 4] = [
         ProviderKind::Discovery,
         ProviderKind::ResourceMetrics,
         ProviderKind::Environment,
+        ProviderKind::Estimation,
     ];
 
     /// The kebab-case name used in WIT, configs, logs and the API.
@@ -36,6 +39,7 @@ impl ProviderKind {
             ProviderKind::Discovery => "discovery",
             ProviderKind::ResourceMetrics => "resource-metrics",
             ProviderKind::Environment => "environment",
+            ProviderKind::Estimation => "estimation",
         }
     }
 
@@ -113,6 +117,9 @@ pub struct Coordinates {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Location {
+    /// "aws", "gcp", "azure", …: what the data-centre overhead (PUE) is keyed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
     pub country: Option<String>,
     pub region: Option<String>,
     pub zone: Option<String>,
@@ -124,6 +131,14 @@ pub struct Hardware {
     pub vcpus: Option<u32>,
     pub memory_bytes: Option<u64>,
     pub cpu_model: Option<String>,
+    /// "m5.xlarge", "n2-standard-4": what estimation models key on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    /// `Some(0)` when the resource has no GPU, none when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_model: Option<String>,
 }
 
 /// A thing that consumes energy: a VM, a host, a container.
@@ -154,6 +169,91 @@ pub struct ResourceSample {
     /// Milliseconds since the Unix epoch.
     pub read_at: u64,
     pub estimated: bool,
+    /// At most one per component. When `energy_joules` and `power_watts` are both none the
+    /// resource's energy is their sum; otherwise they are a breakdown of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentReading>,
+}
+
+/// The parts of a machine whose energy is told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Component {
+    Cpu,
+    Dram,
+    Gpu,
+    Other,
+}
+
+impl Component {
+    pub const ALL: [Component; 4] = [
+        Component::Cpu,
+        Component::Dram,
+        Component::Gpu,
+        Component::Other,
+    ];
+
+    /// The label value in metrics and the key in the API: `cpu`, `dram`, `gpu`, `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Cpu => "cpu",
+            Component::Dram => "dram",
+            Component::Gpu => "gpu",
+            Component::Other => "other",
+        }
+    }
+
+    /// The position of this component in [`Component::ALL`] (and in per-component arrays).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One component's checked reading: energy ≥ 0 and finite, power within the plausible range.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ComponentReading {
+    pub component: Component,
+    pub energy_joules: Option<f64>,
+    pub power_watts: Option<f64>,
+}
+
+/// A checked estimate of one resource by an estimation provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub resource_id: String,
+    /// Watts per component, at most one per component, each finite and ≥ 0.
+    pub power: Vec<(Component, f64)>,
+    pub embodied: Option<EmbodiedShare>,
+    /// What the figures rest on, escaped and capped.
+    pub basis: String,
+}
+
+/// A resource's share of its machine's manufacturing emissions (SCI: TE, RR/ToR, EL).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EmbodiedShare {
+    /// TE, grams CO2e, finite and > 0.
+    pub machine_grams: f64,
+    /// RR / ToR, in (0, 1].
+    pub share: f64,
+    /// EL in hours, when the model has one; > 0.
+    pub lifetime_hours: Option<f64>,
+}
+
+/// Carbon intensity over one future interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ForecastPoint {
+    pub starts_at: u64,
+    pub duration_ms: u64,
+    pub carbon_intensity: f64,
+}
+
+/// A checked forecast of one location: points in time order, not overlapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntensityForecast {
+    pub location_id: String,
+    pub zone: Option<String>,
+    pub emission_factor: EmissionFactorType,
+    pub generated_at: u64,
+    pub points: Vec<ForecastPoint>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -221,6 +321,9 @@ pub struct EnergyMix {
     pub shares: Vec<SourceShare>,
     pub valid_at: u64,
     pub estimated: bool,
+    /// The zone the provider says the value is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,12 +1,14 @@
 //! The contract versions this host runs, declared here and nowhere else. Each version is one
-//! module (`v0_1`, `v0_2`) holding its generated bindings (`wit`), the imports it links (log,
+//! module (`v0_1`, `v0_2`, `v0_3`) holding its generated bindings (`wit`), the imports it links (log,
 //! key-value) and the conversions of its types to the current ones; [`Contract`] has a variant
 //! per version and every dispatch on it is an exhaustive `match`, so a version listed but not
 //! wired in does not compile. A version is frozen once released (`wit/X.Y.Z/` never changes);
 //! adding one is a module, a variant and its arms.
 
+mod bridge;
 pub(super) mod v0_1;
 pub(super) mod v0_2;
+pub(super) mod v0_3;
 
 use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre, Linker};
@@ -14,23 +16,24 @@ use wasmtime::component::{Instance, InstancePre, Linker};
 use super::inspect::WitVersion;
 use carbonaut_runtime::HostState;
 use current::{
-    Account, EnergyMix, LocationQuery, PluginMetadata, Project, ProviderError, ResourceInfo,
-    ResourceSample, Settings,
+    Account, EnergyMix, EstimationInput, IntensityForecast, LocationQuery, PluginMetadata, Project,
+    ProviderError, ResourceEstimate, ResourceInfo, ResourceSample, Settings,
 };
 /// The current contract's generated types: what every version's answers are raised to before
 /// `convert` turns them into `carbonaut_model`'s.
-pub(crate) use v0_2::wit as current;
+pub(crate) use v0_3::wit as current;
 
 /// One `carbonaut:provider` version this host runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Contract {
     V0_1,
     V0_2,
+    V0_3,
 }
 
 impl Contract {
     /// Every version, oldest first.
-    pub const ALL: [Contract; 2] = [Contract::V0_1, Contract::V0_2];
+    pub const ALL: [Contract; 3] = [Contract::V0_1, Contract::V0_2, Contract::V0_3];
 
     /// The newest version a component of this contract may be built for. For 0.x a version is
     /// `0.MINOR` (any patch up to the one listed); from 1.0 on, `MAJOR` (any minor up to it).
@@ -38,6 +41,7 @@ impl Contract {
         match self {
             Contract::V0_1 => v0_1::VERSION,
             Contract::V0_2 => v0_2::VERSION,
+            Contract::V0_3 => v0_3::VERSION,
         }
     }
 
@@ -54,6 +58,7 @@ impl Contract {
         match self {
             Contract::V0_1 => v0_1::link(linker),
             Contract::V0_2 => v0_2::link(linker),
+            Contract::V0_3 => v0_3::link(linker),
         }
     }
 }
@@ -74,7 +79,8 @@ pub const LATEST: WitVersion = SUPPORTED[SUPPORTED.len() - 1];
 
 /// The wasmtime runtime with every contract version's imports linked: the one way this crate
 /// and its callers make a [`carbonaut_runtime::Runtime`]. Both versions' imports live in one
-/// linker (0.1.0 plugins import `log@0.1.0`, forwarded to the current one).
+/// linker (each version's plugins import their own `log` and `key-value`, forwarded to the
+/// same host state).
 pub fn new_runtime(
     limits: carbonaut_runtime::Limits,
 ) -> Result<carbonaut_runtime::Runtime, carbonaut_runtime::RuntimeError> {
@@ -115,6 +121,7 @@ pub fn advice(found: Option<WitVersion>) -> String {
 pub(super) enum Exports {
     V0_1(v0_1::Exports),
     V0_2(v0_2::Exports),
+    V0_3(v0_3::Exports),
 }
 
 /// Calls `$call` on the version's exports, whichever it is.
@@ -123,6 +130,7 @@ macro_rules! each_version {
         match $exports {
             Exports::V0_1($e) => $call,
             Exports::V0_2($e) => $call,
+            Exports::V0_3($e) => $call,
         }
     };
 }
@@ -137,6 +145,7 @@ impl Exports {
         Ok(match contract {
             Contract::V0_1 => Exports::V0_1(v0_1::Exports::resolve(pre, kinds)?),
             Contract::V0_2 => Exports::V0_2(v0_2::Exports::resolve(pre, kinds)?),
+            Contract::V0_3 => Exports::V0_3(v0_3::Exports::resolve(pre, kinds)?),
         })
     }
 
@@ -189,19 +198,52 @@ impl Exports {
     ) -> wasmtime::Result<Result<Vec<EnergyMix>, ProviderError>> {
         each_version!(self, e => e.collect_energy_mix(store, instance, settings, locations).await)
     }
+
+    /// Forecasts: a version before 0.3.0 has none, so its answer is empty.
+    pub async fn forecast(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        settings: &Settings,
+        locations: &[LocationQuery],
+    ) -> wasmtime::Result<Result<Vec<IntensityForecast>, ProviderError>> {
+        match self {
+            Exports::V0_1(_) | Exports::V0_2(_) => Ok(Ok(Vec::new())),
+            Exports::V0_3(e) => e.forecast(store, instance, settings, locations).await,
+        }
+    }
+
+    /// Estimates: only 0.3.0 and later have the kind; the loader resolves an older component
+    /// without it, so reaching here with one is a host bug, reported as that call's trap.
+    pub async fn estimate(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        settings: &Settings,
+        inputs: &[EstimationInput],
+    ) -> wasmtime::Result<Result<Vec<ResourceEstimate>, ProviderError>> {
+        match self {
+            Exports::V0_1(_) | Exports::V0_2(_) => Err(wasmtime::Error::msg(
+                "the component's contract has no estimation",
+            )),
+            Exports::V0_3(e) => e.estimate(store, instance, settings, inputs).await,
+        }
+    }
 }
 
 /// The export indices of a component built for one contract version (`$wit`, its generated
-/// bindings) and the five calls into it. Each version module defines `lower` and `lower_all`
+/// bindings; `estimation` for a version that has that kind) and the five calls every version
+/// has. Each version module defines `lower` and `lower_all`
 /// (current types to its own: borrowed as they are for the current version, converted for an
 /// older one) and `raise` (its answers to the current types), so the calls are written once.
 macro_rules! version_exports {
-    ($wit:ident) => {
+    ($wit:ident $(, $estimation:ident)?) => {
         pub(crate) struct Exports {
             metadata: $wit::metadata::GuestIndices,
             discovery: Option<$wit::discovery::GuestIndices>,
             resource_metrics: Option<$wit::resource_metrics::GuestIndices>,
             environment: Option<$wit::environment::GuestIndices>,
+            $($estimation: Option<$wit::$estimation::GuestIndices>,)?
         }
 
         impl Exports {
@@ -222,6 +264,9 @@ macro_rules! version_exports {
                     environment: has(Kind::Environment)
                         .then(|| $wit::environment::GuestIndices::new(pre))
                         .transpose()?,
+                    $($estimation: has(Kind::Estimation)
+                        .then(|| $wit::$estimation::GuestIndices::new(pre))
+                        .transpose()?,)?
                 })
             }
 
@@ -325,13 +370,13 @@ mod tests {
             assert_eq!(SUPPORTED[i], contract.version());
             assert_eq!(Contract::of(contract.version()), Some(contract));
         }
-        assert_eq!(LATEST, Contract::V0_2.version());
+        assert_eq!(LATEST, Contract::V0_3.version());
         let newer = WitVersion {
             major: 0,
-            minor: 3,
+            minor: 4,
             patch: 0,
         };
-        assert_eq!(Contract::of(newer), None, "0.3 is not run as 0.2");
+        assert_eq!(Contract::of(newer), None, "0.4 is not run as 0.3");
         let patch = WitVersion {
             major: 0,
             minor: 2,

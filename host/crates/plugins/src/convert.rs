@@ -1,5 +1,5 @@
-//! Conversions between the generated bindings of `carbonaut:provider@0.2.0` and the host's
-//! own types (`carbonaut_model`). Mechanical, field by field: what a plugin sent is checked
+//! Conversions between the generated bindings of the current contract
+//! (`carbonaut:provider@0.3.0`) and the host's own types (`carbonaut_model`). Mechanical, field by field: what a plugin sent is checked
 //! afterwards by `validate`, on the host's types, whatever contract version it spoke.
 
 use crate::contract::current as wit;
@@ -11,6 +11,7 @@ pub fn kind(k: wit::ProviderKind) -> model::ProviderKind {
         wit::ProviderKind::Discovery => model::ProviderKind::Discovery,
         wit::ProviderKind::ResourceMetrics => model::ProviderKind::ResourceMetrics,
         wit::ProviderKind::Environment => model::ProviderKind::Environment,
+        wit::ProviderKind::Estimation => model::ProviderKind::Estimation,
     }
 }
 
@@ -86,6 +87,7 @@ pub fn project(p: wit::Project) -> model::Project {
 
 fn location_to_wit(l: &model::Location) -> wit::Location {
     wit::Location {
+        cloud: l.cloud.clone(),
         country: l.country.clone(),
         region: l.region.clone(),
         zone: l.zone.clone(),
@@ -98,6 +100,7 @@ fn location_to_wit(l: &model::Location) -> wit::Location {
 
 fn location(l: wit::Location) -> model::Location {
     model::Location {
+        cloud: l.cloud,
         country: l.country,
         region: l.region,
         zone: l.zone,
@@ -138,6 +141,9 @@ pub fn resource_to_wit(r: &model::ResourceInfo) -> wit::ResourceInfo {
             vcpus: r.hardware.vcpus,
             memory_bytes: r.hardware.memory_bytes,
             cpu_model: r.hardware.cpu_model.clone(),
+            instance_type: r.hardware.instance_type.clone(),
+            gpu_count: r.hardware.gpu_count,
+            gpu_model: r.hardware.gpu_model.clone(),
         },
         labels: r.labels.clone(),
     }
@@ -153,6 +159,9 @@ pub fn resource(r: wit::ResourceInfo) -> model::ResourceInfo {
             vcpus: r.hardware.vcpus,
             memory_bytes: r.hardware.memory_bytes,
             cpu_model: r.hardware.cpu_model,
+            instance_type: r.hardware.instance_type,
+            gpu_count: r.hardware.gpu_count,
+            gpu_model: r.hardware.gpu_model,
         },
         labels: r.labels,
     }
@@ -167,6 +176,107 @@ pub fn sample(s: wit::ResourceSample) -> model::ResourceSample {
         cpu_utilization_ratio: s.cpu_utilization_ratio,
         read_at: s.read_at,
         estimated: s.estimated,
+        components: s
+            .components
+            .into_iter()
+            .map(|c| model::ComponentReading {
+                component: component(c.component),
+                energy_joules: c.energy_joules,
+                power_watts: c.power_watts,
+            })
+            .collect(),
+    }
+}
+
+pub fn sample_to_wit(s: &model::ResourceSample) -> wit::ResourceSample {
+    wit::ResourceSample {
+        resource_id: s.resource_id.clone(),
+        energy_joules: s.energy_joules,
+        power_watts: s.power_watts,
+        cpu_frequency_hertz: s.cpu_frequency_hertz,
+        cpu_utilization_ratio: s.cpu_utilization_ratio,
+        read_at: s.read_at,
+        estimated: s.estimated,
+        components: s
+            .components
+            .iter()
+            .map(|c| wit::ComponentReading {
+                component: component_to_wit(c.component),
+                energy_joules: c.energy_joules,
+                power_watts: c.power_watts,
+            })
+            .collect(),
+    }
+}
+
+fn component(c: wit::Component) -> model::Component {
+    match c {
+        wit::Component::Cpu => model::Component::Cpu,
+        wit::Component::Dram => model::Component::Dram,
+        wit::Component::Gpu => model::Component::Gpu,
+        wit::Component::Other => model::Component::Other,
+    }
+}
+
+fn component_to_wit(c: model::Component) -> wit::Component {
+    match c {
+        model::Component::Cpu => wit::Component::Cpu,
+        model::Component::Dram => wit::Component::Dram,
+        model::Component::Gpu => wit::Component::Gpu,
+        model::Component::Other => wit::Component::Other,
+    }
+}
+
+/// What an estimation provider is asked about one resource.
+pub fn estimation_input_to_wit(
+    info: &model::ResourceInfo,
+    sample: Option<&model::ResourceSample>,
+) -> wit::EstimationInput {
+    wit::EstimationInput {
+        info: resource_to_wit(info),
+        sample: sample.map(sample_to_wit),
+    }
+}
+
+pub fn estimate(e: wit::ResourceEstimate) -> model::Estimate {
+    model::Estimate {
+        resource_id: e.resource_id,
+        power: e
+            .power
+            .into_iter()
+            .map(|p| (component(p.component), p.watts))
+            .collect(),
+        embodied: e.embodied.map(|m| model::EmbodiedShare {
+            machine_grams: m.machine_grams,
+            share: m.share,
+            lifetime_hours: m.lifetime_hours,
+        }),
+        basis: e.basis,
+    }
+}
+
+pub fn forecast(f: wit::IntensityForecast) -> model::IntensityForecast {
+    model::IntensityForecast {
+        location_id: f.location_id,
+        zone: f.zone,
+        emission_factor: emission_factor(f.emission_factor),
+        generated_at: f.generated_at,
+        points: f
+            .points
+            .into_iter()
+            .map(|p| model::ForecastPoint {
+                starts_at: p.starts_at,
+                duration_ms: p.duration_ms,
+                carbon_intensity: p.carbon_intensity,
+            })
+            .collect(),
+    }
+}
+
+fn emission_factor(e: wit::EmissionFactorType) -> model::EmissionFactorType {
+    match e {
+        wit::EmissionFactorType::Lifecycle => model::EmissionFactorType::Lifecycle,
+        wit::EmissionFactorType::Direct => model::EmissionFactorType::Direct,
     }
 }
 
@@ -201,10 +311,7 @@ pub fn mix(m: wit::EnergyMix) -> model::EnergyMix {
     model::EnergyMix {
         location_id: m.location_id,
         carbon_intensity: m.carbon_intensity,
-        emission_factor: match m.emission_factor {
-            wit::EmissionFactorType::Lifecycle => model::EmissionFactorType::Lifecycle,
-            wit::EmissionFactorType::Direct => model::EmissionFactorType::Direct,
-        },
+        emission_factor: emission_factor(m.emission_factor),
         shares: m
             .shares
             .into_iter()
@@ -215,5 +322,6 @@ pub fn mix(m: wit::EnergyMix) -> model::EnergyMix {
             .collect(),
         valid_at: m.valid_at,
         estimated: m.estimated,
+        zone: m.zone,
     }
 }

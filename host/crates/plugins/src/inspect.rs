@@ -148,15 +148,20 @@ mod tests {
     #[test]
     fn reads_version_and_kinds_from_export_names() {
         let shape = shape_of_exports(&names(&[
-            "carbonaut:provider/metadata@0.2.0",
-            "carbonaut:provider/resource-metrics@0.2.0",
-            "carbonaut:provider/discovery@0.2.0",
+            "carbonaut:provider/metadata@0.3.0",
+            "carbonaut:provider/resource-metrics@0.3.0",
+            "carbonaut:provider/estimation@0.3.0",
+            "carbonaut:provider/discovery@0.3.0",
         ]))
         .expect("a valid plugin");
         assert_eq!(shape.wit_version, super::super::contract::LATEST);
         assert_eq!(
             shape.kinds,
-            vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics]
+            vec![
+                ProviderKind::Discovery,
+                ProviderKind::Estimation,
+                ProviderKind::ResourceMetrics,
+            ]
         );
     }
 
@@ -165,7 +170,7 @@ mod tests {
         for (version, shown) in [
             ("0.0.1", "0.0.1"),
             ("0.1.1", "0.1.1"),
-            ("0.3.0", "0.3.0"),
+            ("0.4.0", "0.4.0"),
             ("1.0.0", "1.0.0"),
             ("0.2.7", "0.2.7"),
         ] {

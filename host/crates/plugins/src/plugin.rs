@@ -15,8 +15,8 @@ use super::validate::{self, Checked, Rules};
 use super::{CallError, CallErrorKind, Needs, convert};
 use crate::contract::current as wit;
 use carbonaut_model::{
-    Account, EnergyMix, LocationQuery, PluginMetadata, Project, ProviderKind, ResourceInfo,
-    ResourceSample, SettingSpec, Settings,
+    Account, EnergyMix, Estimate, IntensityForecast, LocationQuery, PluginMetadata, Project,
+    ProviderKind, ResourceInfo, ResourceSample, SettingSpec, Settings,
 };
 use carbonaut_runtime::{
     CacheState, EPOCH_TICK, Grants, HostState, MAX_LOG_LINES_PER_CALL, Runtime,
@@ -239,6 +239,62 @@ impl Plugin {
         Ok(validate::mixes(
             items.into_iter().map(convert::mix).collect(),
             locations,
+            &cx.rules(),
+        ))
+    }
+
+    /// Forecasts for the batch of `locations`; a plugin of a contract before 0.3.0 has none.
+    pub async fn forecast(
+        &self,
+        grants: &Grants,
+        settings: &Settings,
+        locations: &[LocationQuery],
+    ) -> Result<Checked<Vec<IntensityForecast>>, CallError> {
+        self.require(ProviderKind::Environment)?;
+        let cx = self.context("environment.forecast", grants);
+        let queries: Vec<wit::LocationQuery> =
+            locations.iter().map(convert::query_to_wit).collect();
+        let items = cx
+            .call(&self.pre, self.log_name.clone(), async |store, instance| {
+                self.exports
+                    .forecast(store, instance, settings, &queries)
+                    .await
+            })
+            .await
+            .and_then(|items| cx.bounded(items))?;
+        Ok(validate::forecasts(
+            items.into_iter().map(convert::forecast).collect(),
+            locations,
+            &cx.rules(),
+        ))
+    }
+
+    /// Power per component and embodied shares for a batch of resources, each with its latest
+    /// sample if the host has one.
+    pub async fn estimate(
+        &self,
+        grants: &Grants,
+        settings: &Settings,
+        inputs: &[(&ResourceInfo, Option<&ResourceSample>)],
+    ) -> Result<Checked<Vec<Estimate>>, CallError> {
+        self.require(ProviderKind::Estimation)?;
+        let cx = self.context("estimation.estimate", grants);
+        let batch: Vec<wit::EstimationInput> = inputs
+            .iter()
+            .map(|(info, sample)| convert::estimation_input_to_wit(info, *sample))
+            .collect();
+        let items = cx
+            .call(&self.pre, self.log_name.clone(), async |store, instance| {
+                self.exports
+                    .estimate(store, instance, settings, &batch)
+                    .await
+            })
+            .await
+            .and_then(|items| cx.bounded(items))?;
+        let asked: Vec<&ResourceInfo> = inputs.iter().map(|(info, _)| *info).collect();
+        Ok(validate::estimates(
+            items.into_iter().map(convert::estimate).collect(),
+            &asked,
             &cx.rules(),
         ))
     }

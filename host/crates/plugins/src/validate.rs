@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use carbonaut_model::text;
 use carbonaut_model::{
-    EnergyMix, Labels, Location, LocationQuery, PluginMetadata, Project, ResourceInfo,
-    ResourceSample,
+    EmbodiedShare, EnergyMix, Estimate, IntensityForecast, Labels, Location, LocationQuery,
+    PluginMetadata, Project, ResourceInfo, ResourceSample,
 };
 
 /// Why an item (or a field of one) was dropped. The set is closed, so the
@@ -52,6 +52,14 @@ pub enum Reason {
     Labels,
     /// A string cut to its cap, or with control characters replaced.
     Text,
+    /// A GPU count beyond any machine (the field is dropped).
+    Hardware,
+    /// A mix or forecast for another grid zone than the one asked about.
+    WrongZone,
+    /// Manufacturing emissions, a share or a lifetime that cannot be (the field is dropped).
+    Embodied,
+    /// Forecast points out of order, overlapping or with an intensity out of range.
+    Forecast,
 }
 
 impl Reason {
@@ -74,6 +82,10 @@ impl Reason {
             Reason::Location => "location",
             Reason::Labels => "labels",
             Reason::Text => "text",
+            Reason::Hardware => "hardware",
+            Reason::WrongZone => "wrong-zone",
+            Reason::Embodied => "embodied",
+            Reason::Forecast => "forecast",
         }
     }
 }
@@ -232,6 +244,11 @@ fn tidy_location(l: &mut Location, rejected: &mut Rejections) {
     for field in [&mut l.region, &mut l.zone].into_iter().flatten() {
         tidy(field, MAX_TEXT_BYTES, rejected);
     }
+    if let Some(cloud) = &mut l.cloud {
+        // A key of the PUE table and a label value: short, lower case, no control characters.
+        tidy(cloud, MAX_LABEL_KEY_BYTES, rejected);
+        cloud.make_ascii_lowercase();
+    }
     if let Some(c) = l.coordinates
         && !(c.latitude.is_finite()
             && c.longitude.is_finite()
@@ -282,12 +299,29 @@ pub fn resources(list: Vec<ResourceInfo>) -> Checked<Vec<ResourceInfo>> {
         tidy(&mut r.name, MAX_TEXT_BYTES, &mut rejected);
         tidy_labels(&mut r.labels, &mut rejected);
         tidy_location(&mut r.location, &mut rejected);
-        if let Some(model) = &mut r.hardware.cpu_model {
-            tidy(model, MAX_TEXT_BYTES, &mut rejected);
+        let hardware = &mut r.hardware;
+        for text in [
+            &mut hardware.cpu_model,
+            &mut hardware.instance_type,
+            &mut hardware.gpu_model,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            tidy(text, MAX_TEXT_BYTES, &mut rejected);
+        }
+        if let Some(gpus) = hardware.gpu_count
+            && gpus > MAX_GPUS
+        {
+            rejected.add(Reason::Hardware, || format!("{gpus} GPUs on {}", r.id));
+            hardware.gpu_count = None;
         }
     }
     Checked { items, rejected }
 }
+
+/// More GPUs than any one machine or VM carries (16 today; room for growth).
+pub const MAX_GPUS: u32 = 256;
 
 /// Checks a sample's time against the host's clock.
 fn sample_time(read_at: u64, rules: &Rules) -> Result<(), Reason> {
@@ -312,6 +346,22 @@ fn sample(s: &mut ResourceSample, rules: &Rules, rejected: &mut Rejections) -> R
         && !(p.is_finite() && (0.0..=rules.max_power_watts).contains(&p))
     {
         return Err(Reason::Power);
+    }
+    let mut components = HashSet::new();
+    for c in &s.components {
+        if !components.insert(c.component) {
+            return Err(Reason::Duplicate);
+        }
+        if let Some(e) = c.energy_joules
+            && !(e.is_finite() && (0.0..=MAX_ENERGY_COUNTER_JOULES).contains(&e))
+        {
+            return Err(Reason::Energy);
+        }
+        if let Some(p) = c.power_watts
+            && !(p.is_finite() && (0.0..=rules.max_power_watts).contains(&p))
+        {
+            return Err(Reason::Power);
+        }
     }
     if let Some(f) = s.cpu_frequency_hertz
         && !(f.is_finite() && f > 0.0 && f <= MAX_FREQUENCY_HERTZ)
@@ -374,12 +424,15 @@ pub fn mixes(
     rules: &Rules,
 ) -> Checked<Vec<EnergyMix>> {
     let mut rejected = Rejections::default();
-    let asked: HashSet<&str> = asked.iter().map(|q| q.id.as_str()).collect();
+    let asked: HashMap<&str, &LocationQuery> = asked.iter().map(|q| (q.id.as_str(), q)).collect();
     let mut seen = HashSet::new();
     let mut items = Vec::new();
     for mut m in list {
-        let reason = if !asked.contains(m.location_id.as_str()) {
+        let query = asked.get(m.location_id.as_str());
+        let reason = if query.is_none() {
             Some(Reason::NotAsked)
+        } else if query.is_some_and(|q| !same_zone(q, m.zone.as_deref())) {
+            Some(Reason::WrongZone)
         } else if seen.contains(&m.location_id) {
             Some(Reason::Duplicate)
         } else if !(m.carbon_intensity.is_finite()
@@ -408,6 +461,133 @@ pub fn mixes(
         }
         seen.insert(m.location_id.clone());
         items.push(m);
+    }
+    Checked { items, rejected }
+}
+
+/// Whether an answer for `zone` answers `query`: an answer that names no zone, or a query with
+/// no zone of its own (asked by country or coordinates), cannot be told wrong; otherwise the
+/// zones must be equal, ignoring case (Electricity Maps may fall back to the caller's own zone).
+fn same_zone(query: &LocationQuery, zone: Option<&str>) -> bool {
+    let asked = query
+        .grid_zone
+        .as_deref()
+        .or(query.location.zone.as_deref());
+    match (asked, zone) {
+        (Some(asked), Some(zone)) => asked.eq_ignore_ascii_case(zone),
+        _ => true,
+    }
+}
+
+/// Estimates of one call: at most one per asked resource; power per component finite, at most
+/// the provider's plausible maximum in all and each component once (else the estimate is
+/// dropped); an embodied share that cannot be is dropped and the power kept.
+pub fn estimates(
+    list: Vec<Estimate>,
+    asked: &[&ResourceInfo],
+    rules: &Rules,
+) -> Checked<Vec<Estimate>> {
+    let mut rejected = Rejections::default();
+    let asked: HashSet<&str> = asked.iter().map(|r| r.id.as_str()).collect();
+    let mut seen = HashSet::new();
+    let mut items = Vec::new();
+    for mut e in list {
+        let mut components = HashSet::new();
+        let total: f64 = e.power.iter().map(|(_, w)| w).sum();
+        let reason = if !asked.contains(e.resource_id.as_str()) {
+            Some(Reason::NotAsked)
+        } else if seen.contains(&e.resource_id)
+            || !e.power.iter().all(|(c, _)| components.insert(*c))
+        {
+            Some(Reason::Duplicate)
+        } else if !e.power.iter().all(|(_, w)| w.is_finite() && *w >= 0.0)
+            || total > rules.max_power_watts
+        {
+            Some(Reason::Power)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            rejected.add(reason, || format!("{}: {:?}", e.resource_id, e.power));
+            continue;
+        }
+        if let Some(m) = e.embodied
+            && !embodied_is_possible(&m)
+        {
+            rejected.add(Reason::Embodied, || {
+                format!(
+                    "{}: {} g, share {}, {:?} h",
+                    e.resource_id, m.machine_grams, m.share, m.lifetime_hours
+                )
+            });
+            e.embodied = None;
+        }
+        tidy(&mut e.basis, MAX_TEXT_BYTES, &mut rejected);
+        seen.insert(e.resource_id.clone());
+        items.push(e);
+    }
+    Checked { items, rejected }
+}
+
+/// The most manufacturing emissions one machine is taken to have: 100 t CO2e, some ten times a
+/// loaded GPU server's.
+pub const MAX_MACHINE_GRAMS: f64 = 1e8;
+
+fn embodied_is_possible(m: &EmbodiedShare) -> bool {
+    m.machine_grams.is_finite()
+        && m.machine_grams > 0.0
+        && m.machine_grams <= MAX_MACHINE_GRAMS
+        && m.share.is_finite()
+        && m.share > 0.0
+        && m.share <= 1.0
+        && m.lifetime_hours.is_none_or(|h| h.is_finite() && h >= 1.0)
+}
+
+/// Forecasts of one call: at most one per asked location, for the zone asked, generated no
+/// later than the clock allows, points in time order and not overlapping with intensities in
+/// range (else the forecast is dropped).
+pub fn forecasts(
+    list: Vec<IntensityForecast>,
+    asked: &[LocationQuery],
+    rules: &Rules,
+) -> Checked<Vec<IntensityForecast>> {
+    let mut rejected = Rejections::default();
+    let asked: HashMap<&str, &LocationQuery> = asked.iter().map(|q| (q.id.as_str(), q)).collect();
+    let mut seen = HashSet::new();
+    let mut items = Vec::new();
+    for f in list {
+        let query = asked.get(f.location_id.as_str());
+        let in_order = f
+            .points
+            .windows(2)
+            .all(|w| w[0].starts_at.saturating_add(w[0].duration_ms) <= w[1].starts_at);
+        let reason = if query.is_none() {
+            Some(Reason::NotAsked)
+        } else if query.is_some_and(|q| !same_zone(q, f.zone.as_deref())) {
+            Some(Reason::WrongZone)
+        } else if seen.contains(&f.location_id) {
+            Some(Reason::Duplicate)
+        } else if f.generated_at > rules.now_ms.saturating_add(SAMPLE_FUTURE_MS) {
+            Some(Reason::TimestampFuture)
+        } else if !in_order
+            || f.points.iter().any(|p| {
+                p.duration_ms == 0
+                    || !(p.carbon_intensity.is_finite()
+                        && (0.0..=MAX_INTENSITY_G_PER_KWH).contains(&p.carbon_intensity))
+            })
+        {
+            Some(Reason::Forecast)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            rejected.add(reason, || {
+                format!("{}: {} points", f.location_id, f.points.len())
+            });
+            continue;
+        }
+        seen.insert(f.location_id.clone());
+        items.push(f);
     }
     Checked { items, rejected }
 }

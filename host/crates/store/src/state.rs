@@ -16,7 +16,10 @@ mod store;
 mod topology;
 
 pub use chunks::name_of as chunk_of;
-pub use counters::{Counters, LastReading, Refusal, emissions_grams, energy_delta_joules};
+pub use counters::{
+    Counters, Footprint, LastReading, MAX_POWER_GAP_MS, Refusal, emissions_grams,
+    energy_delta_joules,
+};
 pub use departed::{ArchiveKey, Departed, Expiry, Retired, SyncMoves, Totals};
 pub use gate::{WriteError, WriteGate, WriteWatch};
 pub use store::{CounterBatch, LoadReport, SCHEMA_VERSION, StateError, StateStore, SyncWrite};

@@ -70,7 +70,9 @@ pub fn describe(
         ..Counters::default()
     };
     let grams = intensity.map(Intensity::grams_per_kwh);
-    match counters.advance(reading, grams, max_power_watts) {
+    // IT energy as the plugin read it: the data centre's overhead (PUE) is the config's, not
+    // the plugin's, so a check of the plugin prices the reading at PUE 1.
+    match counters.advance(reading, grams, max_power_watts, 1.0) {
         Err(refusal) => format!(
             "`{}`: the host refuses this reading ({refusal:?}) and counts nothing",
             reading.resource_id
@@ -99,6 +101,7 @@ mod tests {
 
     fn sample(energy: Option<f64>, power: Option<f64>, at: u64) -> ResourceSample {
         ResourceSample {
+            components: Vec::new(),
             resource_id: "vm".into(),
             energy_joules: energy,
             power_watts: power,

@@ -77,8 +77,21 @@ export const discovery = {
         id: `${project.id}/machine-1`,
         name: 'machine-1',
         kind: 'host',
-        location: { country: 'DE', region: undefined, zone: undefined, coordinates: undefined },
-        hardware: { vcpus: 4, memoryBytes: 16n * 1024n ** 3n, cpuModel: undefined },
+        location: {
+          cloud: undefined,
+          country: 'DE',
+          region: undefined,
+          zone: undefined,
+          coordinates: undefined,
+        },
+        hardware: {
+          vcpus: 4,
+          memoryBytes: 16n * 1024n ** 3n,
+          cpuModel: undefined,
+          instanceType: undefined,
+          gpuCount: undefined,
+          gpuModel: undefined,
+        },
         labels: [['team', 'example']],
       },
     ];
@@ -101,6 +114,7 @@ export const resourceMetrics = {
       cpuUtilizationRatio: 0.25,
       readAt,
       estimated: true,
+      components: [],
     }));
   },
 };
@@ -126,9 +140,14 @@ export const environment = {
         shares: [],
         validAt: BigInt(Date.now()),
         estimated: true,
+        zone: undefined,
       });
     }
     return mixes;
+  },
+
+  forecast(settings, locations) {
+    return []; // no forecasts: the host then has none for these locations
   },
 };
 "#;

@@ -83,8 +83,17 @@ class Discovery(exports.Discovery):
                 id=f"{project.id}/machine-1",
                 name="machine-1",
                 kind=t.ResourceKind.HOST,
-                location=t.Location(country="DE", region=None, zone=None, coordinates=None),
-                hardware=t.Hardware(vcpus=4, memory_bytes=16 * 2**30, cpu_model=None),
+                location=t.Location(
+                    cloud=None, country="DE", region=None, zone=None, coordinates=None
+                ),
+                hardware=t.Hardware(
+                    vcpus=4,
+                    memory_bytes=16 * 2**30,
+                    cpu_model=None,
+                    instance_type=None,
+                    gpu_count=None,
+                    gpu_model=None,
+                ),
                 labels=[("team", "example")],
             )
         ]
@@ -112,6 +121,7 @@ class ResourceMetrics(exports.ResourceMetrics):
                 cpu_utilization_ratio=0.25,
                 read_at=read_at,
                 estimated=True,
+                components=[],
             )
             for r in resources
         ]
@@ -141,9 +151,15 @@ class Environment(exports.Environment):
                     shares=[],
                     valid_at=now_ms(),
                     estimated=True,
+                    zone=None,
                 )
             )
         return mixes
+
+    def forecast(
+        self, settings: List[Tuple[str, str]], locations: List[t.LocationQuery]
+    ) -> List[t.IntensityForecast]:
+        return []  # no forecasts: the host then has none for these locations
 "#;
 
 pub fn files(s: &Skeleton) -> Vec<File> {

@@ -74,11 +74,11 @@ impl Discovery for @TYPE@ {
             id: format!("{}/machine-1", project.id),
             name: "machine-1".into(),
             kind: ResourceKind::Host,
-            location: Location {
+            location: Location { cloud: None,
                 country: Some("DE".into()),
                 ..Location::default()
             },
-            hardware: Hardware {
+            hardware: Hardware { instance_type: None, gpu_count: None, gpu_model: None,
                 vcpus: Some(4),
                 memory_bytes: Some(16 << 30),
                 cpu_model: None,
@@ -102,7 +102,7 @@ impl ResourceMetrics for @TYPE@ {
         let read_at = now_ms();
         Ok(resources
             .into_iter()
-            .map(|r| ResourceSample {
+            .map(|r| ResourceSample { components: Vec::new(),
                 resource_id: r.id,
                 energy_joules: None,
                 power_watts: Some(50.0),
@@ -132,7 +132,7 @@ impl Environment for @TYPE@ {
                 let code = q.grid_zone.clone().or(q.location.country.clone())?;
                 // Leave out locations you know nothing about.
                 let (_, grams) = INTENSITY.iter().find(|(c, _)| *c == code)?;
-                Some(EnergyMix {
+                Some(EnergyMix { zone: None,
                     location_id: q.id, // echo the query's id
                     carbon_intensity: *grams,
                     emission_factor: EmissionFactorType::Lifecycle,

@@ -91,6 +91,7 @@ mod tests {
         LocationQuery {
             id: id.into(),
             location: Location {
+                cloud: None,
                 country: None,
                 region: None,
                 zone: None,
@@ -124,6 +125,7 @@ mod tests {
             let answer = batch
                 .iter()
                 .map(|q| EnergyMix {
+                    zone: None,
                     location_id: q.id.clone(),
                     carbon_intensity: 100.0,
                     emission_factor: EmissionFactorType::Lifecycle,

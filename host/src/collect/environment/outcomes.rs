@@ -124,6 +124,7 @@ mod tests {
             .map(|id| LocationQuery {
                 id: (*id).into(),
                 location: Location {
+                    cloud: None,
                     country: None,
                     region: None,
                     zone: None,

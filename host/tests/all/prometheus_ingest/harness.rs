@@ -51,12 +51,16 @@ pub fn resource(id: &str, name: &str, vcpus: Option<u32>) -> ResourceInfo {
         name: name.into(),
         kind: ResourceKind::Host,
         location: Location {
+            cloud: None,
             country: None,
             region: None,
             zone: None,
             coordinates: None,
         },
         hardware: Hardware {
+            instance_type: None,
+            gpu_count: None,
+            gpu_model: None,
             vcpus,
             memory_bytes: None,
             cpu_model: None,

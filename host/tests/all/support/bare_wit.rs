@@ -6,7 +6,7 @@
 #![allow(missing_docs, unused_imports, clippy::all)]
 
 wasmtime::component::bindgen!({
-    path: "../wit/0.2.0",
+    path: "../wit/0.3.0",
     world: "provider",
     exports: { default: async },
     with: {

@@ -1,7 +1,10 @@
 //! Unit tests of the boundary checks: one per rule in `docs/plugin-authors.md`.
 
 use super::*;
-use carbonaut_model::{EmissionFactorType, EnergySource, Hardware, ResourceKind, SourceShare};
+use carbonaut_model::{
+    Component, ComponentReading, EmissionFactorType, EnergySource, ForecastPoint, Hardware,
+    ResourceKind, SourceShare,
+};
 
 const NOW: u64 = 1_780_000_000_000;
 
@@ -32,6 +35,7 @@ fn sample(id: &str, energy: Option<f64>, power: Option<f64>, at: u64) -> Resourc
         cpu_utilization_ratio: None,
         read_at: at,
         estimated: false,
+        components: vec![],
     }
 }
 
@@ -46,6 +50,7 @@ fn mix(id: &str, intensity: f64, shares: &[(EnergySource, f64)]) -> EnergyMix {
             .collect(),
         valid_at: NOW,
         estimated: false,
+        zone: None,
     }
 }
 
@@ -251,4 +256,128 @@ fn metadata_names_must_be_plain() {
         ..good
     };
     assert!(metadata(m).is_err());
+}
+
+#[test]
+fn an_answer_for_another_zone_is_refused() {
+    let mut asked = query("q");
+    asked.grid_zone = Some("DE".into());
+    let mut by_country = query("c");
+    by_country.location.country = Some("FR".into());
+    let mut wrong = mix("q", 300.0, &[]);
+    wrong.zone = Some("PL".into());
+    let mut right = mix("c", 50.0, &[]);
+    right.zone = Some("FR".into());
+    let checked = mixes(vec![wrong.clone()], &[asked.clone()], &rules());
+    assert!(checked.is_empty());
+    assert_eq!(checked.rejected().count(Reason::WrongZone), 1);
+    // The same zone in other case is the zone asked; no zone asked cannot be told wrong.
+    wrong.zone = Some("de".into());
+    let checked = mixes(vec![wrong, right], &[asked, by_country], &rules());
+    assert_eq!(checked.len(), 2);
+}
+
+#[test]
+fn component_readings_are_checked_like_the_total() {
+    let asked: Vec<_> = ["a", "b", "c"].map(resource).into();
+    let reading = |component, energy, power| ComponentReading {
+        component,
+        energy_joules: energy,
+        power_watts: power,
+    };
+    let mut a = sample("a", None, None, NOW);
+    a.components = vec![
+        reading(Component::Cpu, Some(10.0), None),
+        reading(Component::Gpu, None, Some(300.0)),
+    ];
+    let mut b = sample("b", None, None, NOW);
+    b.components = vec![
+        reading(Component::Gpu, Some(1.0), None),
+        reading(Component::Gpu, Some(2.0), None),
+    ];
+    let mut c = sample("c", None, None, NOW);
+    c.components = vec![reading(Component::Dram, None, Some(f64::NAN))];
+    let checked = samples(vec![a.clone(), b, c], &asked, &rules());
+    assert_eq!(checked.into_items(), vec![a]);
+}
+
+fn estimate(id: &str, power: &[(Component, f64)], embodied: Option<EmbodiedShare>) -> Estimate {
+    Estimate {
+        resource_id: id.into(),
+        power: power.to_vec(),
+        embodied,
+        basis: "test".into(),
+    }
+}
+
+#[test]
+fn estimates_are_bounded_and_impossible_embodied_shares_dropped() {
+    let infos: Vec<_> = ["a", "b", "c", "d"].map(resource).into();
+    let asked: Vec<&ResourceInfo> = infos.iter().collect();
+    let share = |g: f64, s: f64| EmbodiedShare {
+        machine_grams: g,
+        share: s,
+        lifetime_hours: None,
+    };
+    let list = vec![
+        estimate(
+            "a",
+            &[(Component::Cpu, 20.0)],
+            Some(share(1.2345e6, 4.0 / 96.0)),
+        ),
+        estimate(
+            "b",
+            &[(Component::Cpu, 9_000.0), (Component::Gpu, 2_000.0)],
+            None,
+        ),
+        estimate("c", &[(Component::Cpu, 1.0)], Some(share(1e6, 1.5))),
+        estimate("d", &[(Component::Cpu, 1.0), (Component::Cpu, 2.0)], None),
+        estimate("zz", &[], None),
+    ];
+    let checked = estimates(list, &asked, &rules());
+    let rejected = checked.rejected().clone();
+    let items = checked.into_items();
+    assert_eq!(
+        items
+            .iter()
+            .map(|e| e.resource_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "c"]
+    );
+    assert!(items[0].embodied.is_some());
+    assert_eq!(items[1].embodied, None, "a share above 1 is dropped");
+    assert_eq!(
+        rejected.count(Reason::Power),
+        1,
+        "11 kW above the 10 kW limit"
+    );
+    assert_eq!(rejected.count(Reason::Embodied), 1);
+    assert_eq!(rejected.count(Reason::Duplicate), 1);
+    assert_eq!(rejected.count(Reason::NotAsked), 1);
+}
+
+#[test]
+fn forecasts_must_be_in_order_and_in_range() {
+    let point = |at: u64, g: f64| ForecastPoint {
+        starts_at: at,
+        duration_ms: 3_600_000,
+        carbon_intensity: g,
+    };
+    let forecast = |id: &str, points: Vec<ForecastPoint>| IntensityForecast {
+        location_id: id.into(),
+        zone: None,
+        emission_factor: EmissionFactorType::Lifecycle,
+        generated_at: NOW,
+        points,
+    };
+    let good = forecast("a", vec![point(NOW, 100.0), point(NOW + 3_600_000, 90.0)]);
+    let overlapping = forecast("b", vec![point(NOW, 100.0), point(NOW + 60_000, 90.0)]);
+    let absurd = forecast("c", vec![point(NOW, -5.0)]);
+    let checked = forecasts(
+        vec![good.clone(), overlapping, absurd],
+        &[query("a"), query("b"), query("c")],
+        &rules(),
+    );
+    assert_eq!(checked.rejected().count(Reason::Forecast), 2);
+    assert_eq!(checked.into_items(), vec![good]);
 }

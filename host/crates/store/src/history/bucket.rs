@@ -32,6 +32,9 @@ pub struct Bucket {
     pub hours: u32,
     /// Provider instances the figures came from, sorted, at most [`MAX_PROVIDERS`].
     pub providers: Vec<String>,
+    /// The resources' shares of their machines' manufacturing emissions over the period,
+    /// apart from the operational `emissions_grams`.
+    pub embodied_grams: f64,
 }
 
 impl Bucket {
@@ -41,6 +44,7 @@ impl Bucket {
         self.priced_joules += other.priced_joules;
         self.estimated_joules += other.estimated_joules;
         self.resource_seconds += other.resource_seconds;
+        self.embodied_grams += other.embodied_grams;
         self.hours |= other.hours;
         for p in &other.providers {
             self.add_provider(p);
@@ -70,11 +74,12 @@ impl Bucket {
         }
     }
 
-    /// Version byte, five little-endian f64, the hour mask, then each provider as a length
-    /// byte and its UTF-8 bytes: 45 bytes plus the provider names.
+    /// Version byte, six little-endian f64, the hour mask, then each provider as a length
+    /// byte and its UTF-8 bytes: 53 bytes plus the provider names. (Version 1, read still,
+    /// had five f64: no embodied grams.)
     pub fn encode(&self) -> Vec<u8> {
         let mut out =
-            Vec::with_capacity(48 + self.providers.iter().map(String::len).sum::<usize>());
+            Vec::with_capacity(56 + self.providers.iter().map(String::len).sum::<usize>());
         out.push(ENCODING_VERSION);
         for f in [
             self.energy_joules,
@@ -82,6 +87,7 @@ impl Bucket {
             self.priced_joules,
             self.estimated_joules,
             self.resource_seconds,
+            self.embodied_grams,
         ] {
             out.extend_from_slice(&f.to_le_bytes());
         }
@@ -96,7 +102,13 @@ impl Bucket {
 
     pub fn decode(bytes: &[u8]) -> Option<Bucket> {
         let (&version, rest) = bytes.split_first()?;
-        if version != ENCODING_VERSION || rest.len() < 44 {
+        let floats = match version {
+            ENCODING_BEFORE_EMBODIED => 5,
+            ENCODING_VERSION => 6,
+            _ => return None,
+        };
+        let mask_at = floats * 8;
+        if rest.len() < mask_at + 4 {
             return None;
         }
         let f = |i: usize| -> Option<f64> {
@@ -104,9 +116,9 @@ impl Bucket {
                 rest.get(i * 8..i * 8 + 8)?.try_into().ok()?,
             ))
         };
-        let hours = u32::from_le_bytes(rest.get(40..44)?.try_into().ok()?);
+        let hours = u32::from_le_bytes(rest.get(mask_at..mask_at + 4)?.try_into().ok()?);
         let mut providers = Vec::new();
-        let mut tail = &rest[44..];
+        let mut tail = &rest[mask_at + 4..];
         while let Some((&len, after)) = tail.split_first() {
             let name = after.get(..len as usize)?;
             providers.push(String::from_utf8_lossy(name).into_owned());
@@ -120,11 +132,13 @@ impl Bucket {
             resource_seconds: f(4)?,
             hours,
             providers,
+            embodied_grams: if floats == 6 { f(5)? } else { 0.0 },
         })
     }
 }
 
-const ENCODING_VERSION: u8 = 1;
+const ENCODING_VERSION: u8 = 2;
+const ENCODING_BEFORE_EMBODIED: u8 = 1;
 
 /// The group under which the hourly buckets of resources in one chunk (the state's counter
 /// chunk of their id) are packed in one value: `#` and the chunk name, which no resource id
@@ -486,6 +500,7 @@ mod tests {
             resource_seconds: 3600.0,
             hours: hour_bit(T0 + 3 * HOUR_MS),
             providers: vec!["meter".into()],
+            embodied_grams: 1.467_965_182_648_402,
         };
         let b = Bucket {
             energy_joules: 0.1 + 0.2,
@@ -501,8 +516,21 @@ mod tests {
         let decoded = Bucket::decode(&a.encode()).expect("decodes");
         assert_eq!(decoded, a);
         assert_eq!(decoded.energy_joules.to_bits(), a.energy_joules.to_bits());
-        assert_eq!(a.encode().len(), 45 + 1 + 4 + 1 + 5);
+        assert_eq!(a.encode().len(), 53 + 1 + 4 + 1 + 5);
         assert_eq!(Bucket::decode(&[2, 0, 0]), None);
+        assert_eq!(
+            Bucket::decode(&[3; 60]),
+            None,
+            "a version this host does not know"
+        );
+        // A bucket stored before embodied emissions: version 1, five figures.
+        let mut old = a.encode();
+        old[0] = 1;
+        old.drain(41..49);
+        let decoded = Bucket::decode(&old).expect("version 1 decodes");
+        assert_eq!(decoded.embodied_grams, 0.0);
+        assert_eq!(decoded.providers, a.providers);
+        assert_eq!(decoded.resource_seconds, a.resource_seconds);
         assert_eq!(Bucket::default().mean_intensity(), None);
         assert_eq!(Bucket::default().estimated_share(), 0.0);
     }

@@ -198,6 +198,36 @@ impl Recorder {
         }
     }
 
+    /// Records `grams` of a resource's share of its machine's manufacturing emissions, counted
+    /// over `(from_ms, to_ms]`, in the hours of that interval (in proportion to time, as its
+    /// energy). No energy, time or provider: those come with its samples.
+    pub fn record_embodied(
+        &mut self,
+        topology: &Arc<Topology>,
+        settings: &ReportsConfig,
+        resource: &ResourceId,
+        location: Option<&str>,
+        from_ms: Option<u64>,
+        to_ms: u64,
+        grams: f64,
+    ) {
+        if !(grams.is_finite() && grams > 0.0) {
+            return;
+        }
+        self.refresh(topology, settings);
+        let Some(&group) = self.groups.get(resource) else {
+            return;
+        };
+        let target = (group, self.location_id(location.unwrap_or("unknown")));
+        for piece in bucket::split_interval(from_ms, to_ms) {
+            let b = Bucket {
+                embodied_grams: grams * piece.fraction,
+                ..Bucket::default()
+            };
+            self.add(piece.hour_ms, target, resource.as_str(), &b, &[]);
+        }
+    }
+
     fn location_id(&mut self, location: &str) -> u32 {
         if let Some(id) = self.location_ids.get(location) {
             return *id;
@@ -537,12 +567,16 @@ mod tests {
             name: "vm1".into(),
             kind: ResourceKind::Vm,
             location: Location {
+                cloud: None,
                 country: Some("DE".into()),
                 region: None,
                 zone: None,
                 coordinates: None,
             },
             hardware: Hardware {
+                instance_type: None,
+                gpu_count: None,
+                gpu_model: None,
                 vcpus: None,
                 memory_bytes: None,
                 cpu_model: None,

@@ -14,7 +14,7 @@ use super::{ACCOUNT, LOCATION, OTHER_LABEL, PROJECT, RESOURCE, UNSET_LABEL};
 pub const MAX_ROWS: usize = 100_000;
 
 /// The CSV header, as documented in the README.
-pub const CSV_HEADER: [&str; 9] = [
+pub const CSV_HEADER: [&str; 10] = [
     "start",
     "group",
     "energy_kwh",
@@ -24,6 +24,8 @@ pub const CSV_HEADER: [&str; 9] = [
     "coverage",
     "resource_hours",
     "providers",
+    // Last, so that a reader of the nine columns before it reads them where they were.
+    "embodied_kgco2e",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +191,9 @@ pub struct ReportRow {
     pub coverage: f64,
     pub resource_hours: f64,
     pub providers: Vec<String>,
+    /// The resources' shares of their machines' manufacturing emissions, apart from the
+    /// operational `emissions_kgco2e`.
+    pub embodied_kgco2e: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -200,6 +205,7 @@ pub struct ReportTotals {
     /// Hours in which any group has data / hours asked.
     pub coverage: f64,
     pub resource_hours: f64,
+    pub embodied_kgco2e: f64,
 }
 
 /// A row being summed: the figures and, per UTC day, the hours with data.
@@ -311,6 +317,7 @@ impl Report {
                     coverage: coverage(sum.hours_with_data(), asked),
                     resource_hours: b.resource_seconds / 3600.0,
                     providers: b.providers.clone(),
+                    embodied_kgco2e: b.embodied_grams / 1000.0,
                 }
             })
             .collect();
@@ -322,6 +329,7 @@ impl Report {
             estimated_share: b.estimated_share(),
             coverage: coverage(total.hours_with_data(), hours_between(from, to)),
             resource_hours: b.resource_seconds / 3600.0,
+            embodied_kgco2e: b.embodied_grams / 1000.0,
         };
         let mut notes = Vec::new();
         if query.from_ms == query.to_ms {
@@ -383,6 +391,7 @@ impl Report {
                 r.coverage.to_string(),
                 r.resource_hours.to_string(),
                 r.providers.join(";"),
+                r.embodied_kgco2e.to_string(),
             ])?;
         }
         let bytes = w.into_inner().map_err(|e| e.into_error())?;
@@ -487,6 +496,7 @@ mod tests {
             resource_seconds: 3600.0,
             hours: hour_bit(start),
             providers: vec!["meter".into()],
+            embodied_grams: grams / 2.0,
         }
     }
 
@@ -633,7 +643,7 @@ mod tests {
         assert_eq!(lines.next(), Some(CSV_HEADER.join(",").as_str()));
         assert_eq!(
             lines.next(),
-            Some("2026-11-01T00:00:00Z,\"acme/\"\"web\"\", eu\",1,0.001,1,0.25,1,1,meter")
+            Some("2026-11-01T00:00:00Z,\"acme/\"\"web\"\", eu\",1,0.001,1,0.25,1,1,meter,0.0005")
         );
     }
 }

@@ -8,12 +8,15 @@
 //! about 50 times faster. Why not one value per account: a large account would rewrite
 //! megabytes for every save; a chunk of a 100 000-resource account is about 400 KiB.
 
-use super::counters::{Counters, LastReading};
+use super::counters::{Counters, Footprint, LastComponent, LastReading};
 use super::keys;
 use super::topology::ResourceId;
 
 /// Bumped when the layout changes; a chunk of another version is quarantined, not misread.
-const FORMAT: u8 = 1;
+/// Format 2 added the footprint counters after each entry (overhead, embodied, components);
+/// format 1 chunks, written before them, still read (with an empty footprint).
+const FORMAT: u8 = 2;
+const FORMAT_BEFORE_FOOTPRINT: u8 = 1;
 /// Chunk names: the 16 hex digits, and one for an id that does not start with one (none does
 /// today; a hand-edited or future id must still land somewhere).
 pub const NAMES: [&str; 17] = [
@@ -23,6 +26,9 @@ pub const NAMES: [&str; 17] = [
 const HAS_LAST: u8 = 1;
 const HAS_LAST_ENERGY: u8 = 2;
 const HAS_LAST_POWER: u8 = 4;
+/// In the footprint's flags byte: one bit per component with a last reading, then these.
+const HAS_FOOTPRINT: u8 = 1 << 4;
+const HAS_EMBODIED_AT: u8 = 1 << 5;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ChunkError {
@@ -98,29 +104,101 @@ fn encode_entry(out: &mut Vec<u8>, id: &ResourceId, c: &Counters) {
     ] {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    let Some(last) = c.last else {
-        out.push(0);
-        return;
-    };
-    let mut flags = HAS_LAST;
-    if last.energy_joules.is_some() {
+    match c.last {
+        None => out.push(0),
+        Some(last) => {
+            out.push(HAS_LAST | last_flags(last.energy_joules, last.power_watts));
+            for v in [last.energy_joules, last.power_watts].into_iter().flatten() {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&last.read_at_ms.to_le_bytes());
+        }
+    }
+    encode_footprint(out, &c.footprint);
+}
+
+fn last_flags(energy: Option<f64>, power: Option<f64>) -> u8 {
+    let mut flags = 0;
+    if energy.is_some() {
         flags |= HAS_LAST_ENERGY;
     }
-    if last.power_watts.is_some() {
+    if power.is_some() {
         flags |= HAS_LAST_POWER;
     }
+    flags
+}
+
+/// One byte (0) for a resource without any footprint counter, which is most of them.
+fn encode_footprint(out: &mut Vec<u8>, f: &Footprint) {
+    if f.is_empty() {
+        out.push(0);
+        return;
+    }
+    let mut flags = HAS_FOOTPRINT;
+    for (i, last) in f.last_components.iter().enumerate() {
+        if last.is_some() {
+            flags |= 1 << i;
+        }
+    }
+    if f.embodied_at_ms.is_some() {
+        flags |= HAS_EMBODIED_AT;
+    }
     out.push(flags);
-    for v in [last.energy_joules, last.power_watts].into_iter().flatten() {
+    for v in [f.overhead_joules_total, f.embodied_grams_total]
+        .into_iter()
+        .chain(f.component_joules_total)
+    {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    out.extend_from_slice(&last.read_at_ms.to_le_bytes());
+    if let Some(at) = f.embodied_at_ms {
+        out.extend_from_slice(&at.to_le_bytes());
+    }
+    for last in f.last_components.iter().flatten() {
+        out.push(last_flags(last.energy_joules, last.power_watts));
+        for v in [last.energy_joules, last.power_watts].into_iter().flatten() {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+fn decode_footprint(reader: &mut Reader<'_>) -> Result<Footprint, ChunkError> {
+    let flags = reader.byte()?;
+    let mut f = Footprint::default();
+    if flags & HAS_FOOTPRINT == 0 {
+        return Ok(f);
+    }
+    f.overhead_joules_total = reader.f64()?;
+    f.embodied_grams_total = reader.f64()?;
+    for total in &mut f.component_joules_total {
+        *total = reader.f64()?;
+    }
+    if flags & HAS_EMBODIED_AT != 0 {
+        f.embodied_at_ms = Some(u64::from_le_bytes(reader.array()?));
+    }
+    for (i, last) in f.last_components.iter_mut().enumerate() {
+        if flags & (1 << i) == 0 {
+            continue;
+        }
+        let has = reader.byte()?;
+        let energy_joules = (has & HAS_LAST_ENERGY != 0)
+            .then(|| reader.f64())
+            .transpose()?;
+        let power_watts = (has & HAS_LAST_POWER != 0)
+            .then(|| reader.f64())
+            .transpose()?;
+        *last = Some(LastComponent {
+            energy_joules,
+            power_watts,
+        });
+    }
+    Ok(f)
 }
 
 /// The entries of one chunk, bit for bit as written.
 pub fn decode(bytes: &[u8]) -> Result<Vec<(ResourceId, Counters)>, ChunkError> {
     let mut reader = Reader { bytes, at: 0 };
     let format = reader.byte()?;
-    if format != FORMAT {
+    if format != FORMAT && format != FORMAT_BEFORE_FOOTPRINT {
         return Err(ChunkError::Format(format));
     }
     let mut out = Vec::new();
@@ -133,6 +211,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(ResourceId, Counters)>, ChunkError> {
             emissions_grams_total: reader.f64()?,
             unattributed_joules: reader.f64()?,
             last: None,
+            footprint: Footprint::default(),
         };
         let flags = reader.byte()?;
         if flags & HAS_LAST != 0 {
@@ -147,6 +226,9 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(ResourceId, Counters)>, ChunkError> {
                 power_watts,
                 read_at_ms: u64::from_le_bytes(reader.array()?),
             });
+        }
+        if format == FORMAT {
+            c.footprint = decode_footprint(&mut reader)?;
         }
         out.push((ResourceId(id.into()), c));
     }
@@ -195,7 +277,45 @@ mod tests {
             emissions_grams_total: seed * 7.0,
             unattributed_joules: seed / 3.0,
             last,
+            footprint: Footprint::default(),
         }
+    }
+
+    #[test]
+    fn footprint_counters_round_trip_and_format_1_still_reads() {
+        let id = ResourceId("1abc".into());
+        let mut c = counters(3.0, None);
+        c.footprint = Footprint {
+            overhead_joules_total: 0.1 + 0.2,
+            embodied_grams_total: 1.467_965_182_648_402,
+            embodied_at_ms: Some(1_700_000_000_000),
+            component_joules_total: [1.0, 2.0, 3.5, 0.0],
+            last_components: [
+                Some(LastComponent {
+                    energy_joules: Some(9.0),
+                    power_watts: None,
+                }),
+                None,
+                Some(LastComponent {
+                    energy_joules: None,
+                    power_watts: Some(300.0),
+                }),
+                None,
+            ],
+        };
+        let (_, value) = account_writes("a", [(&id, &c)]).remove(1);
+        let value = value.expect("chunk 1");
+        assert_eq!(decode(&value).expect("decodes"), vec![(id.clone(), c)]);
+        for cut in 2..value.len() {
+            assert!(decode(&value[..cut]).is_err(), "cut at {cut}");
+        }
+        // A chunk written before the footprint existed: the same bytes without its byte.
+        let old = counters(3.0, None);
+        let (_, v2) = account_writes("a", [(&id, &old)]).remove(1);
+        let mut v1 = v2.expect("chunk");
+        v1[0] = FORMAT_BEFORE_FOOTPRINT;
+        v1.pop();
+        assert_eq!(decode(&v1).expect("format 1"), vec![(id, old)]);
     }
 
     #[test]

@@ -21,6 +21,12 @@ use super::topology::{AccountSync, ResourceId, Topology};
 pub struct Totals {
     pub energy_microjoules: u128,
     pub emissions_micrograms: u128,
+    /// Facility energy beyond the IT energy (PUE); stored totals from before it read as 0.
+    #[serde(default)]
+    pub overhead_microjoules: u128,
+    /// Manufacturing emissions; stored totals from before it read as 0.
+    #[serde(default)]
+    pub embodied_micrograms: u128,
 }
 
 const MICRO: f64 = 1e6;
@@ -39,6 +45,8 @@ impl Totals {
         Totals {
             energy_microjoules: micro(c.energy_joules_total),
             emissions_micrograms: micro(c.emissions_grams_total),
+            overhead_microjoules: micro(c.footprint.overhead_joules_total),
+            embodied_micrograms: micro(c.footprint.embodied_grams_total),
         }
     }
 
@@ -49,6 +57,12 @@ impl Totals {
         self.emissions_micrograms = self
             .emissions_micrograms
             .saturating_add(other.emissions_micrograms);
+        self.overhead_microjoules = self
+            .overhead_microjoules
+            .saturating_add(other.overhead_microjoules);
+        self.embodied_micrograms = self
+            .embodied_micrograms
+            .saturating_add(other.embodied_micrograms);
     }
 
     pub fn energy_joules(&self) -> f64 {
@@ -57,6 +71,17 @@ impl Totals {
 
     pub fn emissions_grams(&self) -> f64 {
         self.emissions_micrograms as f64 / MICRO
+    }
+
+    /// IT energy plus the data centre's overhead on it.
+    pub fn facility_joules(&self) -> f64 {
+        self.energy_microjoules
+            .saturating_add(self.overhead_microjoules) as f64
+            / MICRO
+    }
+
+    pub fn embodied_grams(&self) -> f64 {
+        self.embodied_micrograms as f64 / MICRO
     }
 }
 

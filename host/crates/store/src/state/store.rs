@@ -965,6 +965,7 @@ mod tests {
                 power_watts: None,
                 read_at_ms: 42,
             }),
+            footprint: Default::default(),
         };
         {
             let db = sled::open(dir.path()).expect("sled");

@@ -246,12 +246,16 @@ mod tests {
             name: id.into(),
             kind: ResourceKind::Vm,
             location: Location {
+                cloud: None,
                 country: None,
                 region: None,
                 zone: None,
                 coordinates: None,
             },
             hardware: Hardware {
+                instance_type: None,
+                gpu_count: None,
+                gpu_model: None,
                 vcpus: None,
                 memory_bytes: None,
                 cpu_model: None,

@@ -142,6 +142,7 @@ impl ResourceMetrics for Hostile {
 
 fn sample(id: &str) -> ResourceSample {
     ResourceSample {
+        components: Vec::new(),
         resource_id: id.to_owned(),
         energy_joules: Some(1.0),
         power_watts: None,

@@ -114,12 +114,16 @@ fn resource(id: &str) -> ResourceInfo {
         name: id.to_owned(),
         kind: ResourceKind::Vm,
         location: Location {
+            cloud: None,
             country: Some("DE".into()),
             region: None,
             zone: None,
             coordinates: None,
         },
         hardware: Hardware {
+            instance_type: None,
+            gpu_count: None,
+            gpu_model: None,
             vcpus: Some(2),
             memory_bytes: None,
             cpu_model: None,
@@ -175,6 +179,7 @@ impl Discovery for Liar {
 
 fn sample(id: &str, energy: Option<f64>, power: Option<f64>, at: u64) -> ResourceSample {
     ResourceSample {
+        components: Vec::new(),
         resource_id: id.to_owned(),
         energy_joules: energy,
         power_watts: power,
@@ -250,6 +255,7 @@ impl ResourceMetrics for Liar {
 fn mix(id: &str, intensity: f64, shares: Vec<SourceShare>) -> EnergyMix {
     let now = now_ms();
     EnergyMix {
+        zone: None,
         location_id: id.to_owned(),
         carbon_intensity: intensity,
         emission_factor: EmissionFactorType::Lifecycle,

@@ -29,6 +29,7 @@ impl Environment for NextGrid {
         Ok(locations
             .into_iter()
             .map(|q| EnergyMix {
+                zone: None,
                 location_id: q.id,
                 carbon_intensity: 123.0,
                 emission_factor: EmissionFactorType::Direct,

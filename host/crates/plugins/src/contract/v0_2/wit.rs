@@ -1,6 +1,5 @@
-//! The generated host side of `carbonaut:provider@0.2.0`, the current contract. Its types are
-//! the ones the rest of this crate converts into `carbonaut_model`; nothing outside this crate
-//! sees them.
+//! The generated host side of `carbonaut:provider@0.2.0`, from the frozen `wit/0.2.0`. Only
+//! `contract::v0_2` uses these types: it converts them to and from the current contract's.
 
 #![allow(missing_docs, clippy::all)]
 
@@ -8,7 +7,6 @@ wasmtime::component::bindgen!({
     path: "../../../wit/0.2.0",
     world: "provider",
     exports: { default: async },
-    additional_derives: [PartialEq],
     // wasi:http is implemented by wasmtime-wasi-http; only our own interfaces are generated.
     with: {
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
