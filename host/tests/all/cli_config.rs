@@ -273,7 +273,7 @@ fn check_config_accepts_the_gcp_example() {
     let checked = check_example("gcp.toml", &key);
     assert!(checked.ok, "{}", checked.stderr);
     assert!(
-        checked.stdout.contains(": ok (2 providers, 1 accounts, "),
+        checked.stdout.contains(": ok (3 providers, 1 accounts, "),
         "{}",
         checked.stdout
     );
@@ -309,7 +309,7 @@ fn check_config_accepts_the_azure_example() {
     let checked = check_example("azure.toml", &principal);
     assert!(checked.ok, "{}", checked.stderr);
     assert!(
-        checked.stdout.contains(": ok (2 providers, 1 accounts, "),
+        checked.stdout.contains(": ok (3 providers, 1 accounts, "),
         "{}",
         checked.stdout
     );
