@@ -10,6 +10,9 @@
 #   venv/bin/componentize-py               the Python toolchain (the tests build skeletons with it)
 #   js-tools/node_modules/.bin/componentize-js
 #
+# It also runs examples/aws-venv.sh: moto[server] and botocore, pinned, in
+# ${CARGO_TARGET_DIR:-target}/aws-venv, for the aws plugin's tests.
+#
 # A component is rebuilt only when its sources, the WIT or the toolchain changed (a stamp file
 # holds their sha256), so running this again costs seconds. Needs python3 (with venv) and npm,
 # and access to PyPI and the npm registry the first time.
@@ -122,3 +125,7 @@ build js-inventory "$ROOT/examples/js-inventory/app.js" "$JS_TOOLS/.lock-sha256"
   "$JS_TOOL" app.js --wit wit --world-name discovery-provider
 
 echo "build-polyglot: components in $OUT"
+
+# The aws plugin's emulator and reference signer (not a component, but the same kind of pinned
+# Python tooling the tests need).
+"$ROOT/examples/aws-venv.sh"

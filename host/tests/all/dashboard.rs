@@ -547,17 +547,18 @@ fn report_row(start: &str, group: &str, kwh: f64, kg: f64) -> Value {
     serde_json::json!({
         "start": start, "group": group, "energy_kwh": kwh, "emissions_kgco2e": kg,
         "mean_intensity_g_per_kwh": kg * 1000.0 / kwh, "estimated_share": 0.0,
-        "coverage": 1.0, "providers": ["mock-meter"],
+        "coverage": 1.0, "providers": ["mock-meter"], "embodied_kgco2e": kg / 4.0,
     })
 }
 
 fn report_answer(group_by: &str, rows: Vec<Value>, estimated_share: f64) -> Value {
     let kwh: f64 = rows.iter().map(|r| f(&r["energy_kwh"])).sum();
     let kg: f64 = rows.iter().map(|r| f(&r["emissions_kgco2e"])).sum();
+    let embodied: f64 = rows.iter().map(|r| f(&r["embodied_kgco2e"])).sum();
     serde_json::json!({
         "from": "2026-11-28T05:00:00Z", "to": "2026-11-29T05:00:00Z", "step": "hour",
         "group_by": group_by, "rows": rows,
-        "totals": { "energy_kwh": kwh, "emissions_kgco2e": kg,
+        "totals": { "energy_kwh": kwh, "emissions_kgco2e": kg, "embodied_kgco2e": embodied,
                     "mean_intensity_g_per_kwh": kg * 1000.0 / kwh,
                     "estimated_share": estimated_share, "coverage": 1.0 },
         "notes": [],
@@ -655,6 +656,15 @@ fn the_dashboard_draws_the_report_api_in_its_agreed_shape() {
         shown(html, "total-estimated"),
         (Some(0.125), "12.5%".into())
     );
+    close(
+        shown(html, "total-embodied").0,
+        f(&totals["embodied_kgco2e"]),
+        "embodied",
+    );
+    assert!(
+        !html.contains(">operational<"),
+        "stacked by account unless asked"
+    );
 
     // The ten resources with the most emissions in the report (the last ids), largest first,
     // named from the topology.
@@ -679,5 +689,28 @@ fn the_dashboard_draws_the_report_api_in_its_agreed_shape() {
         );
         close(row[3].value, f(&expected["energy_kwh"]), "location kWh");
     }
+
+    // Stacked by footprint: two bands, operational below embodied, whatever the accounts.
+    let lines = browse(
+        &format!("{}#token={READ_TOKEN}", daemon.url("/?stack=footprint")),
+        4,
+        &out.join("dashboard-footprint.png"),
+        Some(&file),
+        || {},
+    );
+    let html = lines
+        .last()
+        .and_then(|l| l["final"].as_str())
+        .expect("final DOM");
+    assert!(
+        html.contains(">operational<") && html.contains(">embodied<"),
+        "{html}"
+    );
+    assert!(!html.contains(">globex<"), "no account bands: {html}");
+    close(
+        shown(html, "total-embodied").0,
+        f(&totals["embodied_kgco2e"]),
+        "embodied",
+    );
     daemon.stop();
 }

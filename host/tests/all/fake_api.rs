@@ -17,7 +17,8 @@ pub struct Seen {
     pub query: BTreeMap<String, String>,
     /// Names in lower case.
     pub headers: Vec<(String, String)>,
-    /// The body as sent (`content-length` bytes; a form or JSON), empty for a GET.
+    /// The body: `content-length` bytes, or the chunks of a chunked one (a form POST, JSON),
+    /// read as UTF-8; empty for a GET.
     pub body: String,
 }
 

@@ -5,6 +5,7 @@ mod support;
 
 mod accuracy;
 mod auth;
+mod aws;
 mod azure;
 mod capabilities;
 mod cli_author;

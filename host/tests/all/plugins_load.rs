@@ -46,6 +46,23 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
         seen,
         vec![
             (
+                "aws".into(),
+                vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics],
+                [
+                    "access_key_id",
+                    "secret_access_key",
+                    "session_token",
+                    "role_arn",
+                    "external_id",
+                    "regions",
+                    "utilisation_interval",
+                    "page_size",
+                    "endpoint_url"
+                ]
+                .map(String::from)
+                .to_vec()
+            ),
+            (
                 "azure".into(),
                 vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics],
                 [
@@ -53,7 +70,7 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                     "client_id",
                     "client_secret",
                     "subscriptions",
-                    "utilization_interval",
+                    "utilisation_interval",
                     "login_base",
                     "management_base"
                 ]
@@ -84,7 +101,7 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                     "private_key_id",
                     "token_uri",
                     "projects",
-                    "utilization_interval",
+                    "utilisation_interval",
                     "page_size",
                     "api_base",
                     "monitoring_base"

@@ -19,6 +19,7 @@ pub const MOCK_GRID: &str = env!("CARBONAUT_GUEST_MOCK_GRID");
 pub const STATIC_GRID: &str = env!("CARBONAUT_GUEST_STATIC_GRID");
 pub const LINUX_HOST: &str = env!("CARBONAUT_GUEST_LINUX_HOST");
 pub const PROMETHEUS: &str = env!("CARBONAUT_GUEST_PROMETHEUS");
+pub const AWS: &str = env!("CARBONAUT_GUEST_AWS");
 pub const HETZNER_CLOUD: &str = env!("CARBONAUT_GUEST_HETZNER_CLOUD");
 pub const GCP: &str = env!("CARBONAUT_GUEST_GCP");
 pub const AZURE: &str = env!("CARBONAUT_GUEST_AZURE");

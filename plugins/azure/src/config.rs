@@ -11,6 +11,8 @@ pub const DEFAULT_MANAGEMENT_BASE: &str = "https://management.azure.com";
 pub const DEFAULT_UTILIZATION_SECONDS: u64 = 300;
 /// `Percentage CPU` has a one-minute grain: asking more often returns the same points.
 const MIN_UTILIZATION_SECONDS: u64 = 60;
+/// A day: the same bound as the aws plugin's; longer would leave hours without a reading.
+const MAX_UTILIZATION_SECONDS: u64 = 86_400;
 
 pub struct Config {
     pub tenant_id: String,
@@ -77,16 +79,16 @@ impl Config {
                 account.name
             )));
         }
-        let seconds = match get("utilization_interval") {
+        let seconds = match get("utilisation_interval") {
             None => DEFAULT_UTILIZATION_SECONDS,
             Some(v) => v
                 .parse::<u64>()
                 .ok()
-                .filter(|s| *s >= MIN_UTILIZATION_SECONDS)
+                .filter(|s| (MIN_UTILIZATION_SECONDS..=MAX_UTILIZATION_SECONDS).contains(s))
                 .ok_or_else(|| {
                     bad(format!(
-                        "account `{}`: setting `utilization_interval` is `{v}`, not a number \
-                         of seconds of at least {MIN_UTILIZATION_SECONDS}",
+                        "account `{}`: setting `utilisation_interval` is `{v}`, not a number \
+                         of seconds from {MIN_UTILIZATION_SECONDS} to {MAX_UTILIZATION_SECONDS}",
                         account.name
                     ))
                 })?,

@@ -53,9 +53,9 @@ impl Plugin for Azure {
             false,
         )
         .setting(
-            "utilization_interval",
+            "utilisation_interval",
             "Seconds between two Azure Monitor requests per subscription and region (default \
-             300, at least 60): metric queries are billed per request",
+             300, 60 to 86 400): metric queries are billed per request",
             false,
         )
         .setting(

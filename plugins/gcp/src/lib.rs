@@ -63,9 +63,9 @@ impl Plugin for Gcp {
             true,
         )
         .setting(
-            "utilization_interval",
-            "Seconds between two Cloud Monitoring requests per project (default 300, at least \
-             60): the API bills per request",
+            "utilisation_interval",
+            "Seconds between two Cloud Monitoring requests per project (default 300, 60 to \
+             86 400): the API bills per request",
             false,
         )
         .setting(

@@ -9,6 +9,10 @@
   const params = new URLSearchParams(location.search);
   // ?refresh=SECONDS (at least 1) overrides the default of 15 s.
   const REFRESH_MS = Math.max(1, Number(params.get("refresh")) || 15) * 1000;
+  // ?stack=account|project|footprint picks what the chart stacks (a link can carry it).
+  const STACK = params.get("stack");
+  /** The chart's two bands when stacked by footprint: operational and embodied emissions. */
+  const FOOTPRINT = ["operational", "embodied"];
   const TOKEN_KEY = "carbonaut-token";
   const TOP = 10;
   const PERIODS = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
@@ -100,11 +104,12 @@
   }
 
   function snapshotTotals(resources) {
-    let joules = 0, grams = 0, estimatedJoules = 0, sampledJoules = 0;
+    let joules = 0, grams = 0, embodied = 0, estimatedJoules = 0, sampledJoules = 0;
     for (const { r } of resources) {
       const j = r.energy_joules_total ?? 0;
       joules += j;
       grams += r.emissions_grams_total ?? 0;
+      embodied += r.embodied_emissions_grams_total ?? 0;
       if (r.estimated !== null && r.estimated !== undefined) {
         sampledJoules += j;
         if (r.estimated) estimatedJoules += j;
@@ -114,6 +119,7 @@
     return {
       energy_kwh: kwh,
       emissions_kgco2e: grams / 1000,
+      embodied_kgco2e: embodied / 1000,
       mean_intensity_g_per_kwh: kwh > 0 ? grams / kwh : NaN,
       estimated_share: sampledJoules > 0 ? estimatedJoules / sampledJoules : NaN,
     };
@@ -122,6 +128,8 @@
   function showTotals(t) {
     setNumber($("total-energy"), t.energy_kwh);
     setNumber($("total-emissions"), t.emissions_kgco2e);
+    // A report from a host before embodied emissions has no such field: shown as unknown.
+    setNumber($("total-embodied"), t.embodied_kgco2e ?? NaN);
     setNumber($("total-intensity"), t.mean_intensity_g_per_kwh);
     setNumber($("total-estimated"), t.estimated_share, pct(t.estimated_share));
     const measured = Number.isFinite(t.estimated_share) ? 1 - t.estimated_share : NaN;
@@ -224,10 +232,11 @@
     const rfc3339 = (d) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
     const q = (g) =>
       `/api/v1/report?from=${rfc3339(from)}&to=${rfc3339(to)}&group_by=${g}&step=${step}`;
-    const byGroup = await api(q(group));
+    // Operational against embodied is a split of every row, whatever the grouping.
+    const byGroup = await api(q(group === "footprint" ? "account" : group));
     if (byGroup === null) return null;
     const [byResource, byLocation] = await Promise.all([api(q("resource")), api(q("location"))]);
-    return { byGroup, byResource, byLocation, step };
+    return { byGroup, byResource, byLocation, step, footprint: group === "footprint" };
   }
 
   /** Sums report rows per group over the period. */
@@ -243,19 +252,25 @@
   }
 
   function showReport(report, snapshot) {
-    const { byGroup, byResource, byLocation, step } = report;
+    const { byGroup, byResource, byLocation, step, footprint } = report;
     $("source").textContent =
       `History from the report API, ${utc(Date.parse(byGroup.from))} to ${utc(Date.parse(byGroup.to))} by ${step}.` +
       (byGroup.notes && byGroup.notes.length ? " " + byGroup.notes.join(" ") : "");
     showTotals(byGroup.totals);
 
     const starts = [...new Set(byGroup.rows.map((r) => r.start))].sort();
-    const groups = [...new Set(byGroup.rows.map((r) => r.group))].sort();
+    const groups = footprint ? FOOTPRINT : [...new Set(byGroup.rows.map((r) => r.group))].sort();
     const values = Object.fromEntries(groups.map((g) => [g, starts.map(() => null)]));
     const kwh = starts.map(() => 0), grams = starts.map(() => 0);
+    const add = (g, i, kg) => (values[g][i] = (values[g][i] ?? 0) + kg);
     for (const row of byGroup.rows) {
       const i = starts.indexOf(row.start);
-      values[row.group][i] = (values[row.group][i] ?? 0) + row.emissions_kgco2e;
+      if (footprint) {
+        add("operational", i, row.emissions_kgco2e);
+        add("embodied", i, row.embodied_kgco2e ?? 0);
+      } else {
+        add(row.group, i, row.emissions_kgco2e);
+      }
       kwh[i] += row.energy_kwh;
       grams[i] += row.emissions_kgco2e * 1000;
     }
@@ -312,6 +327,11 @@
 
     const kg = {};
     for (const x of resources) {
+      if (group === "footprint") {
+        kg.operational = (kg.operational ?? 0) + (x.r.emissions_grams_total ?? 0) / 1000;
+        kg.embodied = (kg.embodied ?? 0) + (x.r.embodied_emissions_grams_total ?? 0) / 1000;
+        continue;
+      }
       const g = group === "project" ? `${x.account}/${x.projectName}` : x.account;
       kg[g] = (kg[g] ?? 0) + (x.r.emissions_grams_total ?? 0) / 1000;
     }
@@ -321,7 +341,8 @@
       seen.push({ t: status.taken_at_ms / 1000, taken: status.taken_at_ms, group, kg, kwh: totals.energy_kwh, g: totals.emissions_kgco2e * 1000 });
       if (seen.length > 720) seen.shift();
     }
-    const groups = [...new Set(seen.flatMap((s) => Object.keys(s.kg)))].sort();
+    const groups =
+      group === "footprint" ? FOOTPRINT : [...new Set(seen.flatMap((s) => Object.keys(s.kg)))].sort();
     const values = Object.fromEntries(groups.map((g) => [g, seen.map((s) => s.kg[g] ?? null)]));
     // The grid intensity between two refreshes: the emissions added per energy added.
     const intensity = seen.map((s, i) => {
@@ -496,6 +517,7 @@
     $("token").value = "";
     refresh();
   });
+  if (STACK && [...$("group").options].some((o) => o.value === STACK)) $("group").value = STACK;
   $("period").addEventListener("change", refresh);
   $("group").addEventListener("change", refresh);
   window.addEventListener("resize", () => {

@@ -1,0 +1,80 @@
+//! Where each commercial AWS region is: its country (ISO 3166-1 alpha-2) and the Electricity
+//! Maps grid zone its datacentres most likely draw from, so the environment providers are asked
+//! about the right grid.
+//!
+//! The country is AWS's own (the region's city, "Regions and Availability Zones" in the AWS
+//! documentation). The zone is an approximation by region, not by datacentre: AWS publishes
+//! no datacentre addresses, so each region is placed in the Electricity Maps zone of its
+//! city (zone ids as in Electricity Maps' open-source zone list, `config/zones/*.yaml` of
+//! electricitymaps/electricitymaps-contrib, checked December 2026): `us-east-1`, northern
+//! Virginia, is in PJM (`US-MIDA-PJM`); `us-west-2`, Boardman in Oregon, in the Bonneville
+//! Power Administration's area (`US-NW-BPAT`). GovCloud, China and the European Sovereign
+//! Cloud are other partitions with other endpoints and are not listed.
+
+/// Region, country, Electricity Maps zone.
+const REGIONS: &[(&str, &str, &str)] = &[
+    ("af-south-1", "ZA", "ZA"),         // Cape Town
+    ("ap-east-1", "HK", "HK"),          // Hong Kong
+    ("ap-east-2", "TW", "TW"),          // Taipei
+    ("ap-northeast-1", "JP", "JP-TK"),  // Tokyo
+    ("ap-northeast-2", "KR", "KR"),     // Seoul
+    ("ap-northeast-3", "JP", "JP-KN"),  // Osaka
+    ("ap-south-1", "IN", "IN-WE"),      // Mumbai
+    ("ap-south-2", "IN", "IN-SO"),      // Hyderabad
+    ("ap-southeast-1", "SG", "SG"),     // Singapore
+    ("ap-southeast-2", "AU", "AU-NSW"), // Sydney
+    ("ap-southeast-3", "ID", "ID"),     // Jakarta
+    ("ap-southeast-4", "AU", "AU-VIC"), // Melbourne
+    ("ap-southeast-5", "MY", "MY-WM"),  // Kuala Lumpur
+    ("ap-southeast-6", "NZ", "NZ"),     // Auckland
+    ("ap-southeast-7", "TH", "TH"),     // Bangkok
+    ("ca-central-1", "CA", "CA-QC"),    // Montreal
+    ("ca-west-1", "CA", "CA-AB"),       // Calgary
+    ("eu-central-1", "DE", "DE"),       // Frankfurt
+    ("eu-central-2", "CH", "CH"),       // Zurich
+    ("eu-north-1", "SE", "SE-SE3"),     // Stockholm
+    ("eu-south-1", "IT", "IT-NO"),      // Milan
+    ("eu-south-2", "ES", "ES"),         // Aragón
+    ("eu-west-1", "IE", "IE"),          // Dublin
+    ("eu-west-2", "GB", "GB"),          // London
+    ("eu-west-3", "FR", "FR"),          // Paris
+    ("il-central-1", "IL", "IL"),       // Tel Aviv
+    ("me-central-1", "AE", "AE"),       // United Arab Emirates
+    ("me-south-1", "BH", "BH"),         // Bahrain
+    ("mx-central-1", "MX", "MX-CE"),    // Querétaro
+    ("sa-east-1", "BR", "BR-CS"),       // São Paulo
+    ("us-east-1", "US", "US-MIDA-PJM"), // Northern Virginia
+    ("us-east-2", "US", "US-MIDA-PJM"), // Ohio (Columbus, in PJM)
+    ("us-west-1", "US", "US-CAL-CISO"), // Northern California
+    ("us-west-2", "US", "US-NW-BPAT"),  // Oregon
+];
+
+/// The country and grid zone of `region`, if it is a known commercial region.
+pub fn place(region: &str) -> Option<(&'static str, &'static str)> {
+    REGIONS
+        .iter()
+        .find(|(name, _, _)| *name == region)
+        .map(|(_, country, zone)| (*country, *zone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_have_a_country_and_a_zone() {
+        assert_eq!(place("us-east-1"), Some(("US", "US-MIDA-PJM")));
+        assert_eq!(place("eu-central-1"), Some(("DE", "DE")));
+        assert_eq!(place("eu-west-1"), Some(("IE", "IE")));
+        assert_eq!(place("cn-north-1"), None);
+        let mut names: Vec<&str> = REGIONS.iter().map(|r| r.0).collect();
+        let listed = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), listed, "each region once");
+        for (_, country, zone) in REGIONS {
+            assert_eq!(country.len(), 2);
+            assert!(zone.starts_with(country), "{zone} is in {country}");
+        }
+    }
+}
