@@ -630,3 +630,35 @@ fn plugin_check_against_the_emulator_prints_the_inventory() {
     }
     assert!(!text.contains(SECRET), "{text}");
 }
+
+/// The footprint model takes what this plugin hands it: ccf prices each VM from its cloud,
+/// size (instance type) and utilisation.
+#[tokio::test]
+async fn the_estimation_model_prices_the_vms_by_size() {
+    let s = setup().await;
+    let account = s.fake.account(&[]);
+    let vms = s.resources(&account).await.expect("vms");
+    let samples = s
+        .plugin
+        .collect_samples(&s.grants, &vec![], &account, &vms)
+        .await
+        .expect("samples")
+        .into_items();
+    let ccf = load_file(&runtime(), &plugin_dir().join("ccf.wasm"))
+        .await
+        .expect("ccf");
+    let inputs: Vec<_> = vms
+        .iter()
+        .map(|v| (v, samples.iter().find(|s| s.resource_id == v.id)))
+        .collect();
+    let estimates = ccf
+        .estimate(&Grants::NONE, &vec![], &inputs)
+        .await
+        .expect("estimates")
+        .into_items();
+    assert_eq!(estimates.len(), 3, "{estimates:?}");
+    for e in &estimates {
+        assert!(e.power.iter().any(|(_, w)| *w > 0.0), "{e:?}");
+        assert!(e.basis.starts_with("azure Standard_"), "{}", e.basis);
+    }
+}

@@ -704,3 +704,46 @@ fn plugin_check_against_the_emulator_prints_the_inventory() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The footprint model takes what this plugin hands it: ccf prices each running instance from
+/// its cloud, machine type (instance type) and utilisation; a custom type is not in CCF's
+/// tables and falls back to the average coefficients for its vCPUs.
+#[tokio::test]
+async fn the_estimation_model_prices_the_instances_by_machine_type() {
+    let s = setup().await;
+    let account = s.fake.account(&[]);
+    let vms = s.resources(&account).await.expect("instances");
+    let samples = s
+        .plugin
+        .collect_samples(&s.grants, &vec![], &account, &vms)
+        .await
+        .expect("samples")
+        .into_items();
+    let ccf = load_file(&runtime(), &plugin_dir().join("ccf.wasm"))
+        .await
+        .expect("ccf");
+    let inputs: Vec<_> = vms
+        .iter()
+        .map(|v| (v, samples.iter().find(|s| s.resource_id == v.id)))
+        .collect();
+    let estimates = ccf
+        .estimate(&Grants::NONE, &vec![], &inputs)
+        .await
+        .expect("estimates")
+        .into_items();
+    let basis = |id: &str| {
+        let e = estimates
+            .iter()
+            .find(|e| e.resource_id == id)
+            .unwrap_or_else(|| panic!("no estimate for {id}: {estimates:?}"));
+        assert!(e.power.iter().any(|(_, w)| *w > 0.0), "{e:?}");
+        e.basis.clone()
+    };
+    let web = basis("4615372198765432101");
+    assert!(
+        web.contains("gcp n2-standard-4") && !web.contains("not in"),
+        "{web}"
+    );
+    let db = basis("8123000000000000003");
+    assert!(db.contains("n2-custom-8-32768 not in CCF's tables"), "{db}");
+}
