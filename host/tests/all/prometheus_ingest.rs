@@ -3,6 +3,7 @@
 //! all on loopback with temporary storage; its direct-scrape mode against the same files; and
 //! its errors against a server that answers what a broken Prometheus would.
 
+mod gpus;
 mod harness;
 mod stock_interval;
 

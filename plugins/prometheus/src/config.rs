@@ -21,6 +21,8 @@ pub enum Source {
     Scaphandre,
     Kepler,
     NodeExporter,
+    /// NVIDIA's dcgm-exporter: GPUs, a component added to whichever CPU source wins.
+    Dcgm,
 }
 
 /// The min/max-watts model (Cloud Carbon Footprint's), per vCPU.
@@ -116,7 +118,12 @@ impl Config {
         let template = Template::parse(&template_text)
             .map_err(|e| bad(format!("setting `resource_template`: {e}")))?;
         let sources = match get("sources") {
-            None => vec![Source::Scaphandre, Source::Kepler, Source::NodeExporter],
+            None => vec![
+                Source::Scaphandre,
+                Source::Kepler,
+                Source::NodeExporter,
+                Source::Dcgm,
+            ],
             Some(list) => list
                 .split(',')
                 .map(str::trim)
@@ -125,9 +132,10 @@ impl Config {
                     "scaphandre" => Ok(Source::Scaphandre),
                     "kepler" => Ok(Source::Kepler),
                     "node_exporter" => Ok(Source::NodeExporter),
+                    "dcgm" => Ok(Source::Dcgm),
                     other => Err(bad(format!(
                         "setting `sources`: `{other}` is not one of scaphandre, kepler, \
-                         node_exporter"
+                         node_exporter, dcgm"
                     ))),
                 })
                 .collect::<Result<Vec<_>, _>>()?,

@@ -10,6 +10,7 @@ mod config;
 mod discovery;
 mod exposition;
 mod fetch;
+mod gpu;
 mod readings;
 mod series;
 mod template;
@@ -55,7 +56,7 @@ impl Plugin for Prometheus {
         .setting(
             "sources",
             "Comma-separated, energy sources in order of preference: scaphandre, kepler, \
-             node_exporter (default all three)",
+             node_exporter, and dcgm for NVIDIA GPUs (default all four)",
             false,
         )
         .setting(

@@ -9,9 +9,10 @@
 
 use std::collections::HashMap;
 
-use carbonaut_sdk::{ResourceInfo, ResourceSample};
+use carbonaut_sdk::{Component, ComponentReading, ResourceInfo, ResourceSample};
 
 use crate::config::{Config, Source};
+use crate::gpu::{self, Gpus};
 use crate::series::Series;
 use crate::template::Template;
 use crate::zones;
@@ -39,7 +40,12 @@ pub fn raw_families(config: &Config) -> Vec<&'static str> {
             KEPLER_USAGE,
             KEPLER_LEGACY_PACKAGE,
             KEPLER_LEGACY_DRAM,
+            gpu::KEPLER_GPU_JOULES,
+            gpu::KEPLER_GPU_WATTS,
         ]);
+    }
+    if config.uses(Source::Dcgm) {
+        names.extend([gpu::DCGM_POWER, gpu::DCGM_ENERGY]);
     }
     names
 }
@@ -96,6 +102,8 @@ struct Group {
     /// node_exporter: each CPU's idle seconds per second.
     idle: Vec<f64>,
     idle_at_ms: u64,
+    /// dcgm-exporter's and Kepler's GPU series.
+    gpus: Gpus,
 }
 
 /// Series grouped by the resource they belong to.
@@ -116,6 +124,9 @@ impl Readings {
                 continue;
             }
             let group = self.groups.entry(key).or_default();
+            if group.gpus.add(s) {
+                continue;
+            }
             let (v, at) = (s.value, s.at_ms);
             match s.name() {
                 SCAPH_ENERGY => group.scaphandre.add_joules(v / 1e6, at),
@@ -174,7 +185,7 @@ impl Readings {
             Source::Kepler => [kepler_meter(&group.kepler_zones), group.kepler_legacy]
                 .into_iter()
                 .find(Meter::has_reading),
-            Source::NodeExporter => None,
+            Source::NodeExporter | Source::Dcgm => None,
         });
         let (utilisation, util_at_ms) = if config.uses(Source::NodeExporter)
             && !group.idle.is_empty()
@@ -217,11 +228,35 @@ impl Readings {
         ) {
             sample.power_watts = Some(estimate.watts(vcpus, u));
             sample.estimated = true;
-        } else if utilisation.is_none() {
+        } else if utilisation.is_none() && group.gpus.reading().is_none() {
             return None;
+        }
+        if let Some(gpu) = group.gpus.reading() {
+            with_gpu(&mut sample, gpu);
         }
         (sample.read_at > 0).then_some(sample)
     }
+}
+
+/// `sample` with its GPUs as a component of their own: the CPU meter's figure (or the model's)
+/// becomes the `cpu` component and the resource's energy is the sum of both, each counter's
+/// resets handled by the host apart (a total of two counters would read one's reset as a drop
+/// of both).
+fn with_gpu(sample: &mut ResourceSample, gpu: gpu::GpuReading) {
+    let cpu = ComponentReading {
+        component: Component::Cpu,
+        energy_joules: sample.energy_joules.take(),
+        power_watts: sample.power_watts.take(),
+    };
+    if cpu.energy_joules.is_some() || cpu.power_watts.is_some() {
+        sample.components.push(cpu);
+    }
+    sample.components.push(ComponentReading {
+        component: Component::Gpu,
+        energy_joules: gpu.joules,
+        power_watts: gpu.watts,
+    });
+    sample.read_at = sample.read_at.max(gpu.at_ms);
 }
 
 /// The node's Kepler meter: its counted zones added up (see `zones`).
