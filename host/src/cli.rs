@@ -178,6 +178,11 @@ enum PluginCommand {
         /// environment plugin itself.
         #[arg(long, value_name = "G_PER_KWH")]
         intensity: Option<f64>,
+        /// A loopback origin (`http://127.0.0.1:PORT`, `http://localhost:PORT`) where an
+        /// emulator of the plugin's API answers, granted to this check although the plugin
+        /// asks only for the real API's origins (a daemon never grants it); repeat for more.
+        #[arg(long = "emulator", value_name = "ORIGIN", value_parser = check::parse_emulator)]
+        emulators: Vec<carbonaut_runtime::http::HttpOrigin>,
     },
     /// Write a plugin skeleton that builds as it is, with its build instructions.
     New {
@@ -280,6 +285,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             region,
             availability_zone,
             intensity,
+            emulators,
         }) => {
             let location = (location.is_some() || region.is_some() || availability_zone.is_some())
                 .then(|| carbonaut_model::Location {
@@ -297,6 +303,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 zones: &zones,
                 location,
                 intensity,
+                emulators: &emulators,
             })
             .await
         }

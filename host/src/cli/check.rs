@@ -22,6 +22,7 @@ use carbonaut_model::{
     ResourceSample,
 };
 use carbonaut_plugins::{CallError, Checked, Plugin, Rejections, load_file};
+use carbonaut_runtime::http::HttpOrigin;
 use carbonaut_runtime::{Grants, Limits};
 
 /// Items printed per call; the count says how many there were.
@@ -43,6 +44,8 @@ pub struct Options<'a> {
     pub location: Option<Location>,
     /// Grid intensity (g/kWh) to price the sample at, when the plugin answers none itself.
     pub intensity: Option<f64>,
+    /// Loopback origins of emulators, granted to this check whatever the plugin asks for.
+    pub emulators: &'a [HttpOrigin],
 }
 
 /// The sample location when none is given: a country and a cloud region every example knows.
@@ -68,6 +71,32 @@ pub fn parse_setting(raw: &str) -> Result<(String, String), String> {
     match raw.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
         _ => Err(format!("`{raw}` is not KEY=VALUE")),
+    }
+}
+
+/// Parses `--emulator`: an origin on this machine's loopback interface. Only loopback: the
+/// flag exists to check a plugin against a local emulator of its API, and must not become a
+/// way to send a plugin's credentials anywhere its metadata does not name.
+pub fn parse_emulator(raw: &str) -> Result<HttpOrigin, String> {
+    let origin: HttpOrigin = raw
+        .parse()
+        .map_err(|e: carbonaut_runtime::http::OriginError| e.to_string())?;
+    let rest = raw.split_once("://").map_or(raw, |(_, rest)| rest);
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => rest.split([':', '/']).next().unwrap_or_default(),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(origin)
+    } else {
+        Err(format!(
+            "`{raw}` is not on the loopback interface: --emulator grants only origins like \
+             http://127.0.0.1:PORT or http://localhost:PORT"
+        ))
     }
 }
 
@@ -339,6 +368,16 @@ fn setup(options: &Options<'_>, config: Option<&Config>, plugin: &Plugin) -> any
         setup.settings.retain(|(k, _)| k != key);
         setup.settings.push((key.clone(), value.clone()));
     }
+    for origin in options.emulators {
+        if !setup.grants.http.contains(origin) {
+            setup.grants.http.push(origin.clone());
+            setup.grants.http_offered.push(origin.clone());
+        }
+        println!(
+            "note        --emulator {origin}: granted to this check only; a daemon grants \
+             only origins the plugin asks for"
+        );
+    }
     Ok(setup)
 }
 
@@ -523,4 +562,32 @@ fn sample_locations(location: &Location) -> Vec<LocationQuery> {
         location: location.clone(),
         grid_zone: None,
     }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_origins_are_emulators() {
+        for ok in [
+            "http://127.0.0.1:8085",
+            "http://127.1.2.3:80",
+            "http://localhost:9000",
+            "https://LOCALHOST",
+            "http://[::1]:8080",
+        ] {
+            assert!(parse_emulator(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://example.com",
+            "http://10.0.0.1:8080",
+            "http://127.0.0.1.example.com",
+            "http://localhost.example.com:80",
+            "http://[::2]:80",
+            "127.0.0.1:8080",
+        ] {
+            assert!(parse_emulator(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -13,7 +13,7 @@ mod jwt;
 mod log_forging;
 mod mtls;
 mod openapi;
-mod pki;
+pub mod pki;
 mod prometheus;
 
 /// A [`Site`] whose config starts with `server` (before `[paths]`) and ends with `tail`

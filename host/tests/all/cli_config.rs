@@ -255,6 +255,80 @@ fn check_config_accepts_the_hetzner_cloud_example() {
     );
 }
 
+/// The GCP example with the key's fields it reads from the environment, and then without the
+/// private key, which check-config must name.
+#[test]
+fn check_config_accepts_the_gcp_example() {
+    let key = [
+        (
+            "GCP_CLIENT_EMAIL",
+            Some("reader@acme-prod.iam.gserviceaccount.com"),
+        ),
+        (
+            "GCP_PRIVATE_KEY",
+            Some("-----BEGIN PRIVATE KEY-----\nexample\n"),
+        ),
+        ("GCP_PRIVATE_KEY_ID", Some("0123456789abcdef")),
+    ];
+    let checked = check_example("gcp.toml", &key);
+    assert!(checked.ok, "{}", checked.stderr);
+    assert!(
+        checked.stdout.contains(": ok (3 providers, 1 accounts, "),
+        "{}",
+        checked.stdout
+    );
+    // The plugin asks for the origins the example allows: nothing is reported unused.
+    assert!(!checked.stderr.contains("allow_http"), "{}", checked.stderr);
+
+    let checked = check_example("gcp.toml", &[key[0], ("GCP_PRIVATE_KEY", None), key[2]]);
+    assert!(!checked.ok);
+    assert!(
+        checked
+            .stderr
+            .contains("environment variable `GCP_PRIVATE_KEY` is not set (setting `private_key`"),
+        "{}",
+        checked.stderr
+    );
+}
+
+/// The Azure example with the service principal from the environment, and then without its
+/// secret.
+#[test]
+fn check_config_accepts_the_azure_example() {
+    let principal = [
+        (
+            "AZURE_TENANT_ID",
+            Some("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"),
+        ),
+        (
+            "AZURE_CLIENT_ID",
+            Some("01234567-89ab-cdef-0123-456789abcdef"),
+        ),
+        ("AZURE_CLIENT_SECRET", Some("example-secret")),
+    ];
+    let checked = check_example("azure.toml", &principal);
+    assert!(checked.ok, "{}", checked.stderr);
+    assert!(
+        checked.stdout.contains(": ok (3 providers, 1 accounts, "),
+        "{}",
+        checked.stdout
+    );
+    assert!(!checked.stderr.contains("allow_http"), "{}", checked.stderr);
+
+    let checked = check_example(
+        "azure.toml",
+        &[principal[0], principal[1], ("AZURE_CLIENT_SECRET", None)],
+    );
+    assert!(!checked.ok);
+    assert!(
+        checked.stderr.contains(
+            "environment variable `AZURE_CLIENT_SECRET` is not set (setting `client_secret`"
+        ),
+        "{}",
+        checked.stderr
+    );
+}
+
 #[test]
 fn check_config_accepts_the_kubernetes_kepler_combination() {
     let checked = check_example(

@@ -4,7 +4,7 @@
 //! exporter does, and assert on the requests a plugin made.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +17,8 @@ pub struct Seen {
     pub query: BTreeMap<String, String>,
     /// Names in lower case.
     pub headers: Vec<(String, String)>,
-    /// The body, as many bytes as `content-length` says (a form POST), read as UTF-8.
+    /// The body: `content-length` bytes, or the chunks of a chunked one (a form POST, JSON),
+    /// read as UTF-8; empty for a GET.
     pub body: String,
 }
 
@@ -113,15 +114,7 @@ fn serve(stream: std::net::TcpStream, handler: &Handler, record: &Mutex<Vec<Seen
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
-    let length = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length.min(1 << 20)];
-    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
-        body.clear();
-    }
+    let body = read_body(&mut reader, &headers);
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let query = query
         .split('&')
@@ -161,6 +154,46 @@ fn serve(stream: std::net::TcpStream, handler: &Handler, record: &Mutex<Vec<Seen
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(answer.body.as_bytes());
     let _ = stream.flush();
+}
+
+/// The request body: `content-length` bytes, or the chunks of a chunked one (what a
+/// `wasi:http` client sends when it names no length); at most 1 MiB.
+fn read_body(reader: &mut impl BufRead, headers: &[(String, String)]) -> Vec<u8> {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let mut size = String::new();
+            if reader.read_line(&mut size).is_err() {
+                break;
+            }
+            let size =
+                usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16).unwrap_or(0);
+            if size == 0 || body.len() + size > 1 << 20 {
+                let _ = reader.read_line(&mut String::new());
+                break;
+            }
+            let mut chunk = vec![0; size + 2];
+            if reader.read_exact(&mut chunk).is_err() {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+        return body;
+    }
+    let length = header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    body.resize(length.min(1 << 20), 0);
+    if reader.read_exact(&mut body).is_err() {
+        body.clear();
+    }
+    body
 }
 
 impl Reply {

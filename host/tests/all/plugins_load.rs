@@ -63,6 +63,21 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                 .to_vec()
             ),
             (
+                "azure".into(),
+                vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics],
+                [
+                    "tenant_id",
+                    "client_id",
+                    "client_secret",
+                    "subscriptions",
+                    "utilisation_interval",
+                    "login_base",
+                    "management_base"
+                ]
+                .map(String::from)
+                .to_vec()
+            ),
+            (
                 "ccf".into(),
                 vec![ProviderKind::Estimation],
                 vec!["utilization_default".into()]
@@ -76,6 +91,23 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                     "cache_seconds".into(),
                     "emission_factor".into()
                 ]
+            ),
+            (
+                "gcp".into(),
+                vec![ProviderKind::Discovery, ProviderKind::ResourceMetrics],
+                [
+                    "client_email",
+                    "private_key",
+                    "private_key_id",
+                    "token_uri",
+                    "projects",
+                    "utilisation_interval",
+                    "page_size",
+                    "api_base",
+                    "monitoring_base"
+                ]
+                .map(String::from)
+                .to_vec()
             ),
             (
                 "hetzner-cloud".into(),

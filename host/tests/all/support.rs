@@ -21,6 +21,8 @@ pub const LINUX_HOST: &str = env!("CARBONAUT_GUEST_LINUX_HOST");
 pub const PROMETHEUS: &str = env!("CARBONAUT_GUEST_PROMETHEUS");
 pub const AWS: &str = env!("CARBONAUT_GUEST_AWS");
 pub const HETZNER_CLOUD: &str = env!("CARBONAUT_GUEST_HETZNER_CLOUD");
+pub const GCP: &str = env!("CARBONAUT_GUEST_GCP");
+pub const AZURE: &str = env!("CARBONAUT_GUEST_AZURE");
 pub const TRAPPING: &str = env!("CARBONAUT_GUEST_TRAPPING");
 pub const OTHER_WORLD: &str = env!("CARBONAUT_GUEST_OTHER_WORLD");
 
