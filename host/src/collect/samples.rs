@@ -130,11 +130,13 @@ impl Collector {
             self.history.record_embodied(
                 &self.mirror.topology,
                 &self.plan.reports,
-                id,
-                locations.get(id).map(String::as_str),
-                from,
-                now,
-                grams,
+                carbonaut_store::history::Embodied {
+                    resource: id,
+                    location: locations.get(id).map(String::as_str),
+                    from_ms: from,
+                    to_ms: now,
+                    grams,
+                },
             );
         }
         for (id, sample, pue) in readings.samples {

@@ -353,7 +353,7 @@ fn totals_and_the_rest(s: &Snapshot, resources: &[Row], e: &mut Exposition) {
             totals.emissions_grams(),
         );
     }
-    let totals: [(&str, &str, fn(&Totals) -> f64); 2] = [
+    let totals: [TotalFamily; 2] = [
         (
             "facility_energy_joules_total",
             "Facility energy (IT energy times PUE) of every resource the {} has had.",
@@ -538,6 +538,10 @@ fn totals_and_the_rest(s: &Snapshot, resources: &[Row], e: &mut Exposition) {
         );
     }
 }
+
+/// A project and account total family: name suffix, help (`{}` is `project` or `account`),
+/// and its value from the totals.
+type TotalFamily = (&'static str, &'static str, fn(&Totals) -> f64);
 
 /// A per-resource family: name, type, help, and its value from a resource's figures.
 type Family = (

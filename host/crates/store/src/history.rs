@@ -19,7 +19,7 @@ mod store;
 pub use bucket::{Bucket, DAY_MS, HOUR_MS, Tier, key as bucket_key};
 pub use instant::{InstantError, format_instant, parse_instant};
 pub use policy::ReportsConfig;
-pub use recorder::{Advance, HistoryWrite, OTHER_LABEL, Recorder, UNSET_LABEL};
+pub use recorder::{Advance, Embodied, HistoryWrite, OTHER_LABEL, Recorder, UNSET_LABEL};
 pub use report::{GroupBy, Report, ReportError, ReportQuery, ReportRow, ReportTotals, Step};
 pub use store::{HistoryError, HistoryStore};
 

@@ -126,7 +126,7 @@ async fn an_m5_xlarge_priced_whole_by_hand() {
             expected: SHARE,
         },
     ]);
-    assert_eq!(watts(Component::Gpu).is_nan(), true, "no GPU on an m5");
+    assert!(watts(Component::Gpu).is_nan(), "no GPU on an m5");
 
     // The host's counters: the model's power for 60 s at AWS's PUE 1.135 and 380 g/kWh.
     let power = [

@@ -46,6 +46,17 @@ pub struct Advance<'a> {
     pub estimated: bool,
 }
 
+/// Manufacturing emissions a resource's counters added, over `(from_ms, to_ms]`.
+pub struct Embodied<'a> {
+    pub resource: &'a ResourceId,
+    /// The grid location its emissions are computed with.
+    pub location: Option<&'a str>,
+    /// When its embodied share was last counted (`None` the first time).
+    pub from_ms: Option<u64>,
+    pub to_ms: u64,
+    pub grams: f64,
+}
+
 /// A resource's groups other than its location, from the topology.
 #[derive(PartialEq, Eq, Hash)]
 struct Groups {
@@ -198,19 +209,22 @@ impl Recorder {
         }
     }
 
-    /// Records `grams` of a resource's share of its machine's manufacturing emissions, counted
-    /// over `(from_ms, to_ms]`, in the hours of that interval (in proportion to time, as its
-    /// energy). No energy, time or provider: those come with its samples.
+    /// Records a resource's share of its machine's manufacturing emissions in the hours of the
+    /// interval it was counted over (in proportion to time, as its energy). No energy, time or
+    /// provider: those come with its samples.
     pub fn record_embodied(
         &mut self,
         topology: &Arc<Topology>,
         settings: &ReportsConfig,
-        resource: &ResourceId,
-        location: Option<&str>,
-        from_ms: Option<u64>,
-        to_ms: u64,
-        grams: f64,
+        embodied: Embodied<'_>,
     ) {
+        let Embodied {
+            resource,
+            location,
+            from_ms,
+            to_ms,
+            grams,
+        } = embodied;
         if !(grams.is_finite() && grams > 0.0) {
             return;
         }
@@ -725,11 +739,13 @@ mod tests {
         recorder.record_embodied(
             &topology,
             &settings,
-            &id,
-            Some("DE"),
-            Some(H0 + 30 * 60_000),
-            H0 + 90 * 60_000,
-            per_hour,
+            Embodied {
+                resource: &id,
+                location: Some("DE"),
+                from_ms: Some(H0 + 30 * 60_000),
+                to_ms: H0 + 90 * 60_000,
+                grams: per_hour,
+            },
         );
         recorder.persist(H0 + 2 * HOUR_MS);
         let query = crate::history::ReportQuery {
