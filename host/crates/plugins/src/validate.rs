@@ -465,18 +465,23 @@ pub fn mixes(
     Checked { items, rejected }
 }
 
-/// Whether an answer for `zone` answers `query`: an answer that names no zone, or a query with
-/// no zone of its own (asked by country or coordinates), cannot be told wrong; otherwise the
-/// zones must be equal, ignoring case (Electricity Maps may fall back to the caller's own zone).
+/// Whether an answer for `zone` answers `query`: one that names no zone cannot be told wrong;
+/// otherwise its zone must be one the query could have been asked as, ignoring case: the
+/// operator's grid zone, the location's zone (a grid zone, or an availability zone no grid
+/// provider answers with) or its country. Electricity Maps may fall back to the caller's own
+/// zone, which is none of these.
 fn same_zone(query: &LocationQuery, zone: Option<&str>) -> bool {
-    let asked = query
-        .grid_zone
-        .as_deref()
-        .or(query.location.zone.as_deref());
-    match (asked, zone) {
-        (Some(asked), Some(zone)) => asked.eq_ignore_ascii_case(zone),
-        _ => true,
-    }
+    let Some(zone) = zone else {
+        return true;
+    };
+    [
+        query.grid_zone.as_deref(),
+        query.location.zone.as_deref(),
+        query.location.country.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|asked| asked.eq_ignore_ascii_case(zone))
 }
 
 /// Estimates of one call: at most one per asked resource; power per component finite, at most
