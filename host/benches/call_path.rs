@@ -203,6 +203,7 @@ fn to_wit(r: &ResourceInfo) -> wit::ResourceInfo {
         kind,
         location: wit::Location {
             cloud: None,
+            grid_zone: None,
             country: r.location.country.clone(),
             region: r.location.region.clone(),
             zone: r.location.zone.clone(),

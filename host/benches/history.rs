@@ -67,6 +67,7 @@ fn topology() -> Topology {
                         kind: ResourceKind::Vm,
                         location: Location {
                             cloud: None,
+                            grid_zone: None,
                             country: Some(LOCATIONS[r % LOCATIONS.len()].into()),
                             region: None,
                             zone: None,

@@ -290,6 +290,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let location = (location.is_some() || region.is_some() || availability_zone.is_some())
                 .then(|| carbonaut_model::Location {
                     cloud: None,
+                    grid_zone: None,
                     country: location.map(|c| c.to_ascii_uppercase()),
                     region,
                     zone: availability_zone,

@@ -18,8 +18,8 @@ pub use collector::{Collector, GiveUp};
 pub use failure::Failure;
 pub use health::Health;
 pub use plan::{
-    AccountPlan, EnvironmentPlan, Plan, PlanError, ProviderInstance, location_key, mapped_zone,
-    offered, provider_grants,
+    AccountPlan, EnvironmentPlan, Plan, PlanError, ProviderInstance, grid_zone, location_key,
+    mapped_zone, offered, provider_grants,
 };
 pub use update::{FollowUp, PlanUpdate};
 

@@ -141,6 +141,7 @@ impl Default for Location {
     fn default() -> Self {
         Location {
             cloud: None,
+            grid_zone: None,
             country: None,
             region: None,
             zone: None,

@@ -52,6 +52,7 @@ pub struct Options<'a> {
 fn default_location() -> Location {
     Location {
         cloud: None,
+        grid_zone: None,
         country: Some("DE".into()),
         region: Some("eu-central-1".into()),
         zone: None,
@@ -539,6 +540,7 @@ fn locations(zones: &[String], config: Option<&Config>, sample: &Location) -> Ve
             id: zone.clone(),
             location: Location {
                 cloud: None,
+                grid_zone: None,
                 // A two-letter zone is a country too, for plugins that read the country.
                 country: (zone.len() == 2).then(|| zone.clone()),
                 region: None,

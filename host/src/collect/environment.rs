@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::Failure;
 use super::collector::Collector;
 use super::plan::EnvironmentPlan;
-use super::{location_key, mapped_zone};
+use super::{grid_zone, location_key};
 use carbonaut_model::LocationQuery;
 use carbonaut_model::clock::now_ms;
 
@@ -30,11 +30,10 @@ impl Collector {
             let key = location_key(&r.info.location, &env.zones);
             queries.entry(key.clone()).or_insert_with(|| {
                 let location = &r.info.location;
-                let mapped = mapped_zone(location, &env.zones).cloned();
                 LocationQuery {
                     id: key,
                     location: location.clone(),
-                    grid_zone: mapped,
+                    grid_zone: grid_zone(location, &env.zones),
                 }
             });
         }

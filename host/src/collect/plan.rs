@@ -275,6 +275,14 @@ pub fn offered(provider: &ProviderConfig) -> Offered {
 }
 
 /// The grid zone the operator's mapping gives for a location's region, zone or country.
+/// The grid zone to ask about for `location`: the operator's mapping, else the one its
+/// provider named (contract 0.3.0's `location.grid-zone`, e.g. AWS us-east-1 → US-MIDA-PJM).
+pub fn grid_zone(location: &Location, zones: &BTreeMap<String, String>) -> Option<String> {
+    mapped_zone(location, zones)
+        .cloned()
+        .or_else(|| location.grid_zone.clone())
+}
+
 pub fn mapped_zone<'a>(
     location: &Location,
     zones: &'a BTreeMap<String, String>,
@@ -286,11 +294,10 @@ pub fn mapped_zone<'a>(
 }
 
 /// The grid location a resource is attributed to: the configured zone for its region, zone or
-/// country, else its country, else its region. Bounded by the number of grids, so it is safe
-/// as a metric label.
+/// country, else the grid zone its provider named, else its country, else its region. Bounded
+/// by the number of grids, so it is safe as a metric label.
 pub fn location_key(location: &Location, zones: &BTreeMap<String, String>) -> String {
-    mapped_zone(location, zones)
-        .cloned()
+    grid_zone(location, zones)
         .or_else(|| location.country.clone())
         .or_else(|| location.region.clone())
         .unwrap_or_else(|| "unknown".to_owned())
@@ -303,6 +310,7 @@ mod tests {
     fn location(country: Option<&str>, region: Option<&str>) -> Location {
         Location {
             cloud: None,
+            grid_zone: None,
             country: country.map(Into::into),
             region: region.map(Into::into),
             zone: None,
@@ -326,5 +334,21 @@ mod tests {
             "mars-1"
         );
         assert_eq!(location_key(&location(None, None), &zones), "unknown");
+    }
+
+    #[test]
+    fn the_providers_grid_zone_comes_after_the_mapping_and_before_the_country() {
+        let zones = BTreeMap::from([("us-east-1".to_owned(), "US-MIDA-PJM".to_owned())]);
+        let mut oregon = location(Some("US"), Some("us-west-2"));
+        oregon.grid_zone = Some("US-NW-BPAT".into());
+        assert_eq!(location_key(&oregon, &zones), "US-NW-BPAT");
+        assert_eq!(grid_zone(&oregon, &zones).as_deref(), Some("US-NW-BPAT"));
+        let mut virginia = location(Some("US"), Some("us-east-1"));
+        virginia.grid_zone = Some("US-SOMEWHERE-ELSE".into());
+        assert_eq!(
+            location_key(&virginia, &zones),
+            "US-MIDA-PJM",
+            "the operator's wins"
+        );
     }
 }

@@ -122,6 +122,7 @@ mod tests {
     fn at(cloud: Option<&str>, region: Option<&str>) -> Location {
         Location {
             cloud: cloud.map(Into::into),
+            grid_zone: None,
             region: region.map(Into::into),
             ..Location::default()
         }

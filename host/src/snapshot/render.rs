@@ -602,6 +602,7 @@ mod tests {
                         kind: ResourceKind::Vm,
                         location: Location {
                             cloud: None,
+                            grid_zone: None,
                             country: Some("FR".into()),
                             ..Location::default()
                         },

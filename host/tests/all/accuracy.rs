@@ -292,6 +292,7 @@ async fn lbs_per_mwh_become_grams_per_kwh_through_watttime() {
             id: (*region).to_owned(),
             location: Location {
                 cloud: None,
+                grid_zone: None,
                 country: None,
                 region: None,
                 zone: None,

@@ -143,7 +143,7 @@ async fn instances_of_three_regions_with_size_place_state_and_tags() {
     assert_eq!((web.name.as_str(), web.kind), ("web-1", ResourceKind::Vm));
     assert_eq!(web.location.region.as_deref(), Some("us-east-1"));
     assert_eq!(web.location.country.as_deref(), Some("US"));
-    assert_eq!(web.location.zone.as_deref(), Some("US-MIDA-PJM"));
+    assert_eq!(web.location.grid_zone.as_deref(), Some("US-MIDA-PJM"));
     assert_eq!(web.hardware.vcpus, Some(2));
     assert_eq!(web.hardware.memory_bytes, Some(8 << 30));
     assert_eq!(web.hardware.cpu_model, None);
@@ -183,14 +183,14 @@ async fn instances_of_three_regions_with_size_place_state_and_tags() {
         .expect("the stopped instance is listed");
     assert_eq!(label(stopped, "state"), Some("stopped"));
     assert_eq!(stopped.location.country.as_deref(), Some("IE"));
-    assert_eq!(stopped.location.zone.as_deref(), Some("IE"));
+    assert_eq!(stopped.location.grid_zone.as_deref(), Some("IE"));
     assert_eq!(stopped.hardware.memory_bytes, Some(16 << 30));
 
     let sydney = s.resources(&configured, "ap-southeast-2").await;
     let [tagged] = sydney.as_slice() else {
         panic!("{sydney:?}")
     };
-    assert_eq!(tagged.location.zone.as_deref(), Some("AU-NSW"));
+    assert_eq!(tagged.location.grid_zone.as_deref(), Some("AU-NSW"));
     assert_eq!(
         (tagged.hardware.vcpus, tagged.hardware.memory_bytes),
         (Some(8), Some(32 << 30))

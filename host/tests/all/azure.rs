@@ -363,7 +363,7 @@ async fn subscriptions_and_their_vms_with_sizes_regions_and_grid_zones() {
     );
     assert_eq!(web.location.region.as_deref(), Some("westeurope"));
     assert_eq!(web.location.country.as_deref(), Some("NL"));
-    assert_eq!(web.location.zone.as_deref(), Some("NL"));
+    assert_eq!(web.location.grid_zone.as_deref(), Some("NL"));
     assert_eq!(web.location.cloud.as_deref(), Some("azure"));
     assert_eq!(
         (web.hardware.vcpus, web.hardware.memory_bytes),
@@ -387,7 +387,7 @@ async fn subscriptions_and_their_vms_with_sizes_regions_and_grid_zones() {
         ])
     );
     let batch = &vms[1];
-    assert_eq!(batch.location.zone.as_deref(), Some("US-MIDA-PJM"));
+    assert_eq!(batch.location.grid_zone.as_deref(), Some("US-MIDA-PJM"));
     assert_eq!(
         (batch.hardware.vcpus, batch.hardware.memory_bytes),
         (Some(2), Some(4 << 30))

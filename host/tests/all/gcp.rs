@@ -377,7 +377,7 @@ async fn instances_of_every_zone_and_page_with_sizes_regions_and_grid_zones() {
     );
     assert_eq!(web.location.region.as_deref(), Some("europe-west4"));
     assert_eq!(web.location.country.as_deref(), Some("NL"));
-    assert_eq!(web.location.zone.as_deref(), Some("NL"));
+    assert_eq!(web.location.grid_zone.as_deref(), Some("NL"));
     assert_eq!(web.location.cloud.as_deref(), Some("gcp"));
     assert_eq!(web.hardware.vcpus, Some(4));
     assert_eq!(web.hardware.memory_bytes, Some(16 << 30));
@@ -401,10 +401,10 @@ async fn instances_of_every_zone_and_page_with_sizes_regions_and_grid_zones() {
     );
     let tokyo = &vms[2];
     assert_eq!(tokyo.location.country.as_deref(), Some("JP"));
-    assert_eq!(tokyo.location.zone.as_deref(), Some("JP-TK"));
+    assert_eq!(tokyo.location.grid_zone.as_deref(), Some("JP-TK"));
     let batch = &vms[1];
     assert_eq!(batch.location.region.as_deref(), Some("us-central1"));
-    assert_eq!(batch.location.zone.as_deref(), Some("US-MIDW-MISO"));
+    assert_eq!(batch.location.grid_zone.as_deref(), Some("US-MIDW-MISO"));
     assert_eq!(
         (batch.hardware.vcpus, batch.hardware.memory_bytes),
         (Some(2), Some(4 << 30))

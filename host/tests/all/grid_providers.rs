@@ -59,6 +59,7 @@ fn query(id: &str, country: Option<&str>, zone: Option<&str>) -> LocationQuery {
         id: id.into(),
         location: Location {
             cloud: None,
+            grid_zone: None,
             country: country.map(Into::into),
             region: None,
             zone: None,

@@ -135,6 +135,7 @@ pub fn resource(id: &str) -> ResourceInfo {
         kind: ResourceKind::Host,
         location: Location {
             cloud: None,
+            grid_zone: None,
             country: None,
             region: None,
             zone: None,

@@ -260,6 +260,7 @@ async fn mock_plugins_answer_through_the_host() {
             id: format!("loc-{c}"),
             location: Location {
                 cloud: None,
+                grid_zone: None,
                 country: Some((*c).into()),
                 region: None,
                 zone: None,

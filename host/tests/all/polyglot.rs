@@ -71,6 +71,7 @@ fn query(id: &str, country: Option<&str>, grid_zone: Option<&str>) -> LocationQu
         id: id.into(),
         location: Location {
             cloud: None,
+            grid_zone: None,
             country: country.map(Into::into),
             region: None,
             zone: None,

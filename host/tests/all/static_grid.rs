@@ -30,6 +30,7 @@ fn query(
         id: id.into(),
         location: Location {
             cloud: None,
+            grid_zone: None,
             country: country.map(Into::into),
             region: region.map(Into::into),
             zone: None,

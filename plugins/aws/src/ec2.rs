@@ -153,9 +153,11 @@ pub fn resource(instance: &Instance, region: &str) -> ResourceInfo {
         kind: ResourceKind::Vm,
         location: Location {
             cloud: Some("aws".to_owned()),
+            // The Electricity Maps zone of the region: what environment providers are asked.
+            grid_zone: place.map(|(_, zone)| zone.to_owned()),
             country: place.map(|(country, _)| country.to_owned()),
             region: Some(region.to_owned()),
-            zone: place.map(|(_, zone)| zone.to_owned()),
+            zone: instance.availability_zone.clone(),
             coordinates: None,
         },
         hardware: Hardware {

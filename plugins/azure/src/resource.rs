@@ -54,10 +54,12 @@ pub fn resource(
         kind: ResourceKind::Vm,
         location: Location {
             cloud: Some("azure".to_owned()),
+            // The grid zone, which environment providers are asked about.
+            grid_zone: known.map(|(_, grid)| grid.to_owned()),
             country: known.map(|(country, _)| country.to_owned()),
             region: Some(region),
-            // The grid zone, which environment providers price.
-            zone: known.map(|(_, grid)| grid.to_owned()),
+            // Azure's zones are numbers within a region ("1"); the `availability_zone` label.
+            zone: None,
             coordinates: None,
         },
         hardware: Hardware {

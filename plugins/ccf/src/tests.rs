@@ -26,6 +26,7 @@ fn input(
             kind: ResourceKind::Vm,
             location: Location {
                 cloud: cloud.map(Into::into),
+                grid_zone: None,
                 ..Default::default()
             },
             hardware: Hardware {

@@ -43,11 +43,11 @@ pub fn resource(project: &str, instance: &Instance, size: Option<MachineType>) -
         kind: ResourceKind::Vm,
         location: Location {
             cloud: Some("gcp".to_owned()),
+            // The grid zone, which environment providers are asked about.
+            grid_zone: known.map(|(_, grid)| grid.to_owned()),
             country: known.map(|(country, _)| country.to_owned()),
             region: Some(region.to_owned()),
-            // The grid zone, which environment providers price; the availability zone is
-            // the `zone` label.
-            zone: known.map(|(_, grid)| grid.to_owned()),
+            zone: Some(zone.to_owned()),
             coordinates: None,
         },
         hardware: Hardware {

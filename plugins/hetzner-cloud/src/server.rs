@@ -68,6 +68,7 @@ pub fn resource(server: &Server) -> ResourceInfo {
     let location = match place {
         Some(l) => Location {
             cloud: None,
+            grid_zone: None,
             country: l.country.clone().filter(|c| !c.is_empty()),
             region: Some(l.name.clone()),
             zone: server.datacenter.as_ref().map(|d| d.name.clone()),

@@ -90,6 +90,7 @@ pub fn resource(node: &Node) -> ResourceInfo {
         kind,
         location: Location {
             cloud: None,
+            grid_zone: None,
             country: None,
             region: region.cloned(),
             zone: zone.cloned(),

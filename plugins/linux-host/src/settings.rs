@@ -108,6 +108,7 @@ pub fn parse(settings: &Settings, account: &Account) -> Result<Config, ProviderE
         resource_id: text("resource_id"),
         location: Location {
             cloud: None,
+            grid_zone: None,
             country: text("country"),
             region: None,
             zone: text("zone"),

@@ -307,6 +307,7 @@ fn mock_machine(j: u64) -> (Location, Hardware) {
     (
         Location {
             cloud: None,
+            grid_zone: None,
             country: Some(country.into()),
             region: Some(region.into()),
             zone: Some(format!("{region}a")),
@@ -331,6 +332,7 @@ fn cloud_machine(cloud: &CloudProfile, j: u64) -> (Location, Hardware) {
     (
         Location {
             cloud: Some(cloud.name.into()),
+            grid_zone: None,
             country: Some(country.into()),
             region: Some(region.into()),
             zone: Some((cloud.zone)(region)),

@@ -53,6 +53,7 @@ pub fn resources(config: &Config, project: &Project) -> Result<Vec<ResourceInfo>
             kind: ResourceKind::Host,
             location: Location {
                 cloud: None,
+                grid_zone: None,
                 country: config.country.clone(),
                 ..Default::default()
             },

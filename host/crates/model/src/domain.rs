@@ -123,6 +123,9 @@ pub struct Location {
     pub country: Option<String>,
     pub region: Option<String>,
     pub zone: Option<String>,
+    /// The grid zone as the provider knows it ("US-MIDA-PJM"); the operator's mapping wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid_zone: Option<String>,
     pub coordinates: Option<Coordinates>,
 }
 

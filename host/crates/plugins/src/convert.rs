@@ -91,6 +91,7 @@ fn location_to_wit(l: &model::Location) -> wit::Location {
         country: l.country.clone(),
         region: l.region.clone(),
         zone: l.zone.clone(),
+        grid_zone: l.grid_zone.clone(),
         coordinates: l.coordinates.map(|c| wit::Coordinates {
             latitude: c.latitude,
             longitude: c.longitude,
@@ -104,6 +105,7 @@ fn location(l: wit::Location) -> model::Location {
         country: l.country,
         region: l.region,
         zone: l.zone,
+        grid_zone: l.grid_zone,
         coordinates: l.coordinates.map(|c| model::Coordinates {
             latitude: c.latitude,
             longitude: c.longitude,

@@ -476,6 +476,7 @@ fn same_zone(query: &LocationQuery, zone: Option<&str>) -> bool {
     };
     [
         query.grid_zone.as_deref(),
+        query.location.grid_zone.as_deref(),
         query.location.zone.as_deref(),
         query.location.country.as_deref(),
     ]

@@ -82,6 +82,7 @@ export const discovery = {
           country: 'DE',
           region: undefined,
           zone: undefined,
+          gridZone: undefined,
           coordinates: undefined,
         },
         hardware: {

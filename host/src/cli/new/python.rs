@@ -84,7 +84,12 @@ class Discovery(exports.Discovery):
                 name="machine-1",
                 kind=t.ResourceKind.HOST,
                 location=t.Location(
-                    cloud=None, country="DE", region=None, zone=None, coordinates=None
+                    cloud=None,
+                    country="DE",
+                    region=None,
+                    zone=None,
+                    grid_zone=None,
+                    coordinates=None,
                 ),
                 hardware=t.Hardware(
                     vcpus=4,

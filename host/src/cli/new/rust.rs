@@ -74,14 +74,14 @@ impl Discovery for @TYPE@ {
             id: format!("{}/machine-1", project.id),
             name: "machine-1".into(),
             kind: ResourceKind::Host,
-            location: Location { cloud: None,
+            location: Location {
                 country: Some("DE".into()),
                 ..Location::default()
             },
-            hardware: Hardware { instance_type: None, gpu_count: None, gpu_model: None,
+            hardware: Hardware {
                 vcpus: Some(4),
                 memory_bytes: Some(16 << 30),
-                cpu_model: None,
+                ..Hardware::default()
             },
             labels: vec![("team".into(), "example".into())],
         }])
@@ -102,7 +102,7 @@ impl ResourceMetrics for @TYPE@ {
         let read_at = now_ms();
         Ok(resources
             .into_iter()
-            .map(|r| ResourceSample { components: Vec::new(),
+            .map(|r| ResourceSample {
                 resource_id: r.id,
                 energy_joules: None,
                 power_watts: Some(50.0),
@@ -110,6 +110,8 @@ impl ResourceMetrics for @TYPE@ {
                 cpu_utilization_ratio: Some(0.25),
                 read_at,
                 estimated: true,
+                // Energy per component (cpu, dram, gpu, other), when your source tells them apart.
+                components: vec![],
             })
             .collect())
     }
@@ -132,13 +134,15 @@ impl Environment for @TYPE@ {
                 let code = q.grid_zone.clone().or(q.location.country.clone())?;
                 // Leave out locations you know nothing about.
                 let (_, grams) = INTENSITY.iter().find(|(c, _)| *c == code)?;
-                Some(EnergyMix { zone: None,
+                Some(EnergyMix {
                     location_id: q.id, // echo the query's id
                     carbon_intensity: *grams,
                     emission_factor: EmissionFactorType::Lifecycle,
                     shares: vec![],
                     valid_at: now_ms(),
                     estimated: true,
+                    // The zone your source answered for, if it says: the host refuses another.
+                    zone: None,
                 })
             })
             .collect())

@@ -92,6 +92,7 @@ mod tests {
             id: id.into(),
             location: Location {
                 cloud: None,
+                grid_zone: None,
                 country: None,
                 region: None,
                 zone: None,

@@ -29,6 +29,7 @@ fn m5_xlarge() -> ResourceInfo {
         kind: ResourceKind::Vm,
         location: Location {
             cloud: Some("aws".into()),
+            grid_zone: None,
             country: Some("DE".into()),
             region: Some("eu-central-1".into()),
             zone: Some("DE".into()),

@@ -52,6 +52,7 @@ pub fn resource(id: &str, name: &str, vcpus: Option<u32>) -> ResourceInfo {
         kind: ResourceKind::Host,
         location: Location {
             cloud: None,
+            grid_zone: None,
             country: None,
             region: None,
             zone: None,

@@ -187,6 +187,7 @@ macro_rules! raise_to_0_3 {
                     country: self.country,
                     region: self.region,
                     zone: self.zone,
+                    grid_zone: None,
                     coordinates: self.coordinates.convert(),
                 }
             }

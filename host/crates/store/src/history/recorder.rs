@@ -582,6 +582,7 @@ mod tests {
             kind: ResourceKind::Vm,
             location: Location {
                 cloud: None,
+                grid_zone: None,
                 country: Some("DE".into()),
                 region: None,
                 zone: None,

@@ -247,6 +247,7 @@ mod tests {
             kind: ResourceKind::Vm,
             location: Location {
                 cloud: None,
+                grid_zone: None,
                 country: None,
                 region: None,
                 zone: None,

@@ -115,6 +115,7 @@ fn resource(id: &str) -> ResourceInfo {
         kind: ResourceKind::Vm,
         location: Location {
             cloud: None,
+            grid_zone: None,
             country: Some("DE".into()),
             region: None,
             zone: None,
