@@ -679,7 +679,7 @@ fn plugin_check_against_the_emulator_prints_the_inventory() {
         "discovery.list-projects: ok in ",
         "discovery.list-resources (project `acme-prod`): ok in ",
         r#""name":"web-eu-1""#,
-        r#""zone":"NL""#,
+        r#""grid_zone":"NL""#,
         "resource-metrics.collect (4 resources): ok in ",
         r#""cpu_utilization_ratio":0.42"#,
         "ok: every call answered",

@@ -156,6 +156,106 @@ fn a_one_zone_plan_prices_its_zone_and_shows_each_refusal_per_location() {
     assert!(!log.contains("em-secret-token"), "the token was logged");
 }
 
+/// After its backoff a refused zone is asked again, alone: still refused, its backoff doubles
+/// (5 then 10 minutes); covered by then (the operator upgraded the plan), it is priced. The
+/// daemon runs under `faketime` at 30 times the real clock's speed, so the five minutes of the
+/// first backoff pass in ten seconds.
+#[test]
+fn a_refused_zone_is_asked_again_alone_after_its_backoff() {
+    let covered = std::sync::Arc::new(std::sync::Mutex::new(vec!["DE".to_owned()]));
+    let shared = covered.clone();
+    let upstream = Upstream::start(move |seen| {
+        let zone = seen.query.get("zone").cloned().unwrap_or_default();
+        if !shared.lock().expect("lock").contains(&zone) {
+            return reply(
+                401,
+                format!(
+                    "{{\"error\": \"Request unauthorized for zoneKey={zone},requestType=latest,\
+                     dataType=carbon-intensity.\"}}"
+                ),
+            );
+        }
+        // Germany's figures, answered for the zone asked.
+        let body = |name: &str| fixture(name).replace("\"DE\"", &format!("\"{zone}\""));
+        match seen.path.as_str() {
+            "/v3/carbon-intensity/latest" => reply(200, body("em-carbon-intensity-latest.json")),
+            "/v3/power-breakdown/latest" => reply(200, body("em-power-breakdown-latest.json")),
+            _ => reply(404, String::new()),
+        }
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("carbonaut.toml");
+    // Intervals in the daemon's (fast) time: 30 s is about a second of the test's.
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nplugin_dir = \"{plugins}\"\nstate_dir = \"state\"\n\n\
+             [intervals]\ntopology_sync = \"30s\"\nresource_metrics = \"30s\"\n\
+             environment = \"30s\"\n\n\
+             [providers.grid]\nplugin = \"electricity-maps\"\n\
+             settings = {{ api_token = \"em-secret-token\", base_url = \"{origin}\", \
+             cache_seconds = 0 }}\n\
+             allow_http = [\"{origin}\"]\nkey_value = true\n\n\
+             [environment]\nprovider = \"grid\"\n\n\
+             [providers.cloud]\nplugin = \"mock-cloud\"\n\
+             settings = {{ projects = 1, resources_per_project = 3 }}\n\n\
+             [providers.meter]\nplugin = \"mock-meter\"\n\n\
+             [accounts.demo]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
+            plugins = plugin_dir().display(),
+            origin = upstream.origin(),
+        ),
+    )
+    .expect("write config");
+    let daemon = Daemon::start_fast("x30", &["--config", config.to_str().expect("utf-8")]);
+    let outcome = |text: &str, location: &str| {
+        let status: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        status["locations"][location]["outcome"].clone()
+    };
+    // Three resources: DE (covered), FR and SE (refused).
+    let body = daemon.wait_for("/api/v1/status", 60, |t| {
+        outcome(t, "DE")["outcome"] == "priced"
+            && outcome(t, "FR")["outcome"] == "refused"
+            && outcome(t, "SE")["outcome"] == "refused"
+    });
+    let first = outcome(&body, "SE");
+    let asked = first["asked_at_ms"].as_u64().expect("asked_at_ms");
+    assert_eq!(
+        first["next_ask_at_ms"].as_u64(),
+        Some(asked + 300_000),
+        "{first}"
+    );
+    assert_eq!(
+        (asked_for(&upstream, "FR"), asked_for(&upstream, "SE")),
+        (1, 1)
+    );
+
+    // The plan now covers FR; SE stays outside it.
+    covered.lock().expect("lock").push("FR".to_owned());
+    let body = daemon.wait_for("/api/v1/status", 90, |t| {
+        outcome(t, "FR")["outcome"] == "priced" && outcome(t, "SE")["consecutive_refusals"] == 2
+    });
+    let second = outcome(&body, "SE");
+    let again = second["asked_at_ms"].as_u64().expect("asked_at_ms");
+    assert!(
+        again >= asked + 300_000,
+        "not before the backoff: {first} then {second}"
+    );
+    assert_eq!(
+        second["next_ask_at_ms"].as_u64(),
+        Some(again + 600_000),
+        "the backoff doubles: {second}"
+    );
+    // Each asked once more, alone (FR's intensity and then its breakdown, now answered).
+    assert_eq!(asked_for(&upstream, "SE"), 2);
+    assert!(asked_for(&upstream, "FR") >= 2);
+    let fr: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        fr["locations"]["FR"]["mix"]["carbon_intensity"], 302.0,
+        "{body}"
+    );
+    daemon.stop();
+}
+
 /// WattTime answers 403 for a region outside the plan: the host's isolation prices the
 /// others, through the same function the collector uses.
 #[tokio::test]

@@ -77,4 +77,27 @@ fn a_stock_prometheus_scraping_every_minute_gives_utilisation() {
     let one_interval = with(&stock, "rate_window", "1m");
     let got = h.collect(&grants, &one_interval, &box1).expect("collect");
     assert!(got.is_empty(), "one sample cannot make a rate: {got:?}");
+
+    // What the operator of that setting reads, from the real binary against the same server:
+    // the warning names the window to write instead, from the server's own scrape interval.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carbonaut"))
+        .args(["plugin", "check", PROMETHEUS])
+        .args(["--setting", &format!("url={url}")])
+        .args(["--setting", "sources=node_exporter"])
+        .args(["--setting", "rate_window=1m"])
+        .args(["--emulator", &url])
+        .output()
+        .expect("run carbonaut plugin check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("is shorter than 4 scrape intervals")
+            && text.contains("(1m each)")
+            && text.contains("set rate_window = ")
+            && text.contains("4m"),
+        "{text}"
+    );
 }
