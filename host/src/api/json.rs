@@ -118,8 +118,7 @@ fn resource_view(s: &Snapshot, r: &ResourceRecord) -> ResourceView {
         emissions_grams_total: counters.map(|c| c.emissions_grams_total),
         facility_energy_joules_total: counters.map(|c| c.facility_joules_total()),
         embodied_emissions_grams_total: counters
-            .filter(|c| c.footprint.embodied_at_ms.is_some())
-            .map(|c| c.footprint.embodied_grams_total),
+            .and_then(carbonaut_store::state::Counters::embodied_grams_total),
         component_energy_joules_total: counters
             .map(|c| {
                 carbonaut_model::Component::ALL

@@ -125,7 +125,7 @@ impl Collector {
         status.modelled_resources = Some(readings.modelled as u64);
         for (id, grams_per_hour) in &readings.embodied {
             let counters = self.mirror.counters.entry(id.clone()).or_default();
-            let from = counters.footprint.embodied_at_ms;
+            let from = counters.embodied_at_ms();
             let grams = counters.advance_embodied(*grams_per_hour, now, max_gap_ms);
             self.history.record_embodied(
                 &self.mirror.topology,

@@ -63,7 +63,7 @@ impl Collector {
                 let counters: Vec<(ResourceId, Counters)> =
                     Departed::counters_after(&sync, &moves, &self.mirror.counters)
                         .into_iter()
-                        .map(|(id, c)| (id.clone(), *c))
+                        .map(|(id, c)| (id.clone(), c.clone()))
                         .collect();
                 (sync, moves, counters)
             });

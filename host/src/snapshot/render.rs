@@ -155,12 +155,12 @@ fn resource_families(s: &Snapshot, resources: &[Row], headers: bool, e: &mut Exp
                 // Only where there is an overhead or an embodied share: most resources of a
                 // metered site have neither, and a series per resource costs every scrape.
                 facility: counters
-                    .filter(|c| c.footprint.overhead_joules_total > 0.0)
+                    .filter(|c| c.overhead_joules_total() > 0.0)
                     .map(Counters::facility_joules_total),
-                embodied: counters
-                    .filter(|c| c.footprint.embodied_at_ms.is_some())
-                    .map(|c| c.footprint.embodied_grams_total),
-                components: counters.map(|c| c.footprint.component_joules_total),
+                embodied: counters.and_then(Counters::embodied_grams_total),
+                components: counters
+                    .and_then(|c| c.footprint.as_ref())
+                    .map(|f| f.component_joules_total),
                 power: sample.and_then(|x| {
                     x.power_watts
                         .or_else(|| s.derived_power.get(&r.id).copied())

@@ -168,7 +168,7 @@ async fn an_m5_xlarge_priced_whole_by_hand() {
         },
         Case {
             name: "embodied, one hour",
-            actual: c.footprint.embodied_grams_total,
+            actual: c.embodied_grams_total().unwrap_or(f64::NAN),
             expected: 1_610_790.0 / 24.0 / 35_040.0,
         },
     ]);

@@ -114,7 +114,7 @@ fn encode_entry(out: &mut Vec<u8>, id: &ResourceId, c: &Counters) {
             out.extend_from_slice(&last.read_at_ms.to_le_bytes());
         }
     }
-    encode_footprint(out, &c.footprint);
+    encode_footprint(out, c.footprint.as_deref());
 }
 
 fn last_flags(energy: Option<f64>, power: Option<f64>) -> u8 {
@@ -129,11 +129,11 @@ fn last_flags(energy: Option<f64>, power: Option<f64>) -> u8 {
 }
 
 /// One byte (0) for a resource without any footprint counter, which is most of them.
-fn encode_footprint(out: &mut Vec<u8>, f: &Footprint) {
-    if f.is_empty() {
+fn encode_footprint(out: &mut Vec<u8>, f: Option<&Footprint>) {
+    let Some(f) = f.filter(|f| !f.is_empty()) else {
         out.push(0);
         return;
-    }
+    };
     let mut flags = HAS_FOOTPRINT;
     for (i, last) in f.last_components.iter().enumerate() {
         if last.is_some() {
@@ -161,11 +161,11 @@ fn encode_footprint(out: &mut Vec<u8>, f: &Footprint) {
     }
 }
 
-fn decode_footprint(reader: &mut Reader<'_>) -> Result<Footprint, ChunkError> {
+fn decode_footprint(reader: &mut Reader<'_>) -> Result<Option<Box<Footprint>>, ChunkError> {
     let flags = reader.byte()?;
     let mut f = Footprint::default();
     if flags & HAS_FOOTPRINT == 0 {
-        return Ok(f);
+        return Ok(None);
     }
     f.overhead_joules_total = reader.f64()?;
     f.embodied_grams_total = reader.f64()?;
@@ -191,7 +191,7 @@ fn decode_footprint(reader: &mut Reader<'_>) -> Result<Footprint, ChunkError> {
             power_watts,
         });
     }
-    Ok(f)
+    Ok(Some(Box::new(f)))
 }
 
 /// The entries of one chunk, bit for bit as written.
@@ -211,7 +211,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(ResourceId, Counters)>, ChunkError> {
             emissions_grams_total: reader.f64()?,
             unattributed_joules: reader.f64()?,
             last: None,
-            footprint: Footprint::default(),
+            footprint: None,
         };
         let flags = reader.byte()?;
         if flags & HAS_LAST != 0 {
@@ -277,7 +277,7 @@ mod tests {
             emissions_grams_total: seed * 7.0,
             unattributed_joules: seed / 3.0,
             last,
-            footprint: Footprint::default(),
+            footprint: None,
         }
     }
 
@@ -285,7 +285,7 @@ mod tests {
     fn footprint_counters_round_trip_and_format_1_still_reads() {
         let id = ResourceId("1abc".into());
         let mut c = counters(3.0, None);
-        c.footprint = Footprint {
+        c.footprint = Some(Box::new(Footprint {
             overhead_joules_total: 0.1 + 0.2,
             embodied_grams_total: 1.467_965_182_648_402,
             embodied_at_ms: Some(1_700_000_000_000),
@@ -302,10 +302,13 @@ mod tests {
                 }),
                 None,
             ],
-        };
+        }));
         let (_, value) = account_writes("a", [(&id, &c)]).remove(1);
         let value = value.expect("chunk 1");
-        assert_eq!(decode(&value).expect("decodes"), vec![(id.clone(), c)]);
+        assert_eq!(
+            decode(&value).expect("decodes"),
+            vec![(id.clone(), c.clone())]
+        );
         for cut in 2..value.len() {
             assert!(decode(&value[..cut]).is_err(), "cut at {cut}");
         }

@@ -65,7 +65,7 @@ impl Footprint {
 
 /// Cumulative totals of one resource. They only ever grow, across provider counter resets
 /// and host restarts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     /// IT energy: what the meters (or the estimate) say the resource used.
     pub energy_joules_total: f64,
@@ -75,8 +75,11 @@ pub struct Counters {
     /// location yet; turned into emissions as soon as one is.
     pub unattributed_joules: f64,
     pub last: Option<LastReading>,
-    #[serde(default, skip_serializing_if = "Footprint::is_empty")]
-    pub footprint: Footprint,
+    /// Allocated only for a resource that has any of it: a resource's counters are held twice
+    /// (the collector's and the served snapshot's), most metered resources have no components,
+    /// overhead or embodied share, and inline the 192 bytes would more than triple them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footprint: Option<Box<Footprint>>,
 }
 
 impl Counters {
@@ -112,14 +115,16 @@ impl Counters {
                 power_watts: sample.power_watts,
                 read_at_ms: sample.read_at,
             });
-            let mut next = [None; 4];
-            for c in &sample.components {
-                next[c.component.index()] = Some(LastComponent {
-                    energy_joules: c.energy_joules,
-                    power_watts: c.power_watts,
-                });
+            if !sample.components.is_empty() || self.footprint.is_some() {
+                let mut next = [None; 4];
+                for c in &sample.components {
+                    next[c.component.index()] = Some(LastComponent {
+                        energy_joules: c.energy_joules,
+                        power_watts: c.power_watts,
+                    });
+                }
+                self.footprint_mut().last_components = next;
             }
-            self.footprint.last_components = next;
         }
         let seconds = last.map_or(0.0, |l| (sample.read_at - l.read_at_ms) as f64 / 1000.0);
         let total = self.energy_joules_total + delta;
@@ -140,9 +145,12 @@ impl Counters {
             return Err(Refusal::ImplausibleDelta);
         }
         self.energy_joules_total = total;
-        self.footprint.overhead_joules_total += facility - delta;
-        for (total, part) in self.footprint.component_joules_total.iter_mut().zip(parts) {
-            *total += part.unwrap_or(0.0);
+        if facility > delta || parts.iter().any(Option::is_some) {
+            let f = self.footprint_mut();
+            f.overhead_joules_total += facility - delta;
+            for (total, part) in f.component_joules_total.iter_mut().zip(parts) {
+                *total += part.unwrap_or(0.0);
+            }
         }
         match intensity {
             Some(g_per_kwh) => {
@@ -163,7 +171,11 @@ impl Counters {
         };
         for c in &sample.components {
             let i = c.component.index();
-            let before = self.footprint.last_components[i].unwrap_or_default();
+            let before = self
+                .footprint
+                .as_ref()
+                .and_then(|f| f.last_components[i])
+                .unwrap_or_default();
             out[i] = delta_joules(
                 (before.energy_joules, before.power_watts, last.read_at_ms),
                 (c.energy_joules, c.power_watts, sample.read_at),
@@ -177,7 +189,7 @@ impl Counters {
     /// `max_gap_ms` (the host was down, the resource was not collected) counts nothing, since
     /// the resource was not watched then. Returns the grams added.
     pub fn advance_embodied(&mut self, grams_per_hour: f64, now_ms: u64, max_gap_ms: u64) -> f64 {
-        let f = &mut self.footprint;
+        let f = self.footprint_mut();
         let added = match f.embodied_at_ms {
             Some(at) if now_ms > at && now_ms - at <= max_gap_ms => {
                 grams_per_hour * (now_ms - at) as f64 / MS_PER_HOUR
@@ -196,16 +208,45 @@ impl Counters {
 
     /// IT energy of `component` so far.
     pub fn component_joules(&self, component: Component) -> f64 {
-        self.footprint.component_joules_total[component.index()]
+        self.footprint
+            .as_ref()
+            .map_or(0.0, |f| f.component_joules_total[component.index()])
+    }
+
+    /// Facility energy beyond the IT energy (PUE), so far.
+    pub fn overhead_joules_total(&self) -> f64 {
+        self.footprint
+            .as_ref()
+            .map_or(0.0, |f| f.overhead_joules_total)
     }
 
     /// Facility energy: IT energy plus the data centre's overhead on it.
     pub fn facility_joules_total(&self) -> f64 {
-        self.energy_joules_total + self.footprint.overhead_joules_total
+        self.energy_joules_total + self.overhead_joules_total()
+    }
+
+    /// The resource's share of manufacturing emissions so far, once it has an embodied figure.
+    pub fn embodied_grams_total(&self) -> Option<f64> {
+        let f = self.footprint.as_ref()?;
+        f.embodied_at_ms.map(|_| f.embodied_grams_total)
+    }
+
+    /// When the embodied share was last counted.
+    pub fn embodied_at_ms(&self) -> Option<u64> {
+        self.footprint.as_ref().and_then(|f| f.embodied_at_ms)
+    }
+
+    fn footprint_mut(&mut self) -> &mut Footprint {
+        self.footprint.get_or_insert_with(Default::default)
     }
 }
 
 const MS_PER_HOUR: f64 = 3_600_000.0;
+
+// Every resource's counters are held twice (the collector's and the served snapshot's): the
+// footprint's 192 bytes stay behind a pointer, allocated only for resources that have any of
+// it, so a metered resource costs 72 bytes (64 before contract 0.3.0) rather than 256.
+const _: () = assert!(std::mem::size_of::<Counters>() <= 72);
 
 /// Energy used between `last` and `sample`, in joules; `None` when it cannot be told (first
 /// sample, a sample not newer than the last, neither energy nor power given, or only power
@@ -396,7 +437,7 @@ mod tests {
         let mut c = Counters::default();
         c.advance(&sample(None, Some(100.0), 10_000), None, 1e3, 1.0)
             .expect("first");
-        let before = c;
+        let before = c.clone();
         assert_eq!(
             c.advance(&sample(None, Some(100.0), 5_000), None, 1e3, 1.0),
             Err(Refusal::Backwards)
@@ -538,9 +579,12 @@ mod tests {
             c.advance_embodied(per_hour, 50 * hour + hour / 2, hour),
             per_hour / 2.0
         ));
-        assert!(close(c.footprint.embodied_grams_total, per_hour * 1.5));
+        assert!(close(
+            c.embodied_grams_total().expect("counted"),
+            per_hour * 1.5
+        ));
         // A clock that goes back adds nothing and keeps the later time.
         assert_eq!(c.advance_embodied(per_hour, hour, hour), 0.0);
-        assert_eq!(c.footprint.embodied_at_ms, Some(50 * hour + hour / 2));
+        assert_eq!(c.embodied_at_ms(), Some(50 * hour + hour / 2));
     }
 }

@@ -45,8 +45,8 @@ impl Totals {
         Totals {
             energy_microjoules: micro(c.energy_joules_total),
             emissions_micrograms: micro(c.emissions_grams_total),
-            overhead_microjoules: micro(c.footprint.overhead_joules_total),
-            embodied_micrograms: micro(c.footprint.embodied_grams_total),
+            overhead_microjoules: micro(c.overhead_joules_total()),
+            embodied_micrograms: micro(c.embodied_grams_total().unwrap_or(0.0)),
         }
     }
 
@@ -146,7 +146,7 @@ impl Departed {
                         account: sync.node.name.clone(),
                         project: project.clone(),
                         resource: resource.clone(),
-                        counters: *counters,
+                        counters: counters.clone(),
                         removed_at_ms: now_ms,
                     },
                 ))
@@ -158,7 +158,7 @@ impl Departed {
             .values()
             .flat_map(|p| p.resources.values())
             .filter(|r| !counters.contains_key(&r.id))
-            .filter_map(|r| Some((r.id.clone(), self.retired.get(&r.id)?.counters)))
+            .filter_map(|r| Some((r.id.clone(), self.retired.get(&r.id)?.counters.clone())))
             .collect();
         (retire, restore)
     }
