@@ -4,6 +4,7 @@
 mod auth;
 mod dashboard;
 mod error;
+mod forecast;
 mod json;
 mod manage;
 mod metrics;

@@ -6,6 +6,7 @@ mod collector;
 mod environment;
 mod estimate;
 mod failure;
+mod forecast;
 mod health;
 mod locations;
 mod mixes;

@@ -93,6 +93,8 @@ pub struct Snapshot {
     pub accounts: BTreeMap<String, AccountStatus>,
     /// The PUE table in force (`[footprint] pue`), for its gauge.
     pub pue: BTreeMap<String, f64>,
+    /// Each location's latest intensity forecast, by location key.
+    pub forecasts: BTreeMap<String, carbonaut_model::IntensityForecast>,
     pub plugins: Vec<PluginStatus>,
     /// Provider instances with their health (degraded while backing off after failures).
     pub providers: BTreeMap<String, ProviderStatus>,

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{dashboard, json, manage, metrics, report, router};
+use super::{dashboard, forecast, json, manage, metrics, report, router};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,8 @@ use super::{dashboard, json, manage, metrics, report, router};
         manage::reload,
         manage::reloads,
         report::report,
+        forecast::forecast,
+        forecast::best_window,
         document,
         dashboard::index,
         dashboard::asset,

@@ -12,7 +12,7 @@ use axum::routing::{delete, get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use super::auth::{self, Need};
-use super::{dashboard, json, manage, metrics, openapi, report};
+use super::{dashboard, forecast, json, manage, metrics, openapi, report};
 use crate::config::ApiConfig;
 use crate::reload::MAX_UPLOAD_BYTES;
 use crate::reload::ReloadHandle;
@@ -50,6 +50,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/status", get(json::status))
         .route("/api/v1/reloads", get(manage::reloads))
         .route("/api/v1/report", get(report::report))
+        .route("/api/v1/forecast", get(forecast::forecast))
+        .route("/api/v1/best-window", get(forecast::best_window))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route_layer(from_fn_with_state(
             (state.clone(), Need::Read),

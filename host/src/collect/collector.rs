@@ -80,6 +80,8 @@ pub(super) struct Mirror {
     pub plugin_errors: HashMap<String, Option<String>>,
     pub synced: bool,
     pub locations: LocationIndex,
+    /// Each location's latest intensity forecast, by location key.
+    pub forecasts: BTreeMap<String, carbonaut_model::IntensityForecast>,
 }
 
 impl Collector {
@@ -408,6 +410,7 @@ impl Collector {
             environment_error: m.environment_error.clone(),
             accounts: m.accounts.clone(),
             pue: self.plan.footprint.pue.clone(),
+            forecasts: m.forecasts.clone(),
             plugins,
             providers: self.provider_statuses(),
             shard: self.plan.shard_status(),

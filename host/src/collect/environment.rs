@@ -53,6 +53,8 @@ impl Collector {
             .map(|q| q.id.clone())
             .collect();
         let held = split.held.len();
+        let forecast_queries: Vec<LocationQuery> =
+            split.batch.iter().chain(&split.alone).cloned().collect();
         if due.is_empty() {
             // Every location is waiting out a refusal: nothing to ask, nothing changed.
             tracing::debug!(held, "every location is waiting out a refusal");
@@ -82,6 +84,7 @@ impl Collector {
             None => self.mirror.environment_error = None,
         }
         tracing::debug!(locations = due.len() + held, held, "energy mix collected");
+        self.collect_forecasts(&env, forecast_queries).await;
         self.publish().await;
         self.telemetry
             .record_stage("environment", stage_started.elapsed().as_secs_f64());

@@ -436,6 +436,29 @@ fn totals_and_the_rest(s: &Snapshot, resources: &[Row], e: &mut Exposition) {
             );
         }
     }
+    let name = "carbonaut_location_carbon_intensity_forecast_grams_per_kilowatt_hour";
+    e.family(
+        name,
+        "gauge",
+        "The environment provider's forecast of a location's grid intensity (gCO2eq/kWh) 1, 6 \
+         and 24 hours after this collection.",
+    );
+    for (location, forecast) in &s.forecasts {
+        for (horizon, hours) in [("1h", 1), ("6h", 6), ("24h", 24)] {
+            let at = s.taken_at_ms + hours * 3_600_000;
+            if let Some(p) = forecast
+                .points
+                .iter()
+                .find(|p| p.starts_at <= at && at < p.starts_at + p.duration_ms)
+            {
+                e.sample(
+                    name,
+                    &[("location", location), ("horizon", horizon)],
+                    p.carbon_intensity,
+                );
+            }
+        }
+    }
     e.family(
         "carbonaut_location_energy_mix_ratio",
         "gauge",

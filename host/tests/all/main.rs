@@ -20,6 +20,7 @@ mod e2e_quickstart;
 mod fake_api;
 mod floors;
 mod footprint;
+mod forecasts;
 mod fuzz;
 mod gcp;
 mod grid_providers;

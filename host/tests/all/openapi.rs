@@ -92,6 +92,8 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         [
             "DELETE /api/v1/plugins/{name}",
             "GET /",
+            "GET /api/v1/best-window",
+            "GET /api/v1/forecast",
             "GET /api/v1/openapi.json",
             "GET /api/v1/plugins",
             "GET /api/v1/plugins/{name}",
