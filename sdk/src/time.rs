@@ -170,6 +170,50 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
+/// A UTC date and time of day, to the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+/// The UTC date and time of `ms` (milliseconds since the Unix epoch; leap seconds do not
+/// exist in it), for APIs that want times in a form of their own (AWS's `20261206T142000Z`).
+pub fn civil(ms: TimestampMs) -> Civil {
+    let seconds = ms / 1000;
+    let rest = seconds % 86_400;
+    // Howard Hinnant's `civil_from_days`, the inverse of `days_from_civil` below.
+    let z = (seconds / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    Civil {
+        year: yoe + era * 400 + i64::from(month <= 2),
+        month: month as u32,
+        day: (doy - (153 * mp + 2) / 5 + 1) as u32,
+        hour: (rest / 3600) as u32,
+        minute: (rest / 60 % 60) as u32,
+        second: (rest % 60) as u32,
+    }
+}
+
+/// `2026-12-06T14:05:00Z`: `ms` as an RFC 3339 UTC timestamp, to the second (what most APIs
+/// want in a query's time range; [`parse_rfc3339_ms`] reads it back).
+pub fn format_rfc3339_ms(ms: TimestampMs) -> String {
+    let c = civil(ms);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
 /// Days from 1970-01-01 to the given date of the proleptic Gregorian calendar (Howard
 /// Hinnant's `days_from_civil`).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
@@ -185,6 +229,16 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formatted_timestamps_read_back() {
+        assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00Z");
+        // `date -u -d @1709210096` is 2024-02-29 12:34:56.
+        assert_eq!(format_rfc3339_ms(1_709_210_096_789), "2024-02-29T12:34:56Z");
+        for ms in [951_782_400_000u64, 1_704_067_199_000, 4_102_444_800_000] {
+            assert_eq!(parse_rfc3339_ms(&format_rfc3339_ms(ms)), Ok(ms));
+        }
+    }
 
     #[test]
     fn utc_and_offsets_land_on_the_same_instant() {

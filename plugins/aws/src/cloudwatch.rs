@@ -12,7 +12,7 @@ use carbonaut_sdk::{ProviderError, time};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Client, Service};
-use crate::{clock, xml};
+use crate::xml;
 
 /// GetMetricData takes at most 500 metric queries a request.
 pub const MAX_QUERIES: usize = 500;
@@ -41,8 +41,14 @@ pub fn cpu_utilisation(
     let mut readings = BTreeMap::new();
     for batch in instances.chunks(MAX_QUERIES) {
         let mut params = vec![
-            ("StartTime".to_owned(), clock::iso8601(start)),
-            ("EndTime".to_owned(), clock::iso8601(end)),
+            (
+                "StartTime".to_owned(),
+                carbonaut_sdk::time::format_rfc3339_ms(start),
+            ),
+            (
+                "EndTime".to_owned(),
+                carbonaut_sdk::time::format_rfc3339_ms(end),
+            ),
             ("ScanBy".to_owned(), "TimestampDescending".to_owned()),
         ];
         for (i, id) in batch.iter().enumerate() {

@@ -14,7 +14,6 @@ mod config;
 mod monitor;
 mod regions;
 mod resource;
-mod rfc3339;
 
 use std::collections::BTreeMap;
 

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{self, Action};
 use crate::config::Config;
-use crate::rfc3339;
 
 const METRICS_API: &str = "2023-10-01";
 /// Azure publishes a minute's platform metrics within about three minutes: the window reaches
@@ -125,8 +124,8 @@ fn fetch(
         grain(config.utilization_ms),
         encode_component(&format!(
             "{}/{}",
-            rfc3339::format(start),
-            rfc3339::format(now)
+            carbonaut_sdk::time::format_rfc3339_ms(start),
+            carbonaut_sdk::time::format_rfc3339_ms(now)
         )),
         encode_component("Microsoft.ResourceId eq '*'"),
     );

@@ -15,7 +15,6 @@ mod jwt;
 mod monitoring;
 mod regions;
 mod resource;
-mod rfc3339;
 
 use std::collections::BTreeMap;
 

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{self, Action};
 use crate::config::Config;
-use crate::rfc3339;
 
 const METRIC: &str = "compute.googleapis.com/instance/cpu/utilization";
 /// Google publishes a point up to 240 s after it was sampled: the window reaches that far
@@ -107,8 +106,8 @@ fn fetch(
          &aggregation.alignmentPeriod={}s&aggregation.perSeriesAligner=ALIGN_MEAN&view=FULL",
         config.monitoring_base,
         encode_component(&filter),
-        encode_component(&rfc3339::format(start)),
-        encode_component(&rfc3339::format(now)),
+        encode_component(&carbonaut_sdk::time::format_rfc3339_ms(start)),
+        encode_component(&carbonaut_sdk::time::format_rfc3339_ms(now)),
         config.utilization_ms / 1000,
     );
     let mut readings = BTreeMap::new();

@@ -549,6 +549,11 @@ fn embodied_is_possible(m: &EmbodiedShare) -> bool {
         && m.lifetime_hours.is_none_or(|h| h.is_finite() && h >= 1.0)
 }
 
+/// Points one forecast may hold: four weeks of quarter hours. The list length of an answer
+/// is bounded by the call's item limit; the points inside each item are bounded here, as a
+/// snapshot copy of them is kept per location.
+pub const MAX_FORECAST_POINTS: usize = 28 * 24 * 4;
+
 /// Forecasts of one call: at most one per asked location, for the zone asked, generated no
 /// later than the clock allows, points in time order and not overlapping with intensities in
 /// range (else the forecast is dropped).
@@ -576,6 +581,7 @@ pub fn forecasts(
         } else if f.generated_at > rules.now_ms.saturating_add(SAMPLE_FUTURE_MS) {
             Some(Reason::TimestampFuture)
         } else if !in_order
+            || f.points.len() > MAX_FORECAST_POINTS
             || f.points.iter().any(|p| {
                 p.duration_ms == 0
                     || !(p.carbon_intensity.is_finite()

@@ -397,4 +397,14 @@ fn forecasts_must_be_in_order_and_in_range() {
     );
     assert_eq!(checked.rejected().count(Reason::Forecast), 2);
     assert_eq!(checked.into_items(), vec![good]);
+
+    // More points than four weeks of quarter hours: refused, not kept per location.
+    let endless = forecast(
+        "d",
+        (0..=MAX_FORECAST_POINTS as u64)
+            .map(|i| point(NOW + i * 3_600_000, 100.0))
+            .collect(),
+    );
+    let checked = forecasts(vec![endless], &[query("d")], &rules());
+    assert_eq!(checked.rejected().count(Reason::Forecast), 1);
 }
