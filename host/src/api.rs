@@ -2,6 +2,7 @@
 //! read the current snapshot; nothing here calls a plugin.
 
 mod auth;
+mod carbon_aware;
 mod dashboard;
 mod error;
 mod forecast;

@@ -49,6 +49,8 @@ pub struct Config {
     /// The file path as given, or [`QUICKSTART_SOURCE`]; error messages start with it.
     pub source: String,
     pub listen: SocketAddr,
+    /// Where the Carbon Aware SDK-compatible routes are served: `""` (the root) or `/a/b`.
+    pub carbon_aware_prefix: String,
     pub plugin_dir: PathBuf,
     pub state_dir: PathBuf,
     pub intervals: Intervals,
@@ -101,6 +103,8 @@ pub struct ApiConfig {
     pub auth: AuthConfig,
     /// `[reports] label_keys`: the labels a report may group by.
     pub label_keys: Vec<String>,
+    /// `[server] carbon_aware_prefix`, read when the routes are built (at start).
+    pub carbon_aware_prefix: String,
 }
 
 impl ApiConfig {
@@ -108,6 +112,7 @@ impl ApiConfig {
         ApiConfig {
             auth: config.auth.clone(),
             label_keys: config.reports.label_keys.clone(),
+            carbon_aware_prefix: config.carbon_aware_prefix.clone(),
         }
     }
 }
@@ -241,6 +246,9 @@ pub struct AccountConfig {
 pub struct EnvironmentConfig {
     /// A provider instance name.
     pub provider: String,
+    /// The provider instance asked for intensity forecasts, when not `provider` (a live
+    /// intensity from one source, forecasts from another).
+    pub forecast: Option<String>,
     /// A resource's region (or country) → the grid zone asked for.
     pub zones: BTreeMap<String, String>,
 }
@@ -252,6 +260,7 @@ struct Positions {
     account_discovery: BTreeMap<String, Position>,
     account_resource_metrics: BTreeMap<String, Position>,
     environment_provider: Option<Position>,
+    forecast_provider: Option<Position>,
     estimation_provider: Option<Position>,
     /// Provider → setting key → where the key was written.
     provider_settings: BTreeMap<String, BTreeMap<String, Position>>,

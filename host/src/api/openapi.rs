@@ -2,10 +2,11 @@
 //! response types, served at `/api/v1/openapi.json`.
 
 use axum::Json;
+use axum::extract::State;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{dashboard, forecast, json, manage, metrics, report, router};
+use super::{AppState, carbon_aware, dashboard, forecast, json, manage, metrics, report, router};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +29,12 @@ use super::{dashboard, forecast, json, manage, metrics, report, router};
         report::report,
         forecast::forecast,
         forecast::best_window,
+        carbon_aware::by_location,
+        carbon_aware::by_locations,
+        carbon_aware::best_by_locations,
+        carbon_aware::current_forecasts,
+        carbon_aware::average_intensity,
+        carbon_aware::average_intensity_batch,
         document,
         dashboard::index,
         dashboard::asset,
@@ -100,6 +107,22 @@ impl Modify for BearerAuth {
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", security(("bearer" = [])), responses((status = 200, description = "OpenAPI 3.1 JSON")))]
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document(State(state): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+    let mut doc = ApiDoc::openapi();
+    // The Carbon Aware SDK routes are documented at the root and served under
+    // `[server] carbon_aware_prefix`.
+    let prefix = carbonaut_model::sync::read(&state.config)
+        .carbon_aware_prefix
+        .clone();
+    if !prefix.is_empty() {
+        let paths = std::mem::take(&mut doc.paths.paths);
+        doc.paths.paths = paths
+            .into_iter()
+            .map(|(path, item)| match path.starts_with("/emissions/") {
+                true => (format!("{prefix}{path}"), item),
+                false => (path, item),
+            })
+            .collect();
+    }
+    Json(doc)
 }

@@ -12,7 +12,7 @@ use axum::routing::{delete, get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use super::auth::{self, Need};
-use super::{dashboard, forecast, json, manage, metrics, openapi, report};
+use super::{carbon_aware, dashboard, forecast, json, manage, metrics, openapi, report};
 use crate::config::ApiConfig;
 use crate::reload::MAX_UPLOAD_BYTES;
 use crate::reload::ReloadHandle;
@@ -34,6 +34,9 @@ pub struct AppState {
 }
 
 pub fn app(state: AppState) -> Router {
+    let prefix = carbonaut_model::sync::read(&state.config)
+        .carbon_aware_prefix
+        .clone();
     let open = Router::new()
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(healthz))
@@ -53,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/forecast", get(forecast::forecast))
         .route("/api/v1/best-window", get(forecast::best_window))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .merge(carbon_aware::routes(&prefix))
         .route_layer(from_fn_with_state(
             (state.clone(), Need::Read),
             auth::require,

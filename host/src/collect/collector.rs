@@ -24,6 +24,7 @@ use crate::vitals::Vitals;
 use carbonaut_model::ResourceSample;
 use carbonaut_model::clock::now_ms;
 use carbonaut_plugins::Plugin;
+use carbonaut_store::forecasts::ForecastStore;
 use carbonaut_store::state::{
     Counters, Departed, LoadReport, ResourceId, StateStore, Topology, WriteGate,
 };
@@ -147,6 +148,12 @@ impl Collector {
             carbonaut_store::history::HistoryStore::new(store.history_tree()?),
             plan.reports.clone(),
         );
+        let forecasts = ForecastStore::new(store.forecast_tree()?)
+            .load(now_ms())
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "the stored forecasts cannot be read; waiting for new ones");
+                BTreeMap::new()
+            });
         let gate = WriteGate::new(store.clone(), Arc::new(Vitals::default()));
         let mut collector = Collector {
             history,
@@ -161,6 +168,7 @@ impl Collector {
                 counters,
                 departed,
                 accounts,
+                forecasts,
                 ..Mirror::default()
             },
             plugins,

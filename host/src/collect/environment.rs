@@ -42,6 +42,13 @@ impl Collector {
         }
         let provider = env.provider.name.clone();
         let now = now_ms();
+        // A forecast provider of its own is asked about every location in use; the
+        // environment provider only about those it is asked for a mix now (not those waiting
+        // out its refusal).
+        let separate_forecasts: Option<Vec<LocationQuery>> = env
+            .forecast
+            .is_some()
+            .then(|| queries.values().cloned().collect());
         let split = self
             .mirror
             .outcomes
@@ -53,11 +60,15 @@ impl Collector {
             .map(|q| q.id.clone())
             .collect();
         let held = split.held.len();
-        let forecast_queries: Vec<LocationQuery> =
-            split.batch.iter().chain(&split.alone).cloned().collect();
+        let forecast_queries: Vec<LocationQuery> = separate_forecasts
+            .unwrap_or_else(|| split.batch.iter().chain(&split.alone).cloned().collect());
         if due.is_empty() {
-            // Every location is waiting out a refusal: nothing to ask, nothing changed.
+            // Every location is waiting out a refusal: no mix to ask, only forecasts of their own.
             tracing::debug!(held, "every location is waiting out a refusal");
+            if env.forecast.is_some() {
+                self.collect_forecasts(&env, forecast_queries).await;
+                self.publish().await;
+            }
             return;
         }
         let error: Option<String> = match self.ask_environment(&env, split).await {

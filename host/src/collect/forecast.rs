@@ -1,22 +1,25 @@
-//! Intensity forecasts (contract 0.3.0's `environment.forecast`): asked of the environment
-//! provider for the locations asked about in the same environment step, once per interval; a
-//! forecast is kept until a later-generated one for its location supersedes it.
+//! Intensity forecasts (contract 0.3.0's `environment.forecast`): asked once per environment
+//! step of the forecast provider (`[environment] forecast`, else the environment provider) for
+//! the locations in use. A forecast is kept, in memory and in the state database, until a
+//! later-generated one for its location supersedes it; so a restart serves the last forecasts
+//! at once, and a provider that caches (its quota) is not asked again for them.
 
 use std::time::Instant;
 
 use super::collector::Collector;
 use super::plan::EnvironmentPlan;
-use carbonaut_model::LocationQuery;
+use carbonaut_model::{IntensityForecast, LocationQuery};
+use carbonaut_store::forecasts::ForecastStore;
 
 impl Collector {
-    /// Asks `env`'s provider for forecasts of `queries` and keeps the newer ones. A failure is
-    /// logged and counted; the last forecasts stay.
+    /// Asks the forecast provider for forecasts of `queries` and keeps the newer ones. A
+    /// failure is logged and counted; the last forecasts stay.
     pub(super) async fn collect_forecasts(
         &mut self,
         env: &EnvironmentPlan,
         queries: Vec<LocationQuery>,
     ) {
-        let provider = &env.provider;
+        let provider = env.forecast.as_ref().unwrap_or(&env.provider);
         let Ok(plugin) = provider.plugin() else {
             return;
         };
@@ -28,24 +31,45 @@ impl Collector {
             })
             .await;
         Collector::observe(&self.telemetry, plugin.name(), "forecast", started, &result);
-        match result {
+        let forecasts = match result {
             Ok(checked) => {
                 let (forecasts, rejected) = checked.into_parts();
                 self.telemetry
                     .record_rejections(&provider.name, plugin.name(), &rejected);
-                for forecast in forecasts {
-                    let kept = self.mirror.forecasts.get(&forecast.location_id);
-                    if kept.is_none_or(|k| k.generated_at <= forecast.generated_at) {
-                        self.mirror
-                            .forecasts
-                            .insert(forecast.location_id.clone(), forecast);
-                    }
-                }
+                forecasts
             }
             Err(error) => {
                 tracing::warn!(provider = %provider.name, %error, "collecting forecasts failed; keeping the last ones");
                 self.telemetry.record_failure("*", "forecast");
+                return;
             }
+        };
+        let newer: Vec<IntensityForecast> = forecasts
+            .into_iter()
+            .filter(|f| {
+                self.mirror
+                    .forecasts
+                    .get(&f.location_id)
+                    .is_none_or(|kept| kept.generated_at <= f.generated_at && kept != f)
+            })
+            .collect();
+        if newer.is_empty() {
+            return;
         }
+        for f in &newer {
+            self.mirror
+                .forecasts
+                .insert(f.location_id.clone(), f.clone());
+        }
+        // Kept only for a restart: a failed write loses nothing served now, and is logged and
+        // counted by the gate like any other.
+        let timeout = self.plan.state.write_timeout;
+        let _ = self
+            .gate
+            .write("forecasts", timeout, move |store| {
+                ForecastStore::new(store.forecast_tree()?)
+                    .save(newer.iter().map(|f| (f.location_id.as_str(), f)))
+            })
+            .await;
     }
 }

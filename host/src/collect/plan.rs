@@ -74,6 +74,8 @@ pub struct AccountPlan {
 #[derive(Clone)]
 pub struct EnvironmentPlan {
     pub provider: ProviderInstance,
+    /// Asked for intensity forecasts instead of `provider` (`[environment] forecast`).
+    pub forecast: Option<ProviderInstance>,
     /// Region, zone or country → grid zone, from the operator's config.
     pub zones: BTreeMap<String, String>,
 }
@@ -208,6 +210,7 @@ impl Plan {
             None => None,
             Some(e) => Some(EnvironmentPlan {
                 provider: instance(&e.provider)?,
+                forecast: e.forecast.as_deref().map(instance).transpose()?,
                 zones: e.zones.clone(),
             }),
         };

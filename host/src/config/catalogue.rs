@@ -65,6 +65,14 @@ pub(super) fn check(
             ProviderKind::Environment,
             positions.environment_provider.unwrap_or(Position::START),
         ));
+        if let Some(forecast) = &environment.forecast {
+            uses.push((
+                "[environment] forecast".to_owned(),
+                forecast,
+                ProviderKind::Environment,
+                positions.forecast_provider.unwrap_or(Position::START),
+            ));
+        }
     }
     if let Some(estimation) = &config.footprint.estimation {
         uses.push((

@@ -104,6 +104,8 @@ pub(super) struct RawServer {
     pub listen: Option<Spanned<String>>,
     pub tls: Option<RawTls>,
     pub shutdown_timeout: Option<Spanned<String>>,
+    /// Where the Carbon Aware SDK-compatible routes are served (`/emissions/...`).
+    pub carbon_aware_prefix: Option<Spanned<String>>,
 }
 
 /// `[state]`: how long a write to the state directory may take, and how long writes may fail
@@ -167,6 +169,8 @@ pub(super) struct RawProvider {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEnvironment {
     pub provider: Spanned<String>,
+    /// Where intensity forecasts come from, when not from `provider`.
+    pub forecast: Option<Spanned<String>>,
     #[serde(default)]
     pub zones: BTreeMap<String, String>,
 }

@@ -48,6 +48,11 @@ pub(super) fn build(
         cert: base_dir.join(t.cert),
         key: base_dir.join(t.key),
     });
+    let carbon_aware_prefix = raw
+        .server
+        .carbon_aware_prefix
+        .map(|p| c.carbon_aware_prefix(&p))
+        .unwrap_or_default();
     let intervals = c.intervals(&raw.intervals);
     let state = c.state(&raw.state);
     let shutdown_timeout = c.interval(
@@ -102,8 +107,15 @@ pub(super) fn build(
             "[environment] names provider".to_owned()
         });
         positions.environment_provider = Some(c.at(e.provider.span()));
+        if let Some(forecast) = &e.forecast {
+            c.reference(&providers, forecast, || {
+                "[environment] forecast names provider".to_owned()
+            });
+            positions.forecast_provider = Some(c.at(forecast.span()));
+        }
         EnvironmentConfig {
             provider: e.provider.into_inner(),
+            forecast: e.forecast.map(Spanned::into_inner),
             zones: e.zones,
         }
     });
@@ -154,6 +166,7 @@ pub(super) fn build(
         auth,
         source: source.to_owned(),
         listen,
+        carbon_aware_prefix,
         plugin_dir: base_dir.join(raw.paths.plugin_dir),
         state_dir: base_dir.join(raw.paths.state_dir),
         intervals,
@@ -215,6 +228,39 @@ impl Checker<'_> {
             clients: self.clients(raw.clients, have_client_ca),
             jwt: raw.jwt.map(|j| self.jwt(j, base_dir)),
         }
+    }
+
+    /// `""` (the root) or `/a/b`: segments of URL-safe characters, no trailing slash, so
+    /// `{prefix}/emissions/bylocation` is one route and cannot shadow another.
+    fn carbon_aware_prefix(&mut self, prefix: &Spanned<String>) -> String {
+        let text = prefix.get_ref().trim_end_matches('/');
+        let segment_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+        };
+        let reserved = ["api", "metrics", "healthz", "readyz", "dashboard"];
+        let mut segments = text.split('/').skip(1);
+        let ok = text.is_empty()
+            || (text.starts_with('/')
+                && segments.clone().all(segment_ok)
+                && segments
+                    .next()
+                    .is_none_or(|first| !reserved.contains(&first)));
+        if ok {
+            return text.to_owned();
+        }
+        self.report.push(
+            self.at(prefix.span()),
+            format!(
+                "carbon_aware_prefix `{}` is not a URL path like `/carbon-aware`",
+                prefix.get_ref()
+            ),
+            "write `/` followed by letters, digits and `-._~`, segments separated by `/`, not \
+             starting with /api, /metrics, /healthz, /readyz or /dashboard; or `/` to serve at \
+             the root",
+        );
+        String::new()
     }
 
     fn listen(&mut self, listen: &Spanned<String>) -> SocketAddr {

@@ -229,9 +229,12 @@ impl Reloader {
             if config.listen != self.config.listen
                 || config.state_dir != self.config.state_dir
                 || config.tls != self.config.tls
+                || config.carbon_aware_prefix != self.config.carbon_aware_prefix
             {
                 items.push(
-                    "listen, state_dir and tls changes take effect at the next restart".into(),
+                    "listen, carbon_aware_prefix, state_dir and tls changes take effect at the \
+                     next restart"
+                        .into(),
                 );
             }
             // The pruner and the state were set up for the running shard: keep it.

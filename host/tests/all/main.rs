@@ -8,6 +8,7 @@ mod auth;
 mod aws;
 mod azure;
 mod capabilities;
+mod carbon_aware;
 mod cli_author;
 mod cli_config;
 mod cli_inspect;

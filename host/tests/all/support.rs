@@ -148,6 +148,14 @@ impl Daemon {
         reqwest::blocking::get(self.url(path)).expect("HTTP request")
     }
 
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::blocking::Response {
+        reqwest::blocking::Client::new()
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .expect("HTTP request")
+    }
+
     /// Polls `path` until `check` accepts its body, for at most `secs` seconds.
     pub fn wait_for(&self, path: &str, secs: u64, check: impl Fn(&str) -> bool) -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);

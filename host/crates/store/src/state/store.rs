@@ -170,6 +170,11 @@ impl StateStore {
         Ok(self.db.open_tree("cluster")?)
     }
 
+    /// The tree of the latest intensity forecasts (`crate::forecasts`).
+    pub fn forecast_tree(&self) -> Result<sled::Tree, StateError> {
+        Ok(self.db.open_tree("forecasts")?)
+    }
+
     /// The tree of the history rollups (`crate::history`), flushed with the counters.
     pub fn history_tree(&self) -> Result<sled::Tree, StateError> {
         Ok(self.db.open_tree("history")?)
