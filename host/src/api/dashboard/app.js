@@ -540,14 +540,14 @@
     const f = forecasts;
     const named = f.locations.filter((l) => f.answers.get(l));
     const capped = f.total > f.locations.length
-      ? `the ${f.locations.length} locations with the most resources, of ${f.total}; `
+      ? `showing the ${f.locations.length} locations with the most resources of ${f.total}; `
       : "";
     $("forecast-note").textContent =
       f.total === 0 ? "" : `${capped}g/kWh, local time; asked at ${localTime(f.at)}, again each minute`;
     const none = $("forecast-none");
     none.hidden = named.length > 0;
     none.textContent =
-      f.total === 0 ? "No location is in use yet." : f.failed.size ? "No forecast could be read." : NO_FORECAST;
+      f.total === 0 ? "No location is in use yet." : f.failed.size ? "No forecast could be read: see the table." : NO_FORECAST;
     showBest(f);
 
     // Hour by hour (or whatever steps the provider gives): the union of every start, and each
@@ -609,6 +609,9 @@
 
     const el = $("forecast-chart");
     el.hidden = named.length === 0;
+    // With no forecast at all, the note says it once, not a row per location (but the
+    // table stays for the reasons of forecasts that could not be read).
+    $("forecast-locations").hidden = named.length === 0 && f.failed.size === 0;
     $("forecast-points").closest("details").hidden = named.length === 0;
     if (named.length === 0) {
       if (forecastPlot) forecastPlot.destroy();
