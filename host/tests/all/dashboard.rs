@@ -3,7 +3,10 @@
 //! protocol by `dashboard/browse.mjs`, on Node with no package) first meets the token prompt, then opens the page with
 //! a read token and lets it refresh in real time. Every DOM it drew is compared with what the
 //! JSON API served for the same snapshot (matched by the snapshot's `taken_at_ms`), and a
-//! screenshot of the page is saved as `target/tmp/dashboard.png`.
+//! screenshot of the page is saved as `target/tmp/dashboard.png`. Its forecast section is
+//! drawn from mock-grid's forecasts (`target/tmp/dashboard-forecast.png`) and compared with
+//! the `/api/v1/forecast` and `/api/v1/best-window` answers the browser received; with
+//! static-grid, which forecasts nothing, it says so.
 
 use std::collections::HashMap;
 use std::io::BufRead as _;
@@ -24,7 +27,9 @@ const BROWSE: &str = concat!(
     "/tests/all/dashboard/browse.mjs"
 );
 
-fn config(plugin_dir: &Path, state_dir: &Path) -> String {
+/// The demo's configuration, its environment from the `grid` plugin (`static-grid` or
+/// `mock-grid`).
+fn config(plugin_dir: &Path, state_dir: &Path, grid: &str) -> String {
     let digest = |t: &str| hex::encode(Sha256::digest(t.as_bytes()));
     format!(
         r#"
@@ -43,7 +48,7 @@ plugin = "mock-cloud"
 plugin = "mock-meter"
 settings = {{ mode = "counter" }}
 [providers.grid]
-plugin = "static-grid"
+plugin = "{grid}"
 [providers.broken]
 plugin = "trapping"
 
@@ -87,13 +92,13 @@ fn browser() -> (PathBuf, PathBuf) {
     )
 }
 
-/// Runs `browse.mjs` on `url` for `seconds` (answering /api/v1/report from `report` when
-/// given); calls `meanwhile` until it exits; returns the JSON lines it printed.
+/// Runs `browse.mjs` on `url` for `seconds` (with the `canned` answers of that file when
+/// given: see browse.mjs); calls `meanwhile` until it exits; returns the JSON lines it printed.
 pub(crate) fn browse(
     url: &str,
     seconds: u32,
     screenshot: &Path,
-    report: Option<&Path>,
+    canned: Option<&Path>,
     mut meanwhile: impl FnMut(),
 ) -> Vec<Value> {
     let (chromium, node) = browser();
@@ -103,7 +108,7 @@ pub(crate) fn browse(
         .arg(url)
         .arg(seconds.to_string())
         .arg(screenshot)
-        .args(report)
+        .args(canned)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -401,16 +406,23 @@ fn check_page(html: &str, served: &Served) -> bool {
     })
 }
 
-/// The demo of these tests, started; the temp folders live as long as it.
-fn start() -> (Daemon, tempfile::TempDir, tempfile::TempDir) {
+/// The demo of these tests with its environment from `grid`, started; the temp folders live
+/// as long as it.
+fn start(grid: &str) -> (Daemon, tempfile::TempDir, tempfile::TempDir) {
     let plugins = tempfile::tempdir().expect("plugin dir");
-    for p in [MOCK_CLOUD, MOCK_METER, STATIC_GRID, TRAPPING] {
+    let grid_plugin = if grid == "mock-grid" {
+        MOCK_GRID
+    } else {
+        STATIC_GRID
+    };
+    for p in [MOCK_CLOUD, MOCK_METER, grid_plugin, TRAPPING] {
         let name = Path::new(p).file_name().expect("file name");
         std::fs::copy(p, plugins.path().join(name)).expect("copy plugin");
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("dashboard.toml");
-    std::fs::write(&file, config(plugins.path(), &dir.path().join("state"))).expect("write");
+    let config = config(plugins.path(), &dir.path().join("state"), grid);
+    std::fs::write(&file, config).expect("write");
     let daemon = Daemon::start(&["--config", file.to_str().expect("utf-8")]);
     daemon.wait_for("/metrics", 60, |t| {
         metric_value(t, "carbonaut_resource_emissions_grams_total", "resource=")
@@ -421,7 +433,7 @@ fn start() -> (Daemon, tempfile::TempDir, tempfile::TempDir) {
 
 #[test]
 fn the_dashboard_shows_what_the_api_serves_in_a_real_browser() {
-    let (daemon, _plugins, _dir) = start();
+    let (daemon, _plugins, _dir) = start("static-grid");
     // One reload for the reloads table.
     let reload = reqwest::blocking::Client::new()
         .post(daemon.url("/api/v1/reload"))
@@ -534,6 +546,22 @@ fn the_dashboard_shows_what_the_api_serves_in_a_real_browser() {
             .any(|r| r[1].text == "api" && r[2].text == outcome),
         "{reloads:?}"
     );
+    // static-grid forecasts nothing: the forecast section says so, with no empty chart.
+    let (none, text) = shown(html, "forecast-none");
+    assert!(
+        !element(html, "forecast-none").0.contains("hidden") && none.is_none(),
+        "{html}"
+    );
+    assert!(
+        text.contains("No forecast: the environment provider gives none; mock-grid"),
+        "{text}"
+    );
+    assert!(element(html, "forecast-chart").0.contains("hidden"));
+    assert!(!html.contains("Best window for"), "{html}");
+    assert!(
+        element(html, "forecast-locations").0.contains("hidden"),
+        "no table of locations that all have none"
+    );
     let png = std::fs::read(&screenshot).expect("the screenshot");
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 20_000,
@@ -570,7 +598,7 @@ fn report_answer(group_by: &str, rows: Vec<Value>, estimated_share: f64) -> Valu
 /// resources and locations; the page must draw history from them instead of the snapshot.
 #[test]
 fn the_dashboard_draws_the_report_api_in_its_agreed_shape() {
-    let (daemon, _plugins, dir) = start();
+    let (daemon, _plugins, dir) = start("static-grid");
     let topology = get(&daemon, "/api/v1/topology").expect("topology");
     let status = get(&daemon, "/api/v1/status").expect("status");
     let hours = [
@@ -620,7 +648,8 @@ fn the_dashboard_draws_the_report_api_in_its_agreed_shape() {
         "location": report_answer("location", by_location.clone(), 0.0),
     });
     let file = dir.path().join("report.json");
-    std::fs::write(&file, answers.to_string()).expect("write answers");
+    let canned = serde_json::json!({ "report": answers });
+    std::fs::write(&file, canned.to_string()).expect("write answers");
 
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let lines = browse(
@@ -712,5 +741,240 @@ fn the_dashboard_draws_the_report_api_in_its_agreed_shape() {
         f(&totals["embodied_kgco2e"]),
         "embodied",
     );
+    daemon.stop();
+}
+
+// ---- the forecast section --------------------------------------------------------------------
+
+/// The forecast and best-window answers the browser received, by URL (the last of each).
+fn served(lines: &[Value]) -> HashMap<String, (u64, Value)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let url = l["served"].as_str()?;
+            let body = serde_json::from_str(l["body"].as_str()?).unwrap_or(Value::Null);
+            Some((url.to_owned(), (l["status"].as_u64()?, body)))
+        })
+        .collect()
+}
+
+/// The one answer served for a URL containing `part`.
+fn served_for<'a>(served: &'a HashMap<String, (u64, Value)>, part: &str) -> &'a (u64, Value) {
+    let found: Vec<_> = served.iter().filter(|(u, _)| u.contains(part)).collect();
+    assert_eq!(found.len(), 1, "one answer for {part}: {:?}", served.keys());
+    found[0].1
+}
+
+/// Checks the chart's series, the hour-by-hour table and the best window against what the
+/// browser was served; returns the locations charted.
+fn check_forecast(html: &str, served: &HashMap<String, (u64, Value)>) -> Vec<String> {
+    assert!(
+        element(html, "forecast-none").0.contains("hidden"),
+        "no 'no forecast' note when there are forecasts"
+    );
+    let (chart, rest) = element(html, "forecast-chart");
+    assert!(!chart.contains("hidden"), "{chart}");
+    assert!(
+        rest.trim_start().starts_with("<div class=\"uplot"),
+        "a uPlot chart"
+    );
+    let charted: Vec<String> = attribute(chart, "data-series")
+        .expect("data-series")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    // Each series in the chart's legend, in order.
+    let legend = &rest[..rest.find("</table>").expect("the legend")];
+    let labels: Vec<&str> = legend
+        .split("<div class=\"u-label\">")
+        .skip(1)
+        .map(|l| &l[..l.find('<').expect("label end")])
+        .collect();
+    assert_eq!(
+        labels[1..],
+        charted.iter().map(String::as_str).collect::<Vec<_>>()[..]
+    );
+
+    let table = rows(html, "forecast-points");
+    for (k, location) in charted.iter().enumerate() {
+        let (status, answer) = served_for(served, &format!("location={location}&"));
+        assert_eq!(*status, 200);
+        let points = answer["points"].as_array().expect("points");
+        assert!((24..=25).contains(&points.len()), "{answer}");
+        for p in points {
+            let start = p["start"].as_str().expect("start");
+            let row = table
+                .iter()
+                .find(|r| r[0].title.as_deref() == Some(start))
+                .unwrap_or_else(|| panic!("no row for {start}"));
+            assert_eq!(
+                row[k + 1].value,
+                p["carbon_intensity"].as_f64(),
+                "{location} at {start}"
+            );
+        }
+    }
+
+    let (status, best) = served_for(served, "/api/v1/best-window?");
+    assert_eq!(*status, 200, "{best}");
+    assert_eq!(
+        shown(html, "best-location").1,
+        best["location"].as_str().expect("location")
+    );
+    assert_eq!(
+        attribute(element(html, "best-start").0, "datetime").as_deref(),
+        best["start"].as_str()
+    );
+    assert_eq!(
+        attribute(element(html, "best-end").0, "datetime").as_deref(),
+        best["end"].as_str()
+    );
+    // The saving is shown only when there is one.
+    let saves = f(&best["saving_g_per_kwh"]) > 0.0;
+    for (id, field) in [
+        ("best-mean", "mean_intensity"),
+        ("best-now", "now_mean_intensity"),
+        ("best-saving", "saving_g_per_kwh"),
+        ("best-share", "saving_share"),
+    ] {
+        if !saves && (id == "best-saving" || id == "best-share") {
+            assert!(
+                !html.contains(&format!("id=\"{id}\"")),
+                "{id} without a saving"
+            );
+            continue;
+        }
+        let (value, text) = shown(html, id);
+        assert_eq!(value, best[field].as_f64(), "{id}");
+        if id == "best-share" {
+            readable(text.trim_end_matches('%'), 100.0 * f(&best[field]), id);
+        } else {
+            readable(&text, f(&best[field]), id);
+        }
+    }
+    assert_eq!(
+        shown(html, "best-baseline").1,
+        charted[0],
+        "saving against the first"
+    );
+    charted
+}
+
+#[test]
+fn the_dashboard_draws_the_forecast_and_the_best_window_in_a_real_browser() {
+    let (daemon, _plugins, dir) = start("mock-grid");
+    daemon.wait_for("/metrics", 60, |t| {
+        !series(
+            t,
+            "carbonaut_location_carbon_intensity_forecast_grams_per_kilowatt_hour",
+        )
+        .is_empty()
+    });
+    let status = get(&daemon, "/api/v1/status").expect("status");
+    // In the page's order: most resources first.
+    let mut locations: Vec<(String, u64)> = status["locations"]
+        .as_object()
+        .expect("locations")
+        .iter()
+        .map(|(l, s)| (l.clone(), s["resources"].as_u64().unwrap_or(0)))
+        .collect();
+    locations.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let locations: Vec<String> = locations.into_iter().map(|(l, _)| l).collect();
+    assert!(locations.len() >= 2, "two locations to compare: {status}");
+
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let lines = browse(
+        &format!("{}#token={READ_TOKEN}", daemon.url("/?refresh=1")),
+        5,
+        &out.join("dashboard-forecast.png"),
+        None,
+        || {},
+    );
+    let html = lines
+        .last()
+        .and_then(|l| l["final"].as_str())
+        .expect("final DOM");
+    let answers = served(&lines);
+    // One forecast request per location and one best window, though the page refreshed
+    // every second: forecasts are asked again only after a minute.
+    assert_eq!(answers.len(), locations.len() + 1, "{:?}", answers.keys());
+    let charted = check_forecast(html, &answers);
+    assert_eq!(charted, locations, "every location has a forecast");
+    let table = rows(html, "forecast-locations");
+    assert_eq!(
+        table.iter().map(|r| r[0].text.as_str()).collect::<Vec<_>>(),
+        locations
+    );
+    assert!(
+        table.iter().all(|r| r[6].text.contains(" points, made ")),
+        "{table:?}"
+    );
+
+    // What the browser was served is what the API answers (mock-grid's curve is the same at
+    // the same hour, whenever asked), and the best window is the API's.
+    let (_, best) = served_for(&answers, "/api/v1/best-window?");
+    let ours = get(
+        &daemon,
+        &format!(
+            "/api/v1/best-window?locations={}&duration=2h&within=24h",
+            locations.join(",")
+        ),
+    )
+    .expect("best window");
+    assert_eq!(best["location"], ours["location"], "{best} against {ours}");
+    for location in &locations {
+        let (_, theirs) = served_for(&answers, &format!("location={location}&"));
+        let ours = get(
+            &daemon,
+            &format!("/api/v1/forecast?location={location}&hours=48"),
+        )
+        .expect("forecast");
+        for p in theirs["points"].as_array().expect("points") {
+            let same = ours["points"]
+                .as_array()
+                .expect("points")
+                .iter()
+                .find(|q| q["start"] == p["start"]);
+            if let Some(q) = same {
+                assert_eq!(q["carbon_intensity"], p["carbon_intensity"], "{location}");
+            }
+        }
+    }
+
+    // A location without a forecast among others (the host's 404, given by browse.mjs): listed
+    // as such, left out of the chart and of the best window.
+    let missing = locations.last().expect("a location");
+    let file = dir.path().join("no-forecast.json");
+    let canned = serde_json::json!({ "no_forecast": [missing] });
+    std::fs::write(&file, canned.to_string()).expect("write");
+    let lines = browse(
+        &format!("{}#token={READ_TOKEN}", daemon.url("/")),
+        4,
+        &out.join("dashboard-forecast-partial.png"),
+        Some(&file),
+        || {},
+    );
+    let html = lines
+        .last()
+        .and_then(|l| l["final"].as_str())
+        .expect("final DOM");
+    let answers = served(&lines);
+    let charted = check_forecast(html, &answers);
+    assert_eq!(charted, locations[..locations.len() - 1]);
+    assert_eq!(served_for(&answers, &format!("location={missing}&")).0, 404);
+    let (url, _) = answers
+        .iter()
+        .find(|(u, _)| u.contains("/api/v1/best-window?"))
+        .expect("a best window");
+    assert!(
+        url.contains(&format!("locations={}&", charted.join(","))),
+        "{url}"
+    );
+    let row = rows(html, "forecast-locations")
+        .into_iter()
+        .find(|r| r[0].text == *missing)
+        .expect("a row for the location without a forecast");
+    assert_eq!(row[6].text, "no forecast");
+    assert_eq!(row[2].value, None);
     daemon.stop();
 }

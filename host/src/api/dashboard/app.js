@@ -3,7 +3,8 @@
 // report API) the page derives what it can from the current snapshot (/api/v1/topology,
 // /api/v1/status) and charts the totals it saw since it was opened. Every value is written
 // with textContent (never as HTML) and, where it is a number, also in full precision in a
-// data-value attribute.
+// data-value attribute. The forecast section reads /api/v1/forecast per location in use and
+// /api/v1/best-window, at most once a minute (forecasts change by the hour).
 "use strict";
 (() => {
   const params = new URLSearchParams(location.search);
@@ -29,7 +30,8 @@
 
   class Unauthorized extends Error {}
 
-  async function api(path) {
+  /** GETs `path` as JSON; with `absent`, a 404 is an answer (null), not a failure. */
+  async function api(path, { absent = false } = {}) {
     const headers = { Accept: "application/json" };
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) headers.Authorization = "Bearer " + token;
@@ -38,7 +40,7 @@
       const body = await response.json().catch(() => ({}));
       throw new Unauthorized(body.error || `${path} answered ${response.status}`);
     }
-    if (response.status === 404 && path.startsWith("/api/v1/report")) return null;
+    if (response.status === 404 && absent) return null;
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
       throw new Error(`${path} answered ${response.status}: ${body.error || response.statusText}`);
@@ -233,9 +235,12 @@
     const q = (g) =>
       `/api/v1/report?from=${rfc3339(from)}&to=${rfc3339(to)}&group_by=${g}&step=${step}`;
     // Operational against embodied is a split of every row, whatever the grouping.
-    const byGroup = await api(q(group === "footprint" ? "account" : group));
+    const byGroup = await api(q(group === "footprint" ? "account" : group), { absent: true });
     if (byGroup === null) return null;
-    const [byResource, byLocation] = await Promise.all([api(q("resource")), api(q("location"))]);
+    const [byResource, byLocation] = await Promise.all([
+      api(q("resource"), { absent: true }),
+      api(q("location"), { absent: true }),
+    ]);
     return { byGroup, byResource, byLocation, step, footprint: group === "footprint" };
   }
 
@@ -394,6 +399,288 @@
     );
   }
 
+  // ---- the forecast: the next 24 hours per location, and the best window for a job ---------
+
+  /** Forecasts change by the hour: asked again after a minute, not at every refresh. */
+  const FORECAST_MS = 60e3;
+  /** ...but a location that came or went is worth asking about sooner, though not in a loop. */
+  const FORECAST_CHANGED_MS = 10e3;
+  /** One request per location at each asking: the most locations shown, with the most resources. */
+  const FORECAST_LOCATIONS = 12;
+  const JOB = { duration: "2h", within: "24h", label: "a 2-hour job" };
+  // Only mock-grid forecasts so far: name WattTime and Electricity Maps here once their
+  // plugins implement `environment.forecast` (issue 25).
+  const NO_FORECAST =
+    "No forecast: the environment provider gives none; mock-grid does (WattTime's and " +
+    "Electricity Maps' forecasts are not in yet).";
+
+  /** The last answers: {at, key, locations, total, forecasts: Map(location → answer | null),
+   * failed: Map(location → message), best, bestError}. */
+  let forecasts = null;
+
+  /** The locations in use, those with the most resources first, capped. */
+  function forecastLocations(status) {
+    const all = Object.entries(status.locations)
+      .sort((a, b) => (b[1].resources ?? 0) - (a[1].resources ?? 0) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([name]) => name);
+    return { shown: all.slice(0, FORECAST_LOCATIONS), total: all.length };
+  }
+
+  /** Asks for the forecasts when the last answers are a minute old (or the locations changed);
+   * a token refused here goes to the login like any other request. */
+  async function loadForecasts(status) {
+    const { shown, total } = forecastLocations(status);
+    const key = shown.join("\u0000");
+    const age = forecasts ? Date.now() - forecasts.at : Infinity;
+    if (age < FORECAST_MS && (key === forecasts.key || age < FORECAST_CHANGED_MS)) return;
+    const at = Date.now();
+    const answers = new Map();
+    const failed = new Map();
+    await Promise.all(
+      shown.map(async (location) => {
+        try {
+          const path = `/api/v1/forecast?location=${encodeURIComponent(location)}&hours=24`;
+          answers.set(location, await api(path, { absent: true }));
+        } catch (e) {
+          if (e instanceof Unauthorized) throw e;
+          failed.set(location, e.message);
+        }
+      }),
+    );
+    // The best window among the locations that have a forecast (one without would make the
+    // whole answer 404); the saving is against starting now in the first, the largest.
+    const withForecast = shown.filter((l) => answers.get(l));
+    let best = null, bestError = null;
+    if (withForecast.length) {
+      try {
+        const list = withForecast.map(encodeURIComponent).join(",");
+        best = await api(
+          `/api/v1/best-window?locations=${list}&duration=${JOB.duration}&within=${JOB.within}`,
+          { absent: true },
+        );
+        if (best === null) bestError = "a forecast went missing meanwhile";
+      } catch (e) {
+        if (e instanceof Unauthorized) throw e;
+        bestError = e.message;
+      }
+    }
+    forecasts = { at, key, locations: shown, total, answers, failed, best, bestError };
+  }
+
+  /** A local time people read at a glance: "14:00", or "Tue 02:00" on another day than
+   * `day` (today unless given). */
+  function localTime(ms, day = Date.now()) {
+    const d = new Date(ms);
+    const time = d.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+    return d.toDateString() === new Date(day).toDateString()
+      ? time
+      : d.toLocaleDateString([], { weekday: "short" }) + " " + time;
+  }
+
+  /** "now", "in 40 min", "in 5 h", from this moment. */
+  function fromNow(ms) {
+    const minutes = Math.round((ms - Date.now()) / 60e3);
+    if (minutes <= 1 && minutes >= -2) return "now";
+    if (minutes < 0) return `started ${-minutes} min ago`;
+    if (minutes < 60) return `in ${minutes} min`;
+    const hours = minutes / 60;
+    return `in ${hours < 10 ? Math.round(hours * 2) / 2 : Math.round(hours)} h`;
+  }
+
+  /** A child element with text (and a data-value when it is a number). */
+  function put(parent, tag, text, value, attrs = {}) {
+    const el = document.createElement(tag);
+    if (value === undefined) el.textContent = text;
+    else setNumber(el, value, text);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    parent.append(el);
+    return el;
+  }
+
+  function showBest(f) {
+    const p = $("best-window");
+    p.replaceChildren();
+    delete p.dataset.location;
+    const b = f.best;
+    if (!b) {
+      p.hidden = !f.bestError;
+      p.textContent = f.bestError ? `Best window for ${JOB.label}: none (${f.bestError}).` : "";
+      return;
+    }
+    p.hidden = false;
+    p.dataset.location = b.location;
+    const start = Date.parse(b.start), end = Date.parse(b.end);
+    p.append(`Best window for ${JOB.label}: `);
+    put(p, "strong", b.location, undefined, { id: "best-location" });
+    p.append(", ");
+    put(p, "time", localTime(start), undefined, { id: "best-start", datetime: b.start, title: utc(start) });
+    p.append("–");
+    // The end's day only when it is not the start's.
+    put(p, "time", localTime(end, start), undefined, { id: "best-end", datetime: b.end, title: utc(end) });
+    p.append(" (");
+    put(p, "span", fromNow(start), undefined, { id: "best-in" });
+    p.append("), mean ");
+    put(p, "span", num(b.mean_intensity), b.mean_intensity, { id: "best-mean" });
+    p.append(" g/kWh: ");
+    if (b.saving_g_per_kwh > 0) {
+      put(p, "span", num(b.saving_g_per_kwh), b.saving_g_per_kwh, { id: "best-saving" });
+      p.append(" g/kWh (");
+      put(p, "span", pct(b.saving_share), b.saving_share, { id: "best-share" });
+      p.append(") less than starting now in ");
+    } else {
+      p.append("no better than starting now in ");
+    }
+    put(p, "span", f.locations.find((l) => f.answers.get(l)) ?? "", undefined, { id: "best-baseline" });
+    p.append(" (");
+    put(p, "span", num(b.now_mean_intensity), b.now_mean_intensity, { id: "best-now" });
+    p.append(" g/kWh).");
+  }
+
+  let forecastPlot = null;
+  let forecastPlotKey = "";
+
+  function showForecasts() {
+    const f = forecasts;
+    const named = f.locations.filter((l) => f.answers.get(l));
+    const capped = f.total > f.locations.length
+      ? `showing the ${f.locations.length} locations with the most resources of ${f.total}; `
+      : "";
+    $("forecast-note").textContent =
+      f.total === 0 ? "" : `${capped}g/kWh, local time; asked at ${localTime(f.at)}, again each minute`;
+    const none = $("forecast-none");
+    none.hidden = named.length > 0;
+    none.textContent =
+      f.total === 0 ? "No location is in use yet." : f.failed.size ? "No forecast could be read: see the table." : NO_FORECAST;
+    showBest(f);
+
+    // Hour by hour (or whatever steps the provider gives): the union of every start, and each
+    // series' last interval closed at its end so the stepped line shows it too.
+    const starts = new Map(), ends = new Set();
+    for (const l of named) {
+      const points = f.answers.get(l).points;
+      for (const p of points) starts.set(Date.parse(p.start), p.start);
+      const last = points[points.length - 1];
+      if (last) ends.add(Date.parse(last.start) + last.duration_minutes * 60e3);
+    }
+    const times = [...starts.keys()].sort((a, b) => a - b);
+    const xs = [...new Set([...times, ...ends])].sort((a, b) => a - b);
+    const values = named.map((l) => {
+      const by = new Map(f.answers.get(l).points.map((p) => [Date.parse(p.start), p.carbon_intensity]));
+      const points = f.answers.get(l).points;
+      const last = points[points.length - 1];
+      const end = last ? Date.parse(last.start) + last.duration_minutes * 60e3 : NaN;
+      return xs.map((t) => (by.has(t) ? by.get(t) : t === end ? last.carbon_intensity : null));
+    });
+
+    fill(
+      $("forecast-locations"),
+      f.locations.map((l) => {
+        const answer = f.answers.get(l);
+        const resources = count(lastStatus?.locations[l]?.resources);
+        if (!answer) {
+          const why = f.failed.get(l);
+          return [l, resources, { value: NaN }, { value: NaN }, "", { value: NaN },
+            { text: why ? `could not be read: ${why}` : "no forecast", cls: why ? "error" : "down" }];
+        }
+        const points = answer.points;
+        const low = points.reduce((m, p) => (p.carbon_intensity < m.carbon_intensity ? p : m), points[0]);
+        const high = Math.max(...points.map((p) => p.carbon_intensity));
+        return [
+          l,
+          resources,
+          { value: points[0]?.carbon_intensity ?? NaN },
+          { value: low?.carbon_intensity ?? NaN },
+          low ? { text: `${localTime(Date.parse(low.start))} (${fromNow(Date.parse(low.start))})`, title: low.start } : "",
+          { value: points.length ? high : NaN },
+          { text: `${points.length} points, made ${utc(Date.parse(answer.generated_at))}`, cls: "up" },
+        ];
+      }),
+    );
+
+    const head = $("forecast-points").tHead.rows[0];
+    head.replaceChildren();
+    put(head, "th", "start");
+    for (const l of named) put(head, "th", `${l} g/kWh`, undefined, { class: "n" });
+    fill(
+      $("forecast-points"),
+      times.map((t) => [
+        // The start as the API wrote it, in the title.
+        { text: localTime(t), title: starts.get(t) },
+        ...values.map((v) => ({ value: v[xs.indexOf(t)] ?? NaN })),
+      ]),
+    );
+
+    const el = $("forecast-chart");
+    el.hidden = named.length === 0;
+    // With no forecast at all, the note says it once, not a row per location (but the
+    // table stays for the reasons of forecasts that could not be read).
+    $("forecast-locations").hidden = named.length === 0 && f.failed.size === 0;
+    $("forecast-points").closest("details").hidden = named.length === 0;
+    if (named.length === 0) {
+      if (forecastPlot) forecastPlot.destroy();
+      forecastPlot = null;
+      forecastPlotKey = "";
+      el.dataset.series = "";
+      return;
+    }
+    el.dataset.series = named.join(",");
+    const data = [xs.map((t) => t / 1000), ...values];
+    const width = Math.max(320, el.clientWidth || 900);
+    const key = named.join("\u0000") + "|" + width;
+    if (forecastPlot && forecastPlotKey === key) {
+      forecastPlot.setData(data);
+      return;
+    }
+    if (forecastPlot) forecastPlot.destroy();
+    forecastPlotKey = key;
+    forecastPlot = new uPlot(
+      {
+        width,
+        height: 240,
+        series: [
+          {},
+          ...named.map((l, k) => ({
+            label: l,
+            stroke: COLORS[k % COLORS.length],
+            // Past eight colours, the same ones dashed.
+            dash: k >= COLORS.length ? [6, 4] : undefined,
+            width: 2,
+            // A forecast point holds for its interval: a step at each start.
+            paths: uPlot.paths.stepped({ align: 1 }),
+            points: { show: false },
+            value: (u, v) => (v === null ? "–" : num(v)) + " g/kWh",
+          })),
+        ],
+        scales: { y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+        axes: [{}, { label: "g/kWh", size: 60 }],
+        legend: { live: true },
+        hooks: {
+          // Under the lines: the best window shaded, and now as a thin rule.
+          drawClear: [
+            (u) => {
+              const ctx = u.ctx, { top, height } = u.bbox;
+              const b = forecasts?.best;
+              if (b) {
+                const x0 = u.valToPos(Date.parse(b.start) / 1000, "x", true);
+                const x1 = u.valToPos(Date.parse(b.end) / 1000, "x", true);
+                ctx.fillStyle = "rgba(47, 125, 79, 0.13)";
+                ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
+              }
+              const now = u.valToPos(Date.now() / 1000, "x", true);
+              ctx.fillStyle = "#5f6b65";
+              ctx.fillRect(now, top, 1, height);
+            },
+          ],
+        },
+      },
+      data,
+      el,
+    );
+  }
+
+  /** The status the page drew last, for the forecast table's resource counts. */
+  let lastStatus = null;
+
   // ---- health: plugins and reloads ----------------------------------------------------------
 
   function showPlugins(plugins, status) {
@@ -476,12 +763,14 @@
     try {
       const [topology, status, plugins, reloads] = await oneSnapshot();
       const snapshot = { resources: resourcesOf(topology), status };
-      const report = await fromReport(period, group);
+      const [report] = await Promise.all([fromReport(period, group), loadForecasts(status)]);
+      lastStatus = status;
       $("login").hidden = true;
       $("main").hidden = false;
       if (report) showReport(report, snapshot);
       else showSnapshot(snapshot, group);
       $("period").disabled = !report;
+      showForecasts();
       showPlugins(plugins, status);
       showReloads(reloads);
       // While the state directory cannot be written, counters are not published: say so
@@ -522,6 +811,7 @@
   $("group").addEventListener("change", refresh);
   window.addEventListener("resize", () => {
     plotKey = "";
+    forecastPlotKey = "";
     refresh();
   });
   refresh();
