@@ -60,7 +60,7 @@ impl Collector {
             .map(|q| q.id.clone())
             .collect();
         let held = split.held.len();
-        let forecast_queries: Vec<LocationQuery> = separate_forecasts
+        let mut forecast_queries: Vec<LocationQuery> = separate_forecasts
             .unwrap_or_else(|| split.batch.iter().chain(&split.alone).cloned().collect());
         if due.is_empty() {
             // Every location is waiting out a refusal: no mix to ask, only forecasts of their own.
@@ -72,9 +72,19 @@ impl Collector {
             return;
         }
         let error: Option<String> = match self.ask_environment(&env, split).await {
-            Ok(isolated) => self
-                .record_isolated(&env, isolated, now)
-                .map(|e| e.to_string()),
+            Ok(isolated) => {
+                // A location refused just now is not asked the same provider for its
+                // forecast: the plan that refuses its figures is unlikely to forecast them,
+                // and each request may count against its quota (it is asked again with its
+                // figures after the backoff).
+                let refused: BTreeSet<&str> =
+                    isolated.refused.iter().map(|(id, _)| id.as_str()).collect();
+                if env.forecast.is_none() {
+                    forecast_queries.retain(|q| !refused.contains(q.id.as_str()));
+                }
+                self.record_isolated(&env, isolated, now)
+                    .map(|e| e.to_string())
+            }
             Err(error) => {
                 let message = error.to_string();
                 self.note_plugin_result(&env.provider.plugin_name, &Err::<(), _>(error));

@@ -27,7 +27,11 @@ pub enum Answer {
 /// Without these the API may answer for the zone of the caller's IP address when it cannot
 /// place the query. `disableCallerLookup` is the name Electricity Maps' clients send on v3
 /// and v4; `shouldUseFallbackCallerLookup` the older one. Unknown parameters are ignored.
-const NO_CALLER_LOOKUP: &str = "disableCallerLookup=true&shouldUseFallbackCallerLookup=false";
+pub const NO_CALLER_LOOKUP: &str = "disableCallerLookup=true&shouldUseFallbackCallerLookup=false";
+
+/// An answer is at most this long: the latest figures are a few hundred bytes, a forecast of
+/// 72 hourly points a few kilobytes; a body past it fails rather than fill the plugin's memory.
+const MAX_BODY_BYTES: usize = 2 << 20;
 
 /// How long to wait after a 401 taken as throttling (the API sends no Retry-After with it).
 const THROTTLED_RETRY_MS: u64 = 5 * 60 * 1000;
@@ -122,17 +126,13 @@ fn other_zone(endpoint: &str, body: &serde_json::Value, zone: &str) -> Option<St
 }
 
 /// The body of a 200 answer, `Err(why)` for a zone the API does not know, or the call's error.
-fn get(
+pub fn get(
     config: &Config,
     endpoint: &str,
     query: &str,
     zone: &str,
 ) -> Result<Result<Vec<u8>, String>, ProviderError> {
-    let url = format!("{}/v3/{endpoint}?{query}", config.base_url);
-    let response = Request::get(&url)
-        .header("auth-token", &config.token)
-        .header("accept", "application/json")
-        .send()?;
+    let response = send(config, endpoint, query)?;
     let status = response.status;
     let now = carbonaut_sdk::time::now_ms();
     match status {
@@ -162,30 +162,48 @@ fn get(
             "Electricity Maps answered {status} on {endpoint}: {}",
             message(&response)
         ))),
-        429 => Err(ProviderError::Unavailable(UnavailableError {
+        _ => Err(status_error(&response, endpoint)),
+    }
+}
+
+/// `GET {base_url}/v3/{endpoint}?{query}` with the token; the answer whatever its status.
+pub fn send(config: &Config, endpoint: &str, query: &str) -> Result<Response, ProviderError> {
+    let url = format!("{}/v3/{endpoint}?{query}", config.base_url);
+    Ok(Request::get(&url)
+        .header("auth-token", &config.token)
+        .header("accept", "application/json")
+        .max_body_bytes(MAX_BODY_BYTES)
+        .send()?)
+}
+
+/// 429 and 5xx pass (with the server's Retry-After); any other status is reported.
+pub fn status_error(response: &Response, endpoint: &str) -> ProviderError {
+    let status = response.status;
+    match status {
+        429 => ProviderError::Unavailable(UnavailableError {
             message: format!(
                 "Electricity Maps rate limit reached on {endpoint}: {}",
-                message(&response)
+                message(response)
             ),
             retry_after_ms: response.retry_after_ms(),
-        })),
-        500..=599 => Err(ProviderError::Unavailable(UnavailableError {
+        }),
+        500..=599 => ProviderError::Unavailable(UnavailableError {
             message: format!(
                 "Electricity Maps answered {status} on {endpoint}: {}",
-                message(&response)
+                message(response)
             ),
             retry_after_ms: response.retry_after_ms(),
-        })),
-        _ => Err(ProviderError::Other(format!(
+        }),
+        _ => ProviderError::Other(format!(
             "Electricity Maps answered {status} on {endpoint}: {}",
-            message(&response)
-        ))),
+            message(response)
+        )),
     }
 }
 
 /// The error message of an error body (`{"message": ...}` or `{"error": ...}`), else the
 /// start of the body.
-fn message(response: &Response) -> String {
+pub fn message(response: &Response) -> String {
     let json: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
     let field = json.as_ref().and_then(|j| {
         ["message", "error"]

@@ -1,18 +1,20 @@
 //! electricity-maps: live carbon intensity, emission factor type, estimation flag and energy
-//! mix per grid zone from the Electricity Maps API v3, each zone's answer cached in the
-//! provider's key-value store for `cache_seconds` so a short collection interval does not
-//! turn into a long API bill. The zone is the query's grid zone, else its country.
+//! mix per grid zone from the Electricity Maps API v3, and its hourly carbon-intensity
+//! forecast. Each zone's answer is cached in the provider's key-value store for
+//! `cache_seconds`, its forecast for an hour, so a short collection interval does not turn
+//! into a long API bill. The zone is the query's grid zone, else its country.
 
 mod answered;
 mod api;
+mod forecast;
 mod parse;
 
 use std::collections::BTreeMap;
 
 use carbonaut_sdk::kv::{ExpiringCache, StoreError};
 use carbonaut_sdk::{
-    EnergyMix, Environment, LocationQuery, Metadata, Plugin, ProviderError, Settings, log, setting,
-    time,
+    EnergyMix, Environment, IntensityForecast, LocationQuery, Metadata, Plugin, ProviderError,
+    Settings, log, setting, time,
 };
 
 use crate::api::Answer;
@@ -154,6 +156,31 @@ impl Environment for ElectricityMaps {
         }
         Ok(mixes)
     }
+
+    /// Each zone's forecast, asked once per zone and call like `collect`, from the store while
+    /// it is under an hour old (see `forecast.rs`).
+    fn forecast(
+        settings: Settings,
+        locations: Vec<LocationQuery>,
+    ) -> Result<Vec<IntensityForecast>, ProviderError> {
+        let config = Config::from_settings(&settings)?;
+        let now = time::now_ms();
+        let mut zones: BTreeMap<String, Option<forecast::ZoneForecast>> = BTreeMap::new();
+        let mut forecasts = Vec::new();
+        for query in locations {
+            let Some(zone) = zone_of(&query) else {
+                continue;
+            };
+            if !zones.contains_key(zone) {
+                let answer = forecast::zone_forecast(&config, zone, now)?;
+                zones.insert(zone.to_owned(), answer);
+            }
+            if let Some(Some(answer)) = zones.get(zone) {
+                forecasts.push(answer.to_wit(query.id));
+            }
+        }
+        Ok(forecasts)
+    }
 }
 
 /// The zone's mix from the cache while it is fresh, else from the API (then cached). `None`
@@ -208,7 +235,7 @@ fn zone_mix(config: &Config, zone: &str, now: u64) -> Result<Option<ZoneMix>, Pr
 }
 
 /// The cache is on by default, so a store the operator did not grant says how to fix either.
-fn not_granted(error: StoreError) -> ProviderError {
+pub(crate) fn not_granted(error: StoreError) -> ProviderError {
     match error {
         StoreError::Denied(why) => ProviderError::BadConfig(format!(
             "the key-value store is not granted ({why}): add `key_value = true` to this \

@@ -40,17 +40,22 @@ impl Moer {
     }
 }
 
-const FORECAST: &str = "v3/forecast";
+pub const FORECAST: &str = "v3/forecast";
 
-/// The region's MOER, `Err(why)` for a region WattTime does not know, or the call's error.
-/// A refused token is renewed once.
-pub fn forecast_now(
+/// A forecast answer is at most this long: 72 hours of five-minute points are about 60 KB, and
+/// the points past the 2 688th are not read anyway.
+const MAX_FORECAST_BYTES: usize = 2 << 20;
+
+/// `GET /v3/forecast` for `region`, `horizon_hours` ahead (0: the current point only). A
+/// refused token is renewed once; the answer after that is returned whatever its status.
+pub fn get_forecast(
     config: &Config,
     session: &mut Session,
     region: &str,
-) -> Result<Result<Moer, String>, ProviderError> {
+    horizon_hours: u64,
+) -> Result<Response, ProviderError> {
     let url = format!(
-        "{}/{FORECAST}?region={}&signal_type=co2_moer&horizon_hours=0",
+        "{}/{FORECAST}?region={}&signal_type=co2_moer&horizon_hours={horizon_hours}",
         config.base_url,
         encode_component(region)
     );
@@ -58,6 +63,7 @@ pub fn forecast_now(
         Request::get(&url)
             .header("authorization", &format!("Bearer {token}"))
             .header("accept", "application/json")
+            .max_body_bytes(MAX_FORECAST_BYTES)
             .send()
     };
     let mut response = send(&session.token()?)?;
@@ -65,6 +71,16 @@ pub fn forecast_now(
         // Revoked or expired early: one new login, then the API's word is final.
         response = send(&session.renew()?)?;
     }
+    Ok(response)
+}
+
+/// The region's MOER, `Err(why)` for a region WattTime does not know, or the call's error.
+pub fn forecast_now(
+    config: &Config,
+    session: &mut Session,
+    region: &str,
+) -> Result<Result<Moer, String>, ProviderError> {
+    let response = get_forecast(config, session, region, 0)?;
     match response.status {
         200 => parse(&response.body).map(Ok),
         401 => Err(ProviderError::Unauthorized(format!(
@@ -168,7 +184,7 @@ pub fn status_error(response: &Response, endpoint: &str) -> ProviderError {
 }
 
 /// The message of an error body (`{"message": ...}` or `{"error": ...}`), else its start.
-fn message(response: &Response) -> String {
+pub fn message(response: &Response) -> String {
     let json: Option<Value> = serde_json::from_slice(&response.body).ok();
     let field = json.as_ref().and_then(|j| {
         ["message", "error"]

@@ -1,18 +1,21 @@
 //! watttime: the marginal operating emissions rate (`co2_moer`) of a grid region from the
-//! WattTime API v3, converted from lbs/MWh to g/kWh. Logs in with basic credentials and keeps
-//! the bearer token in the provider's key-value store until it expires; each region's answer
-//! is reused for `cache_seconds`. The region is the query's grid zone (a WattTime region code
-//! such as `CAISO_NORTH`, mapped in `[environment] zones`), else the `region` setting.
+//! WattTime API v3, converted from lbs/MWh to g/kWh, now and forecast for the next
+//! `forecast_hours`. Logs in with basic credentials and keeps the bearer token in the
+//! provider's key-value store until it expires; each region's answer is reused for
+//! `cache_seconds`, its forecast for WattTime's forecast period. The region is the query's
+//! grid zone (a WattTime region code such as `CAISO_NORTH`, mapped in `[environment] zones`),
+//! else the `region` setting.
 
 mod api;
 mod auth;
+mod forecast;
 
 use std::collections::BTreeMap;
 
 use carbonaut_sdk::kv::ExpiringCache;
 use carbonaut_sdk::{
-    EnergyMix, Environment, LocationQuery, Metadata, Plugin, ProviderError, Settings, log, setting,
-    time,
+    EnergyMix, Environment, IntensityForecast, LocationQuery, Metadata, Plugin, ProviderError,
+    Settings, log, setting, time,
 };
 
 use crate::api::Moer;
@@ -22,6 +25,9 @@ struct WattTime;
 const DEFAULT_BASE_URL: &str = "https://api.watttime.org";
 /// WattTime's MOER is a five-minute value: asking more often returns the same number.
 const DEFAULT_CACHE_SECONDS: u64 = 300;
+/// Hours of forecast asked for by default, and at most (WattTime's longest horizon).
+const DEFAULT_FORECAST_HOURS: u64 = 24;
+const MAX_FORECAST_HOURS: u64 = 72;
 
 impl Plugin for WattTime {
     fn metadata() -> Metadata {
@@ -47,6 +53,11 @@ impl Plugin for WattTime {
             "How long a region's answer is reused (default 300; 0 asks on every collection)",
             false,
         )
+        .setting(
+            "forecast_hours",
+            "Hours of co2_moer forecast asked for, 1 to 72 (default 24)",
+            false,
+        )
         // The origin comes from `base_url`, so the operator's allow_http decides; see README.
         .needs_http("*")
         .needs_key_value()
@@ -60,6 +71,7 @@ pub(crate) struct Config {
     pub region: Option<String>,
     pub base_url: String,
     pub cache_ms: u64,
+    pub forecast_hours: u64,
 }
 
 fn required<'a>(
@@ -97,6 +109,20 @@ impl Config {
                 ))
             })?,
         };
+        let forecast_hours = match setting(settings, "forecast_hours") {
+            None => DEFAULT_FORECAST_HOURS,
+            Some(text) => text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|h| (1..=MAX_FORECAST_HOURS).contains(h))
+                .ok_or_else(|| {
+                    ProviderError::BadConfig(format!(
+                        "`forecast_hours` is `{text}`: write a whole number of hours from 1 to \
+                         {MAX_FORECAST_HOURS}, such as 24"
+                    ))
+                })?,
+        };
         Ok(Config {
             username: username.trim().to_owned(),
             password: password.to_owned(),
@@ -106,6 +132,7 @@ impl Config {
                 .map(str::to_owned),
             base_url: base_url.to_owned(),
             cache_ms: cache_seconds.saturating_mul(1000),
+            forecast_hours,
         })
     }
 }
@@ -122,13 +149,7 @@ impl Environment for WattTime {
         let mut regions: BTreeMap<String, Option<Moer>> = BTreeMap::new();
         let mut mixes = Vec::new();
         for query in locations {
-            let region = query
-                .grid_zone
-                .as_deref()
-                .map(str::trim)
-                .filter(|z| !z.is_empty())
-                .or(config.region.as_deref());
-            let Some(region) = region else {
+            let Some((region, _)) = region_of(&query, &config) else {
                 log::debug(
                     "location left out: no grid zone and no `region` setting",
                     &[("location", &query.id)],
@@ -145,6 +166,59 @@ impl Environment for WattTime {
         }
         Ok(mixes)
     }
+
+    /// Each region's co2_moer forecast, asked once per region and call like `collect`, from
+    /// the store while WattTime has no newer one (see `forecast.rs`).
+    fn forecast(
+        settings: Settings,
+        locations: Vec<LocationQuery>,
+    ) -> Result<Vec<IntensityForecast>, ProviderError> {
+        let config = Config::from_settings(&settings)?;
+        let now = time::now_ms();
+        let mut session = auth::Session::new(&config, now);
+        let mut regions: BTreeMap<String, Option<forecast::RegionForecast>> = BTreeMap::new();
+        let mut forecasts = Vec::new();
+        for query in locations {
+            let Some((region, own_zone)) = region_of(&query, &config) else {
+                continue;
+            };
+            if !regions.contains_key(region) {
+                let answer = forecast::region_forecast(&config, &mut session, region, now)?;
+                regions.insert(region.to_owned(), answer);
+            }
+            let Some(Some(answer)) = regions.get(region) else {
+                continue;
+            };
+            // The zone the API named goes to the host, which refuses a forecast for another
+            // zone than the query's. A region from the `region` setting is not the query's
+            // zone, so it is checked here instead.
+            let zone = if own_zone {
+                Some(answer.region.clone())
+            } else if answer.region == region {
+                None
+            } else {
+                log::warn(
+                    "WattTime forecast another region than the one asked; left out",
+                    &[("asked", region), ("answered", &answer.region)],
+                );
+                continue;
+            };
+            forecasts.push(answer.to_wit(query.id, zone));
+        }
+        Ok(forecasts)
+    }
+}
+
+/// The query's region, and whether it is the query's own grid zone (else the `region`
+/// setting).
+fn region_of<'a>(query: &'a LocationQuery, config: &'a Config) -> Option<(&'a str, bool)> {
+    query
+        .grid_zone
+        .as_deref()
+        .map(str::trim)
+        .filter(|z| !z.is_empty())
+        .map(|zone| (zone, true))
+        .or(config.region.as_deref().map(|region| (region, false)))
 }
 
 /// The region's MOER from the cache while fresh, else from the API (then cached); `None` for

@@ -1,5 +1,5 @@
 //! electricity-maps against the fake API: figures, the per-zone cache, unknown zones, every
-//! failure as its kind, and a daemon serving its figures.
+//! failure as its kind, a daemon serving its figures, and the hourly forecast kept an hour.
 
 use super::*;
 
@@ -22,6 +22,9 @@ pub(super) fn electricity_maps_upstream() -> Upstream {
             }
             "/v3/carbon-intensity/latest" => reply(200, fixture("em-carbon-intensity-latest.json")),
             "/v3/power-breakdown/latest" => reply(200, fixture("em-power-breakdown-latest.json")),
+            "/v3/carbon-intensity/forecast" => {
+                reply(200, fixture("em-carbon-intensity-forecast.json"))
+            }
             _ => reply(404, String::new()),
         }
     })
@@ -570,4 +573,240 @@ async fn electricity_maps_refuses_an_answer_for_another_zone() {
         .filter(|s| s.query.get("zone").map(String::as_str) == Some("PL"))
         .count();
     assert_eq!(pl, 1, "only the intensity, which was refused");
+}
+
+/// The forecast of `em-carbon-intensity-forecast.json`: hourly points as given, generated at
+/// `updatedAt`, for the zone the API named; kept an hour, so a second call asks nothing.
+#[tokio::test]
+async fn electricity_maps_forecasts_each_zone_hourly_and_keeps_it_an_hour() {
+    let upstream = electricity_maps_upstream();
+    let (runtime, tree) = runtime_with_store();
+    let plugin = electricity_maps(&runtime).await;
+    let grants = grants(&upstream, "em");
+    let settings = em_settings(&upstream, "300");
+    let queries = [
+        query("by-zone", Some("FR"), Some("DE")),
+        query("by-country", Some("DE"), None),
+        query("unknown", Some("FR"), None),
+    ];
+    let checked = plugin
+        .forecast(&grants, &settings, &queries)
+        .await
+        .expect("forecasts");
+    assert!(checked.rejected().is_empty(), "{:?}", checked.rejected());
+    let forecasts = checked.into_items();
+
+    let seen = upstream.seen();
+    assert_eq!(
+        seen.iter().map(|s| s.target()).collect::<Vec<_>>(),
+        [
+            "/v3/carbon-intensity/forecast?disableCallerLookup=true&\
+             shouldUseFallbackCallerLookup=false&zone=DE",
+            "/v3/carbon-intensity/forecast?disableCallerLookup=true&\
+             shouldUseFallbackCallerLookup=false&zone=FR",
+        ],
+        "one request per zone"
+    );
+    assert!(
+        seen.iter()
+            .all(|s| s.header("auth-token") == Some("em-secret-token"))
+    );
+    assert_eq!(
+        forecasts
+            .iter()
+            .map(|f| f.location_id.as_str())
+            .collect::<Vec<_>>(),
+        ["by-zone", "by-country"],
+        "a zone the API does not know is left out, not failing the others"
+    );
+    let forecast = &forecasts[0];
+    assert_eq!(forecast.zone.as_deref(), Some("DE"));
+    assert_eq!(forecast.emission_factor, EmissionFactorType::Lifecycle);
+    // updatedAt, 2024-05-21T14:12:00.000Z.
+    assert_eq!(forecast.generated_at, 1_716_300_720_000);
+    let body = fixture_json("em-carbon-intensity-forecast.json");
+    let values: Vec<f64> = body["forecast"]
+        .as_array()
+        .expect("forecast")
+        .iter()
+        .map(|p| p["carbonIntensity"].as_f64().expect("value"))
+        .collect();
+    assert_eq!(values, [301.0, 288.5, 275.0]);
+    assert_eq!(forecast.points.len(), 3);
+    for (i, (point, value)) in forecast.points.iter().zip(&values).enumerate() {
+        // From 2024-05-21T15:00:00.000Z, an hour each.
+        assert_eq!(point.starts_at, 1_716_303_600_000 + i as u64 * 3_600_000);
+        assert_eq!(point.duration_ms, 3_600_000);
+        assert_eq!(point.carbon_intensity, *value);
+    }
+    assert_eq!(forecasts[1].points, forecast.points);
+
+    // Kept an hour from when it was fetched; the unknown zone for cache_seconds.
+    let entry = |key: &str| -> serde_json::Value {
+        let stored = tree
+            .get(format!("em\0{key}").as_bytes())
+            .expect("read")
+            .expect("an entry");
+        serde_json::from_slice(&stored).expect("JSON")
+    };
+    let life = |e: serde_json::Value| {
+        e["expires_at_ms"].as_u64().expect("expiry") - e["stored_at_ms"].as_u64().expect("stored")
+    };
+    assert_eq!(life(entry("forecast/default/DE")), 3_600_000);
+    assert_eq!(life(entry("forecast/default/FR")), 300_000);
+    let again = plugin
+        .forecast(&grants, &settings, &queries)
+        .await
+        .expect("cached");
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[0].points, forecast.points);
+    assert_eq!(upstream.seen().len(), 2, "nothing asked within the hour");
+}
+
+/// A plan without forecasts (401 or 403) leaves the zone's forecast out, even for a zone
+/// whose figures were answered (not taken as throttling here); the rate limit fails the call.
+#[tokio::test]
+async fn electricity_maps_forecast_refusals_leave_the_zone_out_and_the_rate_limit_fails() {
+    let (runtime, _tree) = runtime_with_store();
+    let plugin = electricity_maps(&runtime).await;
+    let status = Arc::new(AtomicUsize::new(401));
+    let answer = status.clone();
+    let upstream = Upstream::start(move |seen| match seen.path.as_str() {
+        "/v3/carbon-intensity/latest" => reply(200, fixture("em-carbon-intensity-latest.json")),
+        "/v3/power-breakdown/latest" => reply(200, fixture("em-power-breakdown-latest.json")),
+        _ => reply(
+            answer.load(Ordering::SeqCst) as u16,
+            fixture("em-unauthorized.json"),
+        )
+        .header("retry-after", "9"),
+    });
+    let grants = grants(&upstream, "em");
+    let settings = em_settings(&upstream, "0");
+    let queries = [query("a", Some("DE"), None)];
+    plugin
+        .collect_energy_mix(&grants, &settings, &queries)
+        .await
+        .expect("the zone's figures");
+    let forecasts = plugin
+        .forecast(&grants, &settings, &queries)
+        .await
+        .expect("the call goes on");
+    assert!(forecasts.is_empty());
+    assert_eq!(upstream.count("/v3/carbon-intensity/forecast"), 1);
+
+    status.store(429, Ordering::SeqCst);
+    let err = guest_error(plugin.forecast(&grants, &settings, &queries).await);
+    let ProviderError::Unavailable(unavailable) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(unavailable.retry_after_ms, Some(9000));
+    assert!(
+        unavailable
+            .message
+            .contains("carbon-intensity/forecast for zone DE"),
+        "{err:?}"
+    );
+}
+
+/// Electricity Maps for DE: the fixtures' figures, and a forecast of 24 hourly points from
+/// the current hour, `200 + i` g/kWh, updated at the start of the hour.
+fn live_forecast_upstream() -> Upstream {
+    Upstream::start(|seen| {
+        if seen.query.get("zone").map(String::as_str) != Some("DE") {
+            return reply(404, fixture("em-unknown-zone.json"));
+        }
+        match seen.path.as_str() {
+            "/v3/carbon-intensity/latest" => reply(200, fixture("em-carbon-intensity-latest.json")),
+            "/v3/power-breakdown/latest" => reply(200, fixture("em-power-breakdown-latest.json")),
+            "/v3/carbon-intensity/forecast" => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_millis() as u64;
+                let hour = now - now % 3_600_000;
+                let format = carbonaut_store::history::format_instant;
+                let body = serde_json::json!({
+                    "zone": "DE",
+                    "forecast": (0..24u64)
+                        .map(|i| serde_json::json!({
+                            "carbonIntensity": 200 + i,
+                            "datetime": format(hour + i * 3_600_000),
+                        }))
+                        .collect::<Vec<_>>(),
+                    "updatedAt": format(hour),
+                });
+                reply(200, body.to_string())
+            }
+            _ => reply(404, String::new()),
+        }
+    })
+}
+
+/// The real daemon asks the forecast after each environment step (every second here):
+/// `/api/v1/forecast` serves the hourly points, and the zone's forecast is asked once an hour
+/// however many steps ask the plugin.
+#[test]
+fn the_daemon_serves_electricity_maps_forecasts_and_asks_once_an_hour() {
+    let upstream = live_forecast_upstream();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("carbonaut.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nplugin_dir = \"{plugins}\"\nstate_dir = \"state\"\n\n\
+             [intervals]\nresource_metrics = \"1s\"\nenvironment = \"1s\"\n\n\
+             [providers.grid]\nplugin = \"electricity-maps\"\n\
+             settings = {{ api_token = \"em-secret-token\", base_url = \"{origin}\" }}\n\
+             allow_http = [\"{origin}\"]\nkey_value = true\n\n\
+             [environment]\nprovider = \"grid\"\n\n\
+             [providers.cloud]\nplugin = \"mock-cloud\"\n\
+             settings = {{ projects = 1, resources_per_project = 6 }}\n\n\
+             [providers.meter]\nplugin = \"mock-meter\"\n\n\
+             [accounts.demo]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
+            plugins = plugin_dir().display(),
+            origin = upstream.origin(),
+        ),
+    )
+    .expect("write config");
+    let daemon = Daemon::start(&["--config", config.to_str().expect("utf-8")]);
+    daemon.wait_for("/metrics", 60, |t| {
+        metric_value(
+            t,
+            "carbonaut_plugin_calls_total",
+            "plugin=\"electricity-maps\",operation=\"forecast\",outcome=\"ok\"",
+        )
+        .is_some_and(|n| n >= 3.0)
+    });
+    let forecast: serde_json::Value = daemon
+        .get("/api/v1/forecast?location=DE")
+        .json()
+        .expect("forecast");
+    let points = forecast["points"].as_array().expect("points");
+    // The hour now in and the rest of the 24 (one fewer once the first has passed).
+    assert!((23..=24).contains(&points.len()), "{forecast}");
+    let first = points[0]["carbon_intensity"].as_f64().expect("intensity");
+    for (i, point) in points.iter().enumerate() {
+        assert_eq!(point["duration_minutes"], 60.0, "{point}");
+        assert_eq!(point["carbon_intensity"], first + i as f64, "{point}");
+    }
+    assert!(first == 200.0 || first == 201.0, "{forecast}");
+    // mock-cloud's other countries are unknown upstream: no forecast, not a failure.
+    assert_eq!(daemon.get("/api/v1/forecast?location=FR").status(), 404);
+    let asked = |zone: &str| {
+        upstream
+            .seen()
+            .iter()
+            .filter(|s| {
+                s.path == "/v3/carbon-intensity/forecast"
+                    && s.query.get("zone").map(String::as_str) == Some(zone)
+            })
+            .count()
+    };
+    assert_eq!(asked("DE"), 1, "the forecast is kept an hour");
+    assert_eq!(
+        asked("FR"),
+        1,
+        "an unknown zone is remembered for cache_seconds"
+    );
+    daemon.stop();
 }

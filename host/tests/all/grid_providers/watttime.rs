@@ -1,5 +1,6 @@
-//! watttime against the fake API: login, lbs/MWh to g/kWh, the token kept and renewed, and
-//! every failure as its kind.
+//! watttime against the fake API: login, lbs/MWh to g/kWh, the token kept and renewed, every
+//! failure as its kind, and the co2_moer forecast converted, kept for its period and served by
+//! a daemon.
 
 use super::*;
 
@@ -33,8 +34,12 @@ fn watttime_upstream() -> WattTimeUpstream {
             {
                 return reply(401, fixture("wt-unauthorized.json"));
             }
+            let horizon = seen.query.get("horizon_hours").map(String::as_str);
             match seen.query.get("region").map(String::as_str) {
-                Some("CAISO_NORTH") => reply(200, fixture("wt-forecast-co2-moer.json")),
+                Some("CAISO_NORTH") if horizon == Some("0") => {
+                    reply(200, fixture("wt-forecast-co2-moer.json"))
+                }
+                Some("CAISO_NORTH") => reply(200, fixture("wt-forecast-24h.json")),
                 _ => reply(400, fixture("wt-invalid-region.json")),
             }
         }
@@ -329,4 +334,272 @@ async fn watttime_reports_each_failure_as_its_kind() {
         "{err:?}"
     );
     assert!(wt.upstream.seen().is_empty());
+}
+
+/// The forecasts of the `wt-forecast-24h.json` fixture: `horizon_hours` as set, each point
+/// converted as the live MOER is, five minutes long; kept per region for WattTime's forecast
+/// period, so a second call asks nothing.
+#[tokio::test]
+async fn watttime_forecasts_each_region_in_grams_per_kilowatt_hour_and_keeps_it() {
+    let wt = watttime_upstream();
+    let (runtime, _tree) = runtime_with_store();
+    let plugin = watttime(&runtime).await;
+    let grants = grants(&wt.upstream, "wt");
+    let base = [
+        wt_settings(&wt.upstream, "300"),
+        settings(&[("region", "CAISO_NORTH")]),
+    ]
+    .concat();
+    let queries = [
+        query("mapped", Some("US"), Some("CAISO_NORTH")),
+        query("by-setting", Some("US"), None),
+        query("unknown", None, Some("NOWHERE")),
+    ];
+    let checked = plugin
+        .forecast(&grants, &base, &queries)
+        .await
+        .expect("forecasts");
+    assert!(checked.rejected().is_empty(), "{:?}", checked.rejected());
+    let forecasts = checked.into_items();
+
+    let seen = wt.upstream.seen();
+    assert_eq!(
+        seen.iter().map(|s| s.path.as_str()).collect::<Vec<_>>(),
+        ["/login", "/v3/forecast", "/v3/forecast"],
+        "one login, one request per region"
+    );
+    assert_eq!(
+        seen[1].query,
+        BTreeMap::from([
+            ("region".to_owned(), "CAISO_NORTH".to_owned()),
+            ("signal_type".to_owned(), "co2_moer".to_owned()),
+            ("horizon_hours".to_owned(), "24".to_owned()),
+        ])
+    );
+    assert_eq!(
+        forecasts
+            .iter()
+            .map(|f| f.location_id.as_str())
+            .collect::<Vec<_>>(),
+        ["mapped", "by-setting"],
+        "a region WattTime does not know is left out, not failing the others"
+    );
+    let forecast = &forecasts[0];
+    assert_eq!(forecast.zone.as_deref(), Some("CAISO_NORTH"));
+    assert_eq!(
+        forecasts[1].zone, None,
+        "the `region` setting is not the query's zone"
+    );
+    assert_eq!(forecast.emission_factor, EmissionFactorType::Direct);
+    // meta.generated_at, 2024-05-21T14:05:00+00:00.
+    assert_eq!(forecast.generated_at, 1_716_300_300_000);
+    let body = fixture_json("wt-forecast-24h.json");
+    let values: Vec<f64> = body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|p| p["value"].as_f64().expect("value"))
+        .collect();
+    assert_eq!(forecast.points.len(), 3);
+    for (i, (point, lbs)) in forecast.points.iter().zip(&values).enumerate() {
+        assert_eq!(point.starts_at, 1_716_300_300_000 + i as u64 * 300_000);
+        assert_eq!(point.duration_ms, 300_000, "data_point_period_seconds");
+        assert_eq!(point.carbon_intensity, lbs * 0.453_592_37);
+    }
+    // 950 lbs/MWh, as the live MOER converts it.
+    assert!((forecast.points[2].carbon_intensity - 430.912_751_5).abs() < 1e-9);
+    assert_eq!(forecasts[1].points, forecast.points);
+
+    // Within the period: nothing asked, not even a login; the unknown region is remembered.
+    let again = plugin
+        .forecast(&grants, &base, &queries)
+        .await
+        .expect("cached");
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[0].points, forecast.points);
+    assert_eq!(wt.upstream.seen().len(), 3);
+
+    // Another horizon is another forecast.
+    plugin
+        .forecast(
+            &grants,
+            &[base.clone(), settings(&[("forecast_hours", "48")])].concat(),
+            &queries[..1],
+        )
+        .await
+        .expect("48 hours");
+    let last = wt.upstream.seen().pop().expect("a request");
+    assert_eq!(
+        last.query.get("horizon_hours").map(String::as_str),
+        Some("48")
+    );
+
+    let err = guest_error(
+        plugin
+            .forecast(
+                &grants,
+                &[base.clone(), settings(&[("forecast_hours", "73")])].concat(),
+                &queries[..1],
+            )
+            .await,
+    );
+    assert!(
+        matches!(&err, ProviderError::BadConfig(m) if m.contains("forecast_hours")),
+        "{err:?}"
+    );
+}
+
+/// A refused forecast leaves its region out; a refused token or the rate limit fails the call.
+#[tokio::test]
+async fn watttime_forecast_failures_leave_a_region_out_or_fail_the_call() {
+    let (runtime, _tree) = runtime_with_store();
+    let plugin = watttime(&runtime).await;
+    let ask = async |status: u16, body: String| {
+        let upstream = Upstream::start(move |seen| match seen.path.as_str() {
+            "/login" => reply(200, fixture("wt-login.json")),
+            _ => reply(status, body.clone()).header("retry-after", "7"),
+        });
+        let result = plugin
+            .forecast(
+                &grants(&upstream, &format!("wt-{status}")),
+                &wt_settings(&upstream, "300"),
+                &[query("a", None, Some("CAISO_NORTH"))],
+            )
+            .await;
+        (result, upstream)
+    };
+
+    let (result, upstream) = ask(403, "{\"error\": \"Forbidden\"}".into()).await;
+    assert!(result.expect("the call goes on").is_empty());
+    assert_eq!(upstream.count("/v3/forecast"), 1);
+    let (result, _) = ask(
+        200,
+        fixture("wt-forecast-24h.json").replace("lbs_co2_per_mwh", "percentile"),
+    )
+    .await;
+    assert!(
+        result
+            .expect("an unreadable forecast is left out")
+            .is_empty()
+    );
+
+    let err = guest_error(ask(401, fixture("wt-unauthorized.json")).await.0);
+    assert!(
+        matches!(&err, ProviderError::Unauthorized(m) if m.contains("CAISO_NORTH")),
+        "{err:?}"
+    );
+    let err = guest_error(ask(429, String::new()).await.0);
+    let ProviderError::Unavailable(unavailable) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(unavailable.retry_after_ms, Some(7000));
+    assert!(
+        unavailable
+            .message
+            .contains("v3/forecast for region CAISO_NORTH"),
+        "{err:?}"
+    );
+}
+
+/// WattTime for CAISO_NORTH with a forecast that starts at the current five minutes: 24
+/// hours of points, `800 + i % 50` lbs/MWh.
+fn live_forecast_upstream() -> Upstream {
+    Upstream::start(|seen| match seen.path.as_str() {
+        "/login" => reply(200, fixture("wt-login.json")),
+        "/v3/forecast" if seen.query.get("horizon_hours").map(String::as_str) == Some("0") => {
+            reply(200, fixture("wt-forecast-co2-moer.json"))
+        }
+        "/v3/forecast" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis() as u64;
+            let start = now - now % 300_000;
+            let mut body = fixture_json("wt-forecast-24h.json");
+            body["meta"]["generated_at"] = carbonaut_store::history::format_instant(start).into();
+            body["data"] = (0..288u64)
+                .map(|i| {
+                    serde_json::json!({
+                        "point_time": carbonaut_store::history::format_instant(start + i * 300_000),
+                        "value": 800.0 + (i % 50) as f64,
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into();
+            reply(200, body.to_string())
+        }
+        _ => reply(404, String::new()),
+    })
+}
+
+/// The real daemon asks the forecast after each environment step (every second here):
+/// `/api/v1/forecast` serves the converted points, and WattTime's forecast is asked once in
+/// its five-minute period however many steps ask the plugin.
+#[test]
+fn the_daemon_serves_watttime_forecasts_and_asks_once_per_period() {
+    let upstream = live_forecast_upstream();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("carbonaut.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nplugin_dir = \"{plugins}\"\nstate_dir = \"state\"\n\n\
+             [intervals]\nresource_metrics = \"1s\"\nenvironment = \"1s\"\n\n\
+             [providers.grid]\nplugin = \"watttime\"\n\
+             settings = {{ username = \"user\", password = \"secret\", base_url = \"{origin}\" }}\n\
+             allow_http = [\"{origin}\"]\nkey_value = true\n\n\
+             [environment]\nprovider = \"grid\"\nzones = {{ \"us-east-1\" = \"CAISO_NORTH\" }}\n\n\
+             [providers.cloud]\nplugin = \"mock-cloud\"\n\
+             settings = {{ projects = 1, resources_per_project = 6 }}\n\n\
+             [providers.meter]\nplugin = \"mock-meter\"\n\n\
+             [accounts.demo]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
+            plugins = plugin_dir().display(),
+            origin = upstream.origin(),
+        ),
+    )
+    .expect("write config");
+    let daemon = Daemon::start(&["--config", config.to_str().expect("utf-8")]);
+    daemon.wait_for("/metrics", 60, |t| {
+        metric_value(
+            t,
+            "carbonaut_plugin_calls_total",
+            "plugin=\"watttime\",operation=\"forecast\",outcome=\"ok\"",
+        )
+        .is_some_and(|n| n >= 3.0)
+    });
+    let forecast: serde_json::Value = daemon
+        .get("/api/v1/forecast?location=CAISO_NORTH")
+        .json()
+        .expect("forecast");
+    let points = forecast["points"].as_array().expect("points");
+    // The point now in and the rest of the 24 hours (one fewer once the first has passed).
+    assert!((287..=288).contains(&points.len()), "{forecast}");
+    let lbs_per_mwh =
+        |p: &serde_json::Value| p["carbon_intensity"].as_f64().expect("intensity") / 0.453_592_37;
+    for point in points {
+        assert_eq!(point["duration_minutes"], 5.0, "{point}");
+    }
+    // 800 + i % 50 lbs/MWh, in g/kWh.
+    let lbs: Vec<f64> = points.iter().map(lbs_per_mwh).collect();
+    let from = lbs[0].round() as u64 - 800;
+    for (i, value) in lbs.iter().enumerate() {
+        let expected = 800.0 + ((from + i as u64) % 50) as f64;
+        assert!(
+            (value - expected).abs() < 1e-9,
+            "{i}: {value} vs {expected}"
+        );
+    }
+    // Three forecast calls or more, one request: the forecast is kept five minutes from when
+    // it was fetched, longer than this test runs.
+    let asked = upstream
+        .seen()
+        .iter()
+        .filter(|s| {
+            s.path == "/v3/forecast"
+                && s.query.get("horizon_hours").map(String::as_str) == Some("24")
+        })
+        .count();
+    assert_eq!(asked, 1, "the forecast is kept for its period");
+    assert_eq!(upstream.count("/login"), 1, "the token is kept too");
+    daemon.stop();
 }
