@@ -1,5 +1,7 @@
 //! Command-line interface: one subcommand per file in `cli/`.
 
+mod ask;
+mod best_window;
 mod check;
 mod check_config;
 mod inspect;
@@ -88,6 +90,29 @@ enum Command {
         /// Print CSV (the header the README documents).
         #[arg(long, conflicts_with = "json")]
         csv: bool,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// When and where a job emits least: the start and location with the lowest forecast
+    /// intensity over its length, asked of a running daemon (GET /api/v1/best-window).
+    BestWindow {
+        /// Comma-separated locations (grid zones or countries, as /api/v1/status lists them);
+        /// the saving is against starting now in the first.
+        #[arg(long)]
+        locations: String,
+        /// The job's length, like 2h or 90m.
+        #[arg(long)]
+        duration: String,
+        /// How far ahead it may start and end.
+        #[arg(long, default_value = "24h")]
+        within: String,
+        /// The running daemon: http://HOST:PORT.
+        #[arg(long, default_value = "http://127.0.0.1:9464")]
+        url: String,
+        /// Bearer token (a read token is enough).
+        #[arg(long)]
+        token: Option<String>,
         /// Print the API's JSON.
         #[arg(long)]
         json: bool,
@@ -233,7 +258,8 @@ impl Cli {
             | Command::HashToken
             | Command::Plugin(_)
             | Command::Wit { .. }
-            | Command::Report { .. } => "warn",
+            | Command::Report { .. }
+            | Command::BestWindow { .. } => "warn",
         }
     }
 }
@@ -324,6 +350,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
         }) => sign::sign(&key, &file, password_env.as_deref()),
         Command::Wit { out } => wit::run(out.as_deref()),
+        Command::BestWindow {
+            locations,
+            duration,
+            within,
+            url,
+            token,
+            json,
+        } => {
+            best_window::run(best_window::Options {
+                url: &url,
+                token: token.as_deref(),
+                locations: &locations,
+                duration: &duration,
+                within: &within,
+                json,
+            })
+            .await
+        }
         Command::Report {
             state_dir,
             url,

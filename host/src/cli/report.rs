@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use carbonaut_store::history::{HistoryStore, Report, ReportQuery};
 use carbonaut_store::state::{StateError, StateStore};
-use http_body_util::{BodyExt as _, Empty};
-use wasmtime_wasi_http::io::TokioIo;
+
+use super::ask::encode;
 
 pub struct Options<'a> {
     pub state_dir: Option<&'a Path>,
@@ -70,19 +70,8 @@ fn from_state_dir(dir: &Path, query: &ReportQuery) -> anyhow::Result<Report> {
     Ok(Report::build(&history, query, None)?)
 }
 
-/// Asks a running daemon's `GET /api/v1/report` (plain HTTP).
+/// Asks a running daemon's `GET /api/v1/report`.
 async fn from_daemon(url: &str, token: Option<&str>, o: &Options<'_>) -> anyhow::Result<Report> {
-    let base: http::Uri = url
-        .parse()
-        .with_context(|| format!("--url `{url}` is not a URL"))?;
-    anyhow::ensure!(
-        base.scheme_str() == Some("http"),
-        "--url must be http://HOST:PORT; for a daemon serving HTTPS, run the report on its host with --state-dir after stopping it, or query GET /api/v1/report with curl"
-    );
-    let authority = base
-        .authority()
-        .with_context(|| format!("--url `{url}` has no host"))?
-        .clone();
     let mut path = format!(
         "/api/v1/report?group_by={}&step={}",
         encode(o.by),
@@ -93,44 +82,9 @@ async fn from_daemon(url: &str, token: Option<&str>, o: &Options<'_>) -> anyhow:
             path.push_str(&format!("&{name}={}", encode(v)));
         }
     }
-    let tcp = tokio::net::TcpStream::connect(authority.as_str())
-        .await
-        .with_context(|| format!("cannot connect to {authority}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-    tokio::spawn(connection);
-    let mut request = http::Request::get(path.as_str())
-        .header(http::header::HOST, authority.as_str())
-        .header(http::header::ACCEPT, "application/json");
-    if let Some(t) = token {
-        request = request.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    let response = sender
-        .send_request(request.body(Empty::<bytes::Bytes>::new())?)
-        .await
-        .with_context(|| format!("GET {url}{path} failed"))?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    if !status.is_success() {
-        anyhow::bail!(
-            "{url} answered {status}: {}",
-            String::from_utf8_lossy(&body).trim()
-        );
-    }
+    let body = super::ask::get(url, &path, token).await?;
     serde_json::from_slice(&body)
         .context("the daemon's report is not the JSON this carbonaut reads")
-}
-
-/// Percent-encodes a query value (an RFC 3339 offset has `+` and `:`).
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn table(report: &Report) -> String {

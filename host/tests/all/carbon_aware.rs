@@ -231,6 +231,43 @@ fn sdk_clients_get_the_sdk_shapes_from_carbonauts_data() {
         "{own}"
     );
 
+    // The same question on the command line, over the running daemon.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_carbonaut"))
+            .args(["best-window", "--url", &daemon.url("")])
+            .args(args)
+            .output()
+            .expect("best-window")
+    };
+    let out = cli(&["--locations", "DE,FR", "--duration", "2h", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let asked: Value = json(daemon.get("/api/v1/best-window?locations=DE,FR&duration=2h"));
+    assert_eq!(printed["start"], asked["start"]);
+    assert_eq!(printed["location"], asked["location"]);
+    let out = cli(&["--locations", "DE,FR", "--duration", "2h"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "in {} at {}",
+            asked["location"].as_str().expect("location"),
+            asked["start"].as_str().expect("start")
+        )) && text.contains("started now in DE"),
+        "{text}"
+    );
+    let out = cli(&["--locations", "Atlantis", "--duration", "2h"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("404 Not Found: no forecast for location `Atlantis`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Scoped: only the windows inside [dataStartAt, dataEndAt].
     let (s, e) = (hourly[2].0, hourly[8].0);
     let scoped = json(daemon.get(&format!(

@@ -553,7 +553,7 @@ fn the_dashboard_shows_what_the_api_serves_in_a_real_browser() {
         "{html}"
     );
     assert!(
-        text.contains("No forecast: the environment provider gives none; mock-grid"),
+        text.contains("No forecast: the forecast provider gives none (static-grid has none"),
         "{text}"
     );
     assert!(element(html, "forecast-chart").0.contains("hidden"));

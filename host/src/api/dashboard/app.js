@@ -408,11 +408,9 @@
   /** One request per location at each asking: the most locations shown, with the most resources. */
   const FORECAST_LOCATIONS = 12;
   const JOB = { duration: "2h", within: "24h", label: "a 2-hour job" };
-  // Only mock-grid forecasts so far: name WattTime and Electricity Maps here once their
-  // plugins implement `environment.forecast` (issue 25).
   const NO_FORECAST =
-    "No forecast: the environment provider gives none; mock-grid does (WattTime's and " +
-    "Electricity Maps' forecasts are not in yet).";
+    "No forecast: the forecast provider gives none (static-grid has none; WattTime, " +
+    "Electricity Maps and mock-grid do: see [environment] forecast).";
 
   /** The last answers: {at, key, locations, total, forecasts: Map(location → answer | null),
    * failed: Map(location → message), best, bestError}. */
