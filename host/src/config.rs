@@ -413,7 +413,18 @@ mod tests {
             .values()
             .map(|p| p.plugin.as_str())
             .collect();
-        assert_eq!(plugins, ["mock-cloud", "static-grid", "mock-meter"]);
+        assert_eq!(
+            plugins,
+            ["mock-cloud", "static-grid", "mock-meter", "mock-grid"]
+        );
+        let environment = config.environment.as_ref().expect("[environment]");
+        assert_eq!(
+            (
+                environment.provider.as_str(),
+                environment.forecast.as_deref()
+            ),
+            ("grid", Some("pretend-forecast"))
+        );
         assert_eq!(
             config.accounts.keys().collect::<Vec<_>>(),
             ["acme", "globex"]
@@ -486,6 +497,10 @@ mod tests {
             ),
             (
                 "static-grid".to_owned(),
+                plugin(ProviderKind::Environment, &[]),
+            ),
+            (
+                "mock-grid".to_owned(),
                 plugin(ProviderKind::Environment, &[]),
             ),
         ]);

@@ -263,7 +263,7 @@ mod tests {
     fn unknown_keys_are_refused_with_their_position() {
         assert_eq!(
             error(&format!("{PATHS}[server]\n  lisen = \"127.0.0.1:1\"\n")),
-            "x.toml:5:3: unknown field `lisen`, expected one of `listen`, `tls`, `shutdown_timeout`; remove it or correct its spelling"
+            "x.toml:5:3: unknown field `lisen`, expected one of `listen`, `tls`, `shutdown_timeout`, `carbon_aware_prefix`; remove it or correct its spelling"
         );
         assert_eq!(
             error(&format!(

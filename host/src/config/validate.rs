@@ -500,12 +500,14 @@ mod tests {
     fn undefined_providers_are_all_reported_with_the_names_to_choose_from() {
         assert_eq!(
             errors(&format!(
-                "{PROVIDERS}[environment]\nprovider = \"gird\"\n\n\
+                "{PROVIDERS}[environment]\nprovider = \"gird\"\nforecast = \"forcast\"\n\
                  [accounts.acme]\ndiscovery = \"clod\"\nresource_metrics = \"meter\"\n\
                  [accounts.b]\ndiscovery = \"cloud\"\nresource_metrics = \"metre\"\n"
             )),
             "x.toml:12:12: [environment] names provider `gird`, which is not defined; \
              define [providers.gird] or use one of: cloud, grid, meter\n\
+             x.toml:13:12: [environment] forecast names provider `forcast`, which is not \
+             defined; define [providers.forcast] or use one of: cloud, grid, meter\n\
              x.toml:15:13: account `acme` names discovery provider `clod`, which is not defined; \
              define [providers.clod] or use one of: cloud, grid, meter\n\
              x.toml:19:20: account `b` names resource-metrics provider `metre`, which is not \
