@@ -61,7 +61,7 @@ fn topology() -> Topology {
                 let rid = format!("{pid}-vm{r}");
                 let record = ResourceRecord {
                     id: ResourceId::new(&name, &pid, &rid),
-                    info: ResourceInfo {
+                    info: std::sync::Arc::new(ResourceInfo {
                         id: rid.clone(),
                         name: rid.clone(),
                         kind: ResourceKind::Vm,
@@ -82,7 +82,7 @@ fn topology() -> Topology {
                             cpu_model: None,
                         },
                         labels: vec![("team".into(), format!("team-{}", r % TEAMS))],
-                    },
+                    }),
                     first_seen_ms: 0,
                     last_seen_ms: 0,
                     provider: "cloud".into(),

@@ -274,7 +274,7 @@ impl AccountReadings {
             .map_or_else(Vec::new, |a| {
                 a.projects
                     .values()
-                    .flat_map(|p| p.resources.values().map(|r| (&r.id, &r.info)))
+                    .flat_map(|p| p.resources.values().map(|r| (&r.id, &*r.info)))
                     .collect()
             })
     }
@@ -311,7 +311,7 @@ impl AccountReadings {
             let batch: Vec<(&ResourceId, &ResourceInfo)> = project
                 .resources
                 .values()
-                .map(|r| (&r.id, &r.info))
+                .map(|r| (&r.id, &*r.info))
                 .collect();
             match super::estimate::estimate_account(
                 estimation,
@@ -362,7 +362,7 @@ async fn collect_account(
     let mut pue_of: HashMap<&ResourceId, f64> = HashMap::new();
     if let Some(a) = topology.accounts.get(&account.name) {
         for p in a.projects.values() {
-            resources.extend(p.resources.values().map(|r| (&r.id, &r.info)));
+            resources.extend(p.resources.values().map(|r| (&r.id, &*r.info)));
         }
     }
     for (id, info) in &resources {

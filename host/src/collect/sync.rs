@@ -1,5 +1,7 @@
-//! The topology sync: discovery of every account in parallel, diffed against the mirror and
-//! written in one transaction per account. A failing account keeps its previous topology.
+//! The topology sync: discovery of every account in parallel, each project diffed against the
+//! mirror as it is listed (so an unchanged resource's listing is dropped at once and the
+//! inventory is not held twice), and written in one transaction per account. A failing
+//! account keeps its previous topology.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,22 +14,23 @@ use super::plan::AccountPlan;
 use crate::telemetry::Telemetry;
 use carbonaut_model::Account;
 use carbonaut_model::clock::now_ms;
-use carbonaut_store::state::{Counters, Departed, Discovered, ResourceId, Topology, diff_account};
+use carbonaut_store::state::{AccountDiff, AccountSync, Counters, Departed, ResourceId, Topology};
 
 impl Collector {
     pub async fn sync_topology(&mut self) {
         let started = Instant::now();
         let mut tasks = JoinSet::new();
-        for account in self.plan.accounts.clone() {
-            let telemetry = self.telemetry.clone();
-            tasks.spawn(async move {
-                let result = discover(&account, &telemetry).await;
-                (account, result)
-            });
-        }
         // Synced accounts get their new node; only the others are copied over at the end, so
         // a sync never holds two full copies of the inventory besides the published one.
         let previous = self.mirror.topology.clone();
+        for account in self.plan.accounts.clone() {
+            let telemetry = self.telemetry.clone();
+            let previous = previous.clone();
+            tasks.spawn(async move {
+                let result = discover(&account, &telemetry, &previous).await;
+                (account, result)
+            });
+        }
         let mut topology = Topology::default();
         let mut synced = 0;
         while let Some(joined) = tasks.join_next().await {
@@ -38,8 +41,8 @@ impl Collector {
                 continue;
             };
             self.note_plugin_result(&account.discovery.plugin_name, &result);
-            let discovered = match result {
-                Ok(discovered) => discovered,
+            let sync = match result {
+                Ok(sync) => sync,
                 Err(error) => {
                     tracing::warn!(account = %account.name, provider = %account.discovery.name, %error, "topology sync failed; keeping the previous topology");
                     self.telemetry.record_failure(&account.name, "sync");
@@ -47,15 +50,8 @@ impl Collector {
                     continue;
                 }
             };
-            // Diffing is proportional to the account's size: off the async workers.
+            // Proportional to the account's size: off the async workers.
             let (sync, moves, counters) = off_workers(|| {
-                let sync = diff_account(
-                    &account.name,
-                    &account.discovery.name,
-                    previous.accounts.get(&account.name),
-                    discovered,
-                    now_ms(),
-                );
                 let moves = self
                     .mirror
                     .departed
@@ -177,9 +173,14 @@ impl Collector {
     }
 }
 
-/// Lists an account's projects, then each project's resources. A project whose listing fails
-/// is reported as unknown (kept as it was), not as empty.
-async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discovered, Failure> {
+/// Lists an account's projects, then each project's resources, diffed against `previous` as
+/// each comes. A project whose listing fails is reported as unknown (kept as it was), not as
+/// empty.
+async fn discover(
+    account: &AccountPlan,
+    telemetry: &Telemetry,
+    previous: &Topology,
+) -> Result<AccountSync, Failure> {
     let provider = &account.discovery;
     let plugin = provider.plugin()?;
     let plugin_account = Account {
@@ -200,10 +201,13 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
         started,
         &projects,
     );
-    let mut discovered = Discovered {
-        projects: Vec::new(),
-    };
     let projects = projects?;
+    let mut diff = AccountDiff::new(
+        &account.name,
+        &provider.name,
+        previous.accounts.get(&account.name),
+        now_ms(),
+    );
     let (projects, rejected) = projects.into_parts();
     telemetry.record_rejections(&provider.name, plugin.name(), &rejected);
     for project in projects {
@@ -237,7 +241,7 @@ async fn discover(account: &AccountPlan, telemetry: &Telemetry) -> Result<Discov
                 None
             }
         };
-        discovered.projects.push((project, resources));
+        diff.project(project, resources);
     }
-    Ok(discovered)
+    Ok(diff.finish())
 }

@@ -659,7 +659,7 @@ mod tests {
                     }
                     let record = ResourceRecord {
                         id,
-                        info,
+                        info: info.into(),
                         first_seen_ms: 1,
                         last_seen_ms: 2,
                         provider: "cloud".into(),

@@ -148,7 +148,7 @@ fn check_config_accepts_the_quickstart() {
     let checked = check_example("quickstart.toml", &[]);
     assert!(checked.ok, "{}", checked.stderr);
     assert!(
-        checked.stdout.contains(": ok (3 providers, 2 accounts, "),
+        checked.stdout.contains(": ok (4 providers, 2 accounts, "),
         "{}",
         checked.stdout
     );

@@ -194,7 +194,8 @@ async fn shipped_plugins_load_from_their_folder_with_the_right_metadata() {
                     "password".into(),
                     "region".into(),
                     "base_url".into(),
-                    "cache_seconds".into()
+                    "cache_seconds".into(),
+                    "forecast_hours".into()
                 ]
             ),
         ]

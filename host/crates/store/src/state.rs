@@ -24,6 +24,6 @@ pub use departed::{ArchiveKey, Departed, Expiry, Retired, SyncMoves, Totals};
 pub use gate::{WriteError, WriteGate, WriteWatch};
 pub use store::{CounterBatch, LoadReport, SCHEMA_VERSION, StateError, StateStore, SyncWrite};
 pub use topology::{
-    AccountNode, AccountSync, Discovered, LevelCounts, ProjectNode, ResourceId, ResourceRecord,
-    Topology, diff_account,
+    AccountDiff, AccountNode, AccountSync, Discovered, LevelCounts, ProjectNode, ResourceId,
+    ResourceRecord, Topology, diff_account,
 };

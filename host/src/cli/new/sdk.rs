@@ -16,6 +16,10 @@ const SOURCES: &[(&str, &str)] = &[
         "src/bindings.rs",
         include_str!("../../../../sdk/src/bindings.rs"),
     ),
+    (
+        "src/forecast.rs",
+        include_str!("../../../../sdk/src/forecast.rs"),
+    ),
     ("src/http.rs", include_str!("../../../../sdk/src/http.rs")),
     ("src/kv.rs", include_str!("../../../../sdk/src/kv.rs")),
     ("src/lib.rs", include_str!("../../../../sdk/src/lib.rs")),

@@ -600,7 +600,7 @@ mod tests {
         };
         let record = ResourceRecord {
             id: id.clone(),
-            info,
+            info: info.into(),
             first_seen_ms: 0,
             last_seen_ms: 0,
             provider: "cloud".into(),

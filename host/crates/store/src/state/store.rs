@@ -853,14 +853,14 @@ mod tests {
         let _ = (account, project);
         ResourceRecord {
             id,
-            info: ResourceInfo {
+            info: std::sync::Arc::new(ResourceInfo {
                 id: rid.into(),
                 name: rid.into(),
                 kind: ResourceKind::Vm,
                 location: Default::default(),
                 hardware: Default::default(),
                 labels: vec![],
-            },
+            }),
             first_seen_ms: 1,
             last_seen_ms: 2,
             provider: "cloud".into(),
