@@ -518,7 +518,7 @@ fn start_up_answers_probes_while_a_slow_plugin_loads() {
     use std::io::BufRead;
     let bench = Bench::new(
         &[MOCK_CLOUD, MOCK_METER, SLOW_METADATA],
-        "[limits]\ncall_deadline = \"4s\"\n\n\
+        "[limits]\ncall_deadline = \"8s\"\n\n\
          [providers.cloud]\nplugin = \"mock-cloud\"\n\n[providers.meter]\nplugin = \"mock-meter\"\n\n\
          [accounts.site]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
     );
@@ -566,12 +566,13 @@ fn start_up_answers_probes_while_a_slow_plugin_loads() {
     assert_eq!(get("/healthz").status(), 200, "alive while loading");
     let ready = get("/readyz");
     assert_eq!(ready.status(), 503);
-    // While the slow plugin holds start-up (up to its 4 s deadline), every route says so,
-    // naming no file to callers nobody has authenticated; the log names it.
+    // While the slow plugin holds start-up (up to its 8 s deadline), every route says so,
+    // naming no file to callers nobody has authenticated; the log names it. The quick plugins
+    // may still be compiling on a loaded machine: the count is 1 or more.
     let until = Instant::now() + Duration::from_secs(30);
     loop {
         let body = get("/readyz").text().expect("body");
-        if body.contains("1 file is still loading") {
+        if body.contains("1 file is still loading") || body.contains("files are still loading") {
             break;
         }
         assert!(
