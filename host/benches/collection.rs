@@ -338,7 +338,7 @@ fn resources_per_account(snapshot: &Snapshot) -> HashMap<String, Vec<(ResourceId
     for (a, _, r) in snapshot.topology.resources() {
         out.entry(a.name.clone())
             .or_default()
-            .push((r.id.clone(), r.info.clone()));
+            .push((r.id.clone(), (*r.info).clone()));
     }
     out
 }
