@@ -83,6 +83,8 @@ pub(super) struct Mirror {
     pub locations: LocationIndex,
     /// Each location's latest intensity forecast, by location key.
     pub forecasts: BTreeMap<String, carbonaut_model::IntensityForecast>,
+    /// The provider instance each of `forecasts` came from.
+    pub forecast_sources: BTreeMap<String, String>,
 }
 
 impl Collector {
@@ -148,12 +150,19 @@ impl Collector {
             carbonaut_store::history::HistoryStore::new(store.history_tree()?),
             plan.reports.clone(),
         );
-        let forecasts = ForecastStore::new(store.forecast_tree()?)
+        let stored = ForecastStore::new(store.forecast_tree()?)
             .load(now_ms())
             .unwrap_or_else(|error| {
                 tracing::warn!(%error, "the stored forecasts cannot be read; waiting for new ones");
                 BTreeMap::new()
             });
+        // Served at once, until superseded; those of another provider at the next step.
+        let mut forecasts = BTreeMap::new();
+        let mut forecast_sources = BTreeMap::new();
+        for (location, sourced) in stored {
+            forecast_sources.insert(location.clone(), sourced.provider);
+            forecasts.insert(location, sourced.forecast);
+        }
         let gate = WriteGate::new(store.clone(), Arc::new(Vitals::default()));
         let mut collector = Collector {
             history,
@@ -169,6 +178,7 @@ impl Collector {
                 departed,
                 accounts,
                 forecasts,
+                forecast_sources,
                 ..Mirror::default()
             },
             plugins,

@@ -1,15 +1,15 @@
 //! Intensity forecasts (contract 0.3.0's `environment.forecast`): asked once per environment
 //! step of the forecast provider (`[environment] forecast`, else the environment provider) for
 //! the locations in use. A forecast is kept, in memory and in the state database, until a
-//! later-generated one for its location supersedes it; so a restart serves the last forecasts
+//! later-generated one for its location supersedes it (or the forecast provider changes); so a restart serves the last forecasts
 //! at once, and a provider that caches (its quota) is not asked again for them.
 
 use std::time::Instant;
 
 use super::collector::Collector;
 use super::plan::EnvironmentPlan;
-use carbonaut_model::{IntensityForecast, LocationQuery};
-use carbonaut_store::forecasts::ForecastStore;
+use carbonaut_model::LocationQuery;
+use carbonaut_store::forecasts::{ForecastStore, SourcedForecast};
 
 impl Collector {
     /// Asks the forecast provider for forecasts of `queries` and keeps the newer ones. A
@@ -44,7 +44,20 @@ impl Collector {
                 return;
             }
         };
-        let newer: Vec<IntensityForecast> = forecasts
+        // Kept per provider and location: a forecast another provider made (before a reload
+        // changed `[environment]`) is dropped rather than served as this one's.
+        let dropped: Vec<String> = self
+            .mirror
+            .forecast_sources
+            .iter()
+            .filter(|(_, from)| **from != provider.name)
+            .map(|(location, _)| location.clone())
+            .collect();
+        for location in &dropped {
+            self.mirror.forecasts.remove(location);
+            self.mirror.forecast_sources.remove(location);
+        }
+        let newer: Vec<SourcedForecast> = forecasts
             .into_iter()
             .filter(|f| {
                 self.mirror
@@ -52,14 +65,20 @@ impl Collector {
                     .get(&f.location_id)
                     .is_none_or(|kept| kept.generated_at <= f.generated_at && kept != f)
             })
+            .map(|forecast| SourcedForecast {
+                provider: provider.name.clone(),
+                forecast,
+            })
             .collect();
-        if newer.is_empty() {
+        if newer.is_empty() && dropped.is_empty() {
             return;
         }
         for f in &newer {
+            let location = f.forecast.location_id.clone();
             self.mirror
-                .forecasts
-                .insert(f.location_id.clone(), f.clone());
+                .forecast_sources
+                .insert(location.clone(), f.provider.clone());
+            self.mirror.forecasts.insert(location, f.forecast.clone());
         }
         // Kept only for a restart: a failed write loses nothing served now, and is logged and
         // counted by the gate like any other.
@@ -67,8 +86,10 @@ impl Collector {
         let _ = self
             .gate
             .write("forecasts", timeout, move |store| {
-                ForecastStore::new(store.forecast_tree()?)
-                    .save(newer.iter().map(|f| (f.location_id.as_str(), f)))
+                ForecastStore::new(store.forecast_tree()?).save(
+                    newer.iter().map(|f| (f.forecast.location_id.as_str(), f)),
+                    dropped.iter().map(String::as_str),
+                )
             })
             .await;
     }

@@ -14,6 +14,16 @@ use crate::support::*;
 use carbonaut_store::history::parse_instant;
 
 fn config(dir: &std::path::Path, forecast: &str, extra: &str) -> std::path::PathBuf {
+    config_with(dir, "mock-grid", forecast, extra)
+}
+
+/// `grid_plugin` backs the provider instance `grid`.
+fn config_with(
+    dir: &std::path::Path,
+    grid_plugin: &str,
+    forecast: &str,
+    extra: &str,
+) -> std::path::PathBuf {
     let file = dir.join("carbonaut.toml");
     std::fs::write(
         &file,
@@ -23,7 +33,7 @@ fn config(dir: &std::path::Path, forecast: &str, extra: &str) -> std::path::Path
              [providers.cloud]\nplugin = \"mock-cloud\"\n\
              settings = {{ projects = 1, resources_per_project = 3 }}\n\n\
              [providers.meter]\nplugin = \"mock-meter\"\n\n\
-             [providers.grid]\nplugin = \"mock-grid\"\n\n\
+             [providers.grid]\nplugin = \"{grid_plugin}\"\n\n\
              [providers.static]\nplugin = \"static-grid\"\n\n\
              [environment]\nprovider = \"grid\"\nforecast = \"{forecast}\"\n\n\
              [accounts.demo]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n",
@@ -349,15 +359,23 @@ fn sdk_clients_get_the_sdk_shapes_from_carbonauts_data() {
         "startTime",
     );
 
-    // A restart keeps the forecasts: served from the state before (and without) any provider
-    // giving one (static-grid forecasts nothing).
+    // A restart keeps the forecasts: the provider instance `grid` now runs static-grid, which
+    // forecasts nothing, and the forecast it made before is served from the state.
     let before: Value = json(daemon.get("/api/v1/forecast?location=DE&hours=48"));
     daemon.stop();
-    let file = config(dir.path(), "static", "");
+    let file = config_with(dir.path(), "static-grid", "grid", "");
     let daemon = Daemon::start(&["--config", file.to_str().expect("utf-8")]);
+    daemon.wait_for("/api/v1/status", 60, |t| t.contains("\"carbon_intensity\""));
     let after: Value = json(daemon.get("/api/v1/forecast?location=DE&hours=48"));
     assert_eq!(after["generated_at"], before["generated_at"]);
     assert_eq!(after["points"][1], before["points"][1]);
+    daemon.stop();
+    // Forecasts are kept per provider: another forecast provider does not serve them.
+    let file = config(dir.path(), "static", "");
+    let daemon = Daemon::start(&["--config", file.to_str().expect("utf-8")]);
+    daemon.wait_for("/api/v1/forecast?location=DE", 60, |t| {
+        t.contains("no forecast")
+    });
     daemon.stop();
 }
 
