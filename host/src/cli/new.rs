@@ -23,9 +23,14 @@ pub enum Lang {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Kind {
+    /// Lists an account's projects and resources.
     Discovery,
+    /// Reads energy, power and CPU figures for resources.
     ResourceMetrics,
+    /// Reads the energy mix and carbon intensity of locations.
     Environment,
+    /// Power per component and an embodied share from hardware and utilisation (0.3.0).
+    Estimation,
 }
 
 impl Kind {
@@ -34,6 +39,7 @@ impl Kind {
             Kind::Discovery => ProviderKind::Discovery,
             Kind::ResourceMetrics => ProviderKind::ResourceMetrics,
             Kind::Environment => ProviderKind::Environment,
+            Kind::Estimation => ProviderKind::Estimation,
         }
     }
 
@@ -97,8 +103,9 @@ impl Skeleton {
 
     /// A complete config that runs this plugin, for the READMEs: paths, the plugin's
     /// provider, an account, and the shipped mock plugins for each kind the plugin lacks (an
-    /// account needs discovery and resource metrics; emissions need an environment). Every
-    /// provider it names, it defines.
+    /// account needs discovery and resource metrics; emissions need an environment). An
+    /// estimation plugin is the `[footprint]` model; without one the config names none, as
+    /// estimation is optional. Every provider it names, it defines.
     fn config(&self) -> String {
         let name = &self.name;
         let mut files: Vec<String> = std::iter::once(name.as_str())
@@ -133,6 +140,9 @@ impl Skeleton {
             provider_for(Kind::ResourceMetrics, "meter"),
             provider_for(Kind::Environment, "grid"),
         ));
+        if self.has(Kind::Estimation) {
+            text.push_str(&format!("\n[footprint]\nestimation = \"{name}\"\n"));
+        }
         text
     }
 
@@ -310,8 +320,13 @@ mod tests {
     /// provider is named that the config does not define.
     #[test]
     fn each_readme_config_is_valid_for_every_combination_of_kinds() {
-        let all = [Kind::Discovery, Kind::ResourceMetrics, Kind::Environment];
-        for mask in 1..8u8 {
+        let all = [
+            Kind::Discovery,
+            Kind::ResourceMetrics,
+            Kind::Environment,
+            Kind::Estimation,
+        ];
+        for mask in 1..16u8 {
             let kinds: Vec<Kind> = all
                 .iter()
                 .enumerate()
@@ -341,9 +356,15 @@ mod tests {
                     (false, Kind::Discovery) => "mock-cloud",
                     (false, Kind::ResourceMetrics) => "mock-meter",
                     (false, Kind::Environment) => "mock-grid",
+                    (false, Kind::Estimation) => unreachable!("not in this list"),
                 };
                 assert_eq!(plugin, expected, "{kinds:?} {kind:?}\n{text}");
             }
+            // The estimation plugin is the footprint model; without one there is none.
+            let estimation = kinds
+                .contains(&Kind::Estimation)
+                .then(|| "my-plugin".to_owned());
+            assert_eq!(config.footprint.estimation, estimation, "{kinds:?}\n{text}");
         }
     }
 }

@@ -338,13 +338,14 @@ fn plugin_new_writes_a_rust_crate_on_the_sdk() {
     let all = dir.path().join("all");
     let said = new_plugin(
         "my-probe",
-        "environment,discovery,resource-metrics",
+        "environment,estimation,discovery,resource-metrics",
         "rust",
         &all,
     );
     assert!(
         said.starts_with(
-            "wrote a Rust plugin `my-probe` (discovery, resource-metrics, environment) to "
+            "wrote a Rust plugin `my-probe` (discovery, resource-metrics, environment, \
+             estimation) to "
         ),
         "{said}"
     );
@@ -367,7 +368,8 @@ fn plugin_new_writes_a_rust_crate_on_the_sdk() {
         "impl Discovery for MyProbe",
         "impl ResourceMetrics for MyProbe",
         "impl Environment for MyProbe",
-        "carbonaut_sdk::export!(MyProbe: discovery, resource_metrics, environment);",
+        "impl Estimation for MyProbe",
+        "carbonaut_sdk::export!(MyProbe: discovery, resource_metrics, environment, estimation);",
     ] {
         assert!(lib.contains(part), "{part} in:\n{lib}");
     }
@@ -384,6 +386,11 @@ fn plugin_new_writes_a_rust_crate_on_the_sdk() {
         readme.contains("[environment]\nprovider = \"my-probe\""),
         "{readme}"
     );
+    // The estimation plugin is the config's footprint model.
+    assert!(
+        readme.contains("[footprint]\nestimation = \"my-probe\""),
+        "{readme}"
+    );
 
     // One kind: only what it needs is imported, so it builds without warnings.
     let env = dir.path().join("env");
@@ -393,6 +400,7 @@ fn plugin_new_writes_a_rust_crate_on_the_sdk() {
         "use carbonaut_sdk::{\n    EmissionFactorType, EnergyMix, Environment, LocationQuery, Metadata, Plugin, ProviderError,\n    Settings, setting,\n};"
     ), "{lib}");
     assert!(!lib.contains("Discovery"), "{lib}");
+    assert!(!read(&env, "README.md").contains("[footprint]"));
     assert!(
         lib.contains("carbonaut_sdk::export!(GridOne: environment);"),
         "{lib}"
@@ -464,16 +472,24 @@ fn build_and_check(dir: &Path, tool: &Path, args: &[&str], wasm: &str) -> String
     ]))
 }
 
+/// The kinds every-kind skeletons are made with.
+const EVERY_KIND: &str = "discovery,resource-metrics,environment,estimation";
+
 fn assert_checked_every_kind(text: &str, name: &str) {
     for line in [
         format!(
-            "plugin      {name} 0.1.0 (carbonaut:provider@0.3.0; discovery, environment, resource-metrics)\n"
+            "plugin      {name} 0.1.0 (carbonaut:provider@0.3.0; discovery, environment, \
+             estimation, resource-metrics)\n"
         ),
         "discovery.list-projects: ok in ".into(),
         "discovery.list-resources (project `default`): ok in ".into(),
         // The resource discovery returned is what resource-metrics is asked about.
         "resource-metrics.collect (1 resources): ok in ".into(),
         r#"{"resource_id":"default/machine-1","energy_joules":null,"power_watts":50.0,"#.into(),
+        // Estimation is asked about the same resource with that reading: 4 vCPUs at 25 % and
+        // 16 GiB in the skeleton's sample model.
+        "estimation.estimate (1 resources): ok in ".into(),
+        r#"{"resource_id":"default/machine-1","power":[["cpu",5.75],["dram",6.0]],"embodied":{"machine_grams":1200000.0,"share":0.0625,"lifetime_hours":null},"basis":"sample model: 4 vCPUs at 25 % CPU"}"#.into(),
         r#"{"location_id":"check-de","carbon_intensity":342.06,"#.into(),
         // 50 W held over the default 10 s interval, priced at the plugin's own 342.06 g/kWh.
         "emissions   `default/machine-1`: 500.0 J in 10.0 s -> 0.0475 gCO2e at 342.06 g/kWh \
@@ -490,19 +506,18 @@ fn plugin_new_python_skeleton_builds_and_answers() {
     let tool = built("venv/bin/componentize-py");
     let dir = tempfile::tempdir().expect("temp dir");
     let app = dir.path().join("py-probe");
-    new_plugin(
-        "py-probe",
-        "discovery,resource-metrics,environment",
-        "python",
+    new_plugin("py-probe", EVERY_KIND, "python", &app);
+    assert_skeleton_wit(
         &app,
+        &["discovery", "resource-metrics", "environment", "estimation"],
     );
-    assert_skeleton_wit(&app, &["discovery", "resource-metrics", "environment"]);
     let source = read(&app, "app.py");
     for class in [
         "class Metadata",
         "class Discovery",
         "class ResourceMetrics",
         "class Environment",
+        "class Estimation",
     ] {
         assert!(source.contains(class), "{class}");
     }
@@ -531,19 +546,18 @@ fn plugin_new_js_skeleton_builds_and_answers() {
     let tool = built("js-tools/node_modules/.bin/componentize-js");
     let dir = tempfile::tempdir().expect("temp dir");
     let app = dir.path().join("js-probe");
-    new_plugin(
-        "js-probe",
-        "discovery,resource-metrics,environment",
-        "js",
+    new_plugin("js-probe", EVERY_KIND, "js", &app);
+    assert_skeleton_wit(
         &app,
+        &["discovery", "resource-metrics", "environment", "estimation"],
     );
-    assert_skeleton_wit(&app, &["discovery", "resource-metrics", "environment"]);
     let source = read(&app, "app.js");
     for export in [
         "export const metadata",
         "export const discovery",
         "export const resourceMetrics",
         "export const environment",
+        "export const estimation",
     ] {
         assert!(source.contains(export), "{export}");
     }
@@ -713,7 +727,7 @@ fn rust_skeleton_builds_outside_the_repository() {
         "new",
         "out-probe",
         "--kind",
-        "discovery,resource-metrics,environment",
+        EVERY_KIND,
         "--lang",
         "rust",
         "--dir",
@@ -726,7 +740,7 @@ fn rust_skeleton_builds_outside_the_repository() {
     // The default: the copy the binary writes into the skeleton is the package, file for
     // file (the packaged Cargo.toml is cargo's normalised one; Cargo.toml.orig is ours).
     let bundled = dir.path().join("bundled-grid");
-    new_plugin("bundled-grid", "environment", "rust", &bundled);
+    new_plugin("bundled-grid", "environment,estimation", "rust", &bundled);
     let mut packaged: Vec<(String, String)> = tree(&sdk)
         .into_iter()
         .filter(|(path, _)| {
@@ -740,6 +754,11 @@ fn rust_skeleton_builds_outside_the_repository() {
     packaged.sort();
     assert_eq!(tree(&bundled.join("carbonaut-sdk")), packaged);
     let text = build(&bundled, "bundled-grid");
+    // Without discovery, estimation is asked about the sample VM with no reading.
+    assert!(
+        text.contains(r#""basis":"sample model: 4 vCPUs at 50 % CPU assumed"}"#),
+        "{text}"
+    );
     assert!(text.ends_with("ok: every call answered\n"), "{text}");
 
     // Its README's "Run it", as written: the config it gives (with the mock plugins for the
@@ -751,6 +770,10 @@ fn rust_skeleton_builds_outside_the_repository() {
         .and_then(|rest| rest.split("```").next())
         .expect("a toml block in the README");
     assert!(config.contains("plugin = \"mock-cloud\""), "{config}");
+    assert!(
+        config.contains("[footprint]\nestimation = \"bundled-grid\""),
+        "{config}"
+    );
     let site = dir.path().join("site");
     std::fs::create_dir_all(site.join("plugins")).expect("mkdir");
     std::fs::write(site.join("carbonaut.toml"), config).expect("write the config");

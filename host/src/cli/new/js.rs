@@ -153,6 +153,61 @@ export const environment = {
 };
 "#;
 
+const ESTIMATION: &str = r#"
+// A sample model, to show the shape of an answer: CPU power between an idle and a full-load
+// figure per vCPU (near Cloud Carbon Footprint's cloud averages), DRAM power per GiB, and a
+// share by vCPUs of a typical two-socket server's manufacturing emissions. A real model goes
+// here: coefficients per instance type or CPU model (see plugins/ccf in the Carbonaut
+// repository), measured load curves, your own racks' figures.
+const IDLE_WATTS_PER_VCPU = 0.75;
+const FULL_WATTS_PER_VCPU = 3.5;
+const DRAM_WATTS_PER_GIB = 0.375;
+const ASSUMED_UTILIZATION = 0.5; // when the host has no reading of the resource
+const MACHINE_GRAMS = 1200000.0; // TE: the whole machine's manufacturing emissions
+const MACHINE_VCPUS = 64;
+
+/** One resource's estimate; undefined for a resource the model knows nothing about (the host
+ * then shows it without one rather than guessing). */
+function estimateOne(input) {
+  const vcpus = input.info.hardware.vcpus;
+  if (!vcpus) {
+    return undefined;
+  }
+  let measured = input.sample?.cpuUtilizationRatio;
+  if (measured !== undefined && !Number.isFinite(measured)) {
+    measured = undefined;
+  }
+  const utilization = Math.min(Math.max(measured ?? ASSUMED_UTILIZATION, 0), 1);
+  const cpu =
+    vcpus * (IDLE_WATTS_PER_VCPU + (FULL_WATTS_PER_VCPU - IDLE_WATTS_PER_VCPU) * utilization);
+  const power = [{ component: 'cpu', watts: cpu }];
+  const memoryBytes = input.info.hardware.memoryBytes;
+  if (memoryBytes !== undefined) {
+    const gib = Number(memoryBytes) / 2 ** 30;
+    power.push({ component: 'dram', watts: gib * DRAM_WATTS_PER_GIB });
+  }
+  const assumed = measured === undefined ? ' assumed' : '';
+  return {
+    resourceId: input.info.id, // echo the input's id
+    power,
+    embodied: {
+      machineGrams: MACHINE_GRAMS,
+      share: Math.min(vcpus / MACHINE_VCPUS, 1), // above 0 and at most 1
+      // undefined: the host's `[footprint] lifetime_hours` (four years by default).
+      lifetimeHours: undefined,
+    },
+    basis: `sample model: ${vcpus} vCPUs at ${(utilization * 100).toFixed(0)} % CPU${assumed}`,
+  };
+}
+
+export const estimation = {
+  estimate(settings, inputs) {
+    checkSettings(settings);
+    return inputs.map(estimateOne).filter((e) => e !== undefined);
+  },
+};
+"#;
+
 pub fn files(s: &Skeleton) -> Vec<File> {
     let kind_list = s
         .kinds
@@ -170,6 +225,7 @@ pub fn files(s: &Skeleton) -> Vec<File> {
             Kind::Discovery => DISCOVERY,
             Kind::ResourceMetrics => RESOURCE_METRICS,
             Kind::Environment => ENVIRONMENT,
+            Kind::Estimation => ESTIMATION,
         });
     }
     let package = format!(

@@ -13,6 +13,7 @@ A failure is returned by raising `Err(case)`, with a case of provider-error:
 temporary failure (the host retries later).
 """
 
+import math
 import time
 from typing import List, Optional, Tuple
 
@@ -167,6 +168,63 @@ class Environment(exports.Environment):
         return []  # no forecasts: the host then has none for these locations
 "#;
 
+const ESTIMATION: &str = r#"
+
+# A sample model, to show the shape of an answer: CPU power between an idle and a full-load
+# figure per vCPU (near Cloud Carbon Footprint's cloud averages), DRAM power per GiB, and a
+# share by vCPUs of a typical two-socket server's manufacturing emissions. A real model goes
+# here: coefficients per instance type or CPU model (see plugins/ccf in the Carbonaut
+# repository), measured load curves, your own racks' figures.
+IDLE_WATTS_PER_VCPU = 0.75
+FULL_WATTS_PER_VCPU = 3.5
+DRAM_WATTS_PER_GIB = 0.375
+ASSUMED_UTILIZATION = 0.5  # when the host has no reading of the resource
+MACHINE_GRAMS = 1_200_000.0  # TE: the whole machine's manufacturing emissions
+MACHINE_VCPUS = 64
+
+
+def estimate_one(item: t.EstimationInput) -> Optional[t.ResourceEstimate]:
+    """One resource's estimate; None for a resource the model knows nothing about (the host
+    then shows it without one rather than guessing)."""
+    vcpus = item.info.hardware.vcpus
+    if not vcpus:
+        return None
+    measured = item.sample.cpu_utilization_ratio if item.sample else None
+    if measured is not None and not math.isfinite(measured):
+        measured = None
+    utilization = min(max(ASSUMED_UTILIZATION if measured is None else measured, 0.0), 1.0)
+    cpu = vcpus * (
+        IDLE_WATTS_PER_VCPU + (FULL_WATTS_PER_VCPU - IDLE_WATTS_PER_VCPU) * utilization
+    )
+    power = [t.ComponentPower(component=t.Component.CPU, watts=cpu)]
+    if item.info.hardware.memory_bytes is not None:
+        gib = item.info.hardware.memory_bytes / 2**30
+        power.append(
+            t.ComponentPower(component=t.Component.DRAM, watts=gib * DRAM_WATTS_PER_GIB)
+        )
+    assumed = " assumed" if measured is None else ""
+    return t.ResourceEstimate(
+        resource_id=item.info.id,  # echo the input's id
+        power=power,
+        embodied=t.EmbodiedShare(
+            machine_grams=MACHINE_GRAMS,
+            share=min(vcpus / MACHINE_VCPUS, 1.0),  # above 0 and at most 1
+            # None: the host's `[footprint] lifetime_hours` (four years by default).
+            lifetime_hours=None,
+        ),
+        basis=f"sample model: {vcpus} vCPUs at {utilization * 100:.0f} % CPU{assumed}",
+    )
+
+
+class Estimation(exports.Estimation):
+    def estimate(
+        self, settings: List[Tuple[str, str]], inputs: List[t.EstimationInput]
+    ) -> List[t.ResourceEstimate]:
+        check_settings(settings)
+        estimates = [estimate_one(i) for i in inputs]
+        return [e for e in estimates if e is not None]
+"#;
+
 pub fn files(s: &Skeleton) -> Vec<File> {
     let kind_list = s
         .kinds
@@ -175,6 +233,7 @@ pub fn files(s: &Skeleton) -> Vec<File> {
             Kind::Discovery => "t.ProviderKind.DISCOVERY",
             Kind::ResourceMetrics => "t.ProviderKind.RESOURCE_METRICS",
             Kind::Environment => "t.ProviderKind.ENVIRONMENT",
+            Kind::Estimation => "t.ProviderKind.ESTIMATION",
         })
         .collect::<Vec<_>>()
         .join(", ");
@@ -187,6 +246,7 @@ pub fn files(s: &Skeleton) -> Vec<File> {
             Kind::Discovery => DISCOVERY,
             Kind::ResourceMetrics => RESOURCE_METRICS,
             Kind::Environment => ENVIRONMENT,
+            Kind::Estimation => ESTIMATION,
         });
     }
     let build = format!(

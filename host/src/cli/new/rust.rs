@@ -150,6 +150,73 @@ impl Environment for @TYPE@ {
 }
 "#;
 
+const ESTIMATION: &str = r#"
+// A sample model, to show the shape of an answer: CPU power between an idle and a full-load
+// figure per vCPU (near Cloud Carbon Footprint's cloud averages), DRAM power per GiB, and a
+// share by vCPUs of a typical two-socket server's manufacturing emissions. A real model goes
+// here: coefficients per instance type or CPU model (see plugins/ccf in the Carbonaut
+// repository), measured load curves, your own racks' figures.
+const IDLE_WATTS_PER_VCPU: f64 = 0.75;
+const FULL_WATTS_PER_VCPU: f64 = 3.5;
+const DRAM_WATTS_PER_GIB: f64 = 0.375;
+/// The utilisation modelled when the host has no reading of the resource.
+const ASSUMED_UTILIZATION: f64 = 0.5;
+/// The machine a resource is a share of: its manufacturing emissions (TE) and its vCPUs.
+const MACHINE_GRAMS: f64 = 1_200_000.0;
+const MACHINE_VCPUS: f64 = 64.0;
+
+impl Estimation for @TYPE@ {
+    fn estimate(
+        settings: Settings,
+        inputs: Vec<EstimationInput>,
+    ) -> Result<Vec<ResourceEstimate>, ProviderError> {
+        check_settings(&settings)?;
+        Ok(inputs.into_iter().filter_map(estimate_one).collect())
+    }
+}
+
+/// One resource's estimate; none for a resource the model knows nothing about (the host then
+/// shows it without one rather than guessing).
+fn estimate_one(input: EstimationInput) -> Option<ResourceEstimate> {
+    let vcpus = input.info.hardware.vcpus.filter(|&v| v > 0)?;
+    let measured = input
+        .sample
+        .as_ref()
+        .and_then(|s| s.cpu_utilization_ratio)
+        .filter(|u| u.is_finite());
+    let utilization = measured.unwrap_or(ASSUMED_UTILIZATION).clamp(0.0, 1.0);
+    let cpu = f64::from(vcpus)
+        * (IDLE_WATTS_PER_VCPU + (FULL_WATTS_PER_VCPU - IDLE_WATTS_PER_VCPU) * utilization);
+    let mut power = vec![ComponentPower {
+        component: Component::Cpu,
+        watts: cpu,
+    }];
+    if let Some(bytes) = input.info.hardware.memory_bytes {
+        power.push(ComponentPower {
+            component: Component::Dram,
+            watts: bytes as f64 / f64::from(1u32 << 30) * DRAM_WATTS_PER_GIB,
+        });
+    }
+    let assumed = if measured.is_none() { " assumed" } else { "" };
+    Some(ResourceEstimate {
+        // Echo the input's id.
+        resource_id: input.info.id,
+        power,
+        embodied: Some(EmbodiedShare {
+            machine_grams: MACHINE_GRAMS,
+            // Above 0 and at most 1.
+            share: (f64::from(vcpus) / MACHINE_VCPUS).min(1.0),
+            // None: the host's `[footprint] lifetime_hours` (four years by default).
+            lifetime_hours: None,
+        }),
+        basis: format!(
+            "sample model: {vcpus} vCPUs at {:.0} % CPU{assumed}",
+            utilization * 100.0
+        ),
+    })
+}
+"#;
+
 /// `my-grid` → `MyGrid`.
 fn type_name(name: &str) -> String {
     name.split('-')
@@ -190,6 +257,16 @@ fn uses(s: &Skeleton) -> String {
             "EnergyMix",
             "Environment",
             "LocationQuery",
+        ]);
+    }
+    if s.has(Kind::Estimation) {
+        names.extend([
+            "Component",
+            "ComponentPower",
+            "EmbodiedShare",
+            "Estimation",
+            "EstimationInput",
+            "ResourceEstimate",
         ]);
     }
     names.sort_unstable();
@@ -251,6 +328,7 @@ pub fn files(s: &Skeleton) -> Vec<File> {
             Kind::Discovery => DISCOVERY,
             Kind::ResourceMetrics => RESOURCE_METRICS,
             Kind::Environment => ENVIRONMENT,
+            Kind::Estimation => ESTIMATION,
         }));
     }
     let exported: Vec<&str> = s
@@ -260,6 +338,7 @@ pub fn files(s: &Skeleton) -> Vec<File> {
             Kind::Discovery => "discovery",
             Kind::ResourceMetrics => "resource_metrics",
             Kind::Environment => "environment",
+            Kind::Estimation => "estimation",
         })
         .collect();
     lib.push_str(&format!(
