@@ -10,7 +10,8 @@ pub mod forecasts;
 pub mod observed;
 mod places;
 mod request;
-mod window;
+/// The rolling-window maths, shared with `/api/v1/best-window`.
+pub(super) mod window;
 
 use axum::Router;
 use axum::body::Bytes;

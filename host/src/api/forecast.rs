@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::carbon_aware::window::{self, Point};
 use super::error::ApiError;
 use carbonaut_model::IntensityForecast;
 use carbonaut_model::clock::now_ms;
@@ -184,6 +185,7 @@ pub fn best(
     let mut winner: Option<(f64, u64, &str)> = None;
     let mut baseline = None;
     for (i, (location, f)) in forecasts.iter().enumerate() {
+        let points: Vec<Point> = f.points.iter().map(Point::from).collect();
         let starts =
             std::iter::once(now).chain(f.points.iter().map(|p| p.starts_at).filter(|s| *s > now));
         for start in starts {
@@ -191,7 +193,7 @@ pub fn best(
             if end > latest_end {
                 break;
             }
-            let Some(m) = mean(f, start, end) else {
+            let Some(m) = window::average(&points, start, end) else {
                 continue;
             };
             if i == 0 && start == now {
@@ -230,21 +232,6 @@ pub fn best(
             0.0
         },
     })
-}
-
-/// The time-weighted mean intensity of `f` over `[start, end)`, if its points cover all of it.
-fn mean(f: &IntensityForecast, start: u64, end: u64) -> Option<f64> {
-    let mut covered = 0u64;
-    let mut weighted = 0.0;
-    for p in &f.points {
-        let from = p.starts_at.max(start);
-        let to = (p.starts_at + p.duration_ms).min(end);
-        if to > from {
-            covered += to - from;
-            weighted += p.carbon_intensity * (to - from) as f64;
-        }
-    }
-    (covered == end - start).then(|| weighted / covered as f64)
 }
 
 #[cfg(test)]

@@ -50,6 +50,24 @@ enum Cached {
     LeftOut(String),
 }
 
+impl Cached {
+    /// The forecast kept, or why the region is left out.
+    fn into_forecast(self) -> Result<RegionForecast, String> {
+        match self {
+            Cached::Forecast {
+                region,
+                generated_at_ms,
+                points,
+            } => Ok(RegionForecast {
+                region,
+                generated_at_ms,
+                points: points.points(),
+            }),
+            Cached::LeftOut(why) => Err(why),
+        }
+    }
+}
+
 /// A region's forecast, ready to hand to the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegionForecast {
@@ -88,24 +106,15 @@ pub fn region_forecast(
     if config.cache_ms > 0
         && let Some(cached) = reader.get::<Cached>(&key, now).ok().flatten()
     {
-        return Ok(match cached {
-            Cached::Forecast {
-                region,
-                generated_at_ms,
-                points,
-            } => Some(RegionForecast {
-                region,
-                generated_at_ms,
-                points: points.points(),
-            }),
-            Cached::LeftOut(why) => {
+        return Ok(cached
+            .into_forecast()
+            .inspect_err(|why| {
                 log::debug(
                     "region's forecast left out (cached answer)",
-                    &[("region", region), ("why", &why)],
+                    &[("region", region), ("why", why)],
                 );
-                None
-            }
-        });
+            })
+            .ok());
     }
     let (answer, period_ms) = match fetch(config, session, region)? {
         Ok(parsed) => {
@@ -142,24 +151,15 @@ pub fn region_forecast(
             .max(config.cache_ms);
         ExpiringCache::new(lifetime).remember(&key, now, &answer);
     }
-    Ok(match answer {
-        Cached::Forecast {
-            region,
-            generated_at_ms,
-            points,
-        } => Some(RegionForecast {
-            region,
-            generated_at_ms,
-            points: points.points(),
-        }),
-        Cached::LeftOut(why) => {
+    Ok(answer
+        .into_forecast()
+        .inspect_err(|why| {
             log::warn(
                 "region's forecast left out",
-                &[("region", region), ("endpoint", FORECAST), ("why", &why)],
+                &[("region", region), ("endpoint", FORECAST), ("why", why)],
             );
-            None
-        }
-    })
+        })
+        .ok())
 }
 
 /// The parsed forecast, `Err(why)` for a region left out, or the call's error.

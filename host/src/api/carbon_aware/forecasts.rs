@@ -93,15 +93,7 @@ fn forecasts(state: &AppState, p: &Params) -> Result<Vec<EmissionsForecast>, Pro
             );
             continue;
         };
-        let points: Vec<Point> = f
-            .points
-            .iter()
-            .map(|p| Point {
-                time: p.starts_at,
-                duration: p.duration_ms,
-                value: p.carbon_intensity,
-            })
-            .collect();
+        let points: Vec<Point> = f.points.iter().map(Point::from).collect();
         let (Some(first), Some(last)) = (points.first(), points.last()) else {
             continue;
         };

@@ -4,12 +4,24 @@
 //! the optimal windows (every one with the lowest mean), and the time-weighted average of
 //! observed intensities over a period.
 
+use carbonaut_model::ForecastPoint;
+
 /// An interval and its intensity (g/kWh); times in ms.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
     pub time: u64,
     pub duration: u64,
     pub value: f64,
+}
+
+impl From<&ForecastPoint> for Point {
+    fn from(p: &ForecastPoint) -> Self {
+        Point {
+            time: p.starts_at,
+            duration: p.duration_ms,
+            value: p.carbon_intensity,
+        }
+    }
 }
 
 impl Point {
