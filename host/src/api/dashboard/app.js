@@ -735,9 +735,10 @@
 
   // Topology, status and plugins of one snapshot: a collection published between two of the
   // requests would mix two snapshots on the page, so the status is read before and after, and
-  // the reads are made again (a few times at most) when it changed.
+  // the reads are made again when it changed. After a few tries the page keeps what it shows
+  // (the next refresh tries again) rather than draw totals from one snapshot beside another's.
   async function oneSnapshot() {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0; attempt < 4; attempt++) {
       const before = await api("/api/v1/status");
       const [topology, plugins, reloads] = await Promise.all([
         api("/api/v1/topology"),
@@ -746,10 +747,11 @@
         api("/api/v1/reloads").catch((e) => (e instanceof Unauthorized ? Promise.reject(e) : [])),
       ]);
       const status = await api("/api/v1/status");
-      if (status.taken_at_ms === before.taken_at_ms || attempt >= 3) {
+      if (status.taken_at_ms === before.taken_at_ms) {
         return [topology, status, plugins, reloads];
       }
     }
+    throw new Error("the daemon published new figures during each of 4 reads; trying again at the next refresh");
   }
 
   let running = false;

@@ -162,10 +162,13 @@ try {
   let last = "";
   while (Date.now() < until) {
     await new Promise((r) => setTimeout(r, 200));
-    const taken = await evaluate("document.getElementById('state')?.dataset.takenAt ?? ''");
+    // One evaluation reads both: the page may redraw between two of them, and its snapshot
+    // time would then label a DOM drawn from the next snapshot.
+    const [taken, html] = await evaluate(
+      "[document.getElementById('state')?.dataset.takenAt ?? '', document.documentElement.outerHTML]",
+    );
     if (taken && taken !== last) {
       last = taken;
-      const html = await evaluate("document.documentElement.outerHTML");
       console.log(JSON.stringify({ taken_at: taken, html }));
     }
   }
