@@ -83,6 +83,13 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
             )
         })?;
     runtime.enable_key_value(store.key_value_tree()?);
+    // Compiling in a child keeps the compiler out of the daemon's memory for good.
+    match std::env::current_exe() {
+        Ok(exe) => runtime.compile_in_child(exe),
+        Err(error) => {
+            tracing::warn!(%error, "cannot find this executable; plugins compile in process")
+        }
+    }
     let runtime = Arc::new(runtime);
 
     // Listen before loading plugins: a slow plugin (a large guest compiling, a `metadata`

@@ -7,6 +7,16 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The daemon's compiler child (see `carbonaut_runtime::compiler`): no CLI, no logging,
+    // no async runtime.
+    let mut args = std::env::args_os().skip(1);
+    if args
+        .next()
+        .is_some_and(|a| a == carbonaut_runtime::compiler::CHILD_ARG)
+    {
+        let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+        return carbonaut_runtime::compiler::serve_child(&rest);
+    }
     carbonaut::memory::tune_allocator();
     let args = cli::Cli::parse();
     cli::init_logging(args.log_level());

@@ -74,15 +74,16 @@ pub struct Snapshot {
     /// [`gzip::MetricsBody`]).
     pub metrics: gzip::MetricsBody,
     pub topology: Arc<Topology>,
-    pub counters: HashMap<ResourceId, Counters>,
+    /// The collector's maps, shared (see the collector's `Mirror`).
+    pub counters: Arc<HashMap<ResourceId, Counters>>,
     /// What removed resources used, per (account, project) and per (account, None) for
     /// departed projects: added to the live counters in project and account totals.
     pub departed: BTreeMap<ArchiveKey, Totals>,
     /// Records of the state store set aside because they could not be read.
     pub quarantined: usize,
-    pub samples: HashMap<ResourceId, ResourceSample>,
+    pub samples: Arc<HashMap<ResourceId, ResourceSample>>,
     /// Average power over the last interval when the provider gave only an energy counter.
-    pub derived_power: HashMap<ResourceId, f64>,
+    pub derived_power: Arc<HashMap<ResourceId, f64>>,
     /// A resource whose latest sample is older than this (ms, by its `read_at`) is served
     /// without its gauges; `None` keeps them however old (snapshots built outside a collector).
     pub stale_after_ms: Option<u64>,

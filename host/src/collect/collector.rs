@@ -68,11 +68,14 @@ pub struct Collector {
 #[derive(Default)]
 pub(super) struct Mirror {
     pub topology: Arc<Topology>,
-    pub counters: HashMap<ResourceId, Counters>,
+    /// Shared with the served snapshot until the next change (`Arc::make_mut` copies it
+    /// then): between collections one copy of each per-resource map is held, not two, and
+    /// a publish copies none.
+    pub counters: Arc<HashMap<ResourceId, Counters>>,
     /// What removed resources used: part of their project's and account's totals.
     pub departed: Departed,
-    pub samples: HashMap<ResourceId, ResourceSample>,
-    pub derived_power: HashMap<ResourceId, f64>,
+    pub samples: Arc<HashMap<ResourceId, ResourceSample>>,
+    pub derived_power: Arc<HashMap<ResourceId, f64>>,
     pub mixes: MixHistory,
     pub environment_error: Option<String>,
     /// Each location's last answer from the environment provider, refusals remembered.
@@ -174,7 +177,7 @@ impl Collector {
             publish,
             mirror: Mirror {
                 topology: Arc::new(topology),
-                counters,
+                counters: Arc::new(counters),
                 departed,
                 accounts,
                 forecasts,

@@ -3,6 +3,7 @@
 //! transaction.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::task::JoinSet;
@@ -124,7 +125,9 @@ impl Collector {
         status.resources_without_embodied = Some(readings.without_embodied as u64);
         status.modelled_resources = Some(readings.modelled as u64);
         for (id, grams_per_hour) in &readings.embodied {
-            let counters = self.mirror.counters.entry(id.clone()).or_default();
+            let counters = Arc::make_mut(&mut self.mirror.counters)
+                .entry(id.clone())
+                .or_default();
             let from = counters.embodied_at_ms();
             let grams = counters.advance_embodied(*grams_per_hour, now, max_gap_ms);
             self.history.record_embodied(
@@ -144,7 +147,9 @@ impl Collector {
             let intensity =
                 location.and_then(|key| self.mirror.mixes.intensity_at(key, sample.read_at));
             // Cloning an id is a reference count (`ResourceId` shares its text).
-            let counters = self.mirror.counters.entry(id.clone()).or_default();
+            let counters = Arc::make_mut(&mut self.mirror.counters)
+                .entry(id.clone())
+                .or_default();
             let previous_at = counters.last.map(|l| l.read_at_ms);
             let grams_before = counters.emissions_grams_total;
             let joules = match counters.advance(&sample, intensity, max_power, pue) {
@@ -189,11 +194,9 @@ impl Collector {
             );
             if let Some(previous_at) = previous_at.filter(|p| sample.read_at > *p) {
                 let seconds = (sample.read_at - previous_at) as f64 / 1000.0;
-                self.mirror
-                    .derived_power
-                    .insert(id.clone(), joules / seconds);
+                Arc::make_mut(&mut self.mirror.derived_power).insert(id.clone(), joules / seconds);
             }
-            self.mirror.samples.insert(id, sample);
+            Arc::make_mut(&mut self.mirror.samples).insert(id, sample);
             updated += 1;
         }
         self.telemetry.record_rejections(

@@ -89,16 +89,16 @@ impl Collector {
                 }
             };
             for (_, _, id) in &sync.removed_resources {
-                self.mirror.counters.remove(id);
-                self.mirror.samples.remove(id);
-                self.mirror.derived_power.remove(id);
+                Arc::make_mut(&mut self.mirror.counters).remove(id);
+                Arc::make_mut(&mut self.mirror.samples).remove(id);
+                Arc::make_mut(&mut self.mirror.derived_power).remove(id);
             }
             if !moves.1.is_empty() {
                 tracing::info!(account = %account.name, resources = moves.1.len(), "removed resources came back within the retention window; their counters continue");
             }
             self.mirror
                 .departed
-                .apply_sync(moves, &mut self.mirror.counters);
+                .apply_sync(moves, Arc::make_mut(&mut self.mirror.counters));
             tracing::info!(
                 account = %account.name,
                 projects_added = sync.projects.added,

@@ -69,9 +69,9 @@ impl Collector {
             if let Some(node) = topology.accounts.remove(&name) {
                 for project in node.projects.values() {
                     for r in project.resources.values() {
-                        self.mirror.counters.remove(&r.id);
-                        self.mirror.samples.remove(&r.id);
-                        self.mirror.derived_power.remove(&r.id);
+                        Arc::make_mut(&mut self.mirror.counters).remove(&r.id);
+                        Arc::make_mut(&mut self.mirror.samples).remove(&r.id);
+                        Arc::make_mut(&mut self.mirror.derived_power).remove(&r.id);
                     }
                 }
                 self.mirror.departed.forget_account(&name);

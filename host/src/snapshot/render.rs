@@ -644,7 +644,7 @@ mod tests {
                             emissions_grams_total: i as f64 * 0.25,
                             ..Counters::default()
                         };
-                        s.counters.insert(id.clone(), counters);
+                        Arc::make_mut(&mut s.counters).insert(id.clone(), counters);
                         let sample = ResourceSample {
                             components: Vec::new(),
                             resource_id: name.clone(),
@@ -655,7 +655,7 @@ mod tests {
                             read_at: 1,
                             estimated: i % 4 == 0,
                         };
-                        s.samples.insert(id.clone(), sample);
+                        Arc::make_mut(&mut s.samples).insert(id.clone(), sample);
                     }
                     let record = ResourceRecord {
                         id,
@@ -727,7 +727,7 @@ mod tests {
         s.taken_at_ms = 100_000;
         s.stale_after_ms = Some(30_000);
         for (id, read_at) in [(&fresh, 80_000), (&stale, 69_999)] {
-            if let Some(sample) = s.samples.get_mut(id) {
+            if let Some(sample) = Arc::make_mut(&mut s.samples).get_mut(id) {
                 sample.read_at = read_at;
             }
         }

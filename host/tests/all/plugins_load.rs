@@ -497,3 +497,77 @@ async fn a_bad_file_in_the_folder_does_not_stop_the_good_ones() {
             .any(|e| matches!(e, LoadError::DuplicateName { .. }))
     );
 }
+
+/// The daemon compiles in a child process of its own binary (`carbonaut_runtime::compiler`):
+/// with and without a cache, a good component loads and answers from the child's artifact,
+/// a bad one is refused with the compiler's message, as in process, and a compiler that
+/// cannot be started is named.
+#[tokio::test]
+async fn a_compiler_child_loads_what_in_process_compiling_loads_and_refuses_the_rest() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let child = |cached: bool| {
+        let mut runtime = carbonaut_plugins::new_runtime(Limits::default()).expect("runtime");
+        if cached {
+            runtime
+                .enable_cache(cache.path().to_path_buf())
+                .expect("cache");
+        }
+        runtime.compile_in_child(env!("CARGO_BIN_EXE_carbonaut").into());
+        std::sync::Arc::new(runtime)
+    };
+    let cut = {
+        let bytes = std::fs::read(MOCK_CLOUD).expect("mock-cloud bytes");
+        bytes[..bytes.len() / 2].to_vec()
+    };
+    let in_process = load_bytes(&runtime(), "cut.wasm", cut.clone())
+        .await
+        .err()
+        .expect("refused");
+    for cached in [false, true] {
+        let runtime = child(cached);
+        let plugin = load_file(&runtime, MOCK_GRID.as_ref())
+            .await
+            .expect("mock-grid compiles in the child");
+        assert_eq!(plugin.info().name, "mock-grid");
+        let queries = [LocationQuery {
+            id: "loc-DE".into(),
+            location: Location {
+                country: Some("DE".into()),
+                ..Location::default()
+            },
+            grid_zone: None,
+        }];
+        let mixes = plugin
+            .collect_energy_mix(&Grants::NONE, &vec![], &queries)
+            .await
+            .expect("it answers")
+            .into_items();
+        assert_eq!(mixes.len(), 1, "cached: {cached}");
+        assert_eq!(mixes[0].location_id, "loc-DE");
+
+        let err = load_bytes(&runtime, "cut.wasm", cut.clone())
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(err, LoadError::Invalid { .. }), "{err}");
+        assert_eq!(err.to_string(), in_process.to_string(), "cached: {cached}");
+    }
+    let cached = std::fs::read_dir(cache.path())
+        .expect("cache")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .count();
+    assert_eq!(cached, 1, "the child's artifact is cached");
+
+    let mut missing = carbonaut_plugins::new_runtime(Limits::default()).expect("runtime");
+    missing.compile_in_child("/nonexistent/carbonaut".into());
+    let err = load_file(&std::sync::Arc::new(missing), MOCK_GRID.as_ref())
+        .await
+        .err()
+        .expect("no compiler");
+    assert!(
+        err.to_string()
+            .contains("cannot start the compiler (/nonexistent/carbonaut)"),
+        "{err}"
+    );
+}

@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::{AllocationStrategy, Compiler};
+
 pub use stamps::{Hashed, Stamps};
 
 /// Where a component came from.
@@ -85,11 +87,13 @@ impl CompileCache {
     }
 
     /// The component whose sha256 is `sha256`, from the cache when a valid entry exists,
-    /// else compiled from the bytes `wasm` returns and stored. The bytes are asked for only
-    /// when they must be compiled (not read at all on a hit); their sha256 must be `sha256`.
+    /// else compiled by `compiler` from the bytes `wasm` returns, stored, and loaded from the
+    /// entry as a warm start would. The bytes are asked for only when they must be compiled
+    /// (not read at all on a hit); their sha256 must be `sha256`.
     pub fn load_or_compile_with<W, E>(
         &self,
         engine: &Engine,
+        compiler: (&Compiler, AllocationStrategy),
         sha256: &str,
         wasm: impl FnOnce() -> Result<W, E>,
     ) -> Result<(Component, CacheState), E>
@@ -111,10 +115,22 @@ impl CompileCache {
             }
         }
         let wasm = wasm()?;
-        let component = Component::from_binary(engine, wasm.as_ref())?;
-        if let Err(error) = self.store(&component, &artifact, &checksum) {
-            tracing::warn!(entry = %artifact.display(), %error, "could not write the cache entry; the next start compiles again");
-        }
+        let bytes = compiler.0.precompile(engine, compiler.1, wasm.as_ref())?;
+        drop(wasm);
+        let component = match self.store(&bytes, &artifact, &checksum) {
+            // SAFETY: written just now from what `Engine::precompile_component` made (here
+            // or in our own compiler child), in the directory the host owns.
+            #[allow(unsafe_code)]
+            Ok(()) => unsafe { Component::deserialize_file(engine, &artifact) },
+            Err(error) => {
+                tracing::warn!(entry = %artifact.display(), %error, "could not write the cache entry; the next start compiles again");
+                // SAFETY: as above, from memory.
+                #[allow(unsafe_code)]
+                unsafe {
+                    Component::deserialize(engine, &bytes)
+                }
+            }
+        }?;
         Ok((component, state))
     }
 
@@ -145,21 +161,13 @@ impl CompileCache {
         Ok(component)
     }
 
-    fn store(
-        &self,
-        component: &Component,
-        artifact: &Path,
-        checksum: &Path,
-    ) -> std::io::Result<()> {
-        let bytes = component
-            .serialize()
-            .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+    fn store(&self, bytes: &[u8], artifact: &Path, checksum: &Path) -> std::io::Result<()> {
         let tmp = artifact.with_extension("cwasm.tmp");
-        std::fs::write(&tmp, &bytes)?;
+        std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, artifact)?;
         // The checksum goes last: an entry without one (a crash in between) is not trusted.
         let tmp = checksum.with_extension("sha256.tmp");
-        std::fs::write(&tmp, hex::encode(Sha256::digest(&bytes)))?;
+        std::fs::write(&tmp, hex::encode(Sha256::digest(bytes)))?;
         std::fs::rename(&tmp, checksum)
     }
 

@@ -8,7 +8,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use super::limits::EPOCH_TICK;
-use super::{CacheState, CompileCache, Grants, HostState, KeyValueStore, Limits};
+use super::{CacheState, CompileCache, Compiler, Grants, HostState, KeyValueStore, Limits};
 use wasmtime::component::Component;
 
 /// Where instances get their memory from.
@@ -50,6 +50,7 @@ pub struct Runtime {
     limits: Limits,
     strategy: AllocationStrategy,
     cache: Option<CompileCache>,
+    compiler: Compiler,
     key_value: Option<KeyValueStore>,
     _ticker: EpochTicker,
 }
@@ -85,6 +86,7 @@ impl Runtime {
             limits,
             strategy,
             cache: None,
+            compiler: Compiler::InProcess,
             key_value: None,
             _ticker: ticker,
         })
@@ -113,6 +115,11 @@ impl Runtime {
     /// only through this runtime: it counts each namespace's bytes in memory.
     pub fn enable_key_value(&mut self, tree: sled::Tree) {
         self.key_value = Some(KeyValueStore::new(tree));
+    }
+
+    /// Compiles in a child process of `exe` from now on (see [`Compiler`]): the daemon's way.
+    pub fn compile_in_child(&mut self, exe: std::path::PathBuf) {
+        self.compiler = Compiler::Child { exe };
     }
 
     pub fn cache(&self) -> Option<&CompileCache> {
@@ -160,13 +167,23 @@ impl Runtime {
         W: AsRef<[u8]>,
         E: From<wasmtime::Error>,
     {
-        match &self.cache {
-            Some(cache) => cache.load_or_compile_with(&self.engine, sha256, wasm),
-            None => Ok((
-                Component::from_binary(&self.engine, wasm()?.as_ref())?,
-                CacheState::Uncached,
-            )),
-        }
+        let Some(cache) = &self.cache else {
+            let wasm = wasm()?;
+            let component = match &self.compiler {
+                Compiler::InProcess => Component::from_binary(&self.engine, wasm.as_ref())?,
+                child => {
+                    let bytes = child.precompile(&self.engine, self.strategy, wasm.as_ref())?;
+                    // SAFETY: made by `Engine::precompile_component` in our own compiler
+                    // child, from an engine configured as this one.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        Component::deserialize(&self.engine, &bytes)?
+                    }
+                }
+            };
+            return Ok((component, CacheState::Uncached));
+        };
+        cache.load_or_compile_with(&self.engine, (&self.compiler, self.strategy), sha256, wasm)
     }
 
     pub fn allocation_strategy(&self) -> AllocationStrategy {
@@ -200,7 +217,7 @@ impl Runtime {
 /// per-call limiter enforces each instance's own limit.
 const POOL_MAX_MEMORY_BYTES: usize = 4 << 30;
 
-fn engine_config(pooling: bool) -> Config {
+pub(crate) fn engine_config(pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);

@@ -7,6 +7,7 @@
 //! May import: `carbonaut-model`.
 
 mod cache;
+pub mod compiler;
 mod engine;
 mod grants;
 pub mod http;
@@ -17,6 +18,7 @@ mod store;
 pub mod tls_roots;
 
 pub use cache::{CacheState, CompileCache, Hashed};
+pub use compiler::Compiler;
 pub use engine::{AllocationStrategy, Runtime, RuntimeError};
 pub use grants::Grants;
 pub use key_value::{
