@@ -83,8 +83,16 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
             )
         })?;
     runtime.enable_key_value(store.key_value_tree()?);
-    // Compiling in a child keeps the compiler out of the daemon's memory for good.
-    match std::env::current_exe() {
+    // Compiling in a child keeps the compiler out of the daemon's memory for good. The child
+    // is this very file even after a package upgrade replaced it on disk (`/proc/self/exe`),
+    // so its artifacts always match this engine.
+    let proc_self = std::path::Path::new("/proc/self/exe");
+    let this_binary = if proc_self.exists() {
+        Ok(proc_self.to_path_buf())
+    } else {
+        std::env::current_exe()
+    };
+    match this_binary {
         Ok(exe) => runtime.compile_in_child(exe),
         Err(error) => {
             tracing::warn!(%error, "cannot find this executable; plugins compile in process")
