@@ -222,6 +222,37 @@ fn soak(minutes: u64) {
             max_rss - rss1,
             max_dir / dir1.max(0.001)
         );
+        // The same phase every time (just after a collection), a minute's median against the
+        // first minute's: growth, without the spread between phases a timer's samples read.
+        let after = daemons[i].rss_after_collections(started);
+        let per_minute: Vec<f64> = (0..minutes)
+            .filter_map(|m| {
+                let mut in_minute: Vec<f64> = after
+                    .iter()
+                    .filter(|(t, _)| t.as_secs() / 60 == m)
+                    .map(|(_, rss)| *rss)
+                    .collect();
+                in_minute.sort_by(f64::total_cmp);
+                in_minute.get(in_minute.len() / 2).copied()
+            })
+            .collect();
+        // The goal counts from the end of the first minute: minute 2 (60–120 s) is the base.
+        if let Some((first, rest)) = per_minute.get(1..).and_then(<[f64]>::split_first) {
+            let highest = rest.iter().copied().fold(*first, f64::max);
+            println!(
+                "\nF2 {name}, VmRSS just after each collection ({} read), median per minute (MiB): {}",
+                after.len(),
+                per_minute
+                    .iter()
+                    .map(|m| format!("{m:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            println!(
+                "**F2 {name} at a fixed phase: {first:.1} MiB in minute 2, at most {highest:.1} in a later one: growth {:.1} MiB (goal <= 5)**",
+                highest - first
+            );
+        }
         let times = daemons[i].collection_ms();
         if !times.is_empty() {
             println!(
@@ -405,6 +436,9 @@ struct Daemon {
 #[derive(Default)]
 struct Log {
     collections: Vec<u64>,
+    /// VmRSS (MiB) read as each collection's line arrives, and when: the same phase every
+    /// time (just after a publish), where a sample on a timer lands at any phase.
+    after_collection: Vec<(Instant, f64)>,
     syncs: Vec<u64>,
     tail: std::collections::VecDeque<String>,
 }
@@ -425,6 +459,7 @@ impl Daemon {
         let log = Arc::new(Mutex::new(Log::default()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
+        let pid = child.id();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr)
                 .lines()
@@ -444,7 +479,11 @@ impl Daemon {
                     .and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok());
                 let mut log = sink.lock().expect("the log");
                 match elapsed {
-                    Some(ms) if line.contains("samples collected") => log.collections.push(ms),
+                    Some(ms) if line.contains("samples collected") => {
+                        log.collections.push(ms);
+                        let rss = status_mib(pid, "VmRSS:");
+                        log.after_collection.push((Instant::now(), rss));
+                    }
                     Some(ms) if line.contains("sync round done") => log.syncs.push(ms),
                     _ => {}
                 }
@@ -466,6 +505,16 @@ impl Daemon {
 
     fn collections(&self) -> usize {
         self.log.lock().expect("the log").collections.len()
+    }
+
+    /// VmRSS just after each collection since `since`, with its time after `since`.
+    fn rss_after_collections(&self, since: Instant) -> Vec<(Duration, f64)> {
+        let log = self.log.lock().expect("the log");
+        log.after_collection
+            .iter()
+            .filter(|(at, _)| *at >= since)
+            .map(|(at, rss)| (*at - since, *rss))
+            .collect()
     }
 
     fn collection_ms(&self) -> Vec<u64> {
