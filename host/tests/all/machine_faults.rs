@@ -26,12 +26,14 @@ struct Disk {
 impl Disk {
     /// A tmpfs of `mib` MiB: it fills up like a real disk (`ENOSPC`).
     fn tmpfs(mib: u32) -> Disk {
+        Disk::tmpfs_with(&format!("size={mib}m"))
+    }
+
+    /// A tmpfs mounted with `options` (`mount -o`).
+    fn tmpfs_with(options: &str) -> Disk {
         let disk = Disk::mount_point();
         let dir = disk.dir.to_str().expect("utf-8 path");
-        run(
-            "mount",
-            &["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs", dir],
-        );
+        run("mount", &["-t", "tmpfs", "-o", options, "tmpfs", dir]);
         disk
     }
 
@@ -522,4 +524,27 @@ async fn healthz_fails_once_the_collector_stops_finishing_steps() {
     vitals.step_done();
     let (status, _) = crate::collection::get(&h.state, "/healthz").await;
     assert_eq!(status.as_u16(), 200);
+}
+
+/// A state directory mounted `noexec` (a hardened `/var`): compiled code cannot be mapped
+/// from the cache there, so each compiled plugin is loaded from memory instead, on a first
+/// start and on every later one, whichever process compiled it.
+#[tokio::test]
+async fn plugins_load_with_their_compile_cache_on_a_noexec_mount() {
+    let disk = Disk::tmpfs_with("size=64m,noexec");
+    for start in ["first", "warm"] {
+        for child in [false, true] {
+            let mut runtime = carbonaut_plugins::new_runtime(carbonaut_runtime::Limits::default())
+                .expect("runtime");
+            runtime.enable_cache(disk.dir.join("cache")).expect("cache");
+            if child {
+                runtime.compile_in_child(env!("CARGO_BIN_EXE_carbonaut").into());
+            }
+            let plugin =
+                carbonaut_plugins::load_file(&std::sync::Arc::new(runtime), MOCK_GRID.as_ref())
+                    .await
+                    .unwrap_or_else(|e| panic!("{start} start, child {child}: {e}"));
+            assert_eq!(plugin.info().name, "mock-grid");
+        }
+    }
 }

@@ -117,20 +117,26 @@ impl CompileCache {
         let wasm = wasm()?;
         let bytes = compiler.0.precompile(engine, compiler.1, wasm.as_ref())?;
         drop(wasm);
-        let component = match self.store(&bytes, &artifact, &checksum) {
-            // SAFETY: written just now from what `Engine::precompile_component` made (here
-            // or in our own compiler child), in the directory the host owns.
+        // SAFETY (both): what `Engine::precompile_component` made just now, here or in our
+        // own compiler child; the file is the one written from it in the directory the host
+        // owns.
+        let mapped = match self.store(&bytes, &artifact, &checksum) {
             #[allow(unsafe_code)]
-            Ok(()) => unsafe { Component::deserialize_file(engine, &artifact) },
+            Ok(()) => unsafe { Component::deserialize_file(engine, &artifact) }.map_err(|error| {
+                // A state directory mounted noexec cannot map code: loaded from memory
+                // instead, as each start will (the entry is refused the same way).
+                tracing::warn!(entry = %artifact.display(), error = %format!("{error:#}"), "cannot map the cache entry; loading it from memory");
+            }),
             Err(error) => {
                 tracing::warn!(entry = %artifact.display(), %error, "could not write the cache entry; the next start compiles again");
-                // SAFETY: as above, from memory.
-                #[allow(unsafe_code)]
-                unsafe {
-                    Component::deserialize(engine, &bytes)
-                }
+                Err(())
             }
-        }?;
+        };
+        let component = match mapped {
+            Ok(component) => component,
+            #[allow(unsafe_code)]
+            Err(()) => unsafe { Component::deserialize(engine, &bytes) }?,
+        };
         Ok((component, state))
     }
 
