@@ -93,7 +93,10 @@ pub async fn run(source: ConfigSource) -> anyhow::Result<()> {
         std::env::current_exe()
     };
     match this_binary {
-        Ok(exe) => runtime.compile_in_child(exe),
+        Ok(exe) => {
+            tracing::info!(exe = %exe.display(), "plugins compile in a child process");
+            runtime.compile_in_child(exe)
+        }
         Err(error) => {
             tracing::warn!(%error, "cannot find this executable; plugins compile in process")
         }
