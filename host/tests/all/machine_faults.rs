@@ -244,6 +244,16 @@ fn wait_ready(daemon: &Daemon) {
 }
 
 /// `/readyz` answers 503 naming the state, and the failure metric counts, within `secs`.
+/// What a shut-down filesystem makes of sled's writes: an I/O error, or (seen on a loaded
+/// machine, when sled's flush waits on a write that failed under it) a flush that never
+/// returns. Which one comes first depends on timing; both are what the operator must read.
+fn a_failing_disk_cause(said: &str) -> bool {
+    said.contains("Input/output error")
+        || said.contains("I/O")
+        || said.contains("has not returned")
+        || said.contains("did not finish")
+}
+
 fn wait_reported(daemon: &Daemon, secs: u64) -> String {
     let started = Instant::now();
     let body = daemon.wait_for("/readyz", secs, |b| b.contains("state cannot be written"));
@@ -361,11 +371,8 @@ fn a_full_disk_is_reported_then_the_daemon_exits_and_a_restart_resumes_with_no_c
             || body.contains("has not returned"),
         "{body}"
     );
-    assert!(
-        run.daemon.log().contains("the state cannot be written"),
-        "no ERROR line:\n{}",
-        run.daemon.log()
-    );
+    run.daemon
+        .wait_for_log(10, |log| log.contains("the state cannot be written"));
     // Nothing is published while the state cannot be written: served counters stand still.
     let frozen = energies(&run.daemon);
     std::thread::sleep(Duration::from_secs(1));
@@ -396,10 +403,7 @@ fn a_failing_disk_is_reported_sigterm_ends_the_daemon_in_time_and_nothing_served
     disk.fail();
     run.note_served();
     let body = wait_reported(&run.daemon, 8);
-    assert!(
-        body.contains("Input/output error") || body.contains("I/O"),
-        "{body}"
-    );
+    assert!(a_failing_disk_cause(&body), "{body}");
     run.note_served();
 
     // The dashboard says so first, in a real browser.
@@ -411,7 +415,7 @@ fn a_failing_disk_is_reported_sigterm_ends_the_daemon_in_time_and_nothing_served
         .find_map(|l| l.get("final").and_then(|v| v.as_str()))
         .expect("the page's final DOM");
     assert!(
-        last.contains("STATE NOT WRITABLE") && last.contains("Input/output error"),
+        last.contains("STATE NOT WRITABLE") && a_failing_disk_cause(last),
         "the dashboard does not say the state cannot be written:\n{last}"
     );
 

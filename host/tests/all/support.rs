@@ -179,6 +179,25 @@ impl Daemon {
         self.log.lock().expect("log").join("\n")
     }
 
+    /// Waits at most `secs` seconds for the log to satisfy `check` and returns it; panics
+    /// with the log otherwise. A line the daemon wrote before answering a request reaches
+    /// this process through a pipe and a reader thread, so it can arrive after the answer:
+    /// a test that checks a line right after a request waits for it here.
+    pub fn wait_for_log(&self, secs: u64, check: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let log = self.log();
+            if check(&log) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the log never satisfied the check:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Sends SIGTERM and returns at once.
     pub fn terminate(&self) {
         let status = std::process::Command::new("kill")

@@ -186,14 +186,10 @@ fn a_rotated_jwks_file_applies_at_the_next_reload() {
         !refusal.contains(&dir) && !refusal.contains("jwks.json"),
         "{refusal}"
     );
-    assert!(
-        daemon
-            .log()
-            .lines()
-            .any(|l| l.contains("kid=\"2026-02\"") && l.contains("jwks.json")),
-        "{}",
-        daemon.log()
-    );
+    daemon.wait_for_log(10, |log| {
+        log.lines()
+            .any(|l| l.contains("kid=\"2026-02\"") && l.contains("jwks.json"))
+    });
 
     // The config text does not change; only the file it names does.
     write(site.dir.path(), "jwks.json", &jwks(&[&new]));
