@@ -13,6 +13,13 @@
 //! 3. Report latency over a 400-day range on that store, `Report::build` (median of several
 //!    runs): by account per day and per month, by project per month, by label per month.
 //!
+//! 4. `history growth [HOURS]` alone: resident memory across changes of hour. The recorder
+//!    and the state store as the collector drives them (every resource recorded, then the
+//!    history written with the counters in one transaction), one collection per simulated
+//!    minute for HOURS hours (default 24), the heap trimmed and VmRSS / RssAnon read at the
+//!    end of each hour, with the state directory's size. What a daemon under faketime shows
+//!    per hour, without plugins, HTTP or faketime.
+//!
 //! Run with `cargo bench -p carbonaut --bench history`; the figures are in BENCHMARKS.md.
 
 use std::sync::Arc;
@@ -24,7 +31,7 @@ use carbonaut_store::history::{
     Advance, Bucket, DAY_MS, HOUR_MS, HistoryStore, Recorder, Report, ReportQuery, bucket_key,
 };
 use carbonaut_store::state::{
-    AccountNode, ProjectNode, ResourceId, ResourceRecord, StateStore, Topology,
+    AccountNode, Counters, ProjectNode, ResourceId, ResourceRecord, StateStore, Topology,
 };
 
 const ACCOUNTS: usize = 10;
@@ -174,6 +181,96 @@ fn write_cost() {
         .map(|(a, b)| *a + *b)
         .collect();
     stats("record + persist + flush", total);
+}
+
+/// Reads `VmRSS` and `RssAnon` (MiB) from /proc/self/status.
+fn resident() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("RssAnon:"))
+}
+
+fn growth(hours: u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = StateStore::open(dir.path()).expect("state");
+    let mut recorder = Recorder::new(
+        HistoryStore::new(state.history_tree().expect("tree")),
+        settings(),
+    );
+    let topology = Arc::new(topology());
+    let resources: Vec<(ResourceId, &'static str)> = topology
+        .resources()
+        .enumerate()
+        .map(|(i, (_, _, r))| (r.id.clone(), LOCATIONS[i % LOCATIONS.len()]))
+        .collect();
+    let mut counters: std::collections::HashMap<ResourceId, Counters> = resources
+        .iter()
+        .map(|(id, _)| (id.clone(), Counters::default()))
+        .collect();
+    let settings = settings();
+    println!(
+        "== resident across changes of hour, {} resources, a collection per simulated minute",
+        resources.len()
+    );
+    println!("hour  VmRSS MiB  RssAnon MiB  state MiB  last collection ms");
+    // 2026-11-01T00:00:00Z
+    let start = 1_793_491_200_000;
+    for minute in 0..hours * 60 {
+        let at = start + (minute + 1) * 60_000;
+        let began = Instant::now();
+        for (i, (id, location)) in resources.iter().enumerate() {
+            let joules = 500.0 + i as f64;
+            let grams = joules / 3.6e6 * 300.0;
+            recorder.record(
+                &topology,
+                &settings,
+                Advance {
+                    resource: id,
+                    location: Some(location),
+                    provider: "meter",
+                    priced_by: Some("grid"),
+                    previous_ms: Some(at - 60_000),
+                    read_at_ms: at,
+                    joules,
+                    grams,
+                    intensity: Some(300.0),
+                    estimated: i % 10 == 0,
+                },
+            );
+            if let Some(c) = counters.get_mut(id) {
+                c.energy_joules_total += joules;
+                c.emissions_grams_total += grams;
+            }
+        }
+        let write = recorder.prepare_write(at);
+        let batch = StateStore::counter_batch(topology.accounts.values().map(|account| {
+            let ids = account
+                .projects
+                .values()
+                .flat_map(|p| p.resources.values())
+                .filter_map(|r| counters.get_key_value(&r.id));
+            (account.name.as_str(), ids)
+        }));
+        let written = write.apply_with_counters(&state, batch);
+        recorder.finish_write(at, written.is_ok());
+        written.expect("history and counters written");
+        if (minute + 1) % 60 == 0 {
+            carbonaut::memory::release_free_heap();
+            let (rss, anon) = resident();
+            println!(
+                "{:>4}  {rss:>9.1}  {anon:>11.1}  {:>9.1}  {:>18.1}",
+                (minute + 1) / 60,
+                dir_bytes(dir.path()) as f64 / f64::from(1 << 20),
+                began.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+    }
 }
 
 fn bucket(joules: f64, hours: u32, providers: &[&str]) -> Bucket {
@@ -328,6 +425,14 @@ fn size_and_reports() {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("growth") {
+        let hours = args
+            .get(1)
+            .map_or(24, |h| h.parse().expect("HOURS: a number"));
+        growth(hours);
+        return;
+    }
     write_cost();
     size_and_reports();
 }
