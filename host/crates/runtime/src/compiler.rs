@@ -14,7 +14,7 @@
 //! artifact whose engine does not match when it is loaded.
 
 use std::io::{Read as _, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use wasmtime::Engine;
@@ -55,7 +55,7 @@ fn strategy_arg(strategy: AllocationStrategy) -> &'static str {
     }
 }
 
-fn in_child(exe: &PathBuf, strategy: AllocationStrategy, wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
+fn in_child(exe: &Path, strategy: AllocationStrategy, wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
     let mut child = Command::new(exe)
         .args([CHILD_ARG, strategy_arg(strategy)])
         // It needs nothing from the daemon's environment, secrets included.
