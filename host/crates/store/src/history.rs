@@ -21,7 +21,7 @@ pub use instant::{InstantError, format_instant, parse_instant};
 pub use policy::ReportsConfig;
 pub use recorder::{Advance, Embodied, HistoryWrite, OTHER_LABEL, Recorder, UNSET_LABEL};
 pub use report::{GroupBy, Report, ReportError, ReportQuery, ReportRow, ReportTotals, Step};
-pub use store::{HistoryError, HistoryStore, PackWrite, StoredPack};
+pub use store::{HistoryError, HistoryStore};
 
 /// The dimensions buckets are kept for; labels are `label:KEY`.
 pub const ACCOUNT: &str = "account";

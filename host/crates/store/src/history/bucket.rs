@@ -154,59 +154,17 @@ pub fn pack_group(chunk: &str) -> String {
 pub fn encode_pack<'a>(entries: impl IntoIterator<Item = (&'a str, &'a Bucket)>) -> Vec<u8> {
     let mut out = vec![PACK_VERSION];
     for (id, b) in entries {
-        encode_entry(id, b, &mut out);
+        let id = &id.as_bytes()[..id.len().min(255)];
+        let encoded = b.encode();
+        let Ok(len) = u16::try_from(encoded.len()) else {
+            continue; // 8 providers of at most 255 bytes cannot reach 64 KiB
+        };
+        out.push(id.len() as u8);
+        out.extend_from_slice(id);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&encoded);
     }
     out
-}
-
-/// The group of part `part` of a finished hour's pack of `chunk`: `#chunk/00000`. The parts
-/// of a pack sort right after its whole value and before the next chunk's.
-pub fn pack_part_group(chunk: &str, part: usize) -> String {
-    format!("{}{part:05}", pack_parts_prefix(chunk))
-}
-
-/// What every part group of `chunk` starts with.
-pub fn pack_parts_prefix(chunk: &str) -> String {
-    format!("#{chunk}/")
-}
-
-/// The most bytes a part holds (unless one entry alone is larger). sled 0.34 keeps up to 16
-/// values in a page, stores a page over 128 KiB as a blob that its cache counts at the size
-/// of a pointer, and keeps the newest page of each of its 256 cache shards whatever its size:
-/// an hour's whole pack (about 130 bytes per resource) in a page stays in memory for a day or
-/// more. Parts of 4 KiB keep a page under 64 KiB, counted and evicted like any other
-/// (BENCHMARKS.md, "Across three days").
-pub const PART_BYTES: usize = 4 * 1024;
-
-/// `entries` as packs of at most [`PART_BYTES`] each, in the given order; none for none.
-pub fn encode_parts<'a>(entries: impl IntoIterator<Item = (&'a str, &'a Bucket)>) -> Vec<Vec<u8>> {
-    let mut parts = Vec::new();
-    let mut part = vec![PACK_VERSION];
-    let mut entry = Vec::new();
-    for (id, b) in entries {
-        entry.clear();
-        encode_entry(id, b, &mut entry);
-        if part.len() > 1 && part.len() + entry.len() > PART_BYTES {
-            parts.push(std::mem::replace(&mut part, vec![PACK_VERSION]));
-        }
-        part.extend_from_slice(&entry);
-    }
-    if part.len() > 1 {
-        parts.push(part);
-    }
-    parts
-}
-
-fn encode_entry(id: &str, b: &Bucket, out: &mut Vec<u8>) {
-    let id = &id.as_bytes()[..id.len().min(255)];
-    let encoded = b.encode();
-    let Ok(len) = u16::try_from(encoded.len()) else {
-        return; // 8 providers of at most 255 bytes cannot reach 64 KiB
-    };
-    out.push(id.len() as u8);
-    out.extend_from_slice(id);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&encoded);
 }
 
 /// The entries of a pack; `None` for bytes [`encode_pack`] did not write.
@@ -463,33 +421,6 @@ mod tests {
         for cut in (2..pack.len()).filter(|c| *c != boundary) {
             assert!(decode_pack(&pack[..cut]).is_none(), "cut at {cut}");
         }
-    }
-
-    #[test]
-    fn parts_hold_at_most_their_bytes_and_every_entry_once() {
-        let ids: Vec<String> = (0..500).map(|i| format!("0resource-{i:04}")).collect();
-        let mut b = Bucket {
-            energy_joules: 1.5,
-            hours: 1,
-            ..Bucket::default()
-        };
-        b.add_provider("meter");
-        let whole = encode_pack(ids.iter().map(|id| (id.as_str(), &b)));
-        let parts = encode_parts(ids.iter().map(|id| (id.as_str(), &b)));
-        assert!(whole.len() > 5 * PART_BYTES, "{} bytes", whole.len());
-        assert!(parts.len() > 5, "{} parts", parts.len());
-        assert!(parts.iter().all(|p| p.len() <= PART_BYTES));
-        let back: Vec<(String, Bucket)> = parts
-            .iter()
-            .flat_map(|p| decode_pack(p).expect("a part decodes as a pack"))
-            .collect();
-        assert_eq!(back, decode_pack(&whole).expect("whole"));
-        assert!(encode_parts([]).is_empty());
-        // A part's group sorts after the whole pack's and before the next chunk's.
-        let (whole_key, part_key, next) =
-            (pack_group("a"), pack_part_group("a", 7), pack_group("b"));
-        assert!(whole_key < part_key && part_key < next);
-        assert!(part_key.starts_with(&pack_parts_prefix("a")));
     }
 
     const T0: u64 = 1_795_000_000_000 - 1_795_000_000_000 % DAY_MS;

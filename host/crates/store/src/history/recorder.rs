@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::ReportsConfig;
 use super::bucket::{self, Bucket, DAY_MS, HOUR_MS, Tier};
-use super::store::{HistoryError, HistoryStore, PackWrite, StoredPack};
+use super::store::{HistoryError, HistoryStore};
 use super::{ACCOUNT, LOCATION, PROJECT};
 use crate::state::{CounterBatch, ResourceId, StateError, StateStore, Topology};
 
@@ -76,15 +76,12 @@ struct Cached {
     dirty: bool,
 }
 
-/// The hourly buckets of the resources of one chunk, stored as one value while its hour can
-/// change, then as small parts (`PackWrite`).
+/// The hourly buckets of the resources of one chunk, stored as one value.
 #[derive(Default)]
 struct Pack {
     /// Hashed, not ordered: looked up once per sample, and its order is not stored.
     buckets: HashMap<String, Bucket>,
     dirty: bool,
-    /// Part values of it in the store, removed when it is written whole again.
-    stored_parts: usize,
 }
 
 pub struct Recorder {
@@ -102,8 +99,6 @@ pub struct Recorder {
     cache: HashMap<Vec<u8>, Cached>,
     /// (hour, chunk) → the resources' buckets of that hour.
     packs: HashMap<(u64, &'static str), Pack>,
-    /// Packs of hours before the previous one, forgotten once written again as parts.
-    finished: HashMap<(u64, &'static str), Pack>,
     pending: HashMap<ResourceId, Vec<(u64, f64)>>,
     pending_dirty: HashSet<ResourceId>,
 }
@@ -129,7 +124,6 @@ impl Recorder {
             stage: HashMap::new(),
             cache: HashMap::new(),
             packs: HashMap::new(),
-            finished: HashMap::new(),
             pending,
             pending_dirty: HashSet::new(),
         }
@@ -318,21 +312,14 @@ impl Recorder {
     ) {
         let chunk = crate::state::chunk_of(resource);
         let store = &self.store;
-        let finished = &mut self.finished;
         let pack = self.packs.entry((hour_ms, chunk)).or_insert_with(|| {
-            // Energy priced late for an hour whose parts are not written yet: that pack is
-            // the latest.
-            if let Some(pack) = finished.remove(&(hour_ms, chunk)) {
-                return pack;
-            }
             let stored = store.resource_pack(hour_ms, chunk).unwrap_or_else(|error| {
                 tracing::error!(%error, "reading resources' history buckets failed; they start again from zero");
-                StoredPack::default()
+                Vec::new()
             });
             Pack {
-                buckets: stored.entries.into_iter().collect(),
+                buckets: stored.into_iter().collect(),
                 dirty: false,
-                stored_parts: stored.parts,
             }
         });
         let bucket = match pack.buckets.get_mut(resource) {
@@ -463,26 +450,10 @@ impl Recorder {
             self.packs
                 .iter()
                 .filter(|(_, p)| p.dirty)
-                .map(|((hour_ms, chunk), p)| {
+                .map(|((hour, chunk), p)| {
                     let entries = p.buckets.iter().map(|(id, b)| (id.as_str(), b));
-                    PackWrite::Whole {
-                        hour_ms: *hour_ms,
-                        chunk,
-                        value: bucket::encode_pack(entries),
-                        stale_parts: p.stored_parts,
-                    }
-                })
-                .chain(self.finished.iter().map(|((hour_ms, chunk), p)| {
-                    let mut entries: Vec<(&str, &Bucket)> =
-                        p.buckets.iter().map(|(id, b)| (id.as_str(), b)).collect();
-                    entries.sort_unstable_by_key(|(id, _)| *id);
-                    PackWrite::Parts {
-                        hour_ms: *hour_ms,
-                        chunk,
-                        parts: bucket::encode_parts(entries),
-                        stale_parts: p.stored_parts,
-                    }
-                })),
+                    (*hour, *chunk, bucket::encode_pack(entries))
+                }),
             self.pending_chunks(),
         );
         HistoryWrite {
@@ -502,31 +473,15 @@ impl Recorder {
                 c.dirty = false;
             }
             for p in self.packs.values_mut() {
-                if p.dirty {
-                    p.dirty = false;
-                    p.stored_parts = 0;
-                }
+                p.dirty = false;
             }
-            self.finished.clear();
             self.pending_dirty.clear();
         }
         let (hour, day) = (
             bucket::hour_start(now_ms).saturating_sub(HOUR_MS),
             bucket::day_start(now_ms).saturating_sub(DAY_MS),
         );
-        // An hour before the previous one no longer changes (but for energy priced late,
-        // which takes its pack back): its pack is written as parts with the next collection.
-        let done: Vec<(u64, &'static str)> = self
-            .packs
-            .iter()
-            .filter(|((start, _), p)| !p.dirty && *start < hour)
-            .map(|(key, _)| *key)
-            .collect();
-        for key in done {
-            if let Some(pack) = self.packs.remove(&key) {
-                self.finished.insert(key, pack);
-            }
-        }
+        self.packs.retain(|(start, _), p| p.dirty || *start >= hour);
         self.cache.retain(|k, c| {
             c.dirty
                 || match bucket::parse_key(k) {
@@ -621,11 +576,6 @@ mod tests {
     const H0: u64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
 
     fn topology(id: &ResourceId) -> Arc<Topology> {
-        topology_of(std::slice::from_ref(id))
-    }
-
-    /// One account and project holding `ids`.
-    fn topology_of(ids: &[ResourceId]) -> Arc<Topology> {
         let info = ResourceInfo {
             id: "vm1".into(),
             name: "vm1".into(),
@@ -648,17 +598,13 @@ mod tests {
             },
             labels: vec![("team".into(), "blue".into())],
         };
-        let info: Arc<ResourceInfo> = info.into();
-        let resources = ids.iter().map(|id| {
-            let record = ResourceRecord {
-                id: id.clone(),
-                info: info.clone(),
-                first_seen_ms: 0,
-                last_seen_ms: 0,
-                provider: "cloud".into(),
-            };
-            (id.as_str().to_owned(), record)
-        });
+        let record = ResourceRecord {
+            id: id.clone(),
+            info: info.into(),
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            provider: "cloud".into(),
+        };
         let project = ProjectNode {
             project: Project {
                 id: "p1".into(),
@@ -668,7 +614,7 @@ mod tests {
             first_seen_ms: 0,
             last_seen_ms: 0,
             provider: "cloud".into(),
-            resources: resources.collect(),
+            resources: [("vm1".to_owned(), record)].into(),
         };
         let account = AccountNode {
             name: "acme".into(),
@@ -868,101 +814,6 @@ mod tests {
             values < 10,
             "one pack per hour and chunk, not a value per resource: {values}"
         );
-    }
-
-    /// Every resource's bucket of `hour_ms`, as a report reads them.
-    fn resource_rows(store: &HistoryStore, hour_ms: u64) -> Vec<(String, f64)> {
-        let mut rows: Vec<(String, f64)> = store
-            .scan(Tier::Hourly, "resource", hour_ms, hour_ms + HOUR_MS)
-            .map(|r| r.map(|(_, id, b)| (id, b.energy_joules)))
-            .collect::<Result<_, _>>()
-            .expect("read");
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        rows
-    }
-
-    #[test]
-    fn a_finished_hour_is_stored_in_small_parts_and_energy_priced_late_lands_once() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = sled::open(dir.path()).expect("sled");
-        let store = HistoryStore::new(db.open_tree("history").expect("tree"));
-        let settings = ReportsConfig::default();
-        let ids: Vec<ResourceId> = (0..200)
-            .map(|i| ResourceId(format!("r{i:04}").into()))
-            .collect();
-        let chunk = crate::state::chunk_of(ids[0].as_str());
-        assert!(
-            ids.iter()
-                .all(|id| crate::state::chunk_of(id.as_str()) == chunk)
-        );
-        let topology = topology_of(&ids);
-        let mut recorder = Recorder::new(store.clone(), settings.clone());
-        let collect = |recorder: &mut Recorder, at: u64| {
-            for id in &ids {
-                recorder.record(&topology, &settings, advance(id, at, Some(100.0), 100.0));
-            }
-            recorder.persist(at);
-        };
-        let parts_of = |hour_ms: u64| -> Vec<usize> {
-            let prefix = bucket::key(
-                Tier::Hourly,
-                "resource",
-                hour_ms,
-                &bucket::pack_parts_prefix(chunk),
-            );
-            store
-                .tree()
-                .scan_prefix(prefix)
-                .map(|item| item.expect("read").1.len())
-                .collect()
-        };
-        let once: Vec<(String, f64)> = ids
-            .iter()
-            .map(|id| (id.as_str().to_owned(), 3.6e6))
-            .collect();
-
-        collect(&mut recorder, H0 + 30 * 60_000);
-        assert!(
-            parts_of(H0).is_empty(),
-            "an hour being written is one value"
-        );
-        assert_eq!(resource_rows(&store, H0), once);
-        // Hour 0 can no longer change from hour 2 on: the collection after that writes it
-        // again as parts, in the same batch that removes the whole value.
-        for hour in 1..=3 {
-            collect(&mut recorder, H0 + hour * HOUR_MS + 30 * 60_000);
-        }
-        let parts = parts_of(H0);
-        assert!(parts.len() > 3, "{parts:?}");
-        assert!(
-            parts.iter().all(|bytes| *bytes <= bucket::PART_BYTES),
-            "{parts:?}"
-        );
-        assert_eq!(resource_rows(&store, H0), once, "each resource once");
-        // Hour 1 became finished at this collection: it is split with the next one.
-        assert!(parts_of(H0 + HOUR_MS).is_empty());
-        assert!(
-            parts_of(H0 + 2 * HOUR_MS).is_empty(),
-            "the previous hour is whole"
-        );
-
-        // Energy of hour 0 reaches the history late (the recorder restarted in between): it
-        // is added to the resource's bucket there, not beside it.
-        let mut recorder = Recorder::new(store.clone(), settings.clone());
-        let late = Advance {
-            previous_ms: Some(H0 + 50 * 60_000),
-            read_at_ms: H0 + 55 * 60_000,
-            ..advance(&ids[7], H0 + 55 * 60_000, Some(100.0), 100.0)
-        };
-        recorder.record(&topology, &settings, late);
-        recorder.persist(H0 + 4 * HOUR_MS);
-        let mut twice = once.clone();
-        twice[7].1 = 7.2e6;
-        assert_eq!(resource_rows(&store, H0), twice, "written whole again");
-        assert!(parts_of(H0).is_empty(), "its parts removed with it");
-        recorder.persist(H0 + 4 * HOUR_MS + 60_000);
-        assert!(parts_of(H0).len() > 3, "and split again");
-        assert_eq!(resource_rows(&store, H0), twice);
     }
 
     #[test]

@@ -24,78 +24,6 @@ pub type PendingChunk<'a> = (&'static str, PendingEntries<'a>);
 /// Resources and their unpriced energy by hour.
 pub type PendingEntries<'a> = Vec<(&'a ResourceId, &'a [(u64, f64)])>;
 
-/// A pack of one hour and chunk as stored ([`HistoryStore::resource_pack`]).
-#[derive(Debug, Default, PartialEq)]
-pub struct StoredPack {
-    pub entries: Vec<(String, Bucket)>,
-    /// How many part values it was read from (0: none, or a whole value).
-    pub parts: usize,
-}
-
-/// How one hour and chunk of resources' buckets is written. Whichever form it takes, the
-/// other is removed in the same batch, so a report never counts an entry twice.
-pub enum PackWrite {
-    /// One value (`encode_pack`), for an hour still being written; removes `stale_parts`
-    /// part values.
-    Whole {
-        hour_ms: u64,
-        chunk: &'static str,
-        value: Vec<u8>,
-        stale_parts: usize,
-    },
-    /// Part values (`encode_parts`), for an hour that can no longer change; removes the
-    /// whole value and the parts past the new ones up to `stale_parts`.
-    Parts {
-        hour_ms: u64,
-        chunk: &'static str,
-        parts: Vec<Vec<u8>>,
-        stale_parts: usize,
-    },
-}
-
-impl PackWrite {
-    fn add_to(self, batch: &mut sled::Batch) {
-        let part_key = |hour_ms, chunk, i| {
-            bucket::key(
-                Tier::Hourly,
-                RESOURCE,
-                hour_ms,
-                &bucket::pack_part_group(chunk, i),
-            )
-        };
-        match self {
-            PackWrite::Whole {
-                hour_ms,
-                chunk,
-                value,
-                stale_parts,
-            } => {
-                let k = bucket::key(Tier::Hourly, RESOURCE, hour_ms, &bucket::pack_group(chunk));
-                batch.insert(k, value);
-                for i in 0..stale_parts {
-                    batch.remove(part_key(hour_ms, chunk, i));
-                }
-            }
-            PackWrite::Parts {
-                hour_ms,
-                chunk,
-                parts,
-                stale_parts,
-            } => {
-                let k = bucket::key(Tier::Hourly, RESOURCE, hour_ms, &bucket::pack_group(chunk));
-                batch.remove(k);
-                let written = parts.len();
-                for (i, part) in parts.into_iter().enumerate() {
-                    batch.insert(part_key(hour_ms, chunk, i), part);
-                }
-                for i in written..stale_parts {
-                    batch.remove(part_key(hour_ms, chunk, i));
-                }
-            }
-        }
-    }
-}
-
 /// A handle on the rollup tree; clones share it (the collector writes, the API reads).
 #[derive(Clone)]
 pub struct HistoryStore {
@@ -114,28 +42,17 @@ impl HistoryStore {
         }
     }
 
-    /// The resources' buckets of one hour and chunk, as last written: its whole value, or the
-    /// parts a finished hour was split into.
-    pub fn resource_pack(&self, hour_ms: u64, chunk: &str) -> Result<StoredPack, HistoryError> {
+    /// The resources' buckets of one hour and chunk, as last written.
+    pub fn resource_pack(
+        &self,
+        hour_ms: u64,
+        chunk: &str,
+    ) -> Result<Vec<(String, Bucket)>, HistoryError> {
         let key = bucket::key(Tier::Hourly, RESOURCE, hour_ms, &bucket::pack_group(chunk));
-        let mut stored = StoredPack::default();
-        if let Some(v) = self.tree.get(&key)? {
-            stored.entries = bucket::decode_pack(&v).ok_or_else(|| corrupt(&key))?;
+        match self.tree.get(&key)? {
+            None => Ok(Vec::new()),
+            Some(v) => bucket::decode_pack(&v).ok_or_else(|| corrupt(&key)),
         }
-        let parts = bucket::key(
-            Tier::Hourly,
-            RESOURCE,
-            hour_ms,
-            &bucket::pack_parts_prefix(chunk),
-        );
-        for item in self.tree.scan_prefix(parts) {
-            let (k, v) = item?;
-            stored
-                .entries
-                .extend(bucket::decode_pack(&v).ok_or_else(|| corrupt(&k))?);
-            stored.parts += 1;
-        }
-        Ok(stored)
     }
 
     /// Writes `buckets`, the resources' `packs` (hour, chunk, encoded) and, per chunk, all the
@@ -145,7 +62,7 @@ impl HistoryStore {
     pub fn write<'a>(
         &self,
         buckets: impl IntoIterator<Item = (&'a [u8], &'a Bucket)>,
-        packs: impl IntoIterator<Item = PackWrite>,
+        packs: impl IntoIterator<Item = (u64, &'a str, Vec<u8>)>,
         pending: impl IntoIterator<Item = PendingChunk<'a>>,
     ) -> Result<(), HistoryError> {
         self.apply(Self::batch(buckets, packs, pending))
@@ -154,15 +71,16 @@ impl HistoryStore {
     /// The batch [`HistoryStore::write`] applies, built without touching the tree.
     pub fn batch<'a>(
         buckets: impl IntoIterator<Item = (&'a [u8], &'a Bucket)>,
-        packs: impl IntoIterator<Item = PackWrite>,
+        packs: impl IntoIterator<Item = (u64, &'a str, Vec<u8>)>,
         pending: impl IntoIterator<Item = PendingChunk<'a>>,
     ) -> sled::Batch {
         let mut batch = sled::Batch::default();
         for (k, b) in buckets {
             batch.insert(k, b.encode());
         }
-        for pack in packs {
-            pack.add_to(&mut batch);
+        for (hour, chunk, value) in packs {
+            let k = bucket::key(Tier::Hourly, RESOURCE, hour, &bucket::pack_group(chunk));
+            batch.insert(k, value);
         }
         for (chunk, entries) in pending {
             write_pending(&mut batch, chunk, &entries);
