@@ -123,55 +123,83 @@ fn stats(name: &str, mut v: Vec<Duration>) {
     );
 }
 
+/// A fresh state directory with its recorder, the topology and each resource's location.
+struct Estate {
+    dir: tempfile::TempDir,
+    state: StateStore,
+    recorder: Recorder,
+    topology: Arc<Topology>,
+    resources: Vec<(ResourceId, &'static str)>,
+    settings: ReportsConfig,
+}
+
+impl Estate {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = StateStore::open(dir.path()).expect("state");
+        let recorder = Recorder::new(
+            HistoryStore::new(state.history_tree().expect("tree")),
+            settings(),
+        );
+        let topology = Arc::new(topology());
+        let resources = topology
+            .resources()
+            .enumerate()
+            .map(|(i, (_, _, r))| (r.id.clone(), LOCATIONS[i % LOCATIONS.len()]))
+            .collect();
+        Estate {
+            dir,
+            state,
+            recorder,
+            topology,
+            resources,
+            settings: settings(),
+        }
+    }
+
+    /// Records one priced sample of every resource, read at `at` and `interval_ms` after the
+    /// previous one; `each` sees every advance recorded.
+    fn record_all(&mut self, at: u64, interval_ms: u64, mut each: impl FnMut(&Advance<'_>)) {
+        for (i, (id, location)) in self.resources.iter().enumerate() {
+            let joules = 500.0 + i as f64;
+            let advance = Advance {
+                resource: id,
+                location: Some(location),
+                provider: "meter",
+                priced_by: Some("grid"),
+                previous_ms: Some(at - interval_ms),
+                read_at_ms: at,
+                joules,
+                grams: joules / 3.6e6 * 300.0,
+                intensity: Some(300.0),
+                estimated: i % 10 == 0,
+            };
+            each(&advance);
+            self.recorder
+                .record(&self.topology, &self.settings, advance);
+        }
+    }
+}
+
 fn write_cost() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = StateStore::open(dir.path()).expect("state");
-    let mut recorder = Recorder::new(
-        HistoryStore::new(state.history_tree().expect("tree")),
-        settings(),
-    );
-    let topology = Arc::new(topology());
-    let resources: Vec<(ResourceId, &'static str)> = topology
-        .resources()
-        .enumerate()
-        .map(|(i, (_, _, r))| (r.id.clone(), LOCATIONS[i % LOCATIONS.len()]))
-        .collect();
-    let settings = settings();
+    let mut estate = Estate::new();
     // 2026-11-01T00:50:00Z: the 60th collection crosses into the next hour.
     let start = 1_793_491_200_000 + 50 * 60_000;
     let (mut record_times, mut persist_times) = (Vec::new(), Vec::new());
     for c in 0..120u64 {
         let at = start + c * 10_000;
         let began = Instant::now();
-        for (i, (id, location)) in resources.iter().enumerate() {
-            let joules = 500.0 + i as f64;
-            recorder.record(
-                &topology,
-                &settings,
-                Advance {
-                    resource: id,
-                    location: Some(location),
-                    provider: "meter",
-                    priced_by: Some("grid"),
-                    previous_ms: Some(at - 10_000),
-                    read_at_ms: at,
-                    joules,
-                    grams: joules / 3.6e6 * 300.0,
-                    intensity: Some(300.0),
-                    estimated: i % 10 == 0,
-                },
-            );
-        }
+        estate.record_all(at, 10_000, |_| {});
         let recorded = Instant::now();
-        recorder.persist(at);
+        estate.recorder.persist(at);
         // The collector's counter save flushes the database right after; time it with us.
-        state.flush().expect("flush");
+        estate.state.flush().expect("flush");
         persist_times.push(recorded.elapsed());
         record_times.push(recorded - began);
     }
     println!(
         "== write cost per collection, {} resources",
-        resources.len()
+        estate.resources.len()
     );
     stats("record (all resources)", record_times.clone());
     stats("persist + flush", persist_times.clone());
@@ -197,26 +225,15 @@ fn resident() -> (f64, f64) {
 }
 
 fn growth(hours: u64) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = StateStore::open(dir.path()).expect("state");
-    let mut recorder = Recorder::new(
-        HistoryStore::new(state.history_tree().expect("tree")),
-        settings(),
-    );
-    let topology = Arc::new(topology());
-    let resources: Vec<(ResourceId, &'static str)> = topology
-        .resources()
-        .enumerate()
-        .map(|(i, (_, _, r))| (r.id.clone(), LOCATIONS[i % LOCATIONS.len()]))
-        .collect();
-    let mut counters: std::collections::HashMap<ResourceId, Counters> = resources
+    let mut estate = Estate::new();
+    let mut counters: std::collections::HashMap<ResourceId, Counters> = estate
+        .resources
         .iter()
         .map(|(id, _)| (id.clone(), Counters::default()))
         .collect();
-    let settings = settings();
     println!(
         "== resident across changes of hour, {} resources, a collection per simulated minute",
-        resources.len()
+        estate.resources.len()
     );
     println!("hour  VmRSS MiB  RssAnon MiB  state MiB  last collection ms");
     // 2026-11-01T00:00:00Z
@@ -224,32 +241,14 @@ fn growth(hours: u64) {
     for minute in 0..hours * 60 {
         let at = start + (minute + 1) * 60_000;
         let began = Instant::now();
-        for (i, (id, location)) in resources.iter().enumerate() {
-            let joules = 500.0 + i as f64;
-            let grams = joules / 3.6e6 * 300.0;
-            recorder.record(
-                &topology,
-                &settings,
-                Advance {
-                    resource: id,
-                    location: Some(location),
-                    provider: "meter",
-                    priced_by: Some("grid"),
-                    previous_ms: Some(at - 60_000),
-                    read_at_ms: at,
-                    joules,
-                    grams,
-                    intensity: Some(300.0),
-                    estimated: i % 10 == 0,
-                },
-            );
-            if let Some(c) = counters.get_mut(id) {
-                c.energy_joules_total += joules;
-                c.emissions_grams_total += grams;
+        estate.record_all(at, 60_000, |a| {
+            if let Some(c) = counters.get_mut(a.resource) {
+                c.energy_joules_total += a.joules;
+                c.emissions_grams_total += a.grams;
             }
-        }
-        let write = recorder.prepare_write(at);
-        let batch = StateStore::counter_batch(topology.accounts.values().map(|account| {
+        });
+        let write = estate.recorder.prepare_write(at);
+        let batch = StateStore::counter_batch(estate.topology.accounts.values().map(|account| {
             let ids = account
                 .projects
                 .values()
@@ -257,8 +256,8 @@ fn growth(hours: u64) {
                 .filter_map(|r| counters.get_key_value(&r.id));
             (account.name.as_str(), ids)
         }));
-        let written = write.apply_with_counters(&state, batch);
-        recorder.finish_write(at, written.is_ok());
+        let written = write.apply_with_counters(&estate.state, batch);
+        estate.recorder.finish_write(at, written.is_ok());
         written.expect("history and counters written");
         if (minute + 1) % 60 == 0 {
             carbonaut::memory::release_free_heap();
@@ -266,7 +265,7 @@ fn growth(hours: u64) {
             println!(
                 "{:>4}  {rss:>9.1}  {anon:>11.1}  {:>9.1}  {:>18.1}",
                 (minute + 1) / 60,
-                dir_bytes(dir.path()) as f64 / f64::from(1 << 20),
+                dir_bytes(estate.dir.path()) as f64 / f64::from(1 << 20),
                 began.elapsed().as_secs_f64() * 1000.0
             );
         }

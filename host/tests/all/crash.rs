@@ -4,7 +4,7 @@
 //! history and its counters (held there by a `fault-injection` pause): the history then still
 //! sums to the counters, no interval counted twice.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::reload::{ONE_ACCOUNT, Site};
 use crate::reports::{close, dates, fast, freeze_meter, report, sum, wait_authed};
@@ -78,15 +78,8 @@ fn a_kill_inside_a_save_counts_no_interval_twice() {
     });
     let stored = energy(&daemon);
     let seen = daemon.log().matches(PAUSED).count();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while daemon.log().matches(PAUSED).count() == seen {
-        assert!(
-            Instant::now() < deadline,
-            "no save paused; log:\n{}",
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // A save paused.
+    daemon.wait_for_log(30, |log| log.matches(PAUSED).count() > seen);
     // sled's background flusher (every 500 ms) has written whatever the save applied before
     // the pause; the kill lands 2.5 s before the pause ends.
     std::thread::sleep(Duration::from_millis(1500));

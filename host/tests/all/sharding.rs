@@ -388,15 +388,7 @@ fn going_from_three_to_four_shards_moves_few_accounts_and_resets_no_other() {
         "[cluster]\nshard = 0\ntotal_shards = 4\nunowned_retention = \"1s\"\n",
     );
     let shard = start(&short, &states[old_owner as usize], Some((old_owner, 4)));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !shard.log().contains("deleted the stored state") {
-        assert!(
-            Instant::now() < deadline,
-            "never pruned; log:\n{}",
-            shard.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    shard.wait_for_log(30, |log| log.contains("deleted the stored state"));
     shard.stop();
     let store =
         carbonaut_store::state::StateStore::open(&states[old_owner as usize]).expect("open");
