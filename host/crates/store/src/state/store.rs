@@ -30,7 +30,10 @@ pub(super) const SCHEMA_KEY: &[u8] = b"schema_version";
 /// sled caches pages in memory; its 1 GiB default would dwarf the rest of the host. Reads are
 /// rare (the load at start, a history pack once an hour); 4 MiB instead of 16 came with
 /// 77.0 MiB resident instead of 87.5 at 10 000 resources, in runs on different machine loads
-/// (BENCHMARKS.md, "Footprint", runs A and B).
+/// (BENCHMARKS.md, "Footprint", runs A and B). The bound holds only with the patched sled in
+/// `host/vendor/sled` (its PATCHED.md): stock 0.34.7 splits the cache into 256 shards that
+/// each keep up to 64 recently written pages whatever the capacity, which let memory grow
+/// with the history for days.
 const CACHE_BYTES: u64 = 4 << 20;
 /// Encoded bytes of new or changed resource records per piece of a sync stored ahead of its
 /// transaction ([`StateStore::apply_sync`]). Small next to the records of a large account
@@ -817,6 +820,13 @@ pub(super) fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sled_is_the_patched_copy_whose_cache_stays_bounded() {
+        // A build against crates.io's sled (the [patch] dropped) fails here, before a
+        // daemon's memory grows for days again (BENCHMARKS.md, "Over days").
+        assert_eq!(sled::CARBONAUT_LRU_PATCH, (16, 8));
+    }
 
     #[test]
     fn counters_survive_a_round_trip_bit_for_bit() {
