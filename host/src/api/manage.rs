@@ -119,7 +119,7 @@ fn signature_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     String::from_utf8(bytes).map(Some).map_err(|_| bad())
 }
 
-/// Remove a plugin's file; providers using it go down.
+/// Remove a plugin's file (and its detached signature); providers using it go down.
 #[utoipa::path(delete, path = "/api/v1/plugins/{name}", params(("name" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = ReloadRecord), (status = 404), (status = 401, description = "No or unknown token, or no admin token configured"), (status = 403, description = "A read token")))]
 pub async fn delete(

@@ -84,11 +84,13 @@ pub(super) fn check(
     }
 
     for (name, account) in &config.accounts {
-        let plugins: Vec<Declared<'_>> = [&account.discovery, &account.resource_metrics]
-            .into_iter()
-            .filter_map(|p| declared(p))
-            .collect();
-        if plugins.is_empty() {
+        let providers = [&account.discovery, &account.resource_metrics];
+        let plugins: Vec<Declared<'_>> =
+            providers.into_iter().filter_map(|p| declared(p)).collect();
+        // A key may belong to the plugin that is not loaded; the catalogue check reports that
+        // one. Judging the key by the other plugin alone would refuse every reload after a
+        // plugin's file is deleted, and keep the deleted plugin listed.
+        if plugins.len() < providers.len() {
             continue;
         }
         let keys = positions.account_settings.get(name);
@@ -301,6 +303,20 @@ settings = { projects = 3 }
              requires setting `token`, and neither sets it; set it in [providers.cloud] settings \
              (`plugin inspect` describes it) or in [accounts.acme] settings"
         );
+    }
+
+    /// A removed plugin (deleted through the API, or its file gone) must not make its account's
+    /// keys look undeclared: the plugin that declares them is missing, which the catalogue
+    /// check reports. Refusing here rolled every later reload back, the removed file with it.
+    #[test]
+    fn an_account_key_of_a_plugin_that_is_not_loaded_is_not_judged() {
+        let config = Config::parse(CONFIG, "x.toml", Path::new("/etc"), &|_| None)
+            .expect("the config parses");
+        let mut without_cloud = catalogue(grid());
+        without_cloud.remove("mock-cloud");
+        let mut report = Report::new(&config.source);
+        super::check(&config, &without_cloud, &mut report);
+        assert_eq!(report.finish(()).map_err(|e| e.to_string()), Ok(()));
     }
 
     #[test]

@@ -370,8 +370,21 @@ impl Reloader {
             .file_of(name)
             .map(Path::to_path_buf)
             .ok_or_else(|| not_loaded(name))?;
-        std::fs::remove_file(&file)
-            .map_err(|e| ManageError::Failed(format!("cannot remove {}: {e}", file.display())))?;
+        let mut signature = file.clone().into_os_string();
+        signature.push(carbonaut_plugins::trust::SIGNATURE_SUFFIX);
+        // Already gone (removed by hand, the watcher not yet through): the reload below is
+        // what is left to do. The signature goes too: it signed the bytes just removed.
+        for path in [file.as_path(), Path::new(&signature)] {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(ManageError::Failed(format!(
+                        "cannot remove {}: {e}",
+                        path.display()
+                    )));
+                }
+                _ => {}
+            }
+        }
         Ok(self.reload("delete", Vec::new()).await)
     }
 

@@ -402,3 +402,60 @@ resource_metrics = "slow"
     }
     daemon.stop();
 }
+
+/// An account's settings may belong to one of its two plugins only. Deleting that plugin once
+/// rolled every later reload back ("sets `projects`, which neither of its plugins (mock-meter)
+/// declares"): the file was gone but the plugin stayed listed, and a second DELETE answered 500
+/// (schemathesis found it in CI). The deleted plugin must leave, and stay gone.
+#[test]
+fn deleting_the_plugin_that_declares_an_account_setting_applies() {
+    let site = Site::new(
+        "[accounts.acme]\ndiscovery = \"cloud\"\nresource_metrics = \"meter\"\n\
+         settings = { resources_per_project = 2 }\n",
+    );
+    let daemon = site.start();
+    daemon.wait_for("/readyz", 60, |b| b.starts_with("ready"));
+    let signature = site.plugins().join("mock-cloud.wasm.minisig");
+    std::fs::write(&signature, "a signature of the bytes about to go").expect("write");
+
+    let (status, body) = call(
+        &daemon,
+        Method::DELETE,
+        "/api/v1/plugins/mock-cloud",
+        Some(ADMIN_TOKEN),
+        vec![],
+    );
+    assert_eq!(status, 200, "{body}");
+    let record: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(record["outcome"], "applied", "{body}");
+    assert!(
+        record["items"]
+            .as_array()
+            .expect("items")
+            .contains(&"plugin removed: mock-cloud 0.1.0".into()),
+        "{body}"
+    );
+    assert!(!site.plugins().join("mock-cloud.wasm").exists());
+    assert!(!signature.exists(), "the signature of the removed bytes");
+    assert_eq!(crate::reload::plugin_version(&daemon, "mock-cloud"), None);
+
+    let (status, body) = call(
+        &daemon,
+        Method::DELETE,
+        "/api/v1/plugins/mock-cloud",
+        Some(ADMIN_TOKEN),
+        vec![],
+    );
+    assert_eq!(status, 404, "a second delete: {body}");
+    // Later changes apply too: the removal did not leave the reloader refusing everything.
+    let (status, body) = call(
+        &daemon,
+        Method::POST,
+        "/api/v1/plugins/mock-grid/disable",
+        Some(ADMIN_TOKEN),
+        vec![],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"outcome\":\"applied\""), "{body}");
+    daemon.stop();
+}
