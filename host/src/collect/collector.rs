@@ -62,6 +62,23 @@ pub struct Collector {
     /// A test hook (`fault-injection`): how long each publish waits on its rendering thread
     /// before the snapshot is swapped in, as a very large inventory's rendering would take.
     render_delay: std::time::Duration,
+    last_taken: TakenAt,
+}
+
+/// Stamps snapshots with `taken_at_ms`. Clients tell snapshots apart by it (the dashboard, and
+/// its test, read the status before and after their other reads and keep what they read when
+/// it did not change), so two publishes within one millisecond, or after the clock stepped
+/// back, must not share one: each stamp is after the previous.
+#[derive(Debug, Default)]
+struct TakenAt {
+    last_ms: u64,
+}
+
+impl TakenAt {
+    fn stamp(&mut self, now_ms: u64) -> u64 {
+        self.last_ms = now_ms.max(self.last_ms + 1);
+        self.last_ms
+    }
 }
 
 /// The in-memory copy of the state plus what is not persisted (last samples, mixes, errors).
@@ -187,6 +204,7 @@ impl Collector {
             plugins,
             disabled: BTreeSet::new(),
             render_delay: std::time::Duration::ZERO,
+            last_taken: TakenAt::default(),
         };
         collector.publish_now();
         Ok(collector)
@@ -416,7 +434,7 @@ impl Collector {
             })
             .collect();
         Some(Snapshot {
-            taken_at_ms: now_ms(),
+            taken_at_ms: self.last_taken.stamp(now_ms()),
             ready: m.synced,
             metrics: Default::default(),
             topology: m.topology.clone(),
@@ -492,5 +510,23 @@ pub(super) fn off_workers<R>(work: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TakenAt;
+
+    #[test]
+    fn each_snapshot_is_stamped_after_the_previous() {
+        let mut taken = TakenAt::default();
+        assert_eq!(taken.stamp(1_000), 1_000);
+        assert_eq!(
+            taken.stamp(1_000),
+            1_001,
+            "two publishes in one millisecond"
+        );
+        assert_eq!(taken.stamp(990), 1_002, "the clock stepped back");
+        assert_eq!(taken.stamp(5_000), 5_000);
     }
 }
