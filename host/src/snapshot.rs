@@ -8,7 +8,7 @@ pub mod render;
 
 use carbonaut_model::sync;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use serde::Serialize;
 
@@ -101,6 +101,34 @@ pub struct Snapshot {
     pub providers: BTreeMap<String, ProviderStatus>,
     /// Which shard this instance is and how many accounts it owns.
     pub shard: crate::cluster::ShardStatus,
+    /// Region (ASCII lower case) → the location key of the first resource in it that has
+    /// one; built on first use (see [`Snapshot::location_of_region`]).
+    pub region_index: OnceLock<HashMap<String, String>>,
+}
+
+impl Snapshot {
+    /// The location key of the resources in `region` (`eu-central-1`, `EastUS`), matched
+    /// whatever the ASCII case; the first resource's, in topology order, when they differ.
+    /// Built once per snapshot: a request naming many regions costs one scan of the
+    /// topology, not one per name.
+    pub fn location_of_region(&self, region: &str) -> Option<&str> {
+        let index = self.region_index.get_or_init(|| {
+            let mut index = HashMap::new();
+            for (_, _, r) in self.topology.resources() {
+                let (Some(region), Some(key)) = (
+                    r.info.location.region.as_deref(),
+                    self.location_of.get(&r.id),
+                ) else {
+                    continue;
+                };
+                index
+                    .entry(region.to_ascii_lowercase())
+                    .or_insert_with(|| key.clone());
+            }
+            index
+        });
+        index.get(&region.to_ascii_lowercase()).map(String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

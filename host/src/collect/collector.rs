@@ -453,6 +453,7 @@ impl Collector {
             plugins,
             providers: self.provider_statuses(),
             shard: self.plan.shard_status(),
+            region_index: Default::default(),
         })
     }
 
