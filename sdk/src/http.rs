@@ -17,6 +17,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod retry;
+
+use std::cell::Cell;
 use std::time::Duration;
 
 use crate::bindings::wasi_http::wasi::http::outgoing_handler;
@@ -30,6 +33,18 @@ use crate::{ProviderError, TimestampMs, UnavailableError, time};
 /// [`Request::max_body_bytes`] says otherwise: a plugin's memory is limited (128 MiB by
 /// default) and an API page is rarely more than a few MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
+
+thread_local! {
+    /// Requests sent during this call: the host gives each call a fresh instance, so this
+    /// starts at 0.
+    static SENT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Requests [`Request::send`] has sent so far in this call (answered or not), for a plugin's
+/// log of what a call cost.
+pub fn requests_sent() -> u32 {
+    SENT.with(Cell::get)
+}
 
 /// An HTTP request being built.
 #[derive(Debug, Clone)]
@@ -148,6 +163,7 @@ impl Request {
 
     /// Sends the request and reads the whole response.
     pub fn send(self) -> Result<Response, HttpError> {
+        SENT.with(|n| n.set(n.get().saturating_add(1)));
         let url = Url::parse(&self.url)?;
         let fields = Fields::new();
         for (name, value) in &self.headers {

@@ -53,6 +53,7 @@
 
 #[doc(hidden)]
 pub mod bindings;
+mod error;
 pub mod forecast;
 pub mod http;
 pub mod kv;

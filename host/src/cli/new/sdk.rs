@@ -16,11 +16,16 @@ const SOURCES: &[(&str, &str)] = &[
         "src/bindings.rs",
         include_str!("../../../../sdk/src/bindings.rs"),
     ),
+    ("src/error.rs", include_str!("../../../../sdk/src/error.rs")),
     (
         "src/forecast.rs",
         include_str!("../../../../sdk/src/forecast.rs"),
     ),
     ("src/http.rs", include_str!("../../../../sdk/src/http.rs")),
+    (
+        "src/http/retry.rs",
+        include_str!("../../../../sdk/src/http/retry.rs"),
+    ),
     ("src/kv.rs", include_str!("../../../../sdk/src/kv.rs")),
     ("src/lib.rs", include_str!("../../../../sdk/src/lib.rs")),
     ("src/log.rs", include_str!("../../../../sdk/src/log.rs")),
