@@ -45,7 +45,7 @@ const REGIONS: &[(&str, &str, &str)] = &[
     ("il-central-1", "IL", "IL"),       // Tel Aviv
     ("me-central-1", "AE", "AE"),       // United Arab Emirates
     ("me-south-1", "BH", "BH"),         // Bahrain
-    ("mx-central-1", "MX", "MX-CE"),    // Querétaro
+    ("mx-central-1", "MX", "MX"),       // Querétaro (one Electricity Maps zone since 2025)
     ("sa-east-1", "BR", "BR-CS"),       // São Paulo
     ("us-east-1", "US", "US-MIDA-PJM"), // Northern Virginia
     ("us-east-2", "US", "US-MIDA-PJM"), // Ohio (Columbus, in PJM)

@@ -38,7 +38,7 @@ const REGIONS: &[(&str, &str, &str)] = &[
     ("northcentralus", "US", "US-MIDA-PJM"), // Illinois
     ("northeurope", "IE", "IE"),             // Ireland
     ("norwayeast", "NO", "NO-NO1"),          // Oslo
-    ("norwaywest", "NO", "NO-NO5"),          // Stavanger
+    ("norwaywest", "NO", "NO-NO2"),          // Stavanger (NO2 on Electricity Maps' map, not NO5)
     ("polandcentral", "PL", "PL"),           // Warsaw
     ("qatarcentral", "QA", "QA"),            // Doha
     ("southafricanorth", "ZA", "ZA"),        // Johannesburg

@@ -50,7 +50,7 @@ const REGIONS: &[(&str, &str, &str)] = &[
     ("us-west1", "US", "US-NW-BPAT"),           // The Dalles, Oregon
     ("us-west2", "US", "US-CAL-LDWP"),          // Los Angeles
     ("us-west3", "US", "US-NW-PACE"),           // Salt Lake City
-    ("us-west4", "US", "US-SW-NEVP"),           // Las Vegas
+    ("us-west4", "US", "US-NW-NEVP"),           // Las Vegas (Electricity Maps files NEVP under NW)
 ];
 
 /// Country and grid zone of `region`, if the table knows it.
