@@ -10,6 +10,10 @@
 //! Virginia, is in PJM (`US-MIDA-PJM`); `us-west-2`, Boardman in Oregon, in the Bonneville
 //! Power Administration's area (`US-NW-BPAT`). GovCloud, China and the European Sovereign
 //! Cloud are other partitions with other endpoints and are not listed.
+//!
+//! The tests check that every region of Cloud Carbon Footprint's independent table
+//! (`plugins/ccf/data/grid-emissions-factors-aws.csv`) is here, in the same country,
+//! except those of GovCloud and China.
 
 /// Region, country, Electricity Maps zone.
 const REGIONS: &[(&str, &str, &str)] = &[
@@ -41,7 +45,7 @@ const REGIONS: &[(&str, &str, &str)] = &[
     ("il-central-1", "IL", "IL"),       // Tel Aviv
     ("me-central-1", "AE", "AE"),       // United Arab Emirates
     ("me-south-1", "BH", "BH"),         // Bahrain
-    ("mx-central-1", "MX", "MX-CE"),    // Querétaro
+    ("mx-central-1", "MX", "MX"),       // Querétaro (one Electricity Maps zone since 2025)
     ("sa-east-1", "BR", "BR-CS"),       // São Paulo
     ("us-east-1", "US", "US-MIDA-PJM"), // Northern Virginia
     ("us-east-2", "US", "US-MIDA-PJM"), // Ohio (Columbus, in PJM)
@@ -72,9 +76,95 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), listed, "each region once");
-        for (_, country, zone) in REGIONS {
-            assert_eq!(country.len(), 2);
-            assert!(zone.starts_with(country), "{zone} is in {country}");
+    }
+
+    /// Electricity Maps names a zone by its country's code, alone or before a `-`
+    /// (`US-MIDA-PJM`, `SE-SE3`): a zone of another country is a typo. No exceptions.
+    #[test]
+    fn each_zone_is_in_its_country() {
+        for (region, country, zone) in REGIONS {
+            assert!(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()));
+            let inside = zone
+                .strip_prefix(country)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'));
+            assert!(inside, "{region}: zone {zone} is not in country {country}");
+        }
+    }
+
+    /// Cloud Carbon Footprint's grid factors per region (ccf-coefficients, Apache-2.0, see
+    /// `plugins/ccf/data/NOTICE`): a table written independently of ours.
+    const CCF: &str = include_str!("../../ccf/data/grid-emissions-factors-aws.csv");
+
+    /// CCF regions this table leaves out on purpose.
+    const NOT_LISTED: &[(&str, &str)] = &[
+        ("us-gov-east-1", "GovCloud, another partition (module doc)"),
+        ("us-gov-west-1", "GovCloud, another partition (module doc)"),
+        ("cn-north-1", "China, another partition (module doc)"),
+        ("cn-northwest-1", "China, another partition (module doc)"),
+    ];
+
+    /// ISO 3166-1 code of CCF's Country column.
+    fn iso(ccf_country: &str) -> Option<&'static str> {
+        Some(match ccf_country {
+            "Australia" => "AU",
+            "Bahrain" => "BH",
+            "Brazil" => "BR",
+            "Canada" => "CA",
+            // CCF names the nation; the country code is the United Kingdom's.
+            "England" => "GB",
+            "France" => "FR",
+            "Germany" => "DE",
+            "Hong Kong" => "HK",
+            "India" => "IN",
+            "Ireland" => "IE",
+            "Italy" => "IT",
+            "Japan" => "JP",
+            "Singapore" => "SG",
+            "South Africa" => "ZA",
+            "South Korea" => "KR",
+            "Sweden" => "SE",
+            "United States" => "US",
+            _ => return None,
+        })
+    }
+
+    /// Every region CCF lists, but those of `NOT_LISTED`, is ours too, in the same country.
+    #[test]
+    fn every_region_of_ccf_is_listed_in_its_country() {
+        let mut wrong = Vec::new();
+        for row in CCF.lines().skip(1) {
+            let mut fields = row.split(',');
+            let region = fields.next().expect("a region");
+            let country = fields.next().expect("a country");
+            if NOT_LISTED.iter().any(|(r, _)| *r == region) {
+                continue;
+            }
+            let theirs =
+                iso(country).unwrap_or_else(|| panic!("{region}: add {country:?} to iso()"));
+            let ours = place(region).map_or("not listed", |(country, _)| country);
+            if ours != theirs {
+                wrong.push(format!("{region}: ours {ours}, CCF's {country} ({theirs})"));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "disagreements with CCF:\n{}",
+            wrong.join("\n")
+        );
+    }
+
+    #[test]
+    fn regions_left_out_are_in_ccf_and_not_ours() {
+        for (region, why) in NOT_LISTED {
+            assert!(
+                CCF.contains(&format!("\n{region},")),
+                "{region} is no longer in CCF"
+            );
+            assert_eq!(
+                place(region),
+                None,
+                "{region} is listed now, drop it from NOT_LISTED ({why})"
+            );
         }
     }
 }

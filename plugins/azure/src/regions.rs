@@ -3,7 +3,10 @@
 //! Microsoft names for the region (its "Azure geographies" page, as of 2026), and a data
 //! centre may draw from a neighbouring grid. The grid zones are Electricity Maps' zone ids
 //! (their public zone list); WattTime's balancing authorities are not derived here. A region
-//! missing from the table gets neither, and the operator can map it in the config.
+//! missing from the table gets neither, and the operator can map it in the config. The tests
+//! check that every region of Cloud Carbon Footprint's independent table
+//! (`plugins/ccf/data/grid-emissions-factors-azure.csv`) is here, in the same country,
+//! except two that Microsoft has announced but not opened.
 
 /// `(region, country, grid zone)`, sorted by region.
 const REGIONS: &[(&str, &str, &str)] = &[
@@ -11,6 +14,7 @@ const REGIONS: &[(&str, &str, &str)] = &[
     ("australiacentral2", "AU", "AU-NSW"),   // Canberra
     ("australiaeast", "AU", "AU-NSW"),       // New South Wales
     ("australiasoutheast", "AU", "AU-VIC"),  // Victoria
+    ("belgiumcentral", "BE", "BE"),          // Brussels (CCF lists it; opened November 2025)
     ("brazilsouth", "BR", "BR-CS"),          // São Paulo State
     ("canadacentral", "CA", "CA-ON"),        // Toronto
     ("canadaeast", "CA", "CA-QC"),           // Quebec City
@@ -34,7 +38,7 @@ const REGIONS: &[(&str, &str, &str)] = &[
     ("northcentralus", "US", "US-MIDA-PJM"), // Illinois
     ("northeurope", "IE", "IE"),             // Ireland
     ("norwayeast", "NO", "NO-NO1"),          // Oslo
-    ("norwaywest", "NO", "NO-NO5"),          // Stavanger
+    ("norwaywest", "NO", "NO-NO2"),          // Stavanger (NO2 on Electricity Maps' map, not NO5)
     ("polandcentral", "PL", "PL"),           // Warsaw
     ("qatarcentral", "QA", "QA"),            // Doha
     ("southafricanorth", "ZA", "ZA"),        // Johannesburg
@@ -77,5 +81,95 @@ mod tests {
         assert_eq!(lookup("westeurope"), Some(("NL", "NL")));
         assert_eq!(lookup("EastUS"), Some(("US", "US-MIDA-PJM")));
         assert_eq!(lookup("moonbase"), None);
+    }
+
+    /// Electricity Maps names a zone by its country's code, alone or before a `-`
+    /// (`US-MIDA-PJM`, `SE-SE3`): a zone of another country is a typo. No exceptions.
+    #[test]
+    fn each_zone_is_in_its_country() {
+        for (region, country, zone) in REGIONS {
+            assert!(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()));
+            let inside = zone
+                .strip_prefix(country)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'));
+            assert!(inside, "{region}: zone {zone} is not in country {country}");
+        }
+    }
+
+    /// Cloud Carbon Footprint's grid factors per region (ccf-coefficients, Apache-2.0, see
+    /// `plugins/ccf/data/NOTICE`): a table written independently of ours.
+    const CCF: &str = include_str!("../../ccf/data/grid-emissions-factors-azure.csv");
+
+    /// CCF regions (display names) this table leaves out on purpose. When one opens, add it to
+    /// `REGIONS` and drop it here.
+    const NOT_LISTED: &[(&str, &str)] = &[
+        ("East US 3", "announced in 2021 (Atlanta), not open"),
+        ("Finland Central", "announced in 2022 (Espoo), not open"),
+    ];
+
+    /// ISO 3166-1 code of CCF's Location column: a US state, a city or a country.
+    fn iso(ccf_location: &str) -> Option<&'static str> {
+        Some(match ccf_location {
+            "Arizona" | "California" | "Illinois" | "Iowa" | "Texas" | "Virginia"
+            | "Washington" | "Wyoming" => "US",
+            "Brussels" => "BE",
+            "Cardiff" | "London" => "GB",
+            "Chennai" | "Mumbai" | "Pune" => "IN",
+            "Frankfurt" => "DE",
+            "Gavle" => "SE",
+            "Hong Kong" => "HK",
+            "Ireland" => "IE",
+            "Netherlands" => "NL",
+            "Paris" => "FR",
+            "Singapore" => "SG",
+            _ => return None,
+        })
+    }
+
+    /// CCF writes display names ("East US 2"); the API, and our table, `eastus2`.
+    fn api_name(display_name: &str) -> String {
+        display_name.replace(' ', "").to_ascii_lowercase()
+    }
+
+    /// Every region CCF lists, but those of `NOT_LISTED`, is ours too, in the same country.
+    #[test]
+    fn every_region_of_ccf_is_listed_in_its_country() {
+        let mut wrong = Vec::new();
+        for row in CCF.lines().skip(1) {
+            let mut fields = row.split(',');
+            let region = fields.next().expect("a region");
+            let location = fields.next().expect("a location");
+            if NOT_LISTED.iter().any(|(r, _)| *r == region) {
+                continue;
+            }
+            let theirs =
+                iso(location).unwrap_or_else(|| panic!("{region}: add {location:?} to iso()"));
+            let ours = lookup(&api_name(region)).map_or("not listed", |(country, _)| country);
+            if ours != theirs {
+                wrong.push(format!(
+                    "{region}: ours {ours}, CCF's {location} ({theirs})"
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "disagreements with CCF:\n{}",
+            wrong.join("\n")
+        );
+    }
+
+    #[test]
+    fn regions_left_out_are_in_ccf_and_not_ours() {
+        for (region, why) in NOT_LISTED {
+            assert!(
+                CCF.contains(&format!("\n{region},")),
+                "{region} is no longer in CCF"
+            );
+            assert_eq!(
+                lookup(&api_name(region)),
+                None,
+                "{region} is listed now, drop it from NOT_LISTED ({why})"
+            );
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! data centre may draw from a neighbouring grid. The grid zones are Electricity Maps' zone
 //! ids (their public zone list); WattTime's balancing authorities are not derived here.
 //! A region missing from the table gets neither, and the operator can map it in the config.
+//! The tests check that every region of Cloud Carbon Footprint's independent table
+//! (`plugins/ccf/data/grid-emissions-factors-gcp.csv`) is here, in the same country.
 
 /// `(region, country, grid zone)`, sorted by region.
 const REGIONS: &[(&str, &str, &str)] = &[
@@ -48,7 +50,7 @@ const REGIONS: &[(&str, &str, &str)] = &[
     ("us-west1", "US", "US-NW-BPAT"),           // The Dalles, Oregon
     ("us-west2", "US", "US-CAL-LDWP"),          // Los Angeles
     ("us-west3", "US", "US-NW-PACE"),           // Salt Lake City
-    ("us-west4", "US", "US-SW-NEVP"),           // Las Vegas
+    ("us-west4", "US", "US-NW-NEVP"),           // Las Vegas (Electricity Maps files NEVP under NW)
 ];
 
 /// Country and grid zone of `region`, if the table knows it.
@@ -76,5 +78,72 @@ mod tests {
         assert_eq!(lookup("mars-north1"), None);
         assert_eq!(region_of("us-central1-a"), "us-central1");
         assert_eq!(region_of("europe-west10-c"), "europe-west10");
+    }
+
+    /// Electricity Maps names a zone by its country's code, alone or before a `-`
+    /// (`US-MIDA-PJM`, `SE-SE3`): a zone of another country is a typo. No exceptions.
+    #[test]
+    fn each_zone_is_in_its_country() {
+        for (region, country, zone) in REGIONS {
+            assert!(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()));
+            let inside = zone
+                .strip_prefix(country)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'));
+            assert!(inside, "{region}: zone {zone} is not in country {country}");
+        }
+    }
+
+    /// Cloud Carbon Footprint's grid factors per region (ccf-coefficients, Apache-2.0, see
+    /// `plugins/ccf/data/NOTICE`): a table written independently of ours.
+    const CCF: &str = include_str!("../../ccf/data/grid-emissions-factors-gcp.csv");
+
+    /// ISO 3166-1 code of CCF's Location column: a country, or a US state or city.
+    fn iso(ccf_location: &str) -> Option<&'static str> {
+        Some(match ccf_location {
+            "Iowa" | "Las Vegas" | "Los Angeles" | "Northern Virginia" | "Oregon"
+            | "Salt Lake City" | "South Carolina" => "US",
+            "Australia" => "AU",
+            "Belgium" => "BE",
+            "Brazil" => "BR",
+            "Canada" => "CA",
+            // CCF names the nation; the country code is the United Kingdom's.
+            "England" => "GB",
+            "Finland" => "FI",
+            "Germany" => "DE",
+            "Hong Kong" => "HK",
+            "India" => "IN",
+            "Indonesia" => "ID",
+            "Japan" => "JP",
+            "Netherlands" => "NL",
+            "Singapore" => "SG",
+            "South Korea" => "KR",
+            "Switzerland" => "CH",
+            "Taiwan" => "TW",
+            _ => return None,
+        })
+    }
+
+    /// Every region CCF lists is ours too (none is left out), in the same country.
+    #[test]
+    fn every_region_of_ccf_is_listed_in_its_country() {
+        let mut wrong = Vec::new();
+        for row in CCF.lines().skip(1) {
+            let mut fields = row.split(',');
+            let region = fields.next().expect("a region");
+            let location = fields.next().expect("a location");
+            let theirs =
+                iso(location).unwrap_or_else(|| panic!("{region}: add {location:?} to iso()"));
+            let ours = lookup(region).map_or("not listed", |(country, _)| country);
+            if ours != theirs {
+                wrong.push(format!(
+                    "{region}: ours {ours}, CCF's {location} ({theirs})"
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "disagreements with CCF:\n{}",
+            wrong.join("\n")
+        );
     }
 }
