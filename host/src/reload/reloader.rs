@@ -364,6 +364,9 @@ impl Reloader {
         Ok(self.reload("upload", Vec::new()).await)
     }
 
+    /// Removes the plugin's file and its detached signature, and reloads. When the reload
+    /// rolls back (a config edited into an invalid one meanwhile, say), both files are put
+    /// back: the plugin that keeps serving is still there after a restart.
     async fn delete(&mut self, name: &str) -> Result<ReloadRecord, ManageError> {
         let file = self
             .plugins
@@ -372,20 +375,38 @@ impl Reloader {
             .ok_or_else(|| not_loaded(name))?;
         let mut signature = file.clone().into_os_string();
         signature.push(carbonaut_plugins::trust::SIGNATURE_SUFFIX);
-        // Already gone (removed by hand, the watcher not yet through): the reload below is
-        // what is left to do. The signature goes too: it signed the bytes just removed.
-        for path in [file.as_path(), Path::new(&signature)] {
-            match std::fs::remove_file(path) {
+        let signature = std::path::PathBuf::from(signature);
+        let mut removed = Vec::new();
+        for path in [file, signature] {
+            // Already gone (removed by hand, the watcher not yet through): the reload below
+            // is what is left to do.
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(cannot_remove(&path, &e)),
+            };
+            match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(ManageError::Failed(format!(
-                        "cannot remove {}: {e}",
-                        path.display()
-                    )));
+                    self.put_back(&removed);
+                    return Err(cannot_remove(&path, &e));
                 }
-                _ => {}
+                _ => removed.push((path, bytes)),
             }
         }
-        Ok(self.reload("delete", Vec::new()).await)
+        let record = self.reload("delete", Vec::new()).await;
+        if record.outcome == Outcome::RolledBack {
+            self.put_back(&removed);
+        }
+        Ok(record)
+    }
+
+    /// Writes back the files a delete removed, when it did not apply.
+    fn put_back(&self, removed: &[(std::path::PathBuf, Vec<u8>)]) {
+        for (path, bytes) in removed {
+            if let Err(error) = write_atomically(&self.config.plugin_dir, path, bytes) {
+                tracing::error!(file = %path.display(), %error, "a delete that did not apply cannot put its file back");
+            }
+        }
     }
 
     async fn set_disabled(
@@ -427,6 +448,10 @@ fn write_atomically(dir: &Path, dest: &Path, bytes: &[u8]) -> std::io::Result<()
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp"));
     std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, dest))
+}
+
+fn cannot_remove(path: &Path, error: &std::io::Error) -> ManageError {
+    ManageError::Failed(format!("cannot remove {}: {error}", path.display()))
 }
 
 fn not_loaded(name: &str) -> ManageError {

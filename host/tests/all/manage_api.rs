@@ -459,3 +459,58 @@ fn deleting_the_plugin_that_declares_an_account_setting_applies() {
     assert!(body.contains("\"outcome\":\"applied\""), "{body}");
     daemon.stop();
 }
+
+/// A delete whose reload rolls back (here: the config was edited into an invalid one) puts the
+/// file and its signature back: the plugin that keeps serving is still there after a restart.
+/// Once the config is fixed, the same delete applies.
+#[test]
+fn a_delete_that_rolls_back_puts_the_file_back() {
+    use crate::reload::{last_reload, plugin_version, wait_until};
+    let site = Site::new(ONE_ACCOUNT);
+    let daemon = site.start();
+    daemon.wait_for("/readyz", 60, |b| b.starts_with("ready"));
+    let wasm = site.plugins().join("mock-grid.wasm");
+    let signature = site.plugins().join("mock-grid.wasm.minisig");
+    std::fs::write(&signature, "a signature of these bytes").expect("write");
+    let bytes = std::fs::read(&wasm).expect("read");
+
+    let good = std::fs::read_to_string(site.config()).expect("read");
+    let broken = site.dir.path().join(".broken.toml");
+    std::fs::write(&broken, good.replace("[providers.grid]", "[providers.grid")).expect("write");
+    std::fs::rename(&broken, site.config()).expect("move");
+    wait_until("the broken config refused", &daemon, || {
+        last_reload(&daemon)["outcome"] == "rolled-back"
+    });
+
+    let (status, body) = call(
+        &daemon,
+        Method::DELETE,
+        "/api/v1/plugins/mock-grid",
+        Some(ADMIN_TOKEN),
+        vec![],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"outcome\":\"rolled-back\""), "{body}");
+    assert_eq!(std::fs::read(&wasm).ok(), Some(bytes), "the file is back");
+    assert!(signature.exists(), "the signature is back");
+    assert_eq!(
+        plugin_version(&daemon, "mock-grid").as_deref(),
+        Some("0.1.0")
+    );
+
+    site.write_config(ONE_ACCOUNT);
+    wait_until("the fixed config applied", &daemon, || {
+        last_reload(&daemon)["outcome"] != "rolled-back"
+    });
+    let (status, body) = call(
+        &daemon,
+        Method::DELETE,
+        "/api/v1/plugins/mock-grid",
+        Some(ADMIN_TOKEN),
+        vec![],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"outcome\":\"applied\""), "{body}");
+    assert!(!wasm.exists() && !signature.exists());
+    daemon.stop();
+}
