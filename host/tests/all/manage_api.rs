@@ -25,6 +25,12 @@ fn call(
     (status, response.text().unwrap_or_default())
 }
 
+/// `DELETE /api/v1/plugins/{name}` with the admin token.
+fn delete_plugin(daemon: &Daemon, name: &str) -> (u16, String) {
+    let path = format!("/api/v1/plugins/{name}");
+    call(daemon, Method::DELETE, &path, Some(ADMIN_TOKEN), vec![])
+}
+
 /// Sends only the head of a request announcing `length` body bytes, and returns the status.
 fn announce(daemon: &Daemon, request_line: &str, length: usize) -> u16 {
     use std::io::{Read, Write};
@@ -418,13 +424,7 @@ fn deleting_the_plugin_that_declares_an_account_setting_applies() {
     let signature = site.plugins().join("mock-cloud.wasm.minisig");
     std::fs::write(&signature, "a signature of the bytes about to go").expect("write");
 
-    let (status, body) = call(
-        &daemon,
-        Method::DELETE,
-        "/api/v1/plugins/mock-cloud",
-        Some(ADMIN_TOKEN),
-        vec![],
-    );
+    let (status, body) = delete_plugin(&daemon, "mock-cloud");
     assert_eq!(status, 200, "{body}");
     let record: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(record["outcome"], "applied", "{body}");
@@ -439,13 +439,7 @@ fn deleting_the_plugin_that_declares_an_account_setting_applies() {
     assert!(!signature.exists(), "the signature of the removed bytes");
     assert_eq!(crate::reload::plugin_version(&daemon, "mock-cloud"), None);
 
-    let (status, body) = call(
-        &daemon,
-        Method::DELETE,
-        "/api/v1/plugins/mock-cloud",
-        Some(ADMIN_TOKEN),
-        vec![],
-    );
+    let (status, body) = delete_plugin(&daemon, "mock-cloud");
     assert_eq!(status, 404, "a second delete: {body}");
     // Later changes apply too: the removal did not leave the reloader refusing everything.
     let (status, body) = call(
@@ -482,13 +476,7 @@ fn a_delete_that_rolls_back_puts_the_file_back() {
         last_reload(&daemon)["outcome"] == "rolled-back"
     });
 
-    let (status, body) = call(
-        &daemon,
-        Method::DELETE,
-        "/api/v1/plugins/mock-grid",
-        Some(ADMIN_TOKEN),
-        vec![],
-    );
+    let (status, body) = delete_plugin(&daemon, "mock-grid");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"outcome\":\"rolled-back\""), "{body}");
     assert_eq!(std::fs::read(&wasm).ok(), Some(bytes), "the file is back");
@@ -502,13 +490,7 @@ fn a_delete_that_rolls_back_puts_the_file_back() {
     wait_until("the fixed config applied", &daemon, || {
         last_reload(&daemon)["outcome"] != "rolled-back"
     });
-    let (status, body) = call(
-        &daemon,
-        Method::DELETE,
-        "/api/v1/plugins/mock-grid",
-        Some(ADMIN_TOKEN),
-        vec![],
-    );
+    let (status, body) = delete_plugin(&daemon, "mock-grid");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"outcome\":\"applied\""), "{body}");
     assert!(!wasm.exists() && !signature.exists());
