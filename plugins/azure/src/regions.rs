@@ -3,10 +3,13 @@
 //! Microsoft names for the region (its "Azure geographies" page, as of 2026), and a data
 //! centre may draw from a neighbouring grid. The grid zones are Electricity Maps' zone ids
 //! (their public zone list); WattTime's balancing authorities are not derived here. A region
-//! missing from the table gets neither, and the operator can map it in the config. The tests
-//! check that every region of Cloud Carbon Footprint's independent table
-//! (`plugins/ccf/data/grid-emissions-factors-azure.csv`) is here, in the same country,
-//! except two that Microsoft has announced but not opened.
+//! missing from the table gets neither, and the operator can map it in the config.
+//!
+//! The regions are those Azure/karpenter-provider-azure's price generator
+//! (`hack/code/prices_gen`, 2026) fetches prices for, and Belgium Central. The tests check that
+//! every region of Cloud Carbon Footprint's independent table
+//! (`plugins/ccf/data/grid-emissions-factors-azure.csv`) is here, in the same country, except
+//! two that Microsoft has announced but not opened.
 
 /// `(region, country, grid zone)`, sorted by region.
 const REGIONS: &[(&str, &str, &str)] = &[
@@ -14,12 +17,15 @@ const REGIONS: &[(&str, &str, &str)] = &[
     ("australiacentral2", "AU", "AU-NSW"),   // Canberra
     ("australiaeast", "AU", "AU-NSW"),       // New South Wales
     ("australiasoutheast", "AU", "AU-VIC"),  // Victoria
+    ("austriaeast", "AT", "AT"),             // Vienna
     ("belgiumcentral", "BE", "BE"),          // Brussels (CCF lists it; opened November 2025)
     ("brazilsouth", "BR", "BR-CS"),          // São Paulo State
+    ("brazilsoutheast", "BR", "BR-CS"),      // Rio de Janeiro (Southeast subsystem)
     ("canadacentral", "CA", "CA-ON"),        // Toronto
     ("canadaeast", "CA", "CA-QC"),           // Quebec City
     ("centralindia", "IN", "IN-WE"),         // Pune
     ("centralus", "US", "US-MIDW-MISO"),     // Iowa
+    ("chilecentral", "CL", "CL-SEN"),        // Santiago (the national grid, SEN)
     ("eastasia", "HK", "HK"),                // Hong Kong
     ("eastus", "US", "US-MIDA-PJM"),         // Virginia
     ("eastus2", "US", "US-MIDA-PJM"),        // Virginia
@@ -27,12 +33,16 @@ const REGIONS: &[(&str, &str, &str)] = &[
     ("francesouth", "FR", "FR"),             // Marseille
     ("germanynorth", "DE", "DE"),            // Berlin
     ("germanywestcentral", "DE", "DE"),      // Frankfurt
+    ("indonesiacentral", "ID", "ID"),        // Jakarta
     ("israelcentral", "IL", "IL"),           // Israel
     ("italynorth", "IT", "IT-NO"),           // Milan
     ("japaneast", "JP", "JP-TK"),            // Tokyo, Saitama
     ("japanwest", "JP", "JP-KN"),            // Osaka
+    ("jioindiacentral", "IN", "IN-WE"),      // Nagpur (Western grid)
+    ("jioindiawest", "IN", "IN-WE"),         // Jamnagar
     ("koreacentral", "KR", "KR"),            // Seoul
     ("koreasouth", "KR", "KR"),              // Busan
+    ("malaysiawest", "MY", "MY-WM"),         // Kuala Lumpur (Peninsular Malaysia)
     ("mexicocentral", "MX", "MX"),           // Querétaro
     ("newzealandnorth", "NZ", "NZ"),         // Auckland
     ("northcentralus", "US", "US-MIDA-PJM"), // Illinois
@@ -48,6 +58,7 @@ const REGIONS: &[(&str, &str, &str)] = &[
     ("southindia", "IN", "IN-SO"),           // Chennai
     ("spaincentral", "ES", "ES"),            // Madrid
     ("swedencentral", "SE", "SE-SE3"),       // Gävle, Sandviken
+    ("swedensouth", "SE", "SE-SE4"),         // Staffanstorp, near Malmö
     ("switzerlandnorth", "CH", "CH"),        // Zurich
     ("switzerlandwest", "CH", "CH"),         // Geneva
     ("uaecentral", "AE", "AE"),              // Abu Dhabi
