@@ -62,6 +62,10 @@ pub fn place(region: &str) -> Option<(&'static str, &'static str)> {
 }
 
 #[cfg(test)]
+#[path = "../../ccf/data/region_checks.rs"]
+mod region_checks;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -78,21 +82,15 @@ mod tests {
         assert_eq!(names.len(), listed, "each region once");
     }
 
-    /// Electricity Maps names a zone by its country's code, alone or before a `-`
-    /// (`US-MIDA-PJM`, `SE-SE3`): a zone of another country is a typo. No exceptions.
     #[test]
     fn each_zone_is_in_its_country() {
-        for (region, country, zone) in REGIONS {
-            assert!(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()));
-            let inside = zone
-                .strip_prefix(country)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'));
-            assert!(inside, "{region}: zone {zone} is not in country {country}");
-        }
+        assert_eq!(
+            super::region_checks::zones_outside_their_country(REGIONS),
+            Vec::<String>::new()
+        );
     }
 
-    /// Cloud Carbon Footprint's grid factors per region (ccf-coefficients, Apache-2.0, see
-    /// `plugins/ccf/data/NOTICE`): a table written independently of ours.
+    /// Cloud Carbon Footprint's grid factors per region (see `region_checks`).
     const CCF: &str = include_str!("../../ccf/data/grid-emissions-factors-aws.csv");
 
     /// CCF regions this table leaves out on purpose.
@@ -128,24 +126,15 @@ mod tests {
         })
     }
 
+    /// Our country of `region`.
+    fn ours(region: &str) -> Option<&'static str> {
+        place(region).map(|(country, _)| country)
+    }
+
     /// Every region CCF lists, but those of `NOT_LISTED`, is ours too, in the same country.
     #[test]
     fn every_region_of_ccf_is_listed_in_its_country() {
-        let mut wrong = Vec::new();
-        for row in CCF.lines().skip(1) {
-            let mut fields = row.split(',');
-            let region = fields.next().expect("a region");
-            let country = fields.next().expect("a country");
-            if NOT_LISTED.iter().any(|(r, _)| *r == region) {
-                continue;
-            }
-            let theirs =
-                iso(country).unwrap_or_else(|| panic!("{region}: add {country:?} to iso()"));
-            let ours = place(region).map_or("not listed", |(country, _)| country);
-            if ours != theirs {
-                wrong.push(format!("{region}: ours {ours}, CCF's {country} ({theirs})"));
-            }
-        }
+        let wrong = super::region_checks::disagreements_with_ccf(CCF, NOT_LISTED, iso, ours);
         assert!(
             wrong.is_empty(),
             "disagreements with CCF:\n{}",
@@ -155,16 +144,6 @@ mod tests {
 
     #[test]
     fn regions_left_out_are_in_ccf_and_not_ours() {
-        for (region, why) in NOT_LISTED {
-            assert!(
-                CCF.contains(&format!("\n{region},")),
-                "{region} is no longer in CCF"
-            );
-            assert_eq!(
-                place(region),
-                None,
-                "{region} is listed now, drop it from NOT_LISTED ({why})"
-            );
-        }
+        super::region_checks::assert_left_out(CCF, NOT_LISTED, ours);
     }
 }

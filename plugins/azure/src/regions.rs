@@ -83,6 +83,10 @@ pub fn lookup(region: &str) -> Option<(&'static str, &'static str)> {
 }
 
 #[cfg(test)]
+#[path = "../../ccf/data/region_checks.rs"]
+mod region_checks;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -94,21 +98,15 @@ mod tests {
         assert_eq!(lookup("moonbase"), None);
     }
 
-    /// Electricity Maps names a zone by its country's code, alone or before a `-`
-    /// (`US-MIDA-PJM`, `SE-SE3`): a zone of another country is a typo. No exceptions.
     #[test]
     fn each_zone_is_in_its_country() {
-        for (region, country, zone) in REGIONS {
-            assert!(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()));
-            let inside = zone
-                .strip_prefix(country)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'));
-            assert!(inside, "{region}: zone {zone} is not in country {country}");
-        }
+        assert_eq!(
+            super::region_checks::zones_outside_their_country(REGIONS),
+            Vec::<String>::new()
+        );
     }
 
-    /// Cloud Carbon Footprint's grid factors per region (ccf-coefficients, Apache-2.0, see
-    /// `plugins/ccf/data/NOTICE`): a table written independently of ours.
+    /// Cloud Carbon Footprint's grid factors per region (see `region_checks`).
     const CCF: &str = include_str!("../../ccf/data/grid-emissions-factors-azure.csv");
 
     /// CCF regions (display names) this table leaves out on purpose. When one opens, add it to
@@ -142,26 +140,15 @@ mod tests {
         display_name.replace(' ', "").to_ascii_lowercase()
     }
 
+    /// Our country of a region as CCF writes it.
+    fn ours(region: &str) -> Option<&'static str> {
+        lookup(&api_name(region)).map(|(country, _)| country)
+    }
+
     /// Every region CCF lists, but those of `NOT_LISTED`, is ours too, in the same country.
     #[test]
     fn every_region_of_ccf_is_listed_in_its_country() {
-        let mut wrong = Vec::new();
-        for row in CCF.lines().skip(1) {
-            let mut fields = row.split(',');
-            let region = fields.next().expect("a region");
-            let location = fields.next().expect("a location");
-            if NOT_LISTED.iter().any(|(r, _)| *r == region) {
-                continue;
-            }
-            let theirs =
-                iso(location).unwrap_or_else(|| panic!("{region}: add {location:?} to iso()"));
-            let ours = lookup(&api_name(region)).map_or("not listed", |(country, _)| country);
-            if ours != theirs {
-                wrong.push(format!(
-                    "{region}: ours {ours}, CCF's {location} ({theirs})"
-                ));
-            }
-        }
+        let wrong = super::region_checks::disagreements_with_ccf(CCF, NOT_LISTED, iso, ours);
         assert!(
             wrong.is_empty(),
             "disagreements with CCF:\n{}",
@@ -171,16 +158,6 @@ mod tests {
 
     #[test]
     fn regions_left_out_are_in_ccf_and_not_ours() {
-        for (region, why) in NOT_LISTED {
-            assert!(
-                CCF.contains(&format!("\n{region},")),
-                "{region} is no longer in CCF"
-            );
-            assert_eq!(
-                lookup(&api_name(region)),
-                None,
-                "{region} is listed now, drop it from NOT_LISTED ({why})"
-            );
-        }
+        super::region_checks::assert_left_out(CCF, NOT_LISTED, ours);
     }
 }

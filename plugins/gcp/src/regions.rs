@@ -67,6 +67,11 @@ pub fn region_of(zone: &str) -> &str {
 }
 
 #[cfg(test)]
+#[path = "../../ccf/data/region_checks.rs"]
+#[allow(dead_code)] // `assert_left_out`: this table leaves no CCF region out.
+mod region_checks;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -80,21 +85,15 @@ mod tests {
         assert_eq!(region_of("europe-west10-c"), "europe-west10");
     }
 
-    /// Electricity Maps names a zone by its country's code, alone or before a `-`
-    /// (`US-MIDA-PJM`, `SE-SE3`): a zone of another country is a typo. No exceptions.
     #[test]
     fn each_zone_is_in_its_country() {
-        for (region, country, zone) in REGIONS {
-            assert!(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()));
-            let inside = zone
-                .strip_prefix(country)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'));
-            assert!(inside, "{region}: zone {zone} is not in country {country}");
-        }
+        assert_eq!(
+            super::region_checks::zones_outside_their_country(REGIONS),
+            Vec::<String>::new()
+        );
     }
 
-    /// Cloud Carbon Footprint's grid factors per region (ccf-coefficients, Apache-2.0, see
-    /// `plugins/ccf/data/NOTICE`): a table written independently of ours.
+    /// Cloud Carbon Footprint's grid factors per region (see `region_checks`).
     const CCF: &str = include_str!("../../ccf/data/grid-emissions-factors-gcp.csv");
 
     /// ISO 3166-1 code of CCF's Location column: a country, or a US state or city.
@@ -123,23 +122,15 @@ mod tests {
         })
     }
 
+    /// Our country of `region`.
+    fn ours(region: &str) -> Option<&'static str> {
+        lookup(region).map(|(country, _)| country)
+    }
+
     /// Every region CCF lists is ours too (none is left out), in the same country.
     #[test]
     fn every_region_of_ccf_is_listed_in_its_country() {
-        let mut wrong = Vec::new();
-        for row in CCF.lines().skip(1) {
-            let mut fields = row.split(',');
-            let region = fields.next().expect("a region");
-            let location = fields.next().expect("a location");
-            let theirs =
-                iso(location).unwrap_or_else(|| panic!("{region}: add {location:?} to iso()"));
-            let ours = lookup(region).map_or("not listed", |(country, _)| country);
-            if ours != theirs {
-                wrong.push(format!(
-                    "{region}: ours {ours}, CCF's {location} ({theirs})"
-                ));
-            }
-        }
+        let wrong = super::region_checks::disagreements_with_ccf(CCF, &[], iso, ours);
         assert!(
             wrong.is_empty(),
             "disagreements with CCF:\n{}",

@@ -348,8 +348,13 @@ impl TransactionalTree {
         self.tree.context.pagecache.generate_id_inner()
     }
 
+    // Carbonaut: upstream's body was `unimplemented!()`. Unreachable in 0.34.7 (`stage`
+    // always succeeds and `validate` is true), but a retry must start from nothing staged:
+    // drop the writes and reads of the attempt given up.
     fn unstage(&self) {
-        unimplemented!()
+        self.writes.borrow_mut().clear();
+        self.read_cache.borrow_mut().clear();
+        *self.flush_on_commit.borrow_mut() = false;
     }
 
     const fn validate(&self) -> bool {
