@@ -40,8 +40,8 @@ thread_local! {
     static SENT: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Requests [`Request::send`] has sent so far in this call (answered or not), for a plugin's
-/// log of what a call cost.
+/// Requests [`Request::send`] has handed to the host so far in this call (answered, refused
+/// or not), for a plugin's log of what a call cost; a URL it could not read is not counted.
 pub fn requests_sent() -> u32 {
     SENT.with(Cell::get)
 }
@@ -163,7 +163,6 @@ impl Request {
 
     /// Sends the request and reads the whole response.
     pub fn send(self) -> Result<Response, HttpError> {
-        SENT.with(|n| n.set(n.get().saturating_add(1)));
         let url = Url::parse(&self.url)?;
         let fields = Fields::new();
         for (name, value) in &self.headers {
@@ -201,6 +200,7 @@ impl Request {
         let _ = options.set_first_byte_timeout(Some(nanos));
         let _ = options.set_between_bytes_timeout(Some(nanos));
 
+        SENT.with(|n| n.set(n.get().saturating_add(1)));
         let pending = outgoing_handler::handle(request, Some(options))
             .map_err(|code| from_code(&self.url, code))?;
         write_body(body, &self.body, &self.url)?;
